@@ -1,0 +1,3 @@
+from jamsdk.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,106 @@
+"""jamsdk checkpoints: model config + weights (+ training state), loadable with ``weights_only=True``.
+
+Layout of the saved dict (only tensors, numbers, strings, lists and dicts, so
+``torch.load(weights_only=True)`` reads it and never unpickles code):
+
+``format``: "jamsdk.checkpoint"; ``version``: 1; ``jamsdk_version``; ``config``: the model config as
+plain data (``ModelConfig.to_dict()``); ``model``: the ``JamModel`` state dict; ``train_state``:
+whatever the trainer stores (step, optimizer, scheduler, RNG) or ``None``; ``meta``: free-form
+plain data (e.g. where a converted checkpoint came from).
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+from pathlib import Path
+from typing import Any, Mapping
+
+import torch
+
+from jamsdk._atomic import atomic_path
+from jamsdk.config import ModelConfig, model_config_from_dict
+from jamsdk.errors import CheckpointError, ConfigError
+
+FORMAT = "jamsdk.checkpoint"
+VERSION = 1
+
+
+def save_checkpoint(path: str | os.PathLike[str], model: torch.nn.Module, config: ModelConfig,
+                    train_state: Mapping[str, Any] | None = None, meta: Mapping[str, Any] | None = None) -> None:
+    """Write a checkpoint atomically (temporary file, fsync, rename): a kill never leaves a torn file."""
+    from jamsdk import __version__
+
+    payload = {
+        "format": FORMAT,
+        "version": VERSION,
+        "jamsdk_version": __version__,
+        "config": config.to_dict(),
+        "model": {k: v.detach().cpu() for k, v in model.state_dict().items()},
+        "train_state": dict(train_state) if train_state is not None else None,
+        "meta": dict(meta) if meta is not None else {},
+    }
+    with atomic_path(path) as tmp:
+        torch.save(payload, tmp)
+
+
+def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Load a jamsdk checkpoint dict safely (``weights_only=True``); typed errors for bad files."""
+    p = Path(path)
+    if not p.exists():
+        raise CheckpointError(f"checkpoint {p} does not exist")
+    if not p.is_file():
+        raise CheckpointError(f"checkpoint {p} is not a file")
+    try:
+        data = torch.load(p, map_location="cpu", weights_only=True)
+    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
+        raise CheckpointError(f"checkpoint {p} is corrupt or not a torch checkpoint ({exc})") from None
+    except Exception as exc:  # noqa: BLE001 - torch raises UnpicklingError for code it refuses to load
+        raise CheckpointError(f"checkpoint {p} could not be loaded safely ({type(exc).__name__}: {exc})") from None
+    if not isinstance(data, dict) or data.get("format") != FORMAT:
+        keys = sorted(map(str, data))[:6] if isinstance(data, dict) else type(data).__name__
+        hint = " (an MRAA checkpoint? convert it with `jamsdk convert-mraa`)" if isinstance(data, dict) and \
+            "region_predictor" in data else ""
+        raise CheckpointError(f"checkpoint {p}: expected a {FORMAT!r} file, got {keys}{hint}")
+    if not isinstance(data.get("version"), int) or data["version"] > VERSION:
+        raise CheckpointError(
+            f"checkpoint {p}: format version {data.get('version')!r} is newer than this jamsdk reads ({VERSION}); "
+            "upgrade jamsdk"
+        )
+    return data
+
+
+def config_of(data: Mapping[str, Any], where: str = "checkpoint") -> ModelConfig:
+    try:
+        return model_config_from_dict(data["config"])
+    except (ConfigError, KeyError, TypeError) as exc:
+        raise CheckpointError(f"{where}: invalid model config ({exc})") from None
+
+
+def load_state_strict(model: torch.nn.Module, state: Mapping[str, torch.Tensor], where: str = "checkpoint") -> None:
+    """Load ``state`` into ``model``; missing, unexpected and mis-shaped keys are reported by name."""
+    own = model.state_dict()
+    missing = [k for k in own if k not in state]
+    unexpected = [k for k in state if k not in own]
+    mismatched = [f"{k}: model {tuple(own[k].shape)} vs file {tuple(state[k].shape)}"
+                  for k in own if k in state and tuple(own[k].shape) != tuple(state[k].shape)]
+    if missing or unexpected or mismatched:
+        parts = []
+        for label, items in (("missing keys", missing), ("unexpected keys", unexpected),
+                             ("shape mismatches", mismatched)):
+            if items:
+                more = f" … (+{len(items) - 8} more)" if len(items) > 8 else ""
+                parts.append(f"{label} ({len(items)}): " + ", ".join(items[:8]) + more)
+        raise CheckpointError(f"{where} does not fit the model: " + "; ".join(parts))
+    model.load_state_dict(dict(state), strict=True)
+
+
+def load_model(path: str | os.PathLike[str]) -> tuple[torch.nn.Module, dict[str, Any]]:
+    """Build the model a checkpoint describes, load its weights strictly, return ``(model.eval(), data)``."""
+    from jamsdk.model.jam import build_model
+
+    data = read_checkpoint(path)
+    cfg = config_of(data, f"checkpoint {path}")
+    model = build_model(cfg)
+    load_state_strict(model, data["model"], f"checkpoint {path}")
+    return model.eval(), data
