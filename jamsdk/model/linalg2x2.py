@@ -81,7 +81,8 @@ def sym_eig(cov: "torch.Tensor") -> tuple["torch.Tensor", "torch.Tensor"]:
     half_diff = 0.5 * (ps - rs)
     gap2 = half_diff * half_diff + qs * qs
     # sqrt has an infinite derivative at 0 (isotropic input); the clamp keeps gradients finite.
-    gap = torch.sqrt(gap2.clamp(min=1e-30))
+    tiny = gap2 <= 1e-30
+    gap = torch.where(tiny, torch.zeros_like(gap2), torch.sqrt(gap2.clamp(min=1e-30)))
     l1 = half_sum + gap
     det = ps * rs - qs * qs
     # l2 = det / l1 is accurate when the matrix is nearly singular (l1 - gap would cancel).

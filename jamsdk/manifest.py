@@ -1,0 +1,433 @@
+"""The model folder's ``manifest.json``: the only file the runtime reads to find and check graphs.
+
+``jamsdk export`` writes it next to the ONNX graphs; ``jamsdk build`` adds the ``engines`` section;
+the Animator reads it with :func:`load_manifest`. Torch-free (the runtime installs without torch).
+
+Schema, format version 1::
+
+    {
+      "format": "jamsdk.model", "format_version": 1, "jamsdk_version": "0.1.0",
+      "model": {...ModelConfig.to_dict()...}, "image_size": 256, "num_regions": 10, "opset": 17,
+      "pixel": {"layout": "NCHW", "channels": "RGB", "range": [0.0, 1.0], "dtype": "float32"},
+      "align_corners": false, "modes": ["standard", "relative", "avd"], "precisions": ["fp32", "fp16"],
+      "stages": {
+        "<stage>": {"per": "source" | "frame",
+                    "files": {"fp32": {"file": "<stage>.onnx", "sha256": "..."},
+                              "fp16": {"file": "<stage>.fp16.onnx", "sha256": "..."}},
+                    "inputs": [{"name": ..., "shape": [...], "dtype": "float32"}], "outputs": [...]}
+      },
+      "engines": null | {"tensorrt_version": ..., "gpu_name": ..., "compute_capability": ...,
+                         "precision": "fp32" | "fp16",
+                         "stages": {"<stage>": {"file": "<stage>.engine", "sha256": ...}}}
+    }
+
+Graph inputs and outputs are float32 in both precisions (the FP16 graphs cast inside). Stage names
+and tensors are those of :func:`jamsdk.stages.stage_table`, and the loader checks that they still are.
+Other keys (e.g. ``export``: how and when the folder was exported) are kept but not interpreted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from types import MappingProxyType
+from typing import Any, Mapping, Sequence
+
+from jamsdk._atomic import atomic_path
+from jamsdk.config import ModelConfig, model_config_from_dict, size_problems
+from jamsdk.errors import ConfigError, InputError
+from jamsdk.stages import PER_FRAME, PER_SOURCE, Stage, TensorSpec, stage_table
+
+FORMAT = "jamsdk.model"
+FORMAT_VERSION = 1
+MANIFEST_NAME = "manifest.json"
+PRECISIONS = ("fp32", "fp16")
+MODES = ("standard", "relative", "avd")
+PIXEL: Mapping[str, Any] = MappingProxyType(
+    {"layout": "NCHW", "channels": "RGB", "range": [0.0, 1.0], "dtype": "float32"})
+# Stages every model folder has; bg_motion and avd depend on the model.
+REQUIRED_STAGES = ("region_predictor", "generator_encoder", "dense_motion", "generator")
+
+
+class ManifestError(InputError):
+    """A model folder or its ``manifest.json`` is missing, corrupt, unsafe or out of date."""
+
+
+@dataclass(frozen=True)
+class FileRef:
+    """A file of the model folder with its SHA-256; ``file`` is relative to the folder."""
+
+    file: str
+    sha256: str
+
+
+@dataclass(frozen=True)
+class StageEntry:
+    """One stage as the manifest records it (files per precision and the graph's I/O)."""
+
+    name: str
+    per: str
+    files: Mapping[str, FileRef]
+    inputs: tuple[TensorSpec, ...]
+    outputs: tuple[TensorSpec, ...]
+
+
+@dataclass(frozen=True)
+class Engines:
+    """The ``engines`` section ``jamsdk build`` writes: TensorRT plans for one GPU and TRT version."""
+
+    tensorrt_version: str
+    gpu_name: str
+    compute_capability: str
+    precision: str
+    stages: Mapping[str, FileRef]
+
+
+@dataclass(frozen=True)
+class Manifest:
+    """A validated ``manifest.json`` (see the module docstring for the schema).
+
+    ``data`` is the parsed JSON as read; the other fields are its typed, checked view.
+    """
+
+    model_dir: Path
+    data: Mapping[str, Any]
+    model: ModelConfig
+    image_size: int
+    num_regions: int
+    opset: int
+    align_corners: bool
+    modes: tuple[str, ...]
+    precisions: tuple[str, ...]
+    stages: Mapping[str, StageEntry]
+    engines: Engines | None
+
+    def stage(self, name: str) -> StageEntry:
+        """The stage called ``name``; :class:`ManifestError` names the stages there are."""
+        try:
+            return self.stages[name]
+        except KeyError:
+            raise ManifestError(
+                f"{self.model_dir}: no stage {name!r} in the manifest (it has: {', '.join(self.stages)})"
+            ) from None
+
+    def stage_file(self, name: str, precision: str = "fp32") -> Path:
+        """Path of stage ``name``'s ONNX graph in ``precision`` (``fp32`` or ``fp16``)."""
+        entry = self.stage(name)
+        if precision not in entry.files:
+            raise ManifestError(
+                f"{self.model_dir}: stage {name!r} has no {precision!r} graph "
+                f"(it has: {', '.join(entry.files)}); export with --precision {precision} or both"
+            )
+        return self.model_dir / entry.files[precision].file
+
+    def engine_file(self, name: str, verify_hash: bool = True) -> Path:
+        """Path of stage ``name``'s TensorRT engine (checked to exist and, by default, its hash)."""
+        if self.engines is None:
+            raise ManifestError(f"{self.model_dir}: no engines built yet; run `jamsdk build {self.model_dir}`")
+        self.stage(name)
+        if name not in self.engines.stages:
+            raise ManifestError(f"{self.model_dir}: no engine for stage {name!r}; rebuild with `jamsdk build`")
+        ref = self.engines.stages[name]
+        _check_file(self.model_dir, ref, f"engines.stages.{name}", verify_hash)
+        return self.model_dir / ref.file
+
+    def tensor_specs(self, name: str) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
+        """``(inputs, outputs)`` of stage ``name`` as :class:`~jamsdk.stages.TensorSpec` tuples."""
+        entry = self.stage(name)
+        return entry.inputs, entry.outputs
+
+    @property
+    def has_avd(self) -> bool:
+        return "avd" in self.stages
+
+    @property
+    def has_bg_motion(self) -> bool:
+        return "bg_motion" in self.stages
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing
+
+
+def sha256_file(path: str | os.PathLike[str]) -> str:
+    """Hex SHA-256 of a file, read in 1 MiB blocks."""
+    digest = hashlib.sha256()
+    with open(path, "rb") as fh:
+        for block in iter(lambda: fh.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def file_ref(model_dir: str | os.PathLike[str], file: str) -> dict[str, str]:
+    """``{"file": file, "sha256": ...}`` for a file already written inside ``model_dir``."""
+    return {"file": file, "sha256": sha256_file(Path(model_dir) / file)}
+
+
+def spec_to_dict(spec: TensorSpec) -> dict[str, Any]:
+    return {"name": spec.name, "shape": list(spec.shape), "dtype": spec.dtype}
+
+
+def stage_to_dict(stage: Stage, files: Mapping[str, Mapping[str, str]]) -> dict[str, Any]:
+    """A manifest ``stages`` entry for ``stage`` with ``files`` (precision → :func:`file_ref`)."""
+    return {"per": stage.per, "files": {p: dict(f) for p, f in files.items()},
+            "inputs": [spec_to_dict(s) for s in stage.inputs],
+            "outputs": [spec_to_dict(s) for s in stage.outputs]}
+
+
+def new_manifest(cfg: ModelConfig, size: int, opset: int, stages: Mapping[str, Mapping[str, Any]],
+                 precisions: Sequence[str], **extra: Any) -> dict[str, Any]:
+    """The manifest dict for an export of ``cfg`` at ``size`` (``stages``: name → :func:`stage_to_dict`)."""
+    from jamsdk import __version__
+
+    modes = [m for m in MODES if m != "avd" or "avd" in stages]
+    data = {
+        "format": FORMAT, "format_version": FORMAT_VERSION, "jamsdk_version": __version__,
+        "model": cfg.to_dict(), "image_size": size, "num_regions": cfg.num_regions, "opset": opset,
+        "pixel": dict(PIXEL), "align_corners": cfg.align_corners, "modes": modes,
+        "precisions": list(precisions), "stages": {k: dict(v) for k, v in stages.items()}, "engines": None,
+    }
+    data.update(extra)
+    return data
+
+
+def write_manifest(model_dir: str | os.PathLike[str], data: Mapping[str, Any]) -> Path:
+    """Validate ``data`` and write ``<model_dir>/manifest.json`` atomically.
+
+    The listed files must exist in ``model_dir``; their hashes are not recomputed here (take them
+    from :func:`file_ref` right after writing each file).
+    """
+    model_dir = Path(model_dir)
+    parse_manifest(model_dir, data, verify_hashes=False)
+    target = model_dir / MANIFEST_NAME
+    with atomic_path(target) as tmp:
+        tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
+    return target
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading
+
+
+def load_manifest(model_dir: str | os.PathLike[str], verify_hashes: bool = True) -> Manifest:
+    """Read and validate ``<model_dir>/manifest.json``.
+
+    Checks the format and version, the model config, every stage's tensors against the stage table,
+    that every listed ONNX file is a regular file inside the folder (no absolute paths, no ``..``,
+    no symlinks leading out) and, with ``verify_hashes``, its SHA-256. Engine files are checked when
+    :meth:`Manifest.engine_file` asks for one (a folder copied to another GPU has stale engines but
+    still runs on ONNX Runtime).
+
+    Raises:
+        ManifestError: anything wrong with the folder or the manifest, with the reason.
+    """
+    model_dir = Path(model_dir)
+    if not model_dir.is_dir():
+        what = "is not a folder" if model_dir.exists() else "does not exist"
+        raise ManifestError(f"model folder {model_dir} {what}")
+    path = model_dir / MANIFEST_NAME
+    try:
+        text = path.read_text(encoding="utf-8")
+    except FileNotFoundError:
+        raise ManifestError(
+            f"{model_dir} has no {MANIFEST_NAME}: not a jamsdk model folder (create one with `jamsdk export`)"
+        ) from None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise ManifestError(f"cannot read {path}: {exc}") from None
+    try:
+        data = json.loads(text)
+    except json.JSONDecodeError as exc:
+        raise ManifestError(f"{path} is not valid JSON ({exc})") from None
+    return parse_manifest(model_dir, data, verify_hashes)
+
+
+def parse_manifest(model_dir: str | os.PathLike[str], data: Any, verify_hashes: bool = True) -> Manifest:
+    """Validate manifest ``data`` (already parsed) for the folder ``model_dir``; see :func:`load_manifest`."""
+    model_dir = Path(model_dir)
+    where = str(model_dir / MANIFEST_NAME)
+
+    def bad(key: str, msg: str) -> ManifestError:
+        return ManifestError(f"{where}: {key}: {msg}")
+
+    if not isinstance(data, Mapping):
+        raise ManifestError(f"{where}: expected a JSON object, got {type(data).__name__}")
+    if data.get("format") != FORMAT:
+        raise bad("format", f"expected {FORMAT!r}, got {data.get('format')!r} (not a jamsdk model folder)")
+    version = data.get("format_version")
+    if not _is_int(version) or version < 1:
+        raise bad("format_version", f"expected a whole number ≥ 1, got {version!r}")
+    if version > FORMAT_VERSION:
+        raise bad("format_version", f"{version} is newer than this jamsdk reads ({FORMAT_VERSION}); upgrade jamsdk")
+
+    try:
+        model = model_config_from_dict(_get(data, "model", Mapping, bad))
+    except ConfigError as exc:
+        raise ManifestError(f"{where}: {exc}") from None
+    size = _get(data, "image_size", int, bad)
+    if size < 1:
+        raise bad("image_size", f"expected a positive size, got {size}")
+    num_regions = _get(data, "num_regions", int, bad)
+    if num_regions != model.num_regions:
+        raise bad("num_regions", f"{num_regions} differs from model.num_regions = {model.num_regions}")
+    opset = _get(data, "opset", int, bad)
+    align_corners = _get(data, "align_corners", bool, bad)
+    if align_corners != model.align_corners:
+        raise bad("align_corners", f"{align_corners} differs from model.align_corners = {model.align_corners}")
+    pixel = _get(data, "pixel", Mapping, bad)
+    if dict(pixel) != dict(PIXEL):
+        raise bad("pixel", f"expected {dict(PIXEL)}, got {dict(pixel)}")
+    precisions = _str_list(_get(data, "precisions", list, bad), PRECISIONS, "precisions", bad)
+    if not precisions:
+        raise bad("precisions", "expected at least one of fp32, fp16")
+    modes = _str_list(_get(data, "modes", list, bad), MODES, "modes", bad)
+
+    raw_stages = _get(data, "stages", Mapping, bad)
+    missing = [s for s in REQUIRED_STAGES if s not in raw_stages]
+    if missing:
+        raise bad("stages", f"missing stage(s) {', '.join(missing)}")
+    if "avd" in modes and "avd" not in raw_stages:
+        raise bad("modes", "lists 'avd' but there is no avd stage")
+    problems = size_problems(model, size)
+    if problems:
+        raise bad("image_size", f"{size} does not fit the model: " + "; ".join(problems))
+    # The stage table is the contract between export and runtime: tensors must match it exactly.
+    table = stage_table(model, size, with_avd="avd" in raw_stages)
+    unknown = [s for s in raw_stages if s not in table]
+    if unknown:
+        raise bad("stages", f"unknown stage {unknown[0]!r} (this model has: {', '.join(table)})")
+    missing = [s for s in table if s not in raw_stages]
+    if missing:
+        raise bad("stages", f"missing stage(s) {', '.join(missing)} that this model needs")
+
+    stages = {}
+    for name in table:  # stage-table order: the order a frame runs them
+        raw = raw_stages[name]
+        key = f"stages.{name}"
+        if not isinstance(raw, Mapping):
+            raise bad(key, f"expected an object, got {raw!r}")
+        per = raw.get("per")
+        if per not in (PER_SOURCE, PER_FRAME):
+            raise bad(f"{key}.per", f"expected 'source' or 'frame', got {per!r}")
+        files_raw = raw.get("files")
+        if not isinstance(files_raw, Mapping):
+            raise bad(f"{key}.files", f"expected an object, got {files_raw!r}")
+        lacking = [p for p in precisions if p not in files_raw]
+        if lacking:
+            raise bad(f"{key}.files", f"no {lacking[0]!r} file although precisions lists it")
+        files = {}
+        for prec, ref_raw in files_raw.items():
+            if prec not in PRECISIONS:
+                raise bad(f"{key}.files", f"unknown precision {prec!r} (expected one of {PRECISIONS})")
+            ref = _file_ref(ref_raw, f"{key}.files.{prec}", bad)
+            _check_file(model_dir, ref, f"{key}.files.{prec}", verify_hashes)
+            files[prec] = ref
+        inputs = _specs(raw.get("inputs"), f"{key}.inputs", bad)
+        outputs = _specs(raw.get("outputs"), f"{key}.outputs", bad)
+        want = table[name]
+        if per != want.per or inputs != want.inputs or outputs != want.outputs:
+            raise bad(key, f"tensors differ from the stage table of this model at size {size}: expected "
+                           f"{_describe(want.inputs)} → {_describe(want.outputs)}, got "
+                           f"{_describe(inputs)} → {_describe(outputs)} (re-export with this jamsdk)")
+        stages[name] = StageEntry(name, per, MappingProxyType(files), inputs, outputs)
+
+    engines = _engines(data.get("engines"), stages, bad)
+    return Manifest(model_dir, data, model, size, num_regions, opset, align_corners, tuple(modes),
+                    tuple(precisions), MappingProxyType(stages), engines)
+
+
+def _is_int(value: Any) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)
+
+
+def _get(data: Mapping[str, Any], key: str, tp: type, bad) -> Any:
+    if key not in data:
+        raise bad(key, "missing")
+    value = data[key]
+    ok = _is_int(value) if tp is int else isinstance(value, tp)
+    if not ok:
+        names = {int: "a whole number", bool: "true or false", str: "a string", list: "a list", Mapping: "an object"}
+        raise bad(key, f"expected {names.get(tp, tp.__name__)}, got {value!r}")
+    return value
+
+
+def _str_list(values: list, allowed: Sequence[str], key: str, bad) -> list[str]:
+    for v in values:
+        if v not in allowed:
+            raise bad(key, f"unknown value {v!r} (expected some of {list(allowed)})")
+    if len(set(values)) != len(values):
+        raise bad(key, f"repeated values in {values}")
+    return list(values)
+
+
+def _file_ref(raw: Any, key: str, bad) -> FileRef:
+    if not isinstance(raw, Mapping) or not isinstance(raw.get("file"), str) or not isinstance(raw.get("sha256"), str):
+        raise bad(key, f'expected {{"file": ..., "sha256": ...}}, got {raw!r}')
+    name, digest = raw["file"], raw["sha256"]
+    pure = PurePosixPath(name.replace("\\", "/"))
+    if not name or pure.is_absolute() or Path(name).is_absolute() or ".." in pure.parts or ":" in name:
+        raise bad(key, f"file {name!r} must be a plain name inside the model folder")
+    if len(digest) != 64 or any(ch not in "0123456789abcdef" for ch in digest):
+        raise bad(key, f"sha256 {digest!r} is not 64 lowercase hex digits")
+    return FileRef(name, digest)
+
+
+def _check_file(model_dir: Path, ref: FileRef, key: str, verify_hash: bool) -> None:
+    where = model_dir / MANIFEST_NAME
+    path = model_dir / ref.file
+    root = model_dir.resolve()
+    real = path.resolve()
+    # A symlink may point anywhere; only files that really live inside the folder are trusted.
+    if real != root and root not in real.parents:
+        raise ManifestError(f"{where}: {key}: {ref.file} leads outside the model folder (to {real})")
+    if not path.is_file():
+        raise ManifestError(f"{where}: {key}: {ref.file} is missing from {model_dir}")
+    if verify_hash:
+        actual = sha256_file(path)
+        if actual != ref.sha256:
+            raise ManifestError(f"{where}: {key}: {ref.file} has sha256 {actual[:16]}…, the manifest says "
+                                f"{ref.sha256[:16]}… (the file was changed or damaged; re-export)")
+
+
+def _specs(raw: Any, key: str, bad) -> tuple[TensorSpec, ...]:
+    if not isinstance(raw, list):
+        raise bad(key, f"expected a list, got {raw!r}")
+    out = []
+    for i, item in enumerate(raw):
+        ok = (isinstance(item, Mapping) and isinstance(item.get("name"), str)
+              and isinstance(item.get("shape"), list) and all(_is_int(d) and d > 0 for d in item["shape"])
+              and isinstance(item.get("dtype"), str))
+        if not ok:
+            raise bad(f"{key}[{i}]", f'expected {{"name": str, "shape": [positive ints], "dtype": str}}, got {item!r}')
+        out.append(TensorSpec(item["name"], tuple(item["shape"]), item["dtype"]))
+    return tuple(out)
+
+
+def _describe(specs: Sequence[TensorSpec]) -> str:
+    return "(" + ", ".join(f"{s.name}{list(s.shape)}" for s in specs) + ")"
+
+
+def _engines(raw: Any, stages: Mapping[str, StageEntry], bad) -> Engines | None:
+    if raw is None:
+        return None
+    if not isinstance(raw, Mapping):
+        raise bad("engines", f"expected null or an object, got {raw!r}")
+    fields = {}
+    for key in ("tensorrt_version", "gpu_name", "compute_capability", "precision"):
+        value = raw.get(key)
+        if not isinstance(value, str):
+            raise bad(f"engines.{key}", f"expected a string, got {value!r}")
+        fields[key] = value
+    if fields["precision"] not in PRECISIONS:
+        raise bad("engines.precision", f"expected one of {PRECISIONS}, got {fields['precision']!r}")
+    raw_stages = raw.get("stages")
+    if not isinstance(raw_stages, Mapping):
+        raise bad("engines.stages", f"expected an object, got {raw_stages!r}")
+    refs = {}
+    for name, ref in raw_stages.items():
+        if name not in stages:
+            raise bad("engines.stages", f"engine for unknown stage {name!r}")
+        refs[name] = _file_ref(ref, f"engines.stages.{name}", bad)
+    return Engines(stages=MappingProxyType(refs), **fields)

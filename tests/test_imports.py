@@ -1,0 +1,27 @@
+"""`import jamsdk` stays light: no torch, onnx, onnxruntime or tensorrt (checked in a fresh process)."""
+
+import subprocess
+import sys
+
+HEAVY = ("torch", "onnx", "onnxruntime", "tensorrt", "onnxsim", "onnxscript", "yaml")
+
+
+def loaded_after(stmt: str) -> list[str]:
+    code = (
+        f"import sys\n{stmt}\n"
+        f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    return [m for m in out.stdout.strip().split(",") if m]
+
+
+def test_import_jamsdk_is_light():
+    assert loaded_after("import jamsdk") == []
+
+
+def test_runtime_modules_are_light():
+    assert loaded_after("import jamsdk, jamsdk.stages, jamsdk.geometry, jamsdk.errors, jamsdk.config") == []
+
+
+def test_cli_help_is_light():
+    assert loaded_after("from jamsdk.cli import build_parser; build_parser()") == []
