@@ -46,6 +46,10 @@ def atomic_path(target: str | os.PathLike[str], suffix: str | None = None) -> It
         raise InputError(f"cannot write to {folder}: {exc.strerror or exc}") from None
     os.close(fd)
     tmp_path = Path(tmp)
+    # mkstemp creates 0600 files; give the result the permissions a plain open() would.
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp_path, 0o666 & ~umask)
     try:
         yield tmp_path
         with open(tmp_path, "rb+") as fh:
