@@ -154,22 +154,21 @@ def time_interleaved(fns: dict[str, Callable[[], object]], rounds: int, warmup: 
     return out
 
 
-def calibration_gmacs(repeats: int = 5) -> float:
-    """Throughput (GMAC/s, best of ``repeats``) of one 3×3 256→256 conv at 64², MRAA_FACTS' yardstick.
+def calibration_call() -> tuple[Callable[[], object], int]:
+    """MRAA_FACTS' yardstick, one 3×3 256→256 conv at 64², as a call and its MACs.
 
-    Measured before and after a benchmark it shows whether the machine was busy in between.
+    Timed alongside a benchmark, its spread shows whether the machine was busy during the run.
     """
     conv = nn.Conv2d(256, 256, 3, padding=1).eval()
     x = torch.randn(1, 256, 64, 64)
-    macs = 64 * 64 * 256 * 256 * 9
-    best = float("inf")
-    with torch.inference_mode():
-        conv(x)
-        for _ in range(repeats):
-            t0 = time.perf_counter()
-            conv(x)
-            best = min(best, time.perf_counter() - t0)
-    return macs / best / 1e9
+    return (lambda: conv(x)), 64 * 64 * 256 * 256 * 9
+
+
+def calibration_gmacs(repeats: int = 5) -> float:
+    """Throughput (GMAC/s, best of ``repeats`` after one warm-up) of :func:`calibration_call`."""
+    call, macs = calibration_call()
+    timings = time_interleaved({"conv": call}, rounds=repeats, warmup=1)
+    return macs / (timings["conv"].min_ms / 1e3) / 1e9
 
 
 def machine_info() -> dict[str, object]:

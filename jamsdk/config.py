@@ -92,6 +92,8 @@ class AvdConfig:
     enabled: bool = True
     id_bottleneck_size: int = 64
     pose_bottleneck_size: int = 64
+    # Widths of the encoders' hidden layers (the decoder mirrors them); MRAA's are 256, 512, 1024.
+    hidden_sizes: tuple[int, ...] = (256, 512, 1024)
 
 
 @dataclass(frozen=True)
@@ -181,6 +183,8 @@ def _check_model(cfg: ModelConfig) -> None:
         positive(f"generator.{key}", getattr(g, key))
     if g.num_down_blocks < 0 or g.num_bottleneck_blocks < 0:
         bad("generator", "num_down_blocks and num_bottleneck_blocks must be ≥ 0")
+    if not cfg.avd.hidden_sizes or any(n < 1 for n in cfg.avd.hidden_sizes):
+        bad("avd.hidden_sizes", f"expected a non-empty list of positive widths, got {list(cfg.avd.hidden_sizes)!r}")
     if cfg.bg_motion.bg_type not in BG_TYPES:
         bad("bg_motion.bg_type", f"expected one of {BG_TYPES}, got {cfg.bg_motion.bg_type!r}")
     problems = size_problems(cfg, cfg.image_size)

@@ -32,9 +32,10 @@ class AVDNetwork(nn.Module):
         n = 6 * cfg.num_regions
         self.num_regions = cfg.num_regions
         self.revert_axis_swap = cfg.revert_axis_swap
-        self.id_encoder = _mlp([n, 256, 512, 1024, ac.id_bottleneck_size])
-        self.pose_encoder = _mlp([n, 256, 512, 1024, ac.pose_bottleneck_size])
-        self.decoder = _mlp([ac.id_bottleneck_size + ac.pose_bottleneck_size, 1024, 512, 256, n])
+        hidden = list(ac.hidden_sizes)
+        self.id_encoder = _mlp([n, *hidden, ac.id_bottleneck_size])
+        self.pose_encoder = _mlp([n, *hidden, ac.pose_bottleneck_size])
+        self.decoder = _mlp([ac.id_bottleneck_size + ac.pose_bottleneck_size, *hidden[::-1], n])
 
     @staticmethod
     def embed(shift: torch.Tensor, affine: torch.Tensor) -> torch.Tensor:

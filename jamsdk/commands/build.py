@@ -1,0 +1,36 @@
+"""``jamsdk build``: TensorRT engines for this machine's GPU from an exported model folder.
+
+Writes ``<stage>.engine`` (plain TensorRT plans; ``trtexec --loadEngine`` opens them) and records
+the TensorRT version, GPU and compute capability in ``manifest.json``. Engines only run on the GPU
+model and TensorRT version they were built with: build on the target (e.g. on the Jetson itself).
+"""
+
+from __future__ import annotations
+
+import argparse
+
+
+def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentParser:
+    p = sub.add_parser(name, help="build TensorRT engines from an exported model folder", description=__doc__)
+    p.add_argument("model_dir", metavar="MODEL_DIR", help="folder written by `jamsdk export`")
+    p.add_argument("--out", metavar="ENGINE_DIR",
+                   help="write engines (and a complete copy of the model folder) here instead of MODEL_DIR")
+    p.add_argument("--precision", choices=("fp16", "fp32"), default="fp16", help="engine precision (default fp16)")
+    p.add_argument("--typing", choices=("auto", "strong", "weak"), default="auto",
+                   help="strong: the mixed FP16 graph as a strongly typed network (default); weak: FP32 graph "
+                        "+ BuilderFlag.FP16 with FP32 constraints (TensorRT < 11 only)")
+    p.add_argument("--workspace", type=int, metavar="MB", help="cap on the builder's scratch memory in MiB")
+    p.add_argument("--timing-cache", metavar="PATH",
+                   help="timing cache file, reused between builds (default: ~/.cache/jamsdk/tensorrt/...)")
+    p.add_argument("--stage", action="append", dest="stages", metavar="NAME",
+                   help="build only this stage (repeatable; default: all)")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    from jamsdk.runtime.onnx2engine import build_engines
+
+    path = build_engines(args.model_dir, args.out, precision=args.precision, typing=args.typing,
+                         workspace_mb=args.workspace, timing_cache=args.timing_cache, stages=args.stages)
+    print(f"wrote {path}")
+    return 0

@@ -1,0 +1,47 @@
+"""``jamsdk demo``: animate the bundled example picture with the bundled driving video and model.
+
+Runs on the CPU with ONNX Runtime by default; writes ``demo.mp4`` unless ``--out`` says otherwise.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+ASSETS = Path(__file__).resolve().parent.parent / "assets"
+DEMO_MODEL = ASSETS / "demo_model"
+DEMO_SOURCE = ASSETS / "example_source.png"
+DEMO_DRIVING = ASSETS / "example_driving.mp4"
+
+
+def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentParser:
+    from jamsdk.commands.animate import add_common
+
+    p = sub.add_parser(name, help="animate the bundled example with the bundled model (CPU)", description=__doc__)
+    p.add_argument("--out", default="demo.mp4", help="output .mp4, .avi or .gif (default demo.mp4)")
+    add_common(p, backend="onnxruntime")
+    return p
+
+
+def check_assets() -> None:
+    """JamError naming what is missing when this install has no bundled demo model or example."""
+    from jamsdk.errors import JamError
+
+    if not (DEMO_MODEL / "manifest.json").is_file():
+        raise JamError(f"the bundled demo model is missing ({DEMO_MODEL} has no manifest.json); this jamsdk "
+                       "was installed without it. Use `jamsdk animate --model DIR ...` with an exported model")
+    for path in (DEMO_SOURCE, DEMO_DRIVING):
+        if not path.is_file():
+            raise JamError(f"the bundled example {path.name} is missing from {ASSETS}")
+
+
+def run(args: argparse.Namespace) -> int:
+    from jamsdk.commands.animate import report
+    from jamsdk.runtime.render import render_video
+
+    check_assets()
+    result = render_video(DEMO_MODEL, DEMO_SOURCE, str(DEMO_DRIVING), args.out, mode=args.mode,
+                          backend=args.backend, fps=args.fps, max_frames=args.max_frames,
+                          precision=args.precision, show_progress=not args.no_progress)
+    report(result)
+    return 0

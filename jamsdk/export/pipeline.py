@@ -1,0 +1,240 @@
+"""``jamsdk export``: checkpoint → model folder (stage graphs in FP32 and FP16 + ``manifest.json``).
+
+Order of work: read the checkpoint and check the size (cheap errors first), make a temporary
+folder beside ``OUT_DIR`` (so an unwritable place fails before the slow part), export, check and
+write every stage, write the manifest, optionally verify, then rename the folder into place. Any
+failure (including a failed ``--verify`` or Ctrl-C) removes the temporary folder, so ``OUT_DIR``
+is either the complete new export, or what it was before.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime
+import os
+import shutil
+import tempfile
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable
+
+import torch
+
+from jamsdk._lazy import require
+from jamsdk.config import ModelConfig, size_problems
+from jamsdk.errors import EngineError, InputError
+from jamsdk.export.checks import check_graph
+from jamsdk.export.fp16 import FP16_BODIES, precision_summary, to_mixed_fp16
+from jamsdk.export.samples import random_feeds
+from jamsdk.export.torch2onnx import DEFAULT_OPSET, SUPPORTED_OPSETS, export_stage, save_model
+from jamsdk.manifest import MANIFEST_NAME, file_ref, load_manifest, new_manifest, sha256_file, stage_to_dict, \
+    write_manifest
+from jamsdk.stages import stage_table
+
+PRECISION_CHOICES = {"fp32": ("fp32",), "fp16": ("fp16",), "both": ("fp32", "fp16")}
+AVD_CHOICES = ("auto", "on", "off")
+FP32_ISLANDS = ("the whole region predictor (hourglass, temperature softmax, heatmap moments, closed-form 2x2 PCA); "
+                "dense motion: Gaussian heatmaps, 2x2 inverses, sparse motions (grid coordinates), deformed-source "
+                "GridSample, mask/occlusion heads, mask softmax, final flow; generator: flow/occlusion resizes, "
+                "every GridSample and occlusion blend, final sigmoid; AVD network; background linear layer")
+
+
+@dataclass
+class ExportResult:
+    out_dir: Path
+    manifest: dict[str, Any]
+    seconds: float
+    verify: Any = None  # jamsdk.export.verify.VerifyReport when --verify ran
+
+
+def graph_file(stage: str, precision: str) -> str:
+    """File name of a stage graph: ``<stage>.onnx`` (FP32) or ``<stage>.fp16.onnx``."""
+    return f"{stage}.onnx" if precision == "fp32" else f"{stage}.{precision}.onnx"
+
+
+def describe_sizes(cfg: ModelConfig, limit: int = 12) -> str:
+    sizes = cfg.supported_sizes(up_to=2048)
+    shown = ", ".join(map(str, sizes[:limit]))
+    return shown + (", …" if len(sizes) > limit else "") if sizes else "none up to 2048"
+
+
+def check_size(cfg: ModelConfig, size: int) -> None:
+    """Raise :class:`InputError` naming the reasons and the sizes that work when ``size`` does not fit."""
+    if size < 1:
+        raise InputError(f"--size: expected a positive size, got {size}")
+    problems = size_problems(cfg, size)
+    if problems:
+        raise InputError(f"--size {size} does not fit model {cfg.name!r}: " + "; ".join(problems)
+                         + f". Sizes it can take: {describe_sizes(cfg)}")
+
+
+def avd_decision(cfg: ModelConfig, checkpoint: dict[str, Any], flag: str) -> tuple[bool, str]:
+    """Whether to export ``avd.onnx``, and why (for the log and the manifest).
+
+    ``auto`` exports it when the checkpoint's ``meta`` says ``avd_trained: true`` (the trainer sets
+    it in checkpoints of its AVD stage), or when the checkpoint was converted from MRAA
+    (``meta.converted_from == "mraa"``) with its AVD network: ``convert-mraa`` enables the network
+    only when the MRAA file has ``avd_network`` weights, which MRAA writes only after its AVD
+    training. An untrained AVD network would animate garbage, so the runtime must not offer avd
+    mode for it.
+    """
+    if flag not in AVD_CHOICES:
+        raise InputError(f"--avd: expected one of {AVD_CHOICES}, got {flag!r}")
+    if not cfg.avd.enabled:
+        if flag == "on":
+            raise InputError("--avd on: this model has no AVD network (model.avd.enabled: false)")
+        return False, "the model has no AVD network"
+    if flag != "auto":
+        return flag == "on", f"--avd {flag}"
+    meta = checkpoint.get("meta") or {}
+    if meta.get("avd_trained") is True:
+        return True, "checkpoint meta.avd_trained is true"
+    if meta.get("converted_from") == "mraa":
+        return True, "converted MRAA checkpoint with avd_network weights"
+    return False, "the checkpoint does not record a trained AVD network (meta.avd_trained); --avd on exports it anyway"
+
+
+def prepare_out_dir(out_dir: Path) -> Path:
+    """A new temporary folder beside ``out_dir``; typed errors when ``out_dir`` cannot be (re)placed."""
+    if out_dir.exists() and not out_dir.is_dir():
+        raise InputError(f"output folder {out_dir} exists and is a file")
+    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / MANIFEST_NAME).is_file():
+        raise InputError(f"output folder {out_dir} is not empty and not a jamsdk model folder; "
+                         "choose a new or empty folder (an existing export is replaced)")
+    parent = out_dir.parent
+    try:
+        parent.mkdir(parents=True, exist_ok=True)
+        tmp = tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=parent)
+    except OSError as exc:
+        raise InputError(f"cannot write the output folder in {parent}: {exc.strerror or exc}") from None
+    return Path(tmp)
+
+
+def _replace_dir(tmp: Path, out_dir: Path) -> None:
+    old = None
+    if out_dir.exists():
+        old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
+        os.replace(out_dir, old)
+    try:
+        os.replace(tmp, out_dir)
+    except OSError:
+        if old is not None:
+            os.replace(old, out_dir)
+        raise
+    if old is not None:
+        shutil.rmtree(old, ignore_errors=True)
+
+
+def load_for_export(checkpoint: str | os.PathLike[str], size: int | None):
+    """``(model at the export size, checkpoint dict, trained config, export size)``."""
+    from jamsdk.model.checkpoint import config_of, load_state_strict, read_checkpoint
+    from jamsdk.model.jam import build_model
+
+    data = read_checkpoint(checkpoint)
+    cfg = config_of(data, f"checkpoint {checkpoint}")
+    size = cfg.image_size if size is None else size
+    check_size(cfg, size)
+    # The recorded config is the exported model's: the same weights at the export resolution.
+    model = build_model(dataclasses.replace(cfg, image_size=size))
+    load_state_strict(model, data["model"], f"checkpoint {checkpoint}")
+    return model.eval(), data, cfg, size
+
+
+def export_checkpoint(checkpoint: str | os.PathLike[str], out_dir: str | os.PathLike[str], size: int | None = None,
+                      opset: int = DEFAULT_OPSET, precision: str = "both", verify: bool = False,
+                      avd: str = "auto", log: Callable[[str], None] = print, seed: int = 0) -> ExportResult:
+    """Export a jamsdk checkpoint (own or converted MRAA) into the model folder ``out_dir``.
+
+    Raises:
+        CheckpointError: missing, corrupt or unsafe checkpoint.
+        InputError: bad size, opset, precision, AVD choice, or an output folder that cannot be written.
+        EngineError: a graph failed export, the hygiene checks, or ``verify``.
+    """
+    start = time.perf_counter()
+    if precision not in PRECISION_CHOICES:
+        raise InputError(f"--precision: expected one of {tuple(PRECISION_CHOICES)}, got {precision!r}")
+    if opset not in SUPPORTED_OPSETS:
+        raise InputError(f"--opset: expected one of {SUPPORTED_OPSETS} (16–19: GridSample needs 16; from 20 "
+                         f"TensorRT misreads its modes), got {opset}")
+    precisions = PRECISION_CHOICES[precision]
+    out_dir = Path(out_dir)
+
+    model, data, trained_cfg, size = load_for_export(checkpoint, size)
+    cfg = model.cfg
+    n_params = sum(p.numel() for p in model.parameters())
+    log(f"checkpoint {checkpoint}: model {cfg.name!r}, {n_params / 1e6:.2f} M parameters, "
+        f"trained at {trained_cfg.image_size}px")
+    with_avd, avd_reason = avd_decision(cfg, data, avd)
+    stages = stage_table(cfg, size, with_avd=with_avd)
+    log(f"exporting {len(stages)} stages at {size}x{size}, opset {opset}, {'+'.join(precisions)} → {out_dir}")
+    log(f"  avd: {'exported' if with_avd else 'skipped'} ({avd_reason})")
+
+    tmp = prepare_out_dir(out_dir)
+    try:
+        gen = torch.Generator().manual_seed(seed)
+        entries = {}
+        for name, stage in stages.items():
+            t0 = time.perf_counter()
+            feeds = random_feeds(stage, gen)
+            proto = export_stage(model, stage, [feeds[s.name] for s in stage.inputs], opset)
+            check_graph(proto, stage, cfg.align_corners, opset, f"{name} (fp32)")
+            t1 = time.perf_counter()
+            files, line = {}, f"  {name:18s}"
+            if "fp32" in precisions:
+                save_model(proto, tmp / graph_file(name, "fp32"))
+                files["fp32"] = file_ref(tmp, graph_file(name, "fp32"))
+                line += f" fp32 {len(proto.graph.node)} nodes {t1 - t0:.1f}s"
+            if "fp16" in precisions:
+                half = to_mixed_fp16(proto, name)
+                check_graph(half, stage, cfg.align_corners, opset, f"{name} (fp16)")
+                save_model(half, tmp / graph_file(name, "fp16"))
+                files["fp16"] = file_ref(tmp, graph_file(name, "fp16"))
+                counts = precision_summary(half)
+                line += (f" | fp16 {counts['conv_fp16']}/{counts['conv']} convs in FP16, {counts['cast']} casts "
+                         f"{time.perf_counter() - t1:.1f}s")
+            entries[name] = stage_to_dict(stage, files)
+            log(line)
+
+        info = {
+            "exporter": "torch.onnx.export (TorchScript, dynamo=False) + onnxsim",
+            "versions": _versions(),
+            "checkpoint": os.path.basename(os.fspath(checkpoint)),
+            "checkpoint_sha256": sha256_file(checkpoint),
+            "trained_image_size": trained_cfg.image_size,
+            "exported_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
+            "avd": avd_reason,
+            "fp16": {"body_scopes": {k: list(v) for k, v in FP16_BODIES.items() if k in stages},
+                     "fp32_islands": FP32_ISLANDS} if "fp16" in precisions else None,
+            "verify": None,
+        }
+        manifest = new_manifest(cfg, size, opset, entries, precisions, export=info)
+        write_manifest(tmp, manifest)
+
+        report = None
+        if verify:
+            from jamsdk.export.verify import verify_model_dir
+
+            log("verifying with ONNX Runtime (CPU) against PyTorch:")
+            report = verify_model_dir(load_manifest(tmp), model, log=log, seed=seed)
+            if not report.ok:
+                worst = "; ".join(f"{c.what} = {c.value:.3g} (limit {c.limit:g})" for c in report.failures[:5])
+                raise EngineError(f"verification failed ({len(report.failures)} checks): {worst}; nothing written")
+            info["verify"] = report.summary()
+            write_manifest(tmp, manifest)
+        _replace_dir(tmp, out_dir)
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    seconds = time.perf_counter() - start
+    log(f"done in {seconds:.1f}s: {out_dir}/{MANIFEST_NAME}")
+    return ExportResult(out_dir, manifest, seconds, report)
+
+
+def _versions() -> dict[str, str]:
+    from jamsdk import __version__
+
+    onnx, onnxsim = require("onnx"), require("onnxsim")
+
+    return {"jamsdk": __version__, "torch": torch.__version__, "onnx": onnx.__version__,
+            "onnxsim": getattr(onnxsim, "__version__", "?")}

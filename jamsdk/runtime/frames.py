@@ -1,0 +1,80 @@
+"""Frames in and out of the model: checks, crop/resize policy, layout and range conversion.
+
+Input policy (the one :mod:`jamsdk.video` documents for data sets and runtime alike): the largest
+centred square of the frame is cut out and resized to the model's ``S × S`` (``INTER_AREA`` when
+shrinking, ``INTER_LINEAR`` when enlarging). Frames are ``(H, W, 3)`` RGB (BGR with ``bgr=True``),
+``uint8`` in [0, 255] or float in [0, 1] (clipped); NaN or infinite values are rejected.
+
+Output: ``(S, S, 3)`` uint8 at the model's resolution by default; ``output_size="crop"`` resizes it
+back to the side of the centred square the input was cut to (``min(H, W)``), and an int ``N`` to
+``N × N``. The output is square in every case: the model animates the square crop only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+
+from jamsdk.errors import InputError
+from jamsdk.video import center_crop_resize, resize_square
+
+OUTPUT_SIZES = ("model", "crop")
+
+
+def check_frame(frame: Any, what: str = "frame") -> np.ndarray:
+    """The frame as an ``(H, W, 3)`` uint8 or float array; InputError naming expected vs got."""
+    if not isinstance(frame, np.ndarray):
+        raise InputError(f"{what}: expected an (H, W, 3) uint8 numpy array, got {type(frame).__name__}")
+    ok_dtype = frame.dtype == np.uint8 or np.issubdtype(frame.dtype, np.floating)
+    if frame.ndim != 3 or frame.shape[2] != 3 or frame.shape[0] < 1 or frame.shape[1] < 1 or not ok_dtype:
+        raise InputError(f"{what}: expected an (H, W, 3) uint8 (or float in [0, 1]) frame, "
+                         f"got {tuple(frame.shape)} {frame.dtype}")
+    if frame.dtype != np.uint8 and not np.isfinite(frame).all():
+        bad = int(np.size(frame) - np.count_nonzero(np.isfinite(frame)))
+        raise InputError(f"{what}: {bad} NaN or infinite value(s) in a {tuple(frame.shape)} {frame.dtype} frame")
+    return frame
+
+
+def to_model_input(frame: Any, size: int, bgr: bool = False, what: str = "frame") -> np.ndarray:
+    """``(H, W, 3)`` frame → ``(1, 3, size, size)`` float32 RGB in [0, 1] (centre crop, resize)."""
+    frame = check_frame(frame, what)
+    if frame.dtype == np.uint8:
+        img = center_crop_resize(frame, size).astype(np.float32) * np.float32(1.0 / 255.0)
+    else:
+        # Float frames keep their precision through the resize (cv2 resizes float32 natively).
+        img = center_crop_resize(np.clip(frame, 0.0, 1.0).astype(np.float32, copy=False), size)
+    if bgr:
+        img = img[:, :, ::-1]
+    return np.ascontiguousarray(img.transpose(2, 0, 1)[None])
+
+
+def output_side(output_size: str | int, model_size: int, frame_shape: tuple[int, ...]) -> int:
+    """The side of the square output frame for ``output_size`` (see the module docstring)."""
+    if output_size == "model":
+        return model_size
+    if output_size == "crop":
+        return int(min(frame_shape[0], frame_shape[1]))
+    return int(output_size)
+
+
+def check_output_size(output_size: Any) -> str | int:
+    if output_size in OUTPUT_SIZES:
+        return output_size
+    if isinstance(output_size, (int, np.integer)) and not isinstance(output_size, bool) and output_size > 0:
+        return int(output_size)
+    raise InputError(f"output_size: expected 'model', 'crop' or a positive int, got {output_size!r}")
+
+
+def to_image(prediction: np.ndarray, side: int, bgr: bool = False) -> np.ndarray:
+    """``(1, 3, S, S)`` float prediction → ``(side, side, 3)`` uint8 (RGB, or BGR with ``bgr``)."""
+    img = prediction[0].transpose(1, 2, 0)
+    if bgr:
+        img = img[:, :, ::-1]
+    img = (np.clip(img, 0.0, 1.0) * 255.0 + 0.5).astype(np.uint8)
+    if img.shape[0] != side:
+        img = resize_square(np.ascontiguousarray(img), side)
+    return np.ascontiguousarray(img)
+
+
+__all__ = ["OUTPUT_SIZES", "check_frame", "check_output_size", "output_side", "to_image", "to_model_input"]

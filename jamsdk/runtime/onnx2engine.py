@@ -1,0 +1,309 @@
+"""ONNX graphs → TensorRT plan files (``<stage>.engine``), and the manifest's ``engines`` section.
+
+Precision paths (DEPLOY_FACTS §0, §4):
+
+* ``fp16`` + ``strong`` (the default): the exporter's mixed-precision graph ``<stage>.fp16.onnx``
+  (FP16 body, FP32 islands for region statistics, 2×2 solves and coordinates) is built as a
+  *strongly typed* network, so TensorRT keeps exactly the graph's types. Works on TensorRT 10.x
+  (JetPack 6 ships 10.3) and is the only mode TensorRT 11 has (there the flag is deprecated and
+  ignored, so it is not passed).
+* ``fp16`` + ``weak`` (fallback for TensorRT < 10.12, where ``BuilderFlag.FP16`` still exists):
+  the FP32 graph with FP16 enabled and FP32 constraints on everything except convolutions,
+  pooling, activations, normalisation and concatenation; the region predictor and AVD stages stay
+  FP32 throughout (their outputs feed determinants that underflow in FP16).
+* ``fp32``: the FP32 graph, strongly typed, TF32 off (for parity checks against ONNX Runtime).
+
+Engines are plain TensorRT plans (``trtexec --loadEngine`` opens them); what they were built for
+(TensorRT version, GPU, compute capability, precision) is recorded only in ``manifest.json``.
+The timing cache is loaded before and saved after every stage, so rebuilds and interrupted builds
+reuse the measured tactics.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import sys
+import time
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Sequence
+
+from jamsdk._atomic import write_bytes
+from jamsdk._lazy import require
+from jamsdk.errors import EngineError, InputError
+from jamsdk.manifest import MANIFEST_NAME, file_ref, load_manifest, write_manifest
+from jamsdk.runtime import _cuda
+
+PRECISIONS = ("fp16", "fp32")
+TYPINGS = ("auto", "strong", "weak")
+#: stages that stay FP32 in the weakly typed FP16 build
+FP32_STAGES = ("region_predictor", "avd")
+#: layer types that may run in FP16 in the weakly typed build (everything else is held in FP32)
+WEAK_FP16_LAYER_TYPES = ("CONVOLUTION", "DECONVOLUTION", "POOLING", "ACTIVATION", "NORMALIZATION", "SCALE",
+                         "CONCATENATION")
+
+Log = Callable[[str], None]
+
+
+def _stderr(msg: str) -> None:
+    print(msg, file=sys.stderr, flush=True)
+
+
+def version_tuple(version: str) -> tuple[int, ...]:
+    """``"10.3.0.30"`` → ``(10, 3, 0, 30)`` (non-numeric parts end the tuple)."""
+    out = []
+    for part in version.split("."):
+        digits = re.match(r"\d+", part)
+        if digits is None:
+            break
+        out.append(int(digits.group()))
+        if digits.end() != len(part):  # "0b1": a pre-release tag ends the numeric part
+            break
+    return tuple(out)
+
+
+def resolve_typing(typing: str, precision: str, tensorrt_version: str, has_fp16_flag: bool) -> str:
+    """``strong`` or ``weak`` for a build (see the module docstring); InputError if impossible."""
+    if typing not in TYPINGS:
+        raise InputError(f"typing: expected one of {TYPINGS}, got {typing!r}")
+    if precision not in PRECISIONS:
+        raise InputError(f"precision: expected one of {PRECISIONS}, got {precision!r}")
+    if typing == "auto":
+        return "strong"
+    if typing == "weak" and precision == "fp16" and not has_fp16_flag:
+        raise InputError(f"TensorRT {tensorrt_version} has no weakly typed FP16 (BuilderFlag.FP16 was removed "
+                         "in 11.0); use the default strongly typed build")
+    return typing
+
+
+def default_timing_cache(tensorrt_version: str, gpu: _cuda.GpuInfo) -> Path:
+    """``~/.cache/jamsdk/tensorrt/timing-<trt>-sm<cc>.cache``: one cache per TensorRT version and GPU."""
+    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    cc = gpu.compute_capability.replace(".", "")
+    return base / "jamsdk" / "tensorrt" / f"timing-{tensorrt_version}-sm{cc}.cache"
+
+
+class _Progress:
+    """A TensorRT progress monitor that prints the builder's top phases (needs TRT ≥ 10)."""
+
+    def __init__(self, trt: Any, log: Log, prefix: str):
+        base = trt.IProgressMonitor
+
+        class Monitor(base):  # type: ignore[misc, valid-type]
+            def __init__(self) -> None:
+                base.__init__(self)
+                self.depth: dict[str, int] = {}
+                self.started: dict[str, float] = {}
+
+            def phase_start(self, phase_name: str, parent_phase: str | None, num_steps: int) -> None:
+                depth = 0 if parent_phase is None else self.depth.get(parent_phase, 0) + 1
+                self.depth[phase_name] = depth
+                self.started[phase_name] = time.perf_counter()
+                if depth <= 1:
+                    log(f"{prefix}{'  ' * depth}{phase_name} ({num_steps} step{'s' if num_steps != 1 else ''})")
+
+            def step_complete(self, phase_name: str, step: int) -> bool:
+                return True  # never cancel
+
+            def phase_finish(self, phase_name: str) -> None:
+                depth = self.depth.pop(phase_name, 0)
+                took = time.perf_counter() - self.started.pop(phase_name, time.perf_counter())
+                if depth == 0:
+                    log(f"{prefix}{phase_name} done in {took:.1f} s")
+
+        self.monitor = Monitor()
+
+
+@dataclass(frozen=True)
+class EngineReport:
+    """What :func:`onnx2engine` built."""
+
+    stage: str
+    engine: Path
+    onnx: Path
+    typing: str
+    precision: str
+    seconds: float
+    size_bytes: int
+
+
+def _parse(trt: Any, builder: Any, logger: Any, onnx_path: Path, strongly_typed: bool) -> tuple[Any, Any]:
+    flags = 0
+    flag = getattr(trt.NetworkDefinitionCreationFlag, "STRONGLY_TYPED", None)
+    # TensorRT 11 is always strongly typed and marks the flag deprecated: pass it only before 11.
+    if strongly_typed and flag is not None and version_tuple(trt.__version__) < (11,):
+        flags |= 1 << int(flag)
+    network = builder.create_network(flags)
+    parser = trt.OnnxParser(network, logger)
+    if not parser.parse_from_file(str(onnx_path)):
+        errors = "; ".join(str(parser.get_error(i)) for i in range(parser.num_errors))
+        raise EngineError(f"TensorRT cannot parse {onnx_path}: {errors or 'unknown error'}")
+    return network, parser
+
+
+def _constrain_weak(trt: Any, network: Any, all_fp32: bool) -> int:
+    """FP32 constraints for the weakly typed FP16 build; returns how many layers were held in FP32."""
+    fp16_types = {getattr(trt.LayerType, n) for n in WEAK_FP16_LAYER_TYPES if hasattr(trt.LayerType, n)}
+    floats = (trt.float32, trt.float16)
+    held = 0
+    for i in range(network.num_layers):
+        layer = network.get_layer(i)
+        if not all_fp32 and layer.type in fp16_types:
+            continue
+        outputs = [layer.get_output(j) for j in range(layer.num_outputs)]
+        if not outputs or any(t.dtype not in floats for t in outputs):
+            continue  # shape/index/bool tensors keep their types
+        layer.precision = trt.float32
+        for j in range(layer.num_outputs):
+            layer.set_output_type(j, trt.float32)
+        held += 1
+    return held
+
+
+def onnx2engine(onnx_path: str | os.PathLike[str], engine_path: str | os.PathLike[str], *,
+                stage: str = "", precision: str = "fp16", typing: str = "strong",
+                workspace_mb: int | None = None, timing_cache: str | os.PathLike[str] | None = None,
+                log: Log = _stderr) -> EngineReport:
+    """Build one TensorRT plan from one ONNX graph and write it atomically.
+
+    Args:
+        onnx_path: the graph (``<stage>.fp16.onnx`` for strongly typed FP16, else ``<stage>.onnx``).
+        engine_path: where the plan goes (written only when the build succeeded).
+        stage: the stage name (for messages, and for the weak build's FP32 stages).
+        precision: ``fp16`` or ``fp32``.
+        typing: ``strong`` or ``weak`` (resolve ``auto`` with :func:`resolve_typing` first).
+        workspace_mb: cap on the builder's scratch memory (None: TensorRT's default, all memory).
+        timing_cache: file to load tactics from and save them to (None: no cache).
+        log: where progress lines go.
+
+    Raises:
+        EngineError: no GPU, the graph does not parse, or the build fails.
+    """
+    onnx_path, engine_path = Path(onnx_path), Path(engine_path)
+    _cuda.require_gpu("building TensorRT engines")  # before TensorRT is touched (no GPU → segfaults)
+    trt = require("tensorrt")
+    if not onnx_path.is_file():
+        raise EngineError(f"{onnx_path} does not exist")
+    name = stage or onnx_path.stem
+    logger = trt.Logger(trt.Logger.WARNING)
+    builder = trt.Builder(logger)
+    network, parser = _parse(trt, builder, logger, onnx_path, typing == "strong")
+    config = builder.create_builder_config()
+    if workspace_mb:
+        config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_mb) << 20)
+    if precision == "fp32" and hasattr(trt.BuilderFlag, "TF32"):
+        config.clear_flag(trt.BuilderFlag.TF32)  # FP32 engines are the parity reference: no TF32
+    if typing == "weak" and precision == "fp16":
+        all_fp32 = name in FP32_STAGES
+        if not all_fp32:
+            config.set_flag(trt.BuilderFlag.FP16)
+        config.set_flag(trt.BuilderFlag.OBEY_PRECISION_CONSTRAINTS)
+        held = _constrain_weak(trt, network, all_fp32)
+        log(f"  {name}: weakly typed FP16, {held}/{network.num_layers} layers held in FP32")
+    monitor = None
+    if hasattr(trt, "IProgressMonitor") and hasattr(config, "progress_monitor"):
+        monitor = _Progress(trt, log, f"  {name}: ").monitor
+        config.progress_monitor = monitor
+    cache_path = Path(timing_cache) if timing_cache else None
+    if cache_path is not None:
+        blob = cache_path.read_bytes() if cache_path.is_file() else b""
+        cache = config.create_timing_cache(blob)
+        if not config.set_timing_cache(cache, False):  # a cache from another GPU/TRT is not used
+            log(f"  {name}: timing cache {cache_path} does not fit this GPU/TensorRT; starting a new one")
+            config.set_timing_cache(config.create_timing_cache(b""), False)
+    start = time.perf_counter()
+    serialized = builder.build_serialized_network(network, config)
+    seconds = time.perf_counter() - start
+    if serialized is None:
+        raise EngineError(f"TensorRT could not build {name} from {onnx_path} (see the TensorRT log above)")
+    data = bytes(memoryview(serialized))
+    write_bytes(engine_path, data)
+    if cache_path is not None:
+        cache_blob = bytes(memoryview(config.get_timing_cache().serialize()))
+        write_bytes(cache_path, cache_blob)
+    del parser, network, monitor
+    return EngineReport(name, engine_path, onnx_path, typing, precision, seconds, len(data))
+
+
+def _mirror(model_dir: Path, out_dir: Path, files: Sequence[str]) -> None:
+    """Make ``out_dir`` a complete model folder: hard links (or copies) of the graphs."""
+    out_dir.mkdir(parents=True, exist_ok=True)
+    for name in files:
+        src, dst = model_dir / name, out_dir / name
+        if dst.exists():
+            if dst.stat().st_size == src.stat().st_size and os.path.samefile(src, dst):
+                continue
+            dst.unlink()
+        try:
+            os.link(src, dst)
+        except OSError:  # another filesystem, or no hard links there
+            shutil.copy2(src, dst)
+
+
+def build_engines(model_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str] | None = None, *,
+                  precision: str = "fp16", typing: str = "auto", workspace_mb: int | None = None,
+                  timing_cache: str | os.PathLike[str] | None = None, stages: Sequence[str] | None = None,
+                  log: Log = _stderr) -> Path:
+    """Build every stage's engine for this machine's GPU and record them in the manifest.
+
+    Args:
+        model_dir: an exported model folder.
+        out_dir: where engines go (default: ``model_dir``). Another folder becomes a complete model
+            folder: the graphs are hard-linked (or copied) there with the updated manifest, and
+            ``model_dir`` is left untouched.
+        precision: ``fp16`` (default) or ``fp32``.
+        typing: ``auto`` (strongly typed), ``strong`` or ``weak`` (see the module docstring).
+        workspace_mb: builder scratch-memory cap in MiB.
+        timing_cache: timing-cache file (default: one per TensorRT version and GPU under
+            ``~/.cache/jamsdk/tensorrt``).
+        stages: build only these stages (default: all).
+        log: where progress lines go.
+
+    Returns:
+        The path of the updated ``manifest.json``.
+    """
+    model_dir = Path(model_dir)
+    out = Path(out_dir) if out_dir is not None else model_dir
+    manifest = load_manifest(model_dir)
+    gpu = _cuda.require_gpu("building TensorRT engines")
+    trt = require("tensorrt")
+    version = str(trt.__version__)
+    typing = resolve_typing(typing, precision, version, hasattr(trt.BuilderFlag, "FP16"))
+    graph_precision = "fp16" if (precision == "fp16" and typing == "strong") else "fp32"
+    if graph_precision not in manifest.precisions:
+        raise InputError(f"{model_dir} has no {graph_precision} graphs (it has {list(manifest.precisions)}); "
+                         f"export with --precision {graph_precision} (or both), or build with --precision fp32")
+    names = list(stages) if stages else list(manifest.stages)
+    unknown = [n for n in names if n not in manifest.stages]
+    if unknown:
+        raise InputError(f"unknown stage(s) {unknown} (the model has {list(manifest.stages)})")
+    cache = Path(timing_cache) if timing_cache else default_timing_cache(version, gpu)
+    same_dir = out.resolve() == model_dir.resolve()
+    if not same_dir:
+        graphs = sorted({ref.file for entry in manifest.stages.values() for ref in entry.files.values()})
+        _mirror(model_dir, out, graphs)
+    log(f"building {len(names)} engine(s) for {gpu.name} (sm {gpu.compute_capability}), TensorRT {version}, "
+        f"{precision} {typing}ly typed; timing cache {cache}")
+    refs = {}
+    old = manifest.engines
+    if same_dir and old is not None and (old.tensorrt_version, old.gpu_name, old.compute_capability, old.precision) == \
+            (version, gpu.name, gpu.compute_capability, precision):
+        refs = {k: {"file": v.file, "sha256": v.sha256} for k, v in old.stages.items()}  # keep the others
+    total = time.perf_counter()
+    for i, name in enumerate(names, 1):
+        onnx = manifest.stage_file(name, graph_precision)
+        file = f"{name}.engine"
+        log(f"[{i}/{len(names)}] {name}: {onnx.name} → {file}")
+        report = onnx2engine(onnx, out / file, stage=name, precision=precision, typing=typing,
+                             workspace_mb=workspace_mb, timing_cache=cache, log=log)
+        log(f"[{i}/{len(names)}] {name}: built in {report.seconds:.1f} s ({report.size_bytes / 1e6:.1f} MB)")
+        refs[name] = file_ref(out, file)
+    data = dict(manifest.data)
+    data["engines"] = {"tensorrt_version": version, "gpu_name": gpu.name,
+                       "compute_capability": gpu.compute_capability, "precision": precision,
+                       "typing": typing, "stages": refs}
+    path = write_manifest(out, data)
+    log(f"done in {time.perf_counter() - total:.1f} s; engines recorded in {out / MANIFEST_NAME}")
+    return path

@@ -1,0 +1,94 @@
+"""Animate a picture with a driving video (or camera) into a video file: the ``animate`` command's core."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Iterator, Sequence
+
+import numpy as np
+
+from jamsdk.errors import InputError
+from jamsdk.runtime.animator import Animator
+from jamsdk.runtime.progress import progress
+from jamsdk.video import WRITE_EXTS, iter_frames, probe, read_image, write_video
+
+DEFAULT_FPS = 25.0
+
+
+@dataclass(frozen=True)
+class RenderResult:
+    """What :func:`render_video` wrote and how fast the Animator ran."""
+
+    out: Path
+    frames: int
+    fps: float
+    backend: str
+    stats: dict
+
+
+def _is_camera(driving: str | int) -> bool:
+    return isinstance(driving, int) or (isinstance(driving, str) and driving.isdigit())
+
+
+def render_video(model_dir: str | os.PathLike[str], source: str | os.PathLike[str], driving: str | int,
+                 out: str | os.PathLike[str], *, mode: str = "relative", backend: str = "auto",
+                 fps: float | None = None, max_frames: int | None = None, precision: str = "fp32",
+                 providers: str | Sequence[str] | None = None, show_progress: bool = True) -> RenderResult:
+    """Animate ``source`` by ``driving`` and write ``out`` (``.mp4``, ``.avi`` or ``.gif``) atomically.
+
+    Args:
+        model_dir: exported model folder.
+        source: picture to animate.
+        driving: video file, GIF, frame folder, or a camera index (``0`` or ``"0"``). A camera runs
+            until ``max_frames`` or Ctrl-C; the frames so far are then written.
+        out: output file; it appears only complete (a bad input or crash leaves no partial file and
+            an existing ``out`` untouched).
+        mode, backend, precision, providers: see :class:`~jamsdk.runtime.animator.Animator`.
+        fps: output frame rate (default: the driving video's, else 25).
+        max_frames: stop after this many driving frames.
+        show_progress: progress bar on stderr.
+    """
+    out = Path(out)
+    if out.suffix.lower() not in WRITE_EXTS:
+        raise InputError(f"--out {out}: expected a {', '.join(WRITE_EXTS)} file")
+    if max_frames is not None and max_frames < 1:
+        raise InputError(f"max_frames: expected ≥ 1, got {max_frames}")
+    if fps is not None and not (np.isfinite(fps) and fps > 0):
+        raise InputError(f"fps: expected > 0, got {fps}")
+    camera = _is_camera(driving)
+    info = probe(int(driving) if camera else driving)  # fails early on a missing/unreadable video
+    total = info.frames if info.frames is None or max_frames is None else min(info.frames, max_frames)
+    if max_frames is not None and total is None:
+        total = max_frames
+    out_fps = float(fps or info.fps or DEFAULT_FPS)
+    picture = read_image(source)
+    with Animator(model_dir, backend=backend, mode=mode, precision=precision, providers=providers) as anim:
+        anim.set_source(picture)
+        frames = iter_frames(int(driving) if camera else driving, max_frames=max_frames)
+
+        def animated() -> Iterator[np.ndarray]:
+            with progress(total, desc="animate", use_tqdm=show_progress) if show_progress else _Null() as bar:
+                try:
+                    for frame in frames:
+                        yield anim.run(frame)
+                        bar.update(1)
+                except KeyboardInterrupt:
+                    if not camera:
+                        raise
+                    # Ctrl-C ends a camera recording; what was captured is written.
+
+        count = write_video(out, animated(), fps=out_fps)
+        return RenderResult(out, count, out_fps, anim.backend, anim.stats())
+
+
+class _Null:
+    def update(self, n: int = 1) -> None:
+        pass
+
+    def __enter__(self) -> "_Null":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass

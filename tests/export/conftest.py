@@ -1,0 +1,65 @@
+"""Fixtures for the export tests: tiny checkpoints and their exported folders, made once per session.
+
+The models are freshly built with :func:`jamsdk.export.samples.trained_like` heads: a random
+model's heatmaps, occlusion and decoded frame are nearly constant, which would let export bugs
+through unnoticed.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+torch = pytest.importorskip("torch")
+pytest.importorskip("onnx")
+pytest.importorskip("onnxsim")
+pytest.importorskip("onnxruntime")
+
+CONFIGS = ("tiny-jam", "tiny-mraa")
+
+
+def make_checkpoint(path: Path, config: str = "tiny-jam", meta: dict | None = None, seed: int = 0):
+    """Save a freshly built, trained-like ``config`` model to ``path``; returns the model (eval)."""
+    from jamsdk.config import load_model_config
+    from jamsdk.export.samples import trained_like
+    from jamsdk.model.checkpoint import save_checkpoint
+    from jamsdk.model.jam import build_model
+
+    torch.manual_seed(seed)
+    cfg = load_model_config(config)
+    model = trained_like(build_model(cfg).eval(), seed)
+    save_checkpoint(path, model, cfg, meta=meta)
+    return model
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _one_torch_thread():
+    """One intra-op thread: 2 shared cores, where thread contention costs more than it gives."""
+    before = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(before)
+
+
+@pytest.fixture(scope="session", params=CONFIGS)
+def exported(request, tmp_path_factory):
+    """A tiny model exported once with ``--precision both --verify`` (AVD marked trained)."""
+    from jamsdk.export.pipeline import export_checkpoint
+
+    root = tmp_path_factory.mktemp(request.param)
+    ckpt = root / "model.pt"
+    model = make_checkpoint(ckpt, request.param, meta={"avd_trained": True})
+    lines: list[str] = []
+    result = export_checkpoint(ckpt, root / "model", precision="both", verify=True, log=lines.append)
+    return SimpleNamespace(config=request.param, model=model, checkpoint=ckpt, out=root / "model",
+                           result=result, log=lines)
+
+
+@pytest.fixture(scope="session")
+def tiny_checkpoint(tmp_path_factory):
+    """A tiny-jam checkpoint without ``meta.avd_trained`` (for option and error tests)."""
+    path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
+    make_checkpoint(path, "tiny-jam")
+    return path

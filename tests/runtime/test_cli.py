@@ -1,0 +1,113 @@
+"""``jamsdk animate`` / ``demo`` / ``build`` end to end on the tiny model (CPU)."""
+
+import cv2
+import numpy as np
+import pytest
+from rt_samples import driving_frames, source_image
+
+from jamsdk.cli import main
+from jamsdk.errors import InputError
+from jamsdk.runtime.render import render_video
+from jamsdk.video import read_frames, write_video
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory):
+    d = tmp_path_factory.mktemp("inputs")
+    write_video(d / "driving.mp4", driving_frames(8, size=80), fps=12)
+    cv2.imwrite(str(d / "source.png"), source_image(100)[:, :, ::-1])
+    return d
+
+
+def test_animate_writes_a_video(tiny_jam, inputs, tmp_path, capsys):
+    _, model_dir = tiny_jam
+    out = tmp_path / "out.mp4"
+    rc = main(["animate", "--model", str(model_dir), "--source", str(inputs / "source.png"),
+               "--driving", str(inputs / "driving.mp4"), "--out", str(out), "--max-frames", "5", "--no-progress"])
+    assert rc == 0
+    video = read_frames(out)
+    assert video.shape == (5, 64, 64, 3)
+    assert video.std() > 1  # not a blank video
+    printed = capsys.readouterr().out
+    assert "wrote" in printed and "frames at 12 fps" in printed and "generator" in printed
+
+
+def test_animate_gif_with_mode_and_fps(tiny_jam, inputs, tmp_path):
+    _, model_dir = tiny_jam
+    out = tmp_path / "out.gif"
+    result = render_video(model_dir, inputs / "source.png", str(inputs / "driving.mp4"), out, mode="avd",
+                          fps=5, show_progress=False)
+    assert result.frames == 8 and result.fps == 5 and result.backend == "onnxruntime"
+    assert read_frames(out).shape == (8, 64, 64, 3)
+
+
+@pytest.mark.parametrize("content", [b"", b"definitely not a video"])
+def test_empty_or_unreadable_video_loses_nothing(tiny_jam, inputs, tmp_path, content, capsys):
+    _, model_dir = tiny_jam
+    bad = tmp_path / "bad.mp4"
+    bad.write_bytes(content)
+    out = tmp_path / "out.mp4"
+    out.write_bytes(b"previous result")
+    with pytest.raises(InputError, match="bad.mp4"):
+        render_video(model_dir, inputs / "source.png", str(bad), out, show_progress=False)
+    rc = main(["animate", "--model", str(model_dir), "--source", str(inputs / "source.png"),
+               "--driving", str(bad), "--out", str(out), "--no-progress"])
+    assert rc == 2
+    assert "jamsdk animate: error:" in capsys.readouterr().err
+    assert out.read_bytes() == b"previous result"  # untouched
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["bad.mp4", "out.mp4"]  # no temporary left
+
+
+def test_bad_source_and_output_extension(tiny_jam, inputs, tmp_path):
+    _, model_dir = tiny_jam
+    (tmp_path / "broken.png").write_bytes(b"\x89PNG broken")
+    with pytest.raises(InputError, match="cannot decode"):
+        render_video(model_dir, tmp_path / "broken.png", str(inputs / "driving.mp4"), tmp_path / "o.mp4",
+                     show_progress=False)
+    with pytest.raises(InputError, match="expected a .mp4"):
+        render_video(model_dir, inputs / "source.png", str(inputs / "driving.mp4"), tmp_path / "o.webm",
+                     show_progress=False)
+    assert not (tmp_path / "o.mp4").exists()
+
+
+def test_demo_without_bundled_model_is_a_clear_error(monkeypatch, tmp_path, capsys):
+    import jamsdk.commands.demo as demo
+
+    monkeypatch.setattr(demo, "DEMO_MODEL", tmp_path / "demo_model")
+    rc = main(["demo", "--out", str(tmp_path / "demo.mp4")])
+    assert rc == 2
+    assert "bundled demo model is missing" in capsys.readouterr().err
+    assert not (tmp_path / "demo.mp4").exists()
+
+
+def test_demo_with_a_model(monkeypatch, tiny_jam, inputs, tmp_path):
+    import jamsdk.commands.demo as demo
+
+    monkeypatch.setattr(demo, "DEMO_MODEL", tiny_jam[1])
+    monkeypatch.setattr(demo, "DEMO_SOURCE", inputs / "source.png")
+    monkeypatch.setattr(demo, "DEMO_DRIVING", inputs / "driving.mp4")
+    out = tmp_path / "demo.mp4"
+    assert main(["demo", "--out", str(out), "--max-frames", "3", "--no-progress"]) == 0
+    assert read_frames(out).shape == (3, 64, 64, 3)
+
+
+def test_build_without_gpu_is_a_clear_error(tiny_jam, capsys):
+    from jamsdk.runtime import _cuda
+
+    if _cuda.gpu_info() is not None:
+        pytest.skip("a GPU answers here; the gpu tests cover building")
+    assert main(["build", str(tiny_jam[1])]) == 2
+    assert "needs an NVIDIA GPU" in capsys.readouterr().err
+
+
+def test_progress_counter_without_tqdm():
+    import io
+
+    from jamsdk.runtime.progress import progress
+
+    stream = io.StringIO()
+    with progress(3, desc="x", stream=stream, use_tqdm=False) as bar:
+        for _ in range(3):
+            bar.update(1)
+    assert "x: 3/3 frames" in stream.getvalue()
+    assert np.isfinite(float(stream.getvalue().split()[-2]))

@@ -1,0 +1,17 @@
+"""The runtime imports no torch, onnx, onnxruntime, tensorrt or yaml until a backend opens."""
+
+import subprocess
+import sys
+
+HEAVY = ("torch", "onnx", "onnxruntime", "tensorrt", "yaml", "cuda")
+
+
+def test_runtime_modules_import_nothing_heavy():
+    code = ("import sys\n"
+            "import jamsdk.runtime.animator, jamsdk.runtime.backends, jamsdk.runtime.onnx2engine\n"
+            "import jamsdk.runtime.render, jamsdk.commands.build, jamsdk.commands.animate, jamsdk.commands.demo\n"
+            "import jamsdk\n"
+            "jamsdk.Animator\n"
+            f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert out.stdout.strip() == ""
