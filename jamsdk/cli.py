@@ -18,6 +18,13 @@ from jamsdk.errors import JamError
 COMMANDS: tuple[tuple[str, str], ...] = (
     ("info", "info"),
     ("convert-mraa", "convert_mraa"),
+    ("synth", "synth"),
+    ("train", "train"),
+    ("eval", "eval"),
+    ("export", "export"),
+    ("build", "build"),
+    ("animate", "animate"),
+    ("demo", "demo"),
 )
 
 

@@ -1,0 +1,102 @@
+"""``jamsdk train``: train a model (stage 1: reconstruction; stage 2: the AVD network).
+
+Examples::
+
+    jamsdk train --config train/configs/jam.yaml --data data/shapes --out runs/jam --vgg-weights vgg19.pth
+    jamsdk train --out runs/jam --resume                      # continue after Ctrl-C / SIGTERM / a crash
+    jamsdk train --config train/configs/jam.yaml --data data/shapes --out runs/jam-avd \\
+        --stage 2 --init runs/jam/checkpoint.pt               # AVD network on the stage-1 model
+    torchrun --nproc-per-node 4 -m jamsdk train ...           # several GPUs (DDP)
+
+Command-line flags win over the config file; the resolved config is written to RUN/config.yaml.
+"""
+
+from __future__ import annotations
+
+import argparse
+from pathlib import Path
+
+
+def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentParser:
+    p = sub.add_parser(name, help="train a model (stage 1) or its AVD network (stage 2)",
+                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--config", help="config YAML with model: and train: (e.g. train/configs/jam.yaml); "
+                                    "on --resume defaults to RUN/config.yaml")
+    p.add_argument("--data", help="dataset folder with train/ and test/ (on --resume defaults to the run's)")
+    p.add_argument("--out", required=True, help="run folder: checkpoint.pt, config.yaml, log.csv, tb/, loss.png")
+    p.add_argument("--stage", type=int, choices=(1, 2), default=1,
+                   help="1: reconstruction (default); 2: AVD network only, needs --init or --resume")
+    p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
+    p.add_argument("--init", metavar="CKPT", help="start from these weights (stage 2: the stage-1 checkpoint)")
+    p.add_argument("--max-steps", type=int, help="train this many steps in total (overrides steps/epochs)")
+    p.add_argument("--device", help="cpu or cuda (default: cuda when available)")
+    p.add_argument("--vgg-weights", metavar="PATH",
+                   help="torchvision vgg19 ImageNet weight file (vgg19-dcbb9e9d.pth) for the perceptual loss; "
+                        "without it a random-init VGG-19 plus an L1 pixel term is used (a warning says so)")
+    p.add_argument("--batch-size", type=int, help="override the batch size of the chosen stage")
+    p.add_argument("--num-workers", type=int, help="override train.num_workers")
+    p.add_argument("--seed", type=int, help="override train.seed")
+    p.add_argument("--plot", action="store_true", help="draw RUN/loss.png from the log at each checkpoint")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    from jamsdk.errors import InputError
+
+    out = Path(args.out)
+    config = args.config
+    if config is None:
+        if not args.resume:
+            raise InputError("--config is required (it may be omitted only with --resume)")
+        config = out / "config.yaml"
+        if not config.is_file():
+            raise InputError(f"--resume without --config: {config} does not exist; pass --config")
+
+    from jamsdk.train.train_config import load_run_config, replace
+    from jamsdk.train.trainer import train
+
+    model_cfg, train_cfg = load_run_config(config)
+    changes: dict = {}
+    stage_changes: dict = {}
+    if args.max_steps is not None:
+        if args.max_steps < 1:
+            raise InputError(f"--max-steps: expected ≥ 1, got {args.max_steps}")
+        stage_changes.update(steps=args.max_steps, epochs=None)
+    if args.batch_size is not None:
+        stage_changes["batch_size"] = args.batch_size
+    if args.stage == 1:
+        changes.update(stage_changes)
+    elif stage_changes:
+        changes["avd"] = stage_changes
+    if args.vgg_weights is not None:
+        changes["vgg_weights"] = args.vgg_weights
+    if args.num_workers is not None:
+        changes["num_workers"] = args.num_workers
+    if args.seed is not None:
+        changes["seed"] = args.seed
+    train_cfg = replace(train_cfg, **changes)
+
+    data = args.data
+    if data is None:
+        if not args.resume:
+            raise InputError("--data is required (it may be omitted only with --resume)")
+        data = _recorded_data(out)
+
+    result = train(model_cfg, train_cfg, data, out, stage=args.stage, resume=args.resume, init=args.init,
+                   device=args.device, plot=args.plot, progress=not args.no_progress)
+    shown = ", ".join(f"{k} {v:.4g}" for k, v in result.losses.items())
+    how = "finished" if result.stopped_by == "finished" else f"stopped by {result.stopped_by}"
+    if result.checkpoint is not None:
+        print(f"{how} at step {result.step}: {result.checkpoint}" + (f" ({shown})" if shown else ""))
+    return 0
+
+
+def _recorded_data(out: Path) -> str:
+    from jamsdk.errors import InputError
+    from jamsdk.model.checkpoint import read_checkpoint
+
+    meta = read_checkpoint(out / "checkpoint.pt").get("meta") or {}
+    if not meta.get("data"):
+        raise InputError(f"{out}/checkpoint.pt does not record its data folder; pass --data")
+    return str(meta["data"])

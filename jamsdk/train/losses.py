@@ -1,0 +1,186 @@
+"""Training losses: VGG-19 perceptual pyramid, pixel L1, equivariance (stage 1) and AVD (stage 2).
+
+Formulas follow MRAA_FACTS §9 (re-implemented, no MRAA code):
+
+* perceptual = Σ_scales Σ_layers w_l · mean|φ_l(pred_s) − φ_l(driving_s)|, the pyramid made with
+  :class:`~jamsdk.model.blocks.AntiAliasInterpolation2d` at scales 1, ½, ¼, ⅛;
+* equivariance_shift = λ · mean|μ_d − T(μ_t)| and equivariance_affine = λ · mean|I − V| with
+  V = A_d⁻¹ · J_T(μ_t) · A_t, where μ_t, A_t are the regions of the randomly warped driving frame;
+* AVD: λ_shift · mean|μ_gt − μ_rec| + λ_affine · mean|A_gt − A_rec| with the driving pose randomly
+  rescaled before the network sees it.
+
+The two ``*Objective`` modules bundle model and losses into one ``forward(source, driving) → losses``
+so that DistributedDataParallel can wrap the whole training computation.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import torch
+from torch import nn
+
+from jamsdk.model.blocks import AntiAliasInterpolation2d
+from jamsdk.model.linalg2x2 import inverse, matmul
+from jamsdk.train.transforms import RandomTPS
+
+if TYPE_CHECKING:
+    from jamsdk.model.jam import JamModel
+    from jamsdk.train.train_config import TrainConfig
+    from jamsdk.train.vgg import Vgg19
+
+Params = dict[str, torch.Tensor]
+
+
+class ImagePyramid(nn.Module):
+    """Anti-aliased copies of an image at the given scales: ``{"1.0": x, "0.5": x↓2, …}``."""
+
+    def __init__(self, scales: tuple[float, ...], channels: int = 3):
+        super().__init__()
+        self.scales = tuple(float(s) for s in scales)
+        # Keys without dots: ModuleDict forbids "." in names.
+        self.downs = nn.ModuleDict({_key(s): AntiAliasInterpolation2d(channels, s) for s in self.scales})
+
+    def forward(self, x: torch.Tensor) -> dict[float, torch.Tensor]:
+        return {s: self.downs[_key(s)](x) for s in self.scales}
+
+
+def _key(scale: float) -> str:
+    return f"s{scale:g}".replace(".", "_")
+
+
+class PerceptualLoss(nn.Module):
+    """Multi-scale VGG-19 feature L1 between a prediction and its target.
+
+    Args:
+        vgg: the frozen feature extractor.
+        scales: pyramid scales (1 = full size).
+        weights: one weight per VGG slice (relu1_1 … relu5_1).
+    """
+
+    def __init__(self, vgg: "Vgg19", scales: tuple[float, ...], weights: tuple[float, ...]):
+        super().__init__()
+        self.vgg = vgg
+        self.pyramid = ImagePyramid(scales)
+        self.weights = tuple(float(w) for w in weights)
+        # Slices after the last weighted one are skipped (zero weights cost nothing).
+        self.depth = max((i + 1 for i, w in enumerate(self.weights) if w), default=0)
+
+    def forward(self, prediction: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+        pred_pyr = self.pyramid(prediction)
+        with torch.no_grad():
+            target_pyr = self.pyramid(target)
+        total = prediction.new_zeros(())
+        if not self.depth:
+            return total
+        for scale, pred in pred_pyr.items():
+            pred_feats = self.vgg(pred, self.depth)
+            with torch.no_grad():
+                target_feats = self.vgg(target_pyr[scale], self.depth)
+            for w, pf, tf in zip(self.weights, pred_feats, target_feats):
+                if w:
+                    total = total + w * (pf - tf).abs().mean()
+        return total
+
+
+def equivariance_losses(region_predictor: nn.Module, driving_image: torch.Tensor, driving: Params,
+                        transform: RandomTPS, revert_axis_swap: bool = True) -> dict[str, torch.Tensor]:
+    """Unweighted equivariance errors ``{"shift": …, "affine": …}`` for one random warp per item.
+
+    The 2×2 algebra runs in FP32 (under autocast too): region covariances are tiny and their
+    determinants underflow in FP16.
+    """
+    transformed_image = transform.transform_frame(driving_image)
+    transformed = region_predictor(transformed_image)
+    with torch.autocast(device_type=driving_image.device.type, enabled=False):
+        mu_t = transformed["shift"].float()
+        mu_d = driving["shift"].float()
+        shift = (mu_d - transform.warp_coordinates(mu_t)).abs().mean()
+        jac = transform.jacobian(mu_t)
+        v = matmul(inverse(driving["affine"].float()), matmul(jac, transformed["affine"].float()))
+        if revert_axis_swap:
+            v = v * torch.sign(v[..., 0:1, 0:1])
+        eye = torch.eye(2, dtype=v.dtype, device=v.device)
+        affine = (eye - v).abs().mean()
+    return {"shift": shift, "affine": affine}
+
+
+def random_scale(params: Params, scale: float, generator: torch.Generator | None = None) -> Params:
+    """Scale a pose per sample by diag(θ), θ ~ U[1 − s, 1 + s]² (the AVD stage's augmentation)."""
+    b = params["shift"].shape[0]
+    theta = (torch.rand(b, 2, generator=generator) * 2 * scale + 1 - scale).to(params["shift"])
+    shift = params["shift"] * theta[:, None, :]
+    affine = params["affine"] * theta[:, None, :, None]  # diag(θ)·A scales the rows of A
+    return {"shift": shift, "affine": affine, "covar": matmul(affine, affine.transpose(-1, -2))}
+
+
+class ReconstructionObjective(nn.Module):
+    """Stage 1: reconstruct the driving frame from the source; returns the weighted losses.
+
+    Args:
+        model: the JAM model (region predictor, background, dense motion and generator train).
+        vgg: the perceptual feature extractor.
+        cfg: the training config (loss weights, pyramid scales, warp parameters).
+        pixel_weight: weight of the L1 pixel term (the config's, plus the fallback's when the VGG is
+            random).
+        generator: CPU generator for the random warps.
+    """
+
+    def __init__(self, model: "JamModel", vgg: "Vgg19", cfg: "TrainConfig", pixel_weight: float,
+                 generator: torch.Generator | None = None):
+        super().__init__()
+        self.model = model
+        self.perceptual = PerceptualLoss(vgg, cfg.scales, cfg.loss.perceptual)
+        self.cfg = cfg
+        self.pixel_weight = float(pixel_weight)
+        self.generator = generator
+
+    def forward(self, source: torch.Tensor, driving: torch.Tensor) -> dict[str, torch.Tensor]:
+        lw = self.cfg.loss
+        out = self.model(source, driving)
+        pred = out["prediction"].float()
+        losses = {"perceptual": self.perceptual(pred, driving)}
+        if self.pixel_weight:
+            losses["pixel"] = self.pixel_weight * (pred - driving).abs().mean()
+        if lw.equivariance_shift or lw.equivariance_affine:
+            eq = self.cfg.equivariance
+            transform = RandomTPS(driving.shape[0], eq.sigma_affine, eq.sigma_tps, eq.points_tps,
+                                  self.generator, driving.device)
+            errs = equivariance_losses(self.model.region_predictor, driving, out["driving_regions"], transform,
+                                       self.model.cfg.revert_axis_swap)
+            if lw.equivariance_shift:
+                losses["equivariance_shift"] = lw.equivariance_shift * errs["shift"]
+            if lw.equivariance_affine:
+                losses["equivariance_affine"] = lw.equivariance_affine * errs["affine"]
+        return losses
+
+
+class AvdObjective(nn.Module):
+    """Stage 2: train only the AVD network to put a (rescaled) driving pose into the source's shape.
+
+    The region predictor is frozen (eval mode, no gradients); ``model.avd`` is the only thing that
+    learns.
+    """
+
+    def __init__(self, model: "JamModel", cfg: "TrainConfig", generator: torch.Generator | None = None):
+        super().__init__()
+        self.model = model
+        self.cfg = cfg
+        self.generator = generator
+
+    def forward(self, source: torch.Tensor, driving: torch.Tensor) -> dict[str, torch.Tensor]:
+        ac = self.cfg.avd
+        rp = self.model.region_predictor
+        with torch.no_grad():
+            ident = _pose(rp(source))
+            pose_gt = _pose(rp(driving))
+        pose = random_scale(pose_gt, ac.random_scale, self.generator)
+        rec = self.model.avd(ident, pose)
+        return {
+            "avd_shift": ac.lambda_shift * (pose_gt["shift"] - rec["shift"]).abs().mean(),
+            "avd_affine": ac.lambda_affine * (pose_gt["affine"] - rec["affine"]).abs().mean(),
+        }
+
+
+def _pose(params: Params) -> Params:
+    return {k: params[k].float() for k in ("shift", "covar", "affine")}
