@@ -316,8 +316,8 @@ def model_config_from_dict(data: Mapping[str, Any]) -> ModelConfig:
     return from_dict(ModelConfig, data, "model")
 
 
-def load_model_config(name_or_path: str | os.PathLike[str]) -> ModelConfig:
-    """Read the ``model`` section of a YAML config (a path, or a shipped config name)."""
+def read_config_file(name_or_path: str | os.PathLike[str]) -> tuple[Path, dict[str, Any]]:
+    """``(path, data)`` of a config file whose top level is ``model:`` and optionally ``train:``."""
     path = resolve_config_path(name_or_path)
     data = read_yaml(path)
     unknown = sorted(set(data) - {"model", "train"})
@@ -325,6 +325,12 @@ def load_model_config(name_or_path: str | os.PathLike[str]) -> ModelConfig:
         raise ConfigError(f"{path}: {unknown[0]}: unknown top-level key (expected 'model' and optionally 'train')")
     if "model" not in data:
         raise ConfigError(f"{path}: missing the 'model' section")
+    return path, data
+
+
+def load_model_config(name_or_path: str | os.PathLike[str]) -> ModelConfig:
+    """Read the ``model`` section of a YAML config (a path, or a shipped config name)."""
+    path, data = read_config_file(name_or_path)
     try:
         return model_config_from_dict(data["model"] or {})
     except ConfigError as exc:

@@ -77,6 +77,16 @@ def config_of(data: Mapping[str, Any], where: str = "checkpoint") -> ModelConfig
         raise CheckpointError(f"{where}: invalid model config ({exc})") from None
 
 
+def key_report(groups: "tuple[tuple[str, list[str]], ...]", limit: int = 8) -> str:
+    """``"label (n): a, b … (+k more); …"`` for the non-empty groups of key problems."""
+    parts = []
+    for label, items in groups:
+        if items:
+            more = f" … (+{len(items) - limit} more)" if len(items) > limit else ""
+            parts.append(f"{label} ({len(items)}): " + ", ".join(items[:limit]) + more)
+    return "; ".join(parts)
+
+
 def load_state_strict(model: torch.nn.Module, state: Mapping[str, torch.Tensor], where: str = "checkpoint") -> None:
     """Load ``state`` into ``model``; missing, unexpected and mis-shaped keys are reported by name."""
     own = model.state_dict()
@@ -85,13 +95,9 @@ def load_state_strict(model: torch.nn.Module, state: Mapping[str, torch.Tensor],
     mismatched = [f"{k}: model {tuple(own[k].shape)} vs file {tuple(state[k].shape)}"
                   for k in own if k in state and tuple(own[k].shape) != tuple(state[k].shape)]
     if missing or unexpected or mismatched:
-        parts = []
-        for label, items in (("missing keys", missing), ("unexpected keys", unexpected),
-                             ("shape mismatches", mismatched)):
-            if items:
-                more = f" … (+{len(items) - 8} more)" if len(items) > 8 else ""
-                parts.append(f"{label} ({len(items)}): " + ", ".join(items[:8]) + more)
-        raise CheckpointError(f"{where} does not fit the model: " + "; ".join(parts))
+        report = key_report((("missing keys", missing), ("unexpected keys", unexpected),
+                             ("shape mismatches", mismatched)))
+        raise CheckpointError(f"{where} does not fit the model: {report}")
     model.load_state_dict(dict(state), strict=True)
 
 

@@ -49,6 +49,7 @@ from jamsdk.config import (
     size_problems,
 )
 from jamsdk.errors import CheckpointError, ConfigError
+from jamsdk.model.checkpoint import key_report
 
 # (MRAA prefix, jamsdk prefix); the longer MRAA prefix must come first.
 KEY_PREFIXES: tuple[tuple[str, str], ...] = (
@@ -359,12 +360,8 @@ def check_mraa_state(model: torch.nn.Module, flat: Mapping[str, torch.Tensor], w
                   for k in expected if k in flat and tuple(flat[k].shape) != expected[k]]
     if not (missing or unexpected or mismatched):
         return
-    parts = []
-    for label, items in (("missing in the checkpoint", missing), ("unexpected in the checkpoint", unexpected),
-                         ("shape mismatches", mismatched)):
-        if items:
-            more = f" … (+{len(items) - 8} more)" if len(items) > 8 else ""
-            parts.append(f"{label} ({len(items)}): " + ", ".join(items[:8]) + more)
+    parts = [key_report((("missing in the checkpoint", missing), ("unexpected in the checkpoint", unexpected),
+                         ("shape mismatches", mismatched)))]
     hints = []
     if any(k.startswith("region_predictor.jacobian.") for k in unexpected):
         hints.append("region_predictor.jacobian belongs to a regression-jacobian (pca_based: false) predictor, "

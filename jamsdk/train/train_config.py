@@ -22,8 +22,7 @@ from jamsdk.config import (
     _to_plain,
     from_dict,
     model_config_from_dict,
-    read_yaml,
-    resolve_config_path,
+    read_config_file,
 )
 from jamsdk.errors import ConfigError
 from jamsdk.train.datasets import AugmentConfig
@@ -181,13 +180,7 @@ def train_config_from_dict(data: Mapping[str, Any] | None) -> TrainConfig:
 
 def load_run_config(name_or_path: str | os.PathLike[str]) -> tuple[ModelConfig, TrainConfig]:
     """Read ``model:`` and ``train:`` of a config file (a path or a shipped model-config name)."""
-    path = resolve_config_path(name_or_path)
-    data = read_yaml(path)
-    unknown = sorted(set(data) - {"model", "train"})
-    if unknown:
-        raise ConfigError(f"{path}: {unknown[0]}: unknown top-level key (expected 'model' and 'train')")
-    if "model" not in data:
-        raise ConfigError(f"{path}: missing the 'model' section")
+    path, data = read_config_file(name_or_path)
     try:
         return model_config_from_dict(data["model"] or {}), train_config_from_dict(data.get("train"))
     except ConfigError as exc:
