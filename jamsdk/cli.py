@@ -25,6 +25,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("build", "build"),
     ("animate", "animate"),
     ("demo", "demo"),
+    ("bench", "bench"),
 )
 
 

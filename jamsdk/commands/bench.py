@@ -1,0 +1,64 @@
+"""``jamsdk bench``: streaming latency per stage (p50/p90/p99), FPS, memory and the machine, for one model folder.
+
+A source picture is set once, then ``--warmup`` untimed and ``--frames`` timed synthetic driving
+frames go through the Animator, as an application streams them. On TensorRT the GPU compute time
+of every stage is measured with CUDA events, separately from host work. On a Jetson the power
+mode and clock state are recorded (never changed) and ``tegrastats`` runs alongside.
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from jamsdk.errors import InputError
+
+
+def _shape(text: str) -> tuple[int, int]:
+    """``480x640`` (height × width) → (480, 640)."""
+    try:
+        h, w = (int(v) for v in text.lower().split("x"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected HEIGHTxWIDTH such as 480x640, got {text!r}") from None
+    if h < 1 or w < 1:
+        raise argparse.ArgumentTypeError(f"expected positive sizes, got {text!r}")
+    return h, w
+
+
+def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentParser:
+    p = sub.add_parser(name, help="benchmark streaming latency, FPS and memory of a model folder",
+                       description=__doc__)
+    p.add_argument("model_dir", metavar="MODEL_DIR", help="folder written by `jamsdk export` (engines: `jamsdk build`)")
+    p.add_argument("--backend", choices=("auto", "tensorrt", "onnxruntime"), default="auto",
+                   help="inference backend (default auto: TensorRT when engines and a GPU are there)")
+    p.add_argument("--frames", type=int, default=200, metavar="N", help="timed frames (default 200)")
+    p.add_argument("--warmup", type=int, default=20, metavar="N", help="untimed frames first (default 20)")
+    p.add_argument("--mode", choices=("relative", "standard", "avd"), default="relative",
+                   help="motion transfer (default relative)")
+    p.add_argument("--precision", choices=("fp32", "fp16"), default="fp32",
+                   help="ONNX graphs for onnxruntime (default fp32; TensorRT runs its engines as built)")
+    p.add_argument("--threads", type=int, metavar="N", help="ONNX Runtime intra-op threads (default: its own)")
+    p.add_argument("--cuda-graph", action="store_true", help="TensorRT: replay each stage as a CUDA graph")
+    p.add_argument("--input-shape", type=_shape, default=(480, 640), metavar="HxW",
+                   help="driving frame size before crop/resize (default 480x640, a VGA camera frame)")
+    p.add_argument("--json", metavar="OUT", help="write the full result (all samples) as JSON")
+    p.add_argument("--plot", metavar="OUT.png", help="write per-stage latency box plots as a PNG")
+    p.add_argument("--no-tegrastats", action="store_true", help="Jetson: do not run tegrastats alongside")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    from jamsdk.runtime.bench import format_report, run_bench, write_json, write_plot
+
+    if args.plot and not args.plot.lower().endswith(".png"):
+        raise InputError(f"--plot: expected a .png file, got {args.plot}")
+    result = run_bench(args.model_dir, backend=args.backend, frames=args.frames, warmup=args.warmup, mode=args.mode,
+                       precision=args.precision, threads=args.threads, cuda_graph=args.cuda_graph,
+                       input_shape=args.input_shape, use_tegrastats=not args.no_tegrastats,
+                       show_progress=not args.no_progress)
+    print(format_report(result))
+    if args.json:
+        print(f"wrote {write_json(result, args.json)}")
+    if args.plot:
+        print(f"wrote {write_plot(result, args.plot)}")
+    return 0
