@@ -106,6 +106,9 @@ def prepare_out_dir(out_dir: Path) -> Path:
     try:
         parent.mkdir(parents=True, exist_ok=True)
         tmp = tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=parent)
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; the model folder is an ordinary folder
     except OSError as exc:
         raise InputError(f"cannot write the output folder in {parent}: {exc.strerror or exc}") from None
     return Path(tmp)
