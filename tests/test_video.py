@@ -39,6 +39,20 @@ def write_png(path, rgb_or_gray: np.ndarray) -> None:
     assert cv2.imwrite(str(path), img)
 
 
+def test_gif_without_imageio_falls_back_to_opencv(tmp_path, monkeypatch):
+    import sys
+
+    monkeypatch.setitem(sys.modules, "imageio", None)  # `import imageio` now raises ImportError
+    monkeypatch.setitem(sys.modules, "imageio.v2", None)
+    clip = smooth_clip()
+    path = tmp_path / "clip.gif"
+    assert write_video(path, iter(clip), fps=10) == len(clip)
+    back = read_frames(path)
+    assert back.shape == clip.shape
+    # OpenCV's GIF palette is coarser than imageio's (≈16 grey levels mean error on this clip).
+    assert np.abs(back.astype(np.float32) - clip).mean(axis=(1, 2, 3)).max() < 30
+
+
 @pytest.mark.parametrize("ext,tol", [(".mp4", 6.0), (".gif", 6.0), (".avi", 6.0)])
 def test_write_read_round_trip(tmp_path, ext, tol):
     clip = smooth_clip()
