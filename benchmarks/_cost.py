@@ -190,3 +190,15 @@ def machine_info() -> dict[str, object]:
         "python": platform.python_version(),
         "platform": platform.platform(),
     }
+
+
+def write_reports(result: dict, text: str, json_out: str | None = None, markdown_out: str | None = None) -> None:
+    """Write a benchmark's result as JSON and its markdown report, each atomically (when asked)."""
+    import json
+
+    from jamsdk._atomic import write_bytes
+
+    if json_out:
+        write_bytes(json_out, (json.dumps(result, indent=1) + "\n").encode())
+    if markdown_out:
+        write_bytes(markdown_out, text.encode())

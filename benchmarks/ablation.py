@@ -30,7 +30,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import json
 import math
 import shutil
 import statistics
@@ -43,8 +42,7 @@ from typing import Any, Callable
 
 import torch
 
-from _cost import MacCounter, calibration_gmacs, count_params, machine_info
-from jamsdk._atomic import write_bytes
+from _cost import MacCounter, calibration_gmacs, count_params, machine_info, write_reports
 from jamsdk.config import ModelConfig, model_config_from_dict, size_problems
 from jamsdk.errors import ConfigError, InputError, JamError
 from jamsdk.model.jam import build_model
@@ -528,10 +526,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = run(args, log)
         text = render(result)
-        if args.json:
-            write_bytes(args.json, (json.dumps(result, indent=1) + "\n").encode())
-        if args.markdown:
-            write_bytes(args.markdown, text.encode())
+        write_reports(result, text, args.json, args.markdown)
     except JamError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -39,7 +39,6 @@ Target: the candidate streamed by jamsdk takes at most 0.2× the baseline's PyTo
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 import tempfile
 import time
@@ -50,7 +49,7 @@ import cv2
 import numpy as np
 import torch
 
-from _cost import calibration_call, machine_info  # benchmarks/ is sys.path[0]
+from _cost import calibration_call, machine_info, write_reports  # benchmarks/ is sys.path[0]
 from jamsdk._atomic import write_bytes
 from jamsdk.errors import JamError
 
@@ -361,10 +360,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = run(args)
         text = render(result)
-        if args.markdown:
-            write_bytes(args.markdown, text.encode())
-        if args.json:
-            write_bytes(args.json, (json.dumps(result, indent=1) + "\n").encode())
+        write_reports(result, text, args.json, args.markdown)
         if args.png:
             ok, buf = cv2.imencode(".png", render_png(result))
             if not ok:

@@ -20,15 +20,13 @@ parameter counts are checked against the measurements in MRAA_FACTS §13.
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 from dataclasses import dataclass
 from typing import Callable
 
 import torch
 
-from _cost import MacCounter, calibration_call, count_params, machine_info, time_interleaved
-from jamsdk._atomic import write_bytes
+from _cost import MacCounter, calibration_call, count_params, machine_info, time_interleaved, write_reports
 from jamsdk.config import ModelConfig, load_model_config
 from jamsdk.errors import JamError
 from jamsdk.stages import stage_table
@@ -325,10 +323,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         result = run(args)
         text = render(result)
-        if args.json:
-            write_bytes(args.json, (json.dumps(result, indent=1) + "\n").encode())
-        if args.markdown:
-            write_bytes(args.markdown, text.encode())
+        write_reports(result, text, args.json, args.markdown)
     except JamError as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 2

@@ -91,7 +91,7 @@ def _attrs(node: "onnx.NodeProto") -> dict[str, Any]:
 def graph_problems(proto: "onnx.ModelProto", stage: Stage, align_corners: bool,
                    opset: int | None = None) -> list[str]:
     """Every hygiene rule ``proto`` (a graph of ``stage``) breaks, as readable lines; empty when clean."""
-    onnx = require("onnx")
+    require("onnx")  # a clear MissingDependencyError before the import below
     from onnx import TensorProto
 
     problems: list[str] = []
