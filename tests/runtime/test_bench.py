@@ -15,11 +15,11 @@ import types
 import cv2
 import numpy as np
 import pytest
-from test_tensorrt_plumbing import GPU, VERSION, FakeCuda, fake_tensorrt
+from test_tensorrt_plumbing import GPU, VERSION, FakeCuda, fake_tensorrt, make_engine_dir
 
 from jamsdk.cli import main
 from jamsdk.errors import InputError
-from jamsdk.manifest import ManifestError, load_manifest, sha256_file
+from jamsdk.manifest import ManifestError, load_manifest
 from jamsdk.runtime import _cuda, sysinfo
 from jamsdk.runtime.bench import run_bench, summarize, write_json, write_plot
 
@@ -218,20 +218,8 @@ def clocked_gpu(monkeypatch):
 
 @pytest.fixture()
 def engine_dir(tiny_jam, tmp_path):
-    """The tiny model with its ONNX graphs as "engines" (the fake TensorRT runs them)."""
-    import shutil
-
-    out = tmp_path / "model"
-    shutil.copytree(tiny_jam[1], out)
-    data = json.loads((out / "manifest.json").read_text())
-    refs = {}
-    for name in data["stages"]:
-        shutil.copy(out / f"{name}.onnx", out / f"{name}.engine")
-        refs[name] = {"file": f"{name}.engine", "sha256": sha256_file(out / f"{name}.engine")}
-    data["engines"] = {"tensorrt_version": VERSION, "gpu_name": GPU.name, "compute_capability": GPU.compute_capability,
-                       "precision": "fp16", "stages": refs}
-    (out / "manifest.json").write_text(json.dumps(data))
-    return out
+    """The tiny model with its ONNX graphs as FP16 "engines" (the fake TensorRT runs them)."""
+    return make_engine_dir(tiny_jam[1], tmp_path / "model", precision="fp16")
 
 
 @pytest.mark.parametrize("cuda_graph", [False, True])

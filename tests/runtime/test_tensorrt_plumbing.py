@@ -182,20 +182,23 @@ def fake_gpu(monkeypatch):
     return cuda
 
 
-@pytest.fixture()
-def engine_dir(tiny_jam, tmp_path):
-    """A copy of the tiny model whose "engines" are its ONNX graphs (for the fake TensorRT)."""
-    out = tmp_path / "model"
-    shutil.copytree(tiny_jam[1], out)
+def make_engine_dir(model_dir, out, precision: str = "fp32"):
+    """A copy of ``model_dir`` whose "engines" are its ONNX graphs (for the fake TensorRT)."""
+    shutil.copytree(model_dir, out)
     data = json.loads((out / "manifest.json").read_text())
     refs = {}
     for name in data["stages"]:
         shutil.copy(out / f"{name}.onnx", out / f"{name}.engine")
         refs[name] = {"file": f"{name}.engine", "sha256": sha256_file(out / f"{name}.engine")}
     data["engines"] = {"tensorrt_version": VERSION, "gpu_name": GPU.name, "compute_capability": GPU.compute_capability,
-                       "precision": "fp32", "stages": refs}
+                       "precision": precision, "stages": refs}
     (out / "manifest.json").write_text(json.dumps(data))
     return out
+
+
+@pytest.fixture()
+def engine_dir(tiny_jam, tmp_path):
+    return make_engine_dir(tiny_jam[1], tmp_path / "model")
 
 
 def _animate(model_dir, backend, **kw):
