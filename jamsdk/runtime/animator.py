@@ -121,7 +121,10 @@ class Animator:
             if self.manifest.has_bg_motion and not self.use_bg_motion:
                 self._pipe.write("bg_params", np.eye(3, dtype=np.float32)[None])
         except BaseException:
-            self.close()
+            try:
+                self.close()
+            except Exception:  # the error that stopped the opening is the one to report
+                pass
             raise
         self._source_image: np.ndarray | None = None
         self._source: Params | None = None
@@ -226,12 +229,15 @@ class Animator:
         """Free every backend's resources (GPU memory, sessions). Safe to call twice."""
         pipe, self._pipe = getattr(self, "_pipe", None), None
         backends, self._backends = self._backends, {}
-        try:
-            if pipe is not None:  # its execution contexts before the backends' engines
-                pipe.close()
-        finally:
-            for b in backends.values():
-                b.close()
+        errors = []
+        # The pipeline (its execution contexts) before the backends' engines; each in its own try.
+        for closing in ([pipe] if pipe is not None else []) + list(backends.values()):
+            try:
+                closing.close()
+            except Exception as exc:
+                errors.append(exc)
+        if errors:
+            raise errors[0]
 
     def __enter__(self) -> "Animator":
         return self

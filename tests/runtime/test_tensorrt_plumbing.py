@@ -125,6 +125,8 @@ class FakeBuilder:
                 self.cleared.add(flag)
 
             def create_timing_cache(self, blob):
+                if bytes(blob).startswith(b"corrupt"):
+                    return None  # what TensorRT does with a blob it cannot read
                 return types.SimpleNamespace(blob=bytes(blob), serialize=lambda: bytes(blob) + b"+")
 
             def set_timing_cache(self, cache, ignore_mismatch):
@@ -151,7 +153,8 @@ class FakeBuilder:
 def fake_builder(fake_gpu):
     trt = sys.modules["tensorrt"]
     FakeBuilder.calls = []
-    trt.Builder = lambda logger: FakeBuilder(trt)
+    trt.builder_loggers = []
+    trt.Builder = lambda logger: (trt.builder_loggers.append(logger), FakeBuilder(trt))[1]
     trt.NetworkDefinitionCreationFlag = types.SimpleNamespace(STRONGLY_TYPED=5)
     trt.BuilderFlag = types.SimpleNamespace(FP16="FP16", TF32="TF32", OBEY_PRECISION_CONSTRAINTS="OBEY")
     trt.MemoryPoolType = types.SimpleNamespace(WORKSPACE="WORKSPACE")
