@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import importlib
 import sys
+import warnings
 
 from jamsdk import __version__
 from jamsdk.errors import JamError
@@ -47,13 +48,30 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
-        return int(args._run(args) or 0)
+        with warnings.catch_warnings():
+            _notes_as_lines(args.command)
+            return int(args._run(args) or 0)
     except JamError as exc:
         print(f"jamsdk {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"jamsdk {args.command}: interrupted", file=sys.stderr)
         return 130
+
+
+def _notes_as_lines(command: str) -> None:
+    """Show the bundled model's DemoModelWarning as one plain stderr line (others unchanged)."""
+    from jamsdk.bundled import DemoModelWarning
+
+    show = warnings.showwarning
+
+    def showwarning(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001
+        if issubclass(category, DemoModelWarning):
+            print(f"jamsdk {command}: note: {message}", file=sys.stderr, flush=True)
+        else:
+            show(message, category, filename, lineno, file, line)
+
+    warnings.showwarning = showwarning
 
 
 if __name__ == "__main__":

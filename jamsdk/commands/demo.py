@@ -6,10 +6,9 @@ Runs on the CPU with ONNX Runtime by default; writes ``demo.mp4`` unless ``--out
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
-DEMO_MODEL = ASSETS / "demo_model"
+from jamsdk.bundled import ASSETS, DEMO_MODEL_DIR as DEMO_MODEL
+
 DEMO_SOURCE = ASSETS / "example_source.png"
 DEMO_DRIVING = ASSETS / "example_driving.mp4"
 
