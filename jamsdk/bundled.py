@@ -29,8 +29,8 @@ DEMO_SPEC = "demo"
 
 DEMO_NOTICE = (
     f"using the bundled demo model {DEMO_NAME}: a small JAM trained on synthetic articulated cartoon figures "
-    "only, it will not animate real faces or bodies well; for a real model run `jamsdk convert-mraa` on an "
-    "MRAA checkpoint (or `jamsdk train` on your data), then `jamsdk export`, and pass --model DIR"
+    "only, it will not animate real faces or bodies well; for a real model run jamsdk convert-mraa on an "
+    "MRAA checkpoint (or jamsdk train on your data), then jamsdk export, and pass --model DIR"
 )
 """One line: what the bundled model is and how to get a real one."""
 
@@ -57,7 +57,7 @@ def resolve_model(spec: str | os.PathLike[str] | None) -> Path:
     path = Path(os.fspath(spec))
     if not path.is_dir():
         what = "is a file, not a folder" if path.exists() else "does not exist"
-        raise InputError(f"model folder {path} {what}: expected a folder written by `jamsdk export` "
+        raise InputError(f"model folder {path} {what}: expected a folder written by jamsdk export "
                          f"(or the word '{DEMO_SPEC}' for the bundled model)")
     return path
 

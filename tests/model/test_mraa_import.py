@@ -86,7 +86,7 @@ def test_full_size_checkpoint_converts_and_loads_strictly(tmp_path, capsys):
     src = tmp_path / "vox256.pth"
     torch.save(ckpt, src, _use_new_zipfile_serialization=False)  # what torch 1.4 wrote
     out = tmp_path / "vox256-jamsdk.pt"
-    assert main(["convert-mraa", str(src), "--mraa-config", str(DATA / "mraa-vox256.yaml"), "--out", str(out)]) == 0
+    assert main(["convert-mraa", "--checkpoint", str(src), "--config", str(DATA / "mraa-vox256.yaml"), "--out", str(out)]) == 0
     printed = capsys.readouterr()
     assert "68,295,177 parameters" in printed.out
     assert "ignored training entries: epoch_avd, epoch_reconstruction, optimizer_reconstruction" in printed.err
@@ -434,7 +434,7 @@ def converted(request, tmp_path_factory):
     ckpt = tiny_mraa_checkpoint(TINY[kind])
     src, out = tmp / "tiny.pth", tmp / "tiny-jamsdk.pt"
     torch.save(ckpt, src)
-    assert main(["convert-mraa", str(src), "--mraa-config", str(TINY[kind]), "--out", str(out), "--size", "64"]) == 0
+    assert main(["convert-mraa", "--checkpoint", str(src), "--config", str(TINY[kind]), "--out", str(out), "--size", "64"]) == 0
     model, _ = load_model(out)
     return kind, ckpt, read_yaml(TINY[kind]), model
 
@@ -576,7 +576,7 @@ def test_mgif_without_bg_and_avd_is_accepted(tmp_path, capsys):
     ckpt["region_predictor"] = {f"module.{k}": v for k, v in ckpt["region_predictor"].items()}
     torch.save(ckpt, path)
     out = tmp_path / "out.pt"
-    args = ["convert-mraa", str(path), "--mraa-config", str(TINY["mgif"]), "--out", str(out), "--size", "128"]
+    args = ["convert-mraa", "--checkpoint", str(path), "--config", str(TINY["mgif"]), "--out", str(out), "--size", "128"]
     assert main(args) == 0
     assert "no avd_network" in capsys.readouterr().err
     model, data = load_model(out)
@@ -652,7 +652,7 @@ def test_size_is_validated(tmp_path, capsys):
     with pytest.raises(ConfigError, match=r"size 72 does not fit.*2\*\*num_blocks.*sizes that fit: 32, 64"):
         convert(path, TINY["mgif"], size=72)
     out = tmp_path / "x.pt"
-    assert main(["convert-mraa", str(path), "--mraa-config", str(TINY["mgif"]), "--out", str(out), "--size", "72"]) == 2
+    assert main(["convert-mraa", "--checkpoint", str(path), "--config", str(TINY["mgif"]), "--out", str(out), "--size", "72"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("jamsdk convert-mraa: error:") and err.count("\n") == 1 and not out.exists()
 
