@@ -7,7 +7,7 @@
         anim.set_source(picture)                         # (H, W, 3) uint8 RGB
         for frame in frames:
             out = anim.run(frame)                        # (S, S, 3) uint8 RGB
-        print(anim.stats())
+        print(anim.stats_table())                        # per-stage latency (anim.stats(): the numbers)
 
 Work per source (``set_source``): ``region_predictor`` on the source and ``generator_encoder``
 (the source half of the generator), cached. Work per frame (``run``): ``region_predictor`` on the
@@ -28,7 +28,7 @@ from jamsdk.errors import InputError
 from jamsdk.manifest import MODES, Manifest, load_manifest
 from jamsdk.runtime import regions
 from jamsdk.runtime.backends import BACKENDS, Backend, resolve_backend
-from jamsdk.runtime.frames import check_output_size, output_side, to_image, to_model_input
+from jamsdk.runtime.frames import check_float_range, check_output_size, output_side, to_image, to_model_input
 from jamsdk.runtime.stats import LatencyStats
 
 Params = dict[str, np.ndarray]
@@ -183,6 +183,12 @@ class Animator:
         """
         return self._stats.summary()
 
+    def stats_table(self) -> str:
+        """:meth:`stats` as a fixed-width text table: one line per key, count and mean/p50/p90 in ms."""
+        from jamsdk.runtime.stats import format_stats
+
+        return format_stats(self.stats())
+
     @property
     def backend(self) -> str:
         """The backend kind in use (``"tensorrt"`` or ``"onnxruntime"``)."""
@@ -230,6 +236,7 @@ class Animator:
             raise InputError(f"{what}: expected a {shape} float32 array in [0, 1], got {got}")
         if not np.isfinite(x).all():
             raise InputError(f"{what}: NaN or infinite values")
+        check_float_range(x, what)
 
     def _call(self, name: str, feeds: Mapping[str, np.ndarray], stat: bool = True) -> dict[str, np.ndarray]:
         if not stat:
