@@ -112,9 +112,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--frames", type=int, default=6, help="frames to stream (default 6)")
     p.add_argument("--json", default=None, help="also write the result to this JSON file")
     args = p.parse_args(argv)
-    model = args.model or args.model_pos or "demo"
-    if model == "demo":
-        model = str(ROOT / "jamsdk" / "assets" / "demo_model")
+    from jamsdk.bundled import resolve_model
+
+    model = str(resolve_model(args.model or args.model_pos))  # None or "demo": the bundled model
     r = measure(model, args.mode, args.cuda_graph, max(2, args.frames), args.host_path)
     b = r["before"]
     print(f"{r['model_dir']}: {r['image_size']}x{r['image_size']}, mode {r['mode']}, {r['path']}"

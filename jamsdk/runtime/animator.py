@@ -7,7 +7,7 @@
         anim.set_source(picture)                         # (H, W, 3) uint8 RGB
         for frame in frames:
             out = anim.run(frame)                        # (S, S, 3) uint8 RGB
-        print(anim.stats())
+        print(anim.stats_table())                        # per-stage latency (anim.stats(): the numbers)
 
 Work per source (``set_source``): ``region_predictor`` on the source and ``generator_encoder``
 (the source half of the generator), cached. Work per frame (``run``): ``region_predictor`` on the
@@ -30,11 +30,13 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from jamsdk.bundled import DEMO_SPEC, resolve_model, warn_if_demo
 from jamsdk.errors import InputError
 from jamsdk.manifest import MODES, Manifest, load_manifest
 from jamsdk.runtime import regions
 from jamsdk.runtime.backends import BACKENDS, Backend, resolve_backend
-from jamsdk.runtime.frames import check_frame, check_output_size, output_side, to_image, to_model_input
+from jamsdk.runtime.frames import check_float_range, check_frame, check_output_size, output_side, to_image, \
+    to_model_input
 from jamsdk.runtime.plan import Pipeline, Plan, Step, slot_specs
 from jamsdk.runtime.stats import LatencyStats
 from jamsdk.video import center_crop_resize, resize_square
@@ -48,7 +50,8 @@ class Animator:
 
     Args:
         model_dir: a folder written by ``jamsdk export`` (``manifest.json`` + graphs, and engines
-            after ``jamsdk build``).
+            after ``jamsdk build``), or ``"demo"`` for the bundled demo model (which issues a
+            :class:`~jamsdk.bundled.DemoModelWarning` once per process: it knows synthetic figures only).
         backend: ``"auto"`` (TensorRT when the folder has engines, tensorrt imports and a GPU
             answers; otherwise ONNX Runtime), ``"tensorrt"`` or ``"onnxruntime"``.
         mode: ``"relative"`` (motion relative to the first driving frame, scaled to the source;
@@ -87,7 +90,10 @@ class Animator:
             raise InputError(f"precision: expected one of {PRECISIONS}, got {precision!r}")
         self.output_size = check_output_size(output_size)
         self.bgr = bool(bgr)
+        if model_dir is None or model_dir == DEMO_SPEC:
+            model_dir = resolve_model(model_dir)
         self.manifest: Manifest = load_manifest(model_dir, verify_hashes=verify_hashes)
+        warn_if_demo(self.manifest.model_dir)  # once per process: the bundled model's scope
         self.mode = self._check_mode(mode)
         self.kind = resolve_backend(self.manifest, backend)
         self.image_size = self.manifest.image_size
@@ -220,6 +226,12 @@ class Animator:
         """
         return self._stats.summary()
 
+    def stats_table(self) -> str:
+        """:meth:`stats` as a fixed-width text table: one line per key, count and mean/p50/p90 in ms."""
+        from jamsdk.runtime.stats import format_stats
+
+        return format_stats(self.stats())
+
     @property
     def backend(self) -> str:
         """The backend kind in use (``"tensorrt"`` or ``"onnxruntime"``)."""
@@ -275,6 +287,7 @@ class Animator:
             raise InputError(f"{what}: expected a {shape} float32 array in [0, 1], got {got}")
         if not np.isfinite(x).all():
             raise InputError(f"{what}: NaN or infinite values")
+        check_float_range(x, what)
 
     def _call(self, name: str, feeds: Mapping[str, np.ndarray], stat: bool = True) -> dict[str, np.ndarray]:
         """One stage on host arrays, outside the plans (for hooks that need a single stage)."""
