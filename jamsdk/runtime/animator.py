@@ -172,8 +172,8 @@ class Animator:
         """
         self._require_source()
         with self._stats.time("frame"):
-            side = output_side(self.output_size, self.image_size, getattr(frame, "shape", ()))
-            entry, feed = self._frame_feed(frame)
+            entry, feed = self._frame_feed(frame)  # validates the frame
+            side = output_side(self.output_size, self.image_size, frame.shape)
             if self._device_pixels:
                 out = self._run_plan(entry, "result_u8", feed)[0]
                 with self._stats.time("postprocess"):
