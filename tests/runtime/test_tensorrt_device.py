@@ -5,7 +5,6 @@ equal ONNX Runtime's in every mode and channel order, the device-result API, the
 folders without helper graphs, and CUDA-graph capture rules.
 """
 
-import json
 import sys
 from pathlib import Path
 
