@@ -91,6 +91,7 @@ class DevicePipeline(Pipeline):
         self.device: dict[str, int] = {}
         self.pinned: dict[str, np.ndarray] = {}
         self.bound: dict[tuple, _Bound] = {}
+        self.segments: dict[tuple, list[_Bound]] = {}
         self.graphs: dict[tuple, Any] = {}
         self.no_graph: set[tuple] = set()
         self.clock: Any = None  # an EventClock while GPU timing is on
@@ -149,7 +150,9 @@ class DevicePipeline(Pipeline):
     def _enqueue(self, key: tuple, steps: tuple[Step, ...]) -> None:
         if not steps:
             return
-        bound = [self._bind(s) for s in steps]
+        bound = self.segments.get(key)
+        if bound is None:  # plan names are unique per layout: bind once, not per frame
+            bound = self.segments[key] = [self._bind(s) for s in steps]
         graph = self.graphs.get(key)
         if graph is None and self.cuda_graph and self.cu.supports_graphs and key not in self.no_graph \
                 and all(b.runs > 0 for b in bound):
@@ -257,6 +260,7 @@ class DevicePipeline(Pipeline):
         graphs, self.graphs = self.graphs, {}
         for graph in graphs.values():
             attempt(cu.destroy_graph, graph)
+        self.segments.clear()
         self.bound.clear()  # contexts before the engines their backends hold
         if self.clock is not None:
             attempt(self.clock.close)
