@@ -17,6 +17,7 @@ from jamsdk.errors import JamError
 # (command name, module under jamsdk.commands)
 COMMANDS: tuple[tuple[str, str], ...] = (
     ("info", "info"),
+    ("doctor", "doctor"),
     ("convert-mraa", "convert_mraa"),
     ("synth", "synth"),
     ("train", "train"),
