@@ -70,10 +70,15 @@ def _flow(text: str, i: int = 0) -> tuple[Any, int]:
 
 
 def _strip_comment(line: str) -> str:
-    if line.lstrip().startswith("#"):
-        return ""
-    match = re.search(r"\s#", line)
-    return line[:match.start()] if match else line
+    quote = ""
+    for i, ch in enumerate(line):
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "'\"":
+            quote = ch
+        elif ch == "#" and (i == 0 or line[i - 1] in " \t"):
+            return line[:i]
+    return line
 
 
 def safe_load(text: str) -> Any:

@@ -3,7 +3,7 @@
 # no network: runs from a checkout, without `pip install -e .` (PYTHONPATH = the repository root).
 # At most ~8 minutes (each part has its own time limit). Usage:
 #
-#   benchmarks/gpu_check.sh [--out DIR] [--device cuda|cpu] [--quick]
+#   benchmarks/gpu_check.sh [--out DIR] [--device cuda|cpu] [--quick] [--parts pipeline,fp16_numerics,latency]
 #
 #   (a) benchmarks/gpu_check_pipeline.py: the cuda-python plumbing of the device-resident TensorRT
 #       pipeline with a PyTorch-backed engine stand-in, against ONNX Runtime on the CPU
@@ -15,14 +15,15 @@
 # Writes into DIR (default: the current folder): pipeline.json, fp16_numerics.json, latency.json,
 # a .log per part, env.txt (nvidia-smi, torch, cuda-bindings, CuPy) and gpu_check.json, the
 # summary: each part's status (ok, failed, timeout, skipped, not available), seconds and files.
-# --device cpu --quick runs the logic on a CPU with tiny models (what the tests do).
+# --device cpu --quick runs the logic on a CPU with tiny models; --parts reruns only the parts named.
 # The exit status is 0 when no part failed or timed out.
 set -uo pipefail
 
 OUT="."
 DEVICE="cuda"
 QUICK=0
-usage="usage: $0 [--out DIR] [--device cuda|cpu] [--quick]"
+PARTS="pipeline,fp16_numerics,latency"
+usage="usage: $0 [--out DIR] [--device cuda|cpu] [--quick] [--parts pipeline,fp16_numerics,latency]"
 while [ $# -gt 0 ]; do
     case "$1" in
         --out) [ $# -ge 2 ] || { echo "$usage" >&2; exit 2; }; OUT="$2"; shift 2 ;;
@@ -30,6 +31,8 @@ while [ $# -gt 0 ]; do
         --device) [ $# -ge 2 ] || { echo "$usage" >&2; exit 2; }; DEVICE="$2"; shift 2 ;;
         --device=*) DEVICE="${1#--device=}"; shift ;;
         --quick) QUICK=1; shift ;;
+        --parts) [ $# -ge 2 ] || { echo "$usage" >&2; exit 2; }; PARTS="$2"; shift 2 ;;
+        --parts=*) PARTS="${1#--parts=}"; shift ;;
         -h|--help) echo "$usage"; exit 0 ;;
         *) echo "$0: unexpected argument '$1'" >&2; echo "$usage" >&2; exit 2 ;;
     esac
@@ -88,17 +91,26 @@ part() {  # part NAME LIMIT_S JSON -- command...
     STATUS+=("$name $status $(( $(date +%s) - start )) $json $name.log")
 }
 
+wanted() { case ",$PARTS," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
+for name in ${PARTS//,/ }; do
+    case "$name" in pipeline|fp16_numerics|latency) ;; *) echo "$0: unknown part '$name'" >&2; exit 2 ;; esac
+done
+
 cd "$REPO" || exit 2
-if [ -f "$PIPELINE" ]; then
+if wanted pipeline && [ -f "$PIPELINE" ]; then
     part pipeline 150 pipeline.json -- "$PY" "$PIPELINE" --json "$OUT/pipeline.json"
-else
+elif wanted pipeline; then
     echo "== pipeline: not available ($PIPELINE is not in this checkout)"
     STATUS+=("pipeline not_available 0 - -")
 fi
-part fp16_numerics 150 fp16_numerics.json -- "$PY" benchmarks/gpu_fp16_numerics.py --device "$DEVICE" \
-    "${NUMERICS_ARGS[@]}" --json "$OUT/fp16_numerics.json"
-part latency 150 latency.json -- "$PY" benchmarks/gpu_latency.py --device "$DEVICE" "${LATENCY_ARGS[@]}" \
-    --json "$OUT/latency.json"
+if wanted fp16_numerics; then
+    part fp16_numerics 150 fp16_numerics.json -- "$PY" benchmarks/gpu_fp16_numerics.py --device "$DEVICE" \
+        "${NUMERICS_ARGS[@]}" --json "$OUT/fp16_numerics.json"
+fi
+if wanted latency; then
+    part latency 150 latency.json -- "$PY" benchmarks/gpu_latency.py --device "$DEVICE" "${LATENCY_ARGS[@]}" \
+        --json "$OUT/latency.json"
+fi
 
 "$PY" - "$OUT/gpu_check.json" "${STATUS[@]}" <<'EOF'
 import json, os, sys

@@ -5,7 +5,8 @@ TensorRT engines (no TensorRT needed).
     python benchmarks/gpu_fp16_numerics.py --device cuda --json fp16_numerics.json
     python benchmarks/gpu_fp16_numerics.py --device cpu --config tiny-jam --frames 2   # the logic, on a CPU
 
-Reference: the FP32 stage modules with TF32 off. Variants, on the same inputs:
+Reference: the FP32 stage modules with TF32 off. Variants, on the same inputs (the TF32 ones on
+CUDA only: TF32 changes nothing on a CPU):
 
 - ``fp32+tf32``: FP32 modules with TF32 on (what Ampere/Orin/Hopper do to FP32 convolutions and
   matmuls unless told not to; TensorRT enables it by default, audit item 2 of issue 9);
@@ -83,6 +84,11 @@ class StageErrors:
         return out
 
 
+def variants_for(device: torch.device) -> list[str]:
+    """The variants worth running: TF32 only changes anything on CUDA."""
+    return list(VARIANTS) if device.type == "cuda" else [v for v in VARIANTS if not VARIANTS[v][1]]
+
+
 def _variant_run(sets: dict[str, gs.StageSet], variant: str, stage: str, values: dict) -> dict[str, torch.Tensor]:
     which, tf32 = VARIANTS[variant]
     gs.set_tf32(tf32)
@@ -100,10 +106,11 @@ def measure(config: str, device: torch.device, half_dtype: torch.dtype, frames: 
     sets = {"fp32": fp32, "mixed": mixed}
     source, clip = gs.clip(fp32.size, frames, device)
     errors = StageErrors()
+    variants = variants_for(device)
     gs.set_tf32(False)
     for stage, key in (("region_predictor", "image"), ("generator_encoder", "source")):  # per source
         ref = fp32.run(stage, {key: source})
-        for variant in VARIANTS:
+        for variant in variants:
             errors.add(stage, variant, ref, _variant_run(sets, variant, stage, {key: source}))
 
     per_frame = [n for n, st in fp32.stages.items() if st.per == "frame"]
@@ -112,7 +119,7 @@ def measure(config: str, device: torch.device, half_dtype: torch.dtype, frames: 
         vals = {**values, "image": values["driving"]}
         for stage in per_frame:
             ref = fp32.run(stage, vals)
-            for variant in VARIANTS:
+            for variant in variants:
                 errors.add(stage, variant, ref, _variant_run(sets, variant, stage, vals))
 
     modes = ["standard"] + (["avd"] if "avd" in fp32.stages else [])
@@ -120,7 +127,8 @@ def measure(config: str, device: torch.device, half_dtype: torch.dtype, frames: 
     for mode in modes:
         ref = gs.animate(fp32, source, clip, mode, per_frame=compare if mode == "standard" else None)
         end_to_end[mode] = {}
-        for variant, (which, tf32) in VARIANTS.items():
+        for variant in variants:
+            which, tf32 = VARIANTS[variant]
             gs.set_tf32(tf32)
             try:
                 out = gs.animate(sets[which], source, clip, mode)
@@ -131,7 +139,7 @@ def measure(config: str, device: torch.device, half_dtype: torch.dtype, frames: 
             end_to_end[mode][variant] = {"psnr_db_mean": sum(finite) / len(finite) if finite else None,
                                          "psnr_db_min": _worst(values), "psnr_db_per_frame": values,
                                          "max_abs": float((ref - out).abs().max())}
-    return {"config": config, "image_size": fp32.size, "stages": errors.summary(), "end_to_end": end_to_end,
+    return {"config": config, "image_size": fp32.size, "variants": variants, "stages": errors.summary(), "end_to_end": end_to_end,
             "fp16_bodies": {n: gs.body_module_names(fp32.modules[n], n) for n in fp32.stages}}
 
 
@@ -157,13 +165,14 @@ def report(result: dict[str, Any]) -> str:
     lines = [f"FP16 numerics on {result['machine'].get('gpu') or result['device']} ({result['half_dtype']}); "
              "PSNR dB (worst output, worst frame) against FP32 with TF32 off"]
     for m in result["models"]:
+        names = m["variants"]
         lines += ["", f"### {m['config']} ({m['image_size']}²)", "",
-                  "| stage | " + " | ".join(VARIANTS) + " |", "|---|" + "---:|" * len(VARIANTS)]
+                  "| stage | " + " | ".join(names) + " |", "|---|" + "---:|" * len(names)]
         for stage, variants in m["stages"].items():
-            lines.append(f"| {stage} | " + " | ".join(_fmt(variants[v]["psnr_db_min"]) for v in VARIANTS) + " |")
+            lines.append(f"| {stage} | " + " | ".join(_fmt(variants[v]["psnr_db_min"]) for v in names) + " |")
         for mode, variants in m["end_to_end"].items():
             lines.append(f"| **end to end, {mode}** (mean / min) | " + " | ".join(
-                f"{_fmt(variants[v]['psnr_db_mean'])} / {_fmt(variants[v]['psnr_db_min'])}" for v in VARIANTS) + " |")
+                f"{_fmt(variants[v]['psnr_db_mean'])} / {_fmt(variants[v]['psnr_db_min'])}" for v in names) + " |")
     return "\n".join(lines)
 
 
