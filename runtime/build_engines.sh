@@ -46,13 +46,7 @@ if command -v nvpmodel >/dev/null 2>&1; then  # Jetson: the power mode belongs w
 fi
 
 echo "== jamsdk build"
-# `jamsdk build` names the model folder with --model (one CLI grammar); older releases took it
-# as the first positional argument.
-if jamsdk build --help 2>/dev/null | grep -q -- "--model"; then
-    jamsdk build --model "$MODEL_DIR" ${PASS[@]+"${PASS[@]}"}
-else
-    jamsdk build "$MODEL_DIR" ${PASS[@]+"${PASS[@]}"}
-fi
+jamsdk build --model "$MODEL_DIR" ${PASS[@]+"${PASS[@]}"}
 
 TRTEXEC="$(command -v trtexec || true)"
 [ -z "$TRTEXEC" ] && [ -x /usr/src/tensorrt/bin/trtexec ] && TRTEXEC=/usr/src/tensorrt/bin/trtexec

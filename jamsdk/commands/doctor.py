@@ -11,10 +11,12 @@ from __future__ import annotations
 import argparse
 import sys
 
-from jamsdk.errors import InputError
+OPERANDS = "only options, such as --model DIR (a model folder to check)"
 
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentParser:
+    from jamsdk.commands._options import add_json
+
     p = sub.add_parser(name, help="check that this machine can run a model, and say what to fix",
                        description=__doc__)
     p.add_argument("--model", metavar="DIR",
@@ -22,8 +24,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
                         "default: check the machine only")
     p.add_argument("--backend", choices=("auto", "tensorrt", "onnxruntime"), default="auto",
                    help="the backend you will run (default auto: TensorRT where it can run, else ONNX Runtime)")
-    p.add_argument("--json", metavar="OUT", help="also write the report as JSON (attach it to bug reports)")
-    p.add_argument("stray", nargs="*", help=argparse.SUPPRESS)  # caught to point at --model
+    add_json(p, "the report (attach it to bug reports)")
     return p
 
 
@@ -36,22 +37,16 @@ def _can_print(text: str) -> bool:
 
 
 def run(args: argparse.Namespace) -> int:
-    from jamsdk._atomic import write_bytes
+    from jamsdk.commands._options import write_json
     from jamsdk.runtime.doctor import SYMBOLS, format_report, run_checks
 
-    if args.stray:
-        raise InputError(f"doctor takes no positional arguments (got {' '.join(args.stray)}); "
-                         f"name a model folder with --model {args.stray[0]}")
-    model = args.model
-    if model == "demo":
-        from jamsdk.commands.demo import DEMO_MODEL
+    model = None
+    if args.model is not None:  # a folder that does not exist is the manifest check's ❌, not an error
+        from jamsdk.bundled import DEMO_MODEL_DIR, DEMO_SPEC
 
-        model = str(DEMO_MODEL)
+        model = str(DEMO_MODEL_DIR) if args.model == DEMO_SPEC else args.model
     report = run_checks(model, backend=args.backend)
     print(format_report(report, ascii_only=not _can_print("".join(SYMBOLS.values()))))
     if args.json:
-        import json
-
-        write_bytes(args.json, (json.dumps(report.to_dict(), indent=1, default=str) + "\n").encode())
-        print(f"wrote {args.json}")
+        print(f"wrote {write_json(args.json, report.to_dict())}")
     return 0 if report.ok else 1

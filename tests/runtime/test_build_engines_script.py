@@ -17,10 +17,6 @@ pytestmark = pytest.mark.skipif(shutil.which("bash") is None, reason="needs bash
 
 # A `jamsdk` stand-in: logs its arguments, writes one engine into the folder the build targets.
 FAKE_JAMSDK = r"""#!/usr/bin/env bash
-if [ "$1 $2" = "build --help" ]; then
-    [ "${FAKE_GRAMMAR:-new}" = new ] && echo "  --model DIR"
-    exit 0
-fi
 echo "$*" >> "$LOG_DIR/jamsdk.log"
 shift  # build
 model=""; out=""
@@ -76,13 +72,6 @@ def test_times_the_model_folder_without_out(env, tmp_path):
     assert done.returncode == 0, done.stderr
     timed = sorted((tmp_path / "trtexec.log").read_text().split())
     assert timed == [f"--loadEngine={model}/generator.engine", f"--loadEngine={model}/stale.engine"]
-
-
-def test_older_positional_build_grammar(env, tmp_path):
-    environ, model = env
-    done = _run(["--model", str(model), "--out", str(tmp_path / "e")], {**environ, "FAKE_GRAMMAR": "old"})
-    assert done.returncode == 0, done.stderr
-    assert (tmp_path / "jamsdk.log").read_text().split()[:2] == ["build", str(model)]
 
 
 def test_positional_model_suggests_the_option(env, tmp_path):

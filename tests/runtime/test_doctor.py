@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 
 from jamsdk.cli import main
-from jamsdk.commands.demo import DEMO_MODEL
+from jamsdk.bundled import DEMO_MODEL_DIR as DEMO_MODEL
 from jamsdk.manifest import sha256_file
 from jamsdk.runtime import cudaenv, doctor, sysinfo
 from jamsdk.runtime.cudaenv import FAIL, OK, SKIP, WARN
@@ -114,9 +114,17 @@ def test_doctor_checks_a_model_folder(capsys, tmp_path):
 
 
 def test_positional_model_suggests_the_option(capsys):
-    assert main(["doctor", "some/model"]) == 2
+    with pytest.raises(SystemExit) as exit_info:
+        main(["doctor", "some/model"])
+    assert exit_info.value.code == 2
     err = capsys.readouterr().err
-    assert "--model some/model" in err and len(err.strip().splitlines()) == 1
+    assert "'some/model'" in err and "--model DIR" in err and err.count("\n") == 1
+
+
+def test_missing_model_folder_is_a_failed_check(capsys, tmp_path):
+    assert main(["doctor", "--model", str(tmp_path / "nope")]) == 1
+    out = capsys.readouterr().out
+    assert "❌ manifest:" in out and "nope" in out
 
 
 def test_ascii_report_where_the_terminal_cannot_print_symbols():
