@@ -24,7 +24,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
                         "default: check the machine only")
     p.add_argument("--backend", choices=("auto", "tensorrt", "onnxruntime"), default="auto",
                    help="the backend you will run (default auto: TensorRT where it can run, else ONNX Runtime)")
-    add_json(p, "the report (attach it to bug reports)")
+    add_json(p, "the report, for bug reports,")
     return p
 
 

@@ -221,7 +221,10 @@ def check_model(facts: _Facts, model_dir: str | os.PathLike[str]) -> list[Result
                   f"{', '.join(manifest.stages)}"),
            Result("model", "graphs", OK, f"ONNX graphs present and intact ({', '.join(manifest.precisions)})")]
     engines = manifest.engines
-    build = f"jamsdk build --model {model_dir}"
+    from jamsdk.bundled import is_demo
+
+    # The bundled model's folder is part of the installed package: engines go elsewhere.
+    build = f"jamsdk build --model {'demo --out ENGINE_DIR' if is_demo(model_dir) else model_dir}"
     if engines is None:
         out.append(Result("model", "engines", _optional(facts, "tensorrt"), "engines: none built yet",
                           f"build them on this machine: {build}"))
