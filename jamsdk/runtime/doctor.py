@@ -305,12 +305,18 @@ def run_checks(model_dir: str | os.PathLike[str] | None = None, backend: str = "
     facts.jetson = sysinfo.jetson_info(root, run) if sysinfo.is_jetson(root) else None
     checks: list[Callable[[_Facts], list[Result]]] = [check_python, check_numpy_opencv, check_onnxruntime,
                                                       check_cuda, check_tensorrt]
-    results: list[Result] = []
-    for check in checks:
-        results += check(facts)
-    results += check_jetson(facts, run)
+    steps: list[tuple[str, Callable[[], list[Result]]]] = [(c.__name__, lambda c=c: c(facts)) for c in checks]
+    steps.append(("check_jetson", lambda: check_jetson(facts, run)))
     if model_dir is not None:
-        results += check_model(facts, model_dir)
+        steps.append(("check_model", lambda: check_model(facts, model_dir)))
+    results: list[Result] = []
+    for name, step in steps:
+        try:
+            results += step()
+        except Exception as exc:  # a diagnostic must report, never die: one broken check is one ❌ line
+            results.append(Result(name.removeprefix("check_"), name, FAIL,
+                                  f"{name} raised {type(exc).__name__}: {exc}",
+                                  "a jamsdk bug: report it with this output (jamsdk doctor --json OUT)"))
     with_model = model_dir is not None
     kinds = ("tensorrt", "onnxruntime") if backend == "auto" else (backend,)
     why = {kind: _can_run(facts, kind, with_model) for kind in kinds}

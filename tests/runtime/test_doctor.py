@@ -254,3 +254,14 @@ def test_binding_without_a_driver_blames_the_driver(monkeypatch):
     r = by_name(doctor.run_checks(backend="tensorrt"))
     assert r["NVIDIA driver"].status == FAIL and r["NVIDIA driver"].fix.startswith("install the NVIDIA driver")
     assert r["cuda-python"].status == doctor.INFO and r["GPU"].message == "GPU: none usable (no NVIDIA driver)"
+
+
+def test_a_check_that_raises_is_one_failed_line(monkeypatch):
+    def check_onnxruntime(facts):
+        raise RuntimeError("boom")
+
+    monkeypatch.setattr(doctor, "check_onnxruntime", check_onnxruntime)
+    report = doctor.run_checks(backend="onnxruntime")
+    line = by_name(report)["check_onnxruntime"]
+    assert line.status == FAIL and "RuntimeError: boom" in line.message and not report.ok
+    assert "GPU" in by_name(report)  # the later checks still ran
