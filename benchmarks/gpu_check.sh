@@ -7,12 +7,13 @@
 #
 #   (a) benchmarks/gpu_check_pipeline.py: the cuda-python plumbing of the device-resident TensorRT
 #       pipeline with a PyTorch-backed engine stand-in, against ONNX Runtime on the CPU
-#       (recorded as "not available" when this checkout does not have that script);
+#       (recorded as "not available" when this checkout does not have that script; --device cpu
+#       runs it with --cpu-standin);
 #   (b) benchmarks/gpu_fp16_numerics.py: FP16 numerics per stage and end to end, TF32 off and on;
 #   (c) benchmarks/gpu_latency.py: FP16 per-stage and per-frame latency, jam-256 vs mraa-256,
 #       eager and CUDA graphs.
 #
-# Writes into DIR (default: the current folder): pipeline.json, fp16_numerics.json, latency.json,
+# Writes into DIR (default: the current folder): gpu_check_pipeline.json, fp16_numerics.json, latency.json,
 # a .log per part, env.txt (nvidia-smi, torch, cuda-bindings, CuPy) and gpu_check.json, the
 # summary: each part's status (ok, failed, timeout, skipped, not available), seconds and files.
 # --device cpu --quick runs the logic on a CPU with tiny models; --parts reruns only the parts named.
@@ -97,8 +98,10 @@ for name in ${PARTS//,/ }; do
 done
 
 cd "$REPO" || exit 2
+PIPELINE_ARGS=(--out "$OUT")
+[ "$DEVICE" = cpu ] && PIPELINE_ARGS+=(--cpu-standin)  # its CPU run goes over the tests' CUDA stand-in
 if wanted pipeline && [ -f "$PIPELINE" ]; then
-    part pipeline 150 pipeline.json -- "$PY" "$PIPELINE" --json "$OUT/pipeline.json"
+    part pipeline 150 gpu_check_pipeline.json -- "$PY" "$PIPELINE" "${PIPELINE_ARGS[@]}"
 elif wanted pipeline; then
     echo "== pipeline: not available ($PIPELINE is not in this checkout)"
     STATUS+=("pipeline not_available 0 - -")

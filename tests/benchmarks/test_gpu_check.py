@@ -104,8 +104,8 @@ def test_cuda_requested_without_cuda_skips(script, tmp_path, capsys):
 @pytest.mark.skipif(shutil.which("bash") is None or shutil.which("timeout") is None, reason="needs bash, timeout")
 def test_gpu_check_script_orchestration(tmp_path):
     fake = tmp_path / "pipeline.py"
-    fake.write_text("import json, sys\nout = sys.argv[sys.argv.index('--json') + 1]\n"
-                    "json.dump({'status': 'ok', 'argv': sys.argv[1:]}, open(out, 'w'))\n")
+    fake.write_text("import json, sys\nout = sys.argv[sys.argv.index('--out') + 1]\n"
+                    "json.dump({'status': 'ran', 'argv': sys.argv[1:]}, open(out + '/gpu_check_pipeline.json', 'w'))\n")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # the script sets it itself
     env.update(PYTHON=sys.executable, GPU_CHECK_PIPELINE=str(fake))
     out = tmp_path / "out"
@@ -114,7 +114,7 @@ def test_gpu_check_script_orchestration(tmp_path):
     assert done.returncode == 0, done.stdout + done.stderr
     parts = json.loads((out / "gpu_check.json").read_text())["parts"]
     assert parts["pipeline"]["status"] == "ok"
-    assert json.loads((out / "pipeline.json").read_text())["argv"] == ["--json", str(out / "pipeline.json")]
+    assert json.loads((out / "gpu_check_pipeline.json").read_text())["argv"] == ["--out", str(out)]
     assert parts["fp16_numerics"]["status"] == "skipped" and parts["latency"]["status"] == "skipped"
     assert "torch" in (out / "env.txt").read_text()
 
