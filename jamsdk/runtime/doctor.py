@@ -220,11 +220,12 @@ def check_model(facts: _Facts, model_dir: str | os.PathLike[str]) -> list[Result
     out = [Result("model", "manifest", OK, f"manifest: {manifest.model.name} {manifest.image_size}², stages: "
                   f"{', '.join(manifest.stages)}"),
            Result("model", "graphs", OK, f"ONNX graphs present and intact ({', '.join(manifest.precisions)})")]
-    engines = manifest.engines
     from jamsdk.bundled import is_demo
 
     # The bundled model's folder is part of the installed package: engines go elsewhere.
     build = f"jamsdk build --model {'demo --out ENGINE_DIR' if is_demo(model_dir) else model_dir}"
+    out += _helpers(manifest, build)
+    engines = manifest.engines
     if engines is None:
         out.append(Result("model", "engines", _optional(facts, "tensorrt"), "engines: none built yet",
                           f"build them on this machine: {build}"))
@@ -252,6 +253,34 @@ def check_model(facts: _Facts, model_dir: str | os.PathLike[str]) -> list[Result
         return out
     facts.engines_ok = True
     out.append(Result("model", "engines", OK, f"engines built for this TensorRT and GPU ({built})"))
+    if manifest.data["engines"].get("tf32", True) is not False:  # builds before TF32 was cleared and recorded
+        out.append(Result("model", "TF32", WARN, "engines: built without TF32 recorded as off (the FP32 islands may "
+                          "run in TF32 on Ampere and newer)", f"rebuild: {build}"))
+    return out
+
+
+def _helpers(manifest: Any, build: str) -> list[Result]:
+    """The device-resident path's helper graphs (pre/post-processing, relative transfer) and their engines."""
+    from jamsdk.errors import JamError
+    from jamsdk.runtime.helpers import helper_engine, load_helpers
+
+    try:
+        helpers = load_helpers(manifest)
+    except JamError as exc:
+        return [Result("model", "helpers", FAIL, f"helper graphs: {exc}", "export the model again")]
+    if not helpers:
+        return [Result("model", "helpers", WARN, "helper graphs: none (exported before them): TensorRT streams "
+                       "through the slower host path", "export again, or add them in place: python -c \"from "
+                       "jamsdk.runtime.helpers import add_helper_graphs; add_helper_graphs('DIR')\"")]
+    out = [Result("model", "helpers", OK, f"helper graphs: {', '.join(helpers)}")]
+    if manifest.engines is not None:
+        try:
+            missing = [name for name in helpers if helper_engine(manifest, name) is None]
+        except JamError as exc:
+            return out + [Result("model", "helper engines", FAIL, f"helper engines: {exc}", f"rebuild: {build}")]
+        if missing:
+            out.append(Result("model", "helper engines", WARN, f"helper engines missing ({', '.join(missing)}): "
+                              "TensorRT streams through the slower host path", f"rebuild: {build}"))
     return out
 
 

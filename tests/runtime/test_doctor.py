@@ -65,17 +65,25 @@ def install_fake_tensorrt(monkeypatch, version="10.3.0.30"):
     return trt
 
 
-def engine_dir(tmp_path, gpu_name="NVIDIA H200", cc="9.0", trt_version="10.3.0.30"):
-    """The bundled demo model with "engines" (its graphs' bytes) recorded for ``gpu_name``/``trt_version``."""
+def engine_dir(tmp_path, gpu_name="NVIDIA H200", cc="9.0", trt_version="10.3.0.30", current=True):
+    """The bundled demo model with "engines" (its graphs' bytes) recorded for ``gpu_name``/``trt_version``.
+
+    ``current``: as today's ``jamsdk build`` writes them (helper engines, ``tf32: false``); else as
+    builds before the device-resident path did (neither).
+    """
     out = tmp_path / "model"
     shutil.copytree(DEMO_MODEL, out)
     data = json.loads((out / "manifest.json").read_text())
-    refs = {}
-    for stage in data["stages"]:
-        shutil.copy(out / f"{stage}.onnx", out / f"{stage}.engine")
-        refs[stage] = {"file": f"{stage}.engine", "sha256": sha256_file(out / f"{stage}.engine")}
+
+    def refs(names):
+        for name in names:
+            shutil.copy(out / f"{name}.onnx", out / f"{name}.engine")
+        return {n: {"file": f"{n}.engine", "sha256": sha256_file(out / f"{n}.engine")} for n in names}
+
     data["engines"] = {"tensorrt_version": trt_version, "gpu_name": gpu_name, "compute_capability": cc,
-                       "precision": "fp16", "stages": refs}
+                       "precision": "fp16", "stages": refs(data["stages"])}
+    if current:
+        data["engines"].update(tf32=False, helpers=refs(data["helpers"]))
     (out / "manifest.json").write_text(json.dumps(data))
     return out
 
@@ -188,6 +196,7 @@ def test_gpu_present_and_engines_that_fit(monkeypatch, capsys, tmp_path):
     r = by_name(report)
     assert r["GPU"].status == OK and "NVIDIA H200, compute capability 9.0, 144384 MiB" in r["GPU"].message
     assert r["cuda-python"].status == OK and r["TensorRT"].status == OK and r["engines"].status == OK
+    assert r["helpers"].status == OK and "helper engines" not in r and "TF32" not in r
     assert report.chosen == "tensorrt" and report.ok
     assert main(["doctor", "--model", str(model), "--backend", "tensorrt"]) == 0
     assert "tensorrt can run this model here" in capsys.readouterr().out
@@ -265,3 +274,14 @@ def test_a_check_that_raises_is_one_failed_line(monkeypatch):
     line = by_name(report)["check_onnxruntime"]
     assert line.status == FAIL and "RuntimeError: boom" in line.message and not report.ok
     assert "GPU" in by_name(report)  # the later checks still ran
+
+
+def test_engines_from_before_the_device_path_are_warned_about(monkeypatch, tmp_path):
+    install_fake_cuda(monkeypatch)
+    install_fake_tensorrt(monkeypatch)
+    model = engine_dir(tmp_path, current=False)  # no helper engines, TF32 not recorded as off
+    report = doctor.run_checks(model, backend="tensorrt")
+    r = by_name(report)
+    assert r["helper engines"].status == WARN and "preprocess" in r["helper engines"].message
+    assert r["TF32"].status == WARN and r["TF32"].fix == f"rebuild: jamsdk build --model {model}"
+    assert report.chosen == "tensorrt"  # they still run
