@@ -40,9 +40,15 @@ def test_transfer_budget_tiny(tiny_jam, monkeypatch, mode, cuda_graph):
     assert r["before"]["h2d_bytes_per_frame"] > 20 * r["h2d_bytes_per_frame"]
 
 
-def test_transfer_budget_mraa_and_demo(tiny_mraa, monkeypatch):
+def test_transfer_budget_mraa(tiny_mraa, monkeypatch):
     _budget_ok(transfer_budget.measure(tiny_mraa[1], "relative", True, frames=3, patch=monkeypatch), True)
-    _budget_ok(transfer_budget.measure(DEMO, "avd", True, frames=3, patch=monkeypatch), True)
+
+
+@pytest.mark.parametrize("mode", ["relative", "standard", "avd"])
+def test_transfer_budget_demo_model(monkeypatch, mode):
+    r = transfer_budget.measure(DEMO, mode, True, frames=3, patch=monkeypatch)
+    _budget_ok(r, True)
+    assert r["image_size"] == 128
 
 
 def test_folder_without_helper_graphs_takes_the_host_path(tiny_jam, monkeypatch):
