@@ -108,7 +108,6 @@ class Animator:
         needed = [name for name in self.manifest.stages if name not in unused]
         cls = BACKENDS[self.kind]
         self._pipe: Pipeline | None = None
-        self._plans: dict[tuple, Plan] = {}
         try:
             for name in needed:
                 self._backends[name] = cls.from_manifest(self.manifest, name, options).open()
@@ -345,13 +344,10 @@ class Animator:
     def _frame_plan(self, entry: str, exit: str, reference: bool | None = None,
                     host_params: bool | None = None) -> Plan:
         """The steps of one frame; ``reference``/``host_params`` default to the Animator's state."""
-        key = (entry, exit, self._initial is None if reference is None else reference,
-               self._host_params() if host_params is None else host_params)
-        plan = self._plans.get(key)
-        if plan is None:  # a plan depends only on the layout and these four: build each once
-            plan = self._plans[key] = frame_plans.frame_plan(
-                self._layout(), *key, take_reference=self._take_reference, host_transfer=self._host_transfer)
-        return plan
+        return frame_plans.frame_plan(
+            self._layout(), entry, exit, self._initial is None if reference is None else reference,
+            self._host_params() if host_params is None else host_params,
+            take_reference=self._take_reference, host_transfer=self._host_transfer)
 
     def _take_reference(self, slots: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Host step of the first relative frame: keep it as the reference, upload its params and scale."""

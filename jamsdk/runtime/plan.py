@@ -53,7 +53,11 @@ class Step:
 
 @dataclass(frozen=True)
 class Plan:
-    """Steps in order, the slots the caller feeds per run and the slots it fetches back."""
+    """Steps in order, the slots the caller feeds per run and the slots it fetches back.
+
+    ``name`` is for messages only; executors key what they cache (contexts, CUDA graphs) on the
+    steps themselves, so plans built per frame, or variants that add host steps, stay correct.
+    """
 
     name: str
     steps: tuple[Step, ...]

@@ -147,11 +147,14 @@ class DevicePipeline(Pipeline):
             bound = self.bound[key] = _Bound(self.backends[step.name], addresses)
         return bound
 
-    def _enqueue(self, key: tuple, steps: tuple[Step, ...]) -> None:
+    def _enqueue(self, steps: tuple[Step, ...]) -> None:
         if not steps:
             return
+        # Keyed by what the segment is (its stages and bindings), not by a plan's name: plans that
+        # share a segment share its contexts and graph, and a different segment never reuses them.
+        key = tuple((s.name, tuple(s.inputs.items()), tuple(s.outputs.items())) for s in steps)
         bound = self.segments.get(key)
-        if bound is None:  # plan names are unique per layout: bind once, not per frame
+        if bound is None:
             bound = self.segments[key] = [self._bind(s) for s in steps]
         graph = self.graphs.get(key)
         if graph is None and self.cuda_graph and self.cu.supports_graphs and key not in self.no_graph \
@@ -198,7 +201,8 @@ class DevicePipeline(Pipeline):
 
     def _give_up(self, key: tuple, why: str) -> None:
         self.no_graph.add(key)
-        warnings.warn(f"CUDA graph capture of {key[0]} failed ({why}); running it without a graph", stacklevel=4)
+        names = "+".join(step[0] for step in key)
+        warnings.warn(f"CUDA graph capture of {names} failed ({why}); running it without a graph", stacklevel=4)
 
     def _run(self, plan: Plan, feeds: Mapping[str, np.ndarray]) -> None:
         if self.clock is None and any(getattr(b, "gpu_timing", False) for b in self.backends.values()):
@@ -209,8 +213,8 @@ class DevicePipeline(Pipeline):
         first = plan.steps[0].name if plan.steps else ""
         for slot in plan.feeds:
             self._upload(slot, feeds[slot], first)
-        for i, (steps, host) in enumerate(plan.segments()):
-            self._enqueue((plan.name, i), steps)
+        for steps, host in plan.segments():
+            self._enqueue(steps)
             if host is None:
                 continue
             owner = steps[-1].name if steps else first
