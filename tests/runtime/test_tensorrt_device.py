@@ -152,3 +152,39 @@ def test_stats_and_run_device_without_helpers(fake_gpu, tiny_jam, tmp_path):
         anim.set_source(source_image())
         with pytest.raises(InputError, match="helper graphs"):
             anim.run_device(FRAMES[0])
+
+
+def test_consecutive_host_steps_share_one_round_trip(fake_gpu, tiny_jam, tmp_path):
+    from jamsdk.manifest import load_manifest
+    from jamsdk.runtime.backends.tensorrt import TensorRTBackend
+    from jamsdk.runtime.plan import Plan, Step, slot_specs
+
+    engines = make_engine_dir(tiny_jam[1], tmp_path / "model")
+    backend = TensorRTBackend.from_manifest(load_manifest(engines), "region_predictor", {})
+    seen = {}
+
+    def shift_up(slots):  # like smoothing: rewrites the region params in place
+        return {"s": slots["s"] + np.float32(1)}
+
+    def record(slots):  # like a region read-out: reads, writes nothing
+        seen.update(slots)
+        return {}
+
+    rp = Step("region_predictor", {"image": "img"}, {"shift": "s", "covar": "c", "affine": "a"})
+    plan = Plan("t", (rp, Step("up", {"s": "s", "a": "a"}, {"s": "s"}, host=shift_up),
+                      Step("rec", {"s": "s", "a": "a"}, {}, host=record)), ("img",), ("s",))
+    image = np.random.default_rng(0).uniform(size=(1, 3, 64, 64)).astype(np.float32)
+    with backend:
+        want = backend.run({"image": image})
+        pipe = TensorRTBackend.open_pipeline({"region_predictor": backend}, slot_specs([plan], {
+            "region_predictor": backend.stage}), {})
+        try:
+            fake_gpu.counts.clear()
+            got = pipe.run(plan, {"img": image})
+            syncs = fake_gpu.counts["syncs"]
+        finally:
+            pipe.close()
+    np.testing.assert_array_equal(got["s"], want["shift"] + 1)
+    np.testing.assert_array_equal(seen["s"], want["shift"] + 1)  # the second step saw the first's output
+    np.testing.assert_array_equal(seen["a"], want["affine"])
+    assert syncs == 2  # one round trip for both host steps, one at the end

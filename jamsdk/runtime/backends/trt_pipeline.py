@@ -213,16 +213,27 @@ class DevicePipeline(Pipeline):
         first = plan.steps[0].name if plan.steps else ""
         for slot in plan.feeds:
             self._upload(slot, feeds[slot], first)
+        # Slot values the host already holds since the last engines ran: consecutive host steps
+        # (e.g. smoothing, then the numpy transfer, then a region read-out) share one round trip.
+        fresh: dict[str, np.ndarray] = {}
+        owner = first
         for steps, host in plan.segments():
-            self._enqueue(steps)
+            if steps:
+                self._enqueue(steps)
+                fresh.clear()
+                owner = steps[-1].name
             if host is None:
                 continue
-            owner = steps[-1].name if steps else first
-            got = {s: self._download(s, owner) for s in host.inputs.values()}
-            self.cu.synchronize(self.stream)  # the host step needs the values: a documented extra sync
-            out = host.host({s: a.copy() for s, a in got.items()})
+            need = [s for s in host.inputs.values() if s not in fresh]
+            if need:
+                got = {s: self._download(s, owner) for s in need}
+                self.cu.synchronize(self.stream)  # the host step needs the values: a documented extra sync
+                fresh.update({s: a.copy() for s, a in got.items()})
+            out = host.host({s: fresh[s] for s in host.inputs.values()})
             for s in host.outputs.values():
-                self._upload(s, np.ascontiguousarray(out[s], self.specs[s].dtype), owner)
+                value = np.ascontiguousarray(out[s], self.specs[s].dtype)
+                self._upload(s, value, owner)
+                fresh[s] = value
 
     def run(self, plan: Plan, feeds: Mapping[str, np.ndarray], time: Timer | None = None) -> dict[str, np.ndarray]:
         self._run(plan, feeds)
