@@ -118,7 +118,9 @@ def test_run_device(fake_gpu, tiny_jam, tmp_path):
         cai = r.__cuda_array_interface__
         assert cai["shape"] == (64, 64, 3) and cai["typestr"] == "|u1" and cai["version"] == 3
         assert cai["data"][0] in fake_gpu.mem
-        np.testing.assert_array_equal(r.to_host().reshape(64, 64, 3), want)
+        host = r.to_host()
+        assert host.shape == (64, 64, 3) and host.dtype == np.uint8
+        np.testing.assert_array_equal(host, want)
     with jamsdk.Animator(tiny_jam[1], backend="onnxruntime", threads=1) as anim:
         anim.set_source(source_image())
         with pytest.raises(InputError, match="run_device needs the TensorRT backend"):

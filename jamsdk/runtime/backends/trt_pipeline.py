@@ -50,8 +50,8 @@ class DeviceArray:
                 "strides": None}
 
     def to_host(self) -> np.ndarray:
-        """A host copy (one D2H copy and a sync)."""
-        return self._copy_to_host()
+        """A host copy in this view's shape (one D2H copy and a sync)."""
+        return self._copy_to_host().reshape(self.shape)
 
     def __repr__(self) -> str:
         return f"<DeviceArray {self.shape} {self.dtype} at 0x{self.ptr:x}>"
