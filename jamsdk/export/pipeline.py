@@ -146,8 +146,12 @@ def load_for_export(checkpoint: str | os.PathLike[str], size: int | None):
 
 def export_checkpoint(checkpoint: str | os.PathLike[str], out_dir: str | os.PathLike[str], size: int | None = None,
                       opset: int = DEFAULT_OPSET, precision: str = "both", verify: bool = False,
-                      avd: str = "auto", log: Callable[[str], None] = print, seed: int = 0) -> ExportResult:
+                      avd: str = "auto", log: Callable[[str], None] = print, seed: int = 0,
+                      batch_sizes: tuple[int, ...] = ()) -> ExportResult:
     """Export a jamsdk checkpoint (own or converted MRAA) into the model folder ``out_dir``.
+
+    ``batch_sizes`` (e.g. ``(2, 4, 8)``) adds the per-frame stages' graphs for that many streams
+    per call (:mod:`jamsdk.export.batched`).
 
     Raises:
         CheckpointError: missing, corrupt or unsafe checkpoint.
@@ -162,6 +166,9 @@ def export_checkpoint(checkpoint: str | os.PathLike[str], out_dir: str | os.Path
                          f"TensorRT misreads its modes), got {opset}")
     precisions = PRECISION_CHOICES[precision]
     out_dir = Path(out_dir)
+    from jamsdk.export.batched import check_batch_sizes, export_batched
+
+    batch_sizes = check_batch_sizes(batch_sizes)
 
     model, data, trained_cfg, size = load_for_export(checkpoint, size)
     cfg = model.cfg
@@ -211,7 +218,9 @@ def export_checkpoint(checkpoint: str | os.PathLike[str], out_dir: str | os.Path
                      "fp32_islands": FP32_ISLANDS} if "fp16" in precisions else None,
             "verify": None,
         }
-        manifest = new_manifest(cfg, size, opset, entries, precisions, export=info)
+        extra = {"batched": export_batched(model, stages, batch_sizes, precisions, tmp, opset, gen, log)}
+        manifest = new_manifest(cfg, size, opset, entries, precisions, export=info,
+                                **{k: v for k, v in extra.items() if v})
         write_manifest(tmp, manifest)
 
         report = None

@@ -282,7 +282,9 @@ def build_engines(model_dir: str | os.PathLike[str], out_dir: str | os.PathLike[
     cache = Path(timing_cache) if timing_cache else default_timing_cache(version, gpu)
     same_dir = out.resolve() == model_dir.resolve()
     if not same_dir:
-        graphs = sorted({ref.file for entry in manifest.stages.values() for ref in entry.files.values()})
+        graphs = sorted({ref.file for entry in manifest.stages.values() for ref in entry.files.values()}
+                        | {ref.file for sizes in manifest.batched.values() for files in sizes.values()
+                           for ref in files.values()})
         _mirror(model_dir, out, graphs)
     log(f"building {len(names)} engine(s) for {gpu.name} (sm {gpu.compute_capability}), TensorRT {version}, "
         f"{precision} {typing}ly typed; timing cache {cache}")
@@ -300,10 +302,23 @@ def build_engines(model_dir: str | os.PathLike[str], out_dir: str | os.PathLike[
                              workspace_mb=workspace_mb, timing_cache=cache, log=log)
         log(f"[{i}/{len(names)}] {name}: built in {report.seconds:.1f} s ({report.size_bytes / 1e6:.1f} MB)")
         refs[name] = file_ref(out, file)
+    # Batched graphs (export --batch-sizes) have static shapes: one plain engine per size, no
+    # optimization profile (jamsdk.export.batched says why).
+    batched_refs: dict[str, dict[str, dict[str, str]]] = {}
+    for name in names:
+        for b in sorted(manifest.batched.get(name, {})):
+            file = f"{name}.b{b}.engine"
+            report = onnx2engine(manifest.stage_file(name, graph_precision, b), out / file, stage=name,
+                                 precision=precision, typing=typing, workspace_mb=workspace_mb,
+                                 timing_cache=cache, log=log)
+            log(f"  {name} b{b}: built in {report.seconds:.1f} s ({report.size_bytes / 1e6:.1f} MB)")
+            batched_refs.setdefault(name, {})[str(b)] = file_ref(out, file)
     data = dict(manifest.data)
     data["engines"] = {"tensorrt_version": version, "gpu_name": gpu.name,
                        "compute_capability": gpu.compute_capability, "precision": precision,
                        "typing": typing, "stages": refs}
+    if batched_refs:
+        data["engines"]["batched"] = batched_refs
     path = write_manifest(out, data)
     log(f"done in {time.perf_counter() - total:.1f} s; engines recorded in {out / MANIFEST_NAME}")
     return path

@@ -28,7 +28,7 @@ from jamsdk._lazy import require
 from jamsdk.errors import EngineError
 from jamsdk.runtime import _cuda
 from jamsdk.runtime.backends.base import Backend
-from jamsdk.stages import Stage
+from jamsdk.stages import Stage, batched
 
 if TYPE_CHECKING:
     from jamsdk.manifest import Manifest
@@ -181,8 +181,9 @@ class TensorRTBackend(Backend):
     @classmethod
     def from_manifest(cls, manifest: "Manifest", name: str, options: Mapping[str, Any]) -> "TensorRTBackend":
         entry = manifest.stage(name)
-        stage = Stage(name, entry.per, entry.inputs, entry.outputs)
-        path = manifest.engine_file(name, verify_hash=options.get("verify_hashes", True))
+        batch = int(options.get("batch") or 1)  # streams per call: a static engine per size (jamsdk.runtime.batch)
+        stage = batched(Stage(name, entry.per, entry.inputs, entry.outputs), batch)
+        path = manifest.engine_file(name, verify_hash=options.get("verify_hashes", True), batch=batch)
         engines = manifest.data.get("engines")
         return cls(stage, path, engines=engines, cuda_graph=bool(options.get("cuda_graph", False)),
                    gpu_timing=bool(options.get("gpu_timing", False)))
