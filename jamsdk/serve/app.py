@@ -10,19 +10,22 @@ Protocol and limits: :mod:`jamsdk.serve.protocol`. This module imports Ray, Fast
 runtime; import it only to serve (``pip install "jamsdk[ray]"``).
 """
 
-from __future__ import annotations
+# No `from __future__ import annotations` here: Serve's class-based view rebuilds the route
+# signatures, and FastAPI must see the real WebSocket class (a string annotation turns `ws` into a
+# query parameter and every connection is refused with HTTP 403).
 
 import asyncio
 import json
 import os
 from dataclasses import asdict
-from typing import Any
+from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 from fastapi import FastAPI, WebSocket
 from ray import serve
 
 from jamsdk.errors import InputError
+from jamsdk.runtime.frames import to_image, to_model_input
 from jamsdk.serve.protocol import CLOSE_CODES, ROUTE, Limits, decode_image, encode_png, message
 
 api = FastAPI(title="jamsdk serve")
@@ -44,8 +47,8 @@ class AnimationService:
         batch_wait_s: how long a frame waits for others to share its stage calls.
     """
 
-    def __init__(self, model_dir: str, limits: dict[str, Any], backend: str = "auto", mode: str = "relative",
-                 precision: str = "fp32", threads: int | None = None, batch_wait_s: float = 0.005):
+    def __init__(self, model_dir: str, limits: Dict[str, Any], backend: str = "auto", mode: str = "relative",
+                 precision: str = "fp32", threads: Optional[int] = None, batch_wait_s: float = 0.005):
         from jamsdk.runtime.batch import StreamBatch
 
         self.limits = Limits(**limits)
@@ -58,7 +61,7 @@ class AnimationService:
         self._animate.set_batch_wait_timeout_s(batch_wait_s)
 
     @api.get("/health")
-    def health(self) -> dict[str, Any]:
+    def health(self) -> Dict[str, Any]:
         """Streams held, frames and stage-call batches so far (frames / batches = mean batch size)."""
         return {"pid": os.getpid(), "streams": self._active, "frames": self.frames, "batches": self.batches,
                 "batch_sizes": list(self._sb.batch_sizes), "backend": self._sb.backend, "limits": asdict(self.limits)}
@@ -80,7 +83,7 @@ class AnimationService:
             while True:
                 msg = await self._receive(ws)
                 if msg.get("text") is not None:
-                    if _is_reset(msg["text"]):
+                    if self._is_reset(msg["text"]):
                         self._sb.reset(sid)
                         await ws.send_text(message("reset"))
                         continue
@@ -94,7 +97,7 @@ class AnimationService:
                     await ws.send_text(message("error", fatal=False, message=str(exc)))
                     continue
                 pred = await self._animate((sid, x))
-                await ws.send_bytes(encode_png(_to_rgb(pred)))
+                await ws.send_bytes(encode_png(to_image(pred, pred.shape[-1])))
         except _Closed:
             pass
         finally:
@@ -104,7 +107,7 @@ class AnimationService:
 
     # -- internals -------------------------------------------------------------------------------
 
-    async def _open_stream(self, ws: WebSocket) -> int | None:
+    async def _open_stream(self, ws: WebSocket) -> Optional[int]:
         msg = await self._receive(ws)
         try:
             if msg.get("bytes") is None:
@@ -120,11 +123,9 @@ class AnimationService:
         return sid
 
     def _prepare(self, data: bytes, what: str) -> np.ndarray:
-        from jamsdk.runtime.frames import to_model_input
-
         return to_model_input(decode_image(data, self.limits, what), self._sb.image_size, False, what)
 
-    async def _receive(self, ws: WebSocket) -> dict[str, Any]:
+    async def _receive(self, ws: WebSocket) -> Dict[str, Any]:
         try:
             msg = await asyncio.wait_for(ws.receive(), timeout=self.limits.idle_timeout_s)
         except asyncio.TimeoutError:
@@ -141,8 +142,16 @@ class AnimationService:
         except Exception:  # noqa: BLE001 - the client may already be gone
             pass
 
+    @staticmethod
+    def _is_reset(text: str) -> bool:
+        try:
+            data = json.loads(text)
+        except ValueError:
+            return False
+        return isinstance(data, dict) and data.get("type") == "reset"
+
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.005)
-    async def _animate(self, items: list[tuple[int, np.ndarray]]) -> list[np.ndarray]:
+    async def _animate(self, items: List[Tuple[int, np.ndarray]]) -> List[np.ndarray]:
         live = {sid: x for sid, x in items if sid in self._sb.streams}
         async with self._lock:
             preds = await asyncio.to_thread(self._sb.run_tensors, live)
@@ -151,22 +160,8 @@ class AnimationService:
         return [preds.get(sid) for sid, _ in items]
 
 
-def _is_reset(text: str) -> bool:
-    try:
-        data = json.loads(text)
-    except ValueError:
-        return False
-    return isinstance(data, dict) and data.get("type") == "reset"
-
-
-def _to_rgb(pred: np.ndarray) -> np.ndarray:
-    from jamsdk.runtime.frames import to_image
-
-    return to_image(pred, pred.shape[-1])
-
-
-def build_app(model_dir: str, *, replicas: int = 1, limits: Limits | None = None, backend: str = "auto",
-              mode: str = "relative", precision: str = "fp32", threads: int | None = None,
+def build_app(model_dir: str, *, replicas: int = 1, limits: Optional[Limits] = None, backend: str = "auto",
+              mode: str = "relative", precision: str = "fp32", threads: Optional[int] = None,
               cpus_per_replica: float = 1.0, gpus_per_replica: float = 0.0, batch_wait_s: float = 0.005) -> Any:
     """The bound Serve application (pass it to :func:`run`)."""
     limits = limits or Limits()
