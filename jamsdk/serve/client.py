@@ -44,7 +44,9 @@ class StreamClient:
         sync_client = require_ray("websockets.sync.client")
         self.url, self.timeout = url, timeout
         try:
-            self._ws = sync_client.connect(url, open_timeout=timeout, max_size=None)
+            # Entered by hand: the connection lives as long as this object (closed by close()); entering
+            # is what websockets ≥ 16 expects of connect() and a no-op wrapper in older versions.
+            self._ws = sync_client.connect(url, open_timeout=timeout, max_size=None).__enter__()
         except (OSError, TimeoutError) as exc:
             raise EngineError(f"cannot connect to {url}: {exc}") from None
         except Exception as exc:  # noqa: BLE001 - websockets' handshake errors (e.g. a 404 route)
