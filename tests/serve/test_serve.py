@@ -86,7 +86,11 @@ def test_concurrent_streams_equal_animator_and_bad_frame_is_local(service, tiny_
         for got, ref in zip(results[i], want, strict=True):
             assert got.shape == ref.shape == (64, 64, 3)
             assert np.abs(got.astype(int) - ref.astype(int)).max() <= 2
+    deadline = time.monotonic() + 20
     after = health(service)
+    while after["streams"] and time.monotonic() < deadline:  # closing is asynchronous on the server
+        time.sleep(0.2)
+        after = health(service)
     frames = after["frames"] - before["frames"]
     batches = after["batches"] - before["batches"]
     assert frames == STREAMS * 4

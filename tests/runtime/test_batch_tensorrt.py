@@ -1,0 +1,65 @@
+"""StreamBatch on the TensorRT backend's plumbing (fake TensorRT/CUDA, see test_tensorrt_plumbing.py).
+
+Batched engines are plain static engines, one per size (``<stage>.b<B>.engine``); the fake's
+"engines" are the batched ONNX graphs run by ONNX Runtime, so this checks the manifest's
+``engines.batched`` section, the backend picking each size's engine, and its static buffers.
+"""
+
+import json
+import shutil
+
+import numpy as np
+import pytest
+from test_tensorrt_plumbing import make_engine_dir
+from test_tensorrt_plumbing import fake_gpu  # noqa: F401 - the fixture
+
+from jamsdk.manifest import ManifestError, sha256_file
+from jamsdk.runtime.batch import StreamBatch
+
+RNG = np.random.default_rng(2)
+PICTURES = [RNG.integers(0, 256, (64, 64, 3), dtype=np.uint8) for _ in range(3)]
+FRAMES = [RNG.integers(0, 256, (64, 64, 3), dtype=np.uint8) for _ in range(3)]
+
+
+@pytest.fixture()
+def batched_engines(tiny_batched, tmp_path):
+    out = make_engine_dir(tiny_batched, tmp_path / "model")
+    data = json.loads((out / "manifest.json").read_text())
+    refs = {}
+    for name, sizes in data["batched"]["stages"].items():
+        for b in sizes:
+            shutil.copy(out / f"{name}.b{b}.onnx", out / f"{name}.b{b}.engine")
+            refs.setdefault(name, {})[b] = {"file": f"{name}.b{b}.engine",
+                                            "sha256": sha256_file(out / f"{name}.b{b}.engine")}
+    data["engines"]["batched"] = refs
+    (out / "manifest.json").write_text(json.dumps(data))
+    return out
+
+
+def run_three(model_dir, backend):
+    with StreamBatch(model_dir, backend=backend, threads=1) as sb:
+        ids = [sb.add_stream(p) for p in PICTURES]
+        sizes = sb.batch_sizes
+        return sizes, [sb.run({sid: f for sid in ids}) for f in FRAMES]
+
+
+def test_batched_engines_match_onnxruntime(fake_gpu, batched_engines, tiny_batched):  # noqa: F811
+    sizes, got = run_three(batched_engines, "tensorrt")
+    assert sizes == (1, 2, 4)
+    _, want = run_three(tiny_batched, "onnxruntime")
+    for g, w in zip(got, want, strict=True):
+        for sid in w:
+            # the fake's sessions run with ONNX Runtime's default threads: rounding may differ by a level
+            assert np.abs(g[sid].astype(int) - w[sid].astype(int)).max() <= 1
+    assert fake_gpu.mem == {} and fake_gpu.pinned == []  # every size's buffers freed on close
+
+
+def test_engines_without_batched_ones_run_one_by_one(fake_gpu, tiny_batched, tmp_path):  # noqa: F811
+    out = make_engine_dir(tiny_batched, tmp_path / "model")  # graphs batched, engines not
+    sizes, _ = run_three(out, "tensorrt")
+    assert sizes == (1,)
+    data = json.loads((out / "manifest.json").read_text())
+    data["engines"]["batched"] = {"generator": {"x": {"file": "generator.engine", "sha256": "0" * 64}}}
+    (out / "manifest.json").write_text(json.dumps(data))
+    with pytest.raises(ManifestError, match="engines.batched.generator: expected a batch size"):
+        StreamBatch(out, backend="tensorrt")
