@@ -100,6 +100,9 @@ class AnimationService:
                 await ws.send_bytes(encode_png(to_image(pred, pred.shape[-1])))
         except _Closed:
             pass
+        except Exception as exc:  # noqa: BLE001 - a server-side failure: tell the client why, then close
+            await self._fail(ws, "internal", f"server error: {type(exc).__name__}: {exc}")
+            raise
         finally:
             self._active -= 1
             if sid is not None:

@@ -11,8 +11,8 @@ One WebSocket connection is one stream, at ``ws://HOST:PORT/stream``:
 
 Errors are text messages ``{"type": "error", "message": ..., "fatal": bool}``. A bad frame (not an
 image, too many bytes, too large) is answered with a non-fatal error in its place and the stream
-goes on; a fatal error (no room for another stream, a bad source picture, idle too long) is
-followed by the server closing the connection with the code given in :data:`CLOSE_CODES`.
+goes on; a fatal error (no room for another stream, a bad source picture, idle too long, a
+server-side failure) is followed by the server closing the connection with the code given in :data:`CLOSE_CODES`.
 """
 
 from __future__ import annotations
@@ -26,7 +26,7 @@ import numpy as np
 from jamsdk.errors import InputError
 
 ROUTE = "/stream"
-CLOSE_CODES = {"busy": 1013, "bad_source": 1003, "idle": 1001, "protocol": 1002, "too_big": 1009}
+CLOSE_CODES = {"busy": 1013, "bad_source": 1003, "idle": 1001, "internal": 1011}
 
 
 @dataclass(frozen=True)
