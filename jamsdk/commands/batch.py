@@ -1,4 +1,4 @@
-"""``jamsdk batch``: animate every row of a CSV/JSONL job file on Ray Data (local or a cluster).
+"""jamsdk batch: animate every row of a CSV/JSONL job file on Ray Data (local or a cluster).
 
 Each row names a picture, a driving video, an output file (inside --out-dir) and a mode. Actors
 open the model once and animate whole rows; outputs appear only complete; a failed row is
@@ -10,6 +10,10 @@ from __future__ import annotations
 
 import argparse
 
+from jamsdk.commands._options import add_json, add_model, add_threads
+
+OPERANDS = "--jobs JOBS --out-dir DIR (and optionally --model DIR)"
+
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentParser:
     p = sub.add_parser(name, help="animate a CSV/JSONL job file of (source, driving, out, mode) rows on Ray",
@@ -18,7 +22,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
                    help="CSV (header source,driving,out[,mode]) or JSONL file; relative source/driving paths "
                         "are taken from its folder")
     p.add_argument("--out-dir", required=True, metavar="DIR", help="folder the rows' outputs are written to")
-    p.add_argument("--model", metavar="DIR", default="demo", help="exported model folder, or demo (default)")
+    add_model(p)
     p.add_argument("--ray", metavar="ADDRESS", help="Ray cluster address (e.g. ray://head:10001 or auto); "
                                                     "default: start a local Ray")
     p.add_argument("--actors", type=int, default=1, metavar="N", help="model-holding actors (default 1)")
@@ -28,17 +32,16 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
     p.add_argument("--backend", choices=("auto", "tensorrt", "onnxruntime"), default="auto",
                    help="inference backend in the actors (default auto)")
     p.add_argument("--precision", choices=("fp32", "fp16"), default="fp32", help="ONNX graphs for onnxruntime")
-    p.add_argument("--threads", type=int, metavar="N", help="ONNX Runtime intra-op threads per actor")
-    p.add_argument("--json", metavar="OUT", help="write the summary and every row's result as JSON")
+    add_threads(p)
+    add_json(p, "the summary and every row's result")
     p.add_argument("--no-progress", action="store_true", help="no per-row progress lines")
     return p
 
 
 def run(args: argparse.Namespace) -> int:
-    import json
     import sys
 
-    from jamsdk._atomic import write_bytes
+    from jamsdk.commands._options import write_json
     from jamsdk.scale._ray import require_ray, resolve_model
     from jamsdk.scale.offline import print_summary, run_job
 
@@ -50,5 +53,5 @@ def run(args: argparse.Namespace) -> int:
                       log=None if args.no_progress else (lambda line: print(line, file=sys.stderr, flush=True)))
     print_summary(summary)
     if args.json:
-        write_bytes(args.json, (json.dumps(summary.to_dict(), indent=1) + "\n").encode())
+        write_json(args.json, summary.to_dict())
     return 1 if summary.failed else 0

@@ -1,4 +1,4 @@
-"""``jamsdk serve``: a live multi-stream animation service on Ray Serve (WebSocket per stream).
+"""jamsdk serve: a live multi-stream animation service on Ray Serve (WebSocket per stream).
 
 A client connects to ws://HOST:PORT/stream, sends the source picture (PNG/JPEG), then frames, and
 receives animated frames (PNG); see jamsdk.serve.protocol and the client jamsdk.serve.client.
@@ -11,10 +11,14 @@ from __future__ import annotations
 
 import argparse
 
+from jamsdk.commands._options import add_model, add_threads
+
+OPERANDS = "only options, such as --model DIR --port P"
+
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentParser:
     p = sub.add_parser(name, help="serve live animation streams over WebSocket on Ray Serve", description=__doc__)
-    p.add_argument("--model", metavar="DIR", default="demo", help="exported model folder, or demo (default)")
+    add_model(p)
     p.add_argument("--replicas", type=int, default=1, metavar="N", help="ingress replicas (default 1)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, this machine only)")
     p.add_argument("--port", type=int, default=8000, metavar="P", help="port (default 8000)")
@@ -24,7 +28,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
     p.add_argument("--backend", choices=("auto", "tensorrt", "onnxruntime"), default="auto",
                    help="inference backend in the replicas (default auto)")
     p.add_argument("--precision", choices=("fp32", "fp16"), default="fp32", help="ONNX graphs for onnxruntime")
-    p.add_argument("--threads", type=int, metavar="N", help="ONNX Runtime intra-op threads per replica")
+    add_threads(p)
     p.add_argument("--gpus-per-replica", type=float, default=0.0, metavar="G", help="GPUs per replica (default 0)")
     p.add_argument("--max-streams", type=int, default=16, metavar="N", help="streams per replica (default 16)")
     p.add_argument("--max-frame-bytes", type=int, default=4 << 20, metavar="B",

@@ -33,6 +33,7 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
+from jamsdk.bundled import DEMO_SPEC, resolve_model, warn_if_demo
 from jamsdk.errors import InputError
 from jamsdk.manifest import MODES, Manifest, load_manifest
 from jamsdk.runtime import regions
@@ -73,7 +74,7 @@ class StreamBatch:
     """B streams of one model, advanced together (see the module docstring).
 
     Args:
-        model_dir: an exported model folder (with ``--batch-sizes`` for a speed-up).
+        model_dir: an exported model folder (with ``--batch-sizes`` for a speed-up), or ``"demo"``.
         backend, mode, precision, providers, threads, cuda_graph, bgr, output_size, use_bg_motion,
             verify_hashes: as for :class:`~jamsdk.runtime.animator.Animator`; one mode for all streams.
         max_batch: the largest number of streams per stage call (default: the largest exported).
@@ -95,7 +96,10 @@ class StreamBatch:
             raise InputError(f"max_batch: expected a whole number ≥ 1, got {max_batch!r}")
         self.output_size = check_output_size(output_size)
         self.bgr = bool(bgr)
+        if model_dir == DEMO_SPEC:
+            model_dir = resolve_model(model_dir)
         self.manifest: Manifest = load_manifest(model_dir, verify_hashes=verify_hashes)
+        warn_if_demo(self.manifest.model_dir)  # once per process, as the Animator does
         if mode not in MODES or (mode == "avd" and not self.manifest.has_avd):
             raise InputError(f"mode: expected one of {list(self.manifest.modes)}, got {mode!r}")
         self.mode = mode

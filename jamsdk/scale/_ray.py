@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import sys
 from pathlib import Path
 from types import ModuleType
 from typing import Any
@@ -12,7 +11,6 @@ from jamsdk._lazy import require
 from jamsdk.errors import InputError
 
 EXTRA = "ray"
-DEMO_NOTICE = "jamsdk: using the bundled demo model (trained on synthetic figures only)"
 
 
 def require_ray(module: str = "ray") -> ModuleType:
@@ -21,16 +19,13 @@ def require_ray(module: str = "ray") -> ModuleType:
 
 
 def resolve_model(model: str | os.PathLike[str] | None) -> Path:
-    """``None`` or ``"demo"`` → the bundled demo model folder (with a one-line notice); else the folder."""
-    if model is None or str(model) == "demo":
-        from jamsdk.commands.demo import DEMO_MODEL, check_assets
+    """``None`` or ``"demo"`` → the bundled demo model (its notice issued once), else the folder."""
+    from jamsdk.bundled import resolve_model as resolve, warn_if_demo
 
-        check_assets()
-        print(DEMO_NOTICE, file=sys.stderr)
-        return DEMO_MODEL
-    path = Path(model)
+    path = resolve(model)
     if not (path / "manifest.json").is_file():
         raise InputError(f"--model {model}: expected an exported model folder (with manifest.json) or 'demo'")
+    warn_if_demo(path)
     return path.resolve()
 
 

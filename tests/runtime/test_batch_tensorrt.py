@@ -1,4 +1,4 @@
-"""StreamBatch on the TensorRT backend's plumbing (fake TensorRT/CUDA, see test_tensorrt_plumbing.py).
+"""StreamBatch on the TensorRT backend's plumbing (stand-ins for TensorRT and CUDA: cuda_standin.py).
 
 Batched engines are plain static engines, one per size (``<stage>.b<B>.engine``); the fake's
 "engines" are the batched ONNX graphs run by ONNX Runtime, so this checks the manifest's
@@ -10,8 +10,7 @@ import shutil
 
 import numpy as np
 import pytest
-from test_tensorrt_plumbing import make_engine_dir
-from test_tensorrt_plumbing import fake_gpu  # noqa: F401 - the fixture
+from cuda_standin import install, make_engine_dir
 
 from jamsdk.manifest import ManifestError, sha256_file
 from jamsdk.runtime.batch import StreamBatch
@@ -19,6 +18,11 @@ from jamsdk.runtime.batch import StreamBatch
 RNG = np.random.default_rng(2)
 PICTURES = [RNG.integers(0, 256, (64, 64, 3), dtype=np.uint8) for _ in range(3)]
 FRAMES = [RNG.integers(0, 256, (64, 64, 3), dtype=np.uint8) for _ in range(3)]
+
+
+@pytest.fixture()
+def fake_gpu(monkeypatch):
+    return install(monkeypatch)
 
 
 @pytest.fixture()
@@ -43,7 +47,7 @@ def run_three(model_dir, backend):
         return sizes, [sb.run({sid: f for sid in ids}) for f in FRAMES]
 
 
-def test_batched_engines_match_onnxruntime(fake_gpu, batched_engines, tiny_batched):  # noqa: F811
+def test_batched_engines_match_onnxruntime(fake_gpu, batched_engines, tiny_batched):
     sizes, got = run_three(batched_engines, "tensorrt")
     assert sizes == (1, 2, 4)
     _, want = run_three(tiny_batched, "onnxruntime")
@@ -54,7 +58,7 @@ def test_batched_engines_match_onnxruntime(fake_gpu, batched_engines, tiny_batch
     assert fake_gpu.mem == {} and fake_gpu.pinned == []  # every size's buffers freed on close
 
 
-def test_engines_without_batched_ones_run_one_by_one(fake_gpu, tiny_batched, tmp_path):  # noqa: F811
+def test_engines_without_batched_ones_run_one_by_one(fake_gpu, tiny_batched, tmp_path):
     out = make_engine_dir(tiny_batched, tmp_path / "model")  # graphs batched, engines not
     sizes, _ = run_three(out, "tensorrt")
     assert sizes == (1,)
