@@ -20,9 +20,13 @@ Schema, format version 1::
                          "precision": "fp32" | "fp16",
                          "stages": {"<stage>": {"file": "<stage>.engine", "sha256": ...}},
                          "batched": {"<stage>": {"<B>": {"file": "<stage>.b<B>.engine", ...}}}},
+      "helpers": {"preprocess" | "postprocess" | "relative": {"file", "sha256", "inputs", "outputs"}},
       "batched": {"sizes": [2, 4, 8],            # optional: graphs for B streams per call
                   "stages": {"<stage>": {"<B>": {"fp32": {"file": "<stage>.b<B>.onnx", ...}, ...}}}}
     }
+
+``helpers`` (optional; with engines under ``engines.helpers``) are the TensorRT path's pixel and
+region-algebra graphs, read by :mod:`jamsdk.runtime.helpers`; folders without them still load.
 
 ``batched`` (optional, ``jamsdk export --batch-sizes``) lists the per-frame stages' graphs for B
 independent streams per call, exported side by side at fixed B (see :mod:`jamsdk.runtime.batch`);
