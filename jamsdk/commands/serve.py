@@ -39,6 +39,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
 
 
 def run(args: argparse.Namespace) -> int:
+    import signal
     import time
 
     from jamsdk.scale._ray import init_ray, require_ray, resolve_model
@@ -58,12 +59,18 @@ def run(args: argparse.Namespace) -> int:
     service.run(application, host=args.host, port=args.port)
     print(f"serving {model} on ws://{args.host}:{args.port}{ROUTE} with {args.replicas} replica(s); "
           f"health: http://{args.host}:{args.port}/health; Ctrl-C stops", flush=True)
+    def stop(_signum, _frame):  # noqa: ANN001 - a service manager's SIGTERM stops it like Ctrl-C
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)
     try:
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
+        import ray
         from ray import serve
 
         serve.shutdown()
-        print("stopped")
+        ray.shutdown()
+        print("stopped", flush=True)
     return 0
