@@ -331,6 +331,9 @@ def build_engines(model_dir: str | os.PathLike[str], out_dir: str | os.PathLike[
     # Batched graphs (export --batch-sizes) have static shapes: one plain engine per size, no
     # optimization profile (jamsdk.export.batched says why).
     batched_refs: dict[str, dict[str, dict[str, str]]] = {}
+    if reuse and old is not None:  # a partial rebuild for the same GPU keeps the other stages' sizes too
+        batched_refs = {k: {str(b): {"file": v.file, "sha256": v.sha256} for b, v in sizes.items()}
+                        for k, sizes in old.batched.items() if k not in names}
     for name in names:
         for b in sorted(manifest.batched.get(name, {})):
             file = f"{name}.b{b}.engine"

@@ -7,6 +7,7 @@ Batched engines are plain static engines, one per size (``<stage>.b<B>.engine``)
 
 import json
 import shutil
+import sys
 
 import numpy as np
 import pytest
@@ -67,3 +68,33 @@ def test_engines_without_batched_ones_run_one_by_one(fake_gpu, tiny_batched, tmp
     (out / "manifest.json").write_text(json.dumps(data))
     with pytest.raises(ManifestError, match="engines.batched.generator: expected a batch size"):
         StreamBatch(out, backend="tensorrt")
+
+
+def test_build_engines_builds_every_batched_size_and_keeps_them_on_partial_rebuilds(
+        fake_gpu, tiny_batched, tmp_path, monkeypatch):
+    """jamsdk build's bookkeeping for batched graphs; the TensorRT build itself is a copy here."""
+    import types
+
+    from jamsdk.manifest import load_manifest
+    from jamsdk.runtime import onnx2engine as o2e
+
+    built = []
+
+    def fake_build(onnx, engine, *, stage="", precision="fp16", typing="strong", **_kw):
+        shutil.copy(onnx, engine)
+        built.append(engine.name)
+        return o2e.EngineReport(stage, engine, onnx, typing, precision, 0.0, engine.stat().st_size)
+
+    monkeypatch.setattr(o2e, "onnx2engine", fake_build)
+    monkeypatch.setattr(sys.modules["tensorrt"], "BuilderFlag", types.SimpleNamespace(), raising=False)
+    out = tmp_path / "engines"
+    o2e.build_engines(tiny_batched, out, precision="fp32", timing_cache=tmp_path / "cache", log=lambda _l: None)
+    man = load_manifest(out)
+    per_frame = [n for n, e in man.stages.items() if e.per == "frame"]
+    assert {n: sorted(man.engines.batched[n]) for n in per_frame} == {n: [2, 4] for n in per_frame}
+    assert "generator.b4.engine" in built and "generator_encoder.b2.engine" not in built
+    built.clear()
+    o2e.build_engines(out, precision="fp32", stages=["generator"], timing_cache=tmp_path / "cache",
+                      log=lambda _l: None)
+    assert sorted(built) == ["generator.b2.engine", "generator.b4.engine", "generator.engine"]
+    assert sorted(load_manifest(out).engines.batched) == sorted(per_frame)  # the others' sizes kept
