@@ -17,7 +17,23 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
     p.add_argument("--driving", required=True, metavar="VIDEO|CAMERA",
                    help="driving video, GIF or frame folder, or a camera index such as 0 (Ctrl-C stops)")
     p.add_argument("--out", required=True, metavar="OUT", help="output .mp4, .avi or .gif")
+    add_view_options(p)
+    p.add_argument("--best-frame", action="store_true",
+                   help="relative mode: use the driving frame posed most like the source as the reference "
+                        "(reads the video twice; not for cameras)")
     return p
+
+
+def add_view_options(p: argparse.ArgumentParser) -> None:
+    """--layout, --show-regions, --smoothing, --threads (shared with jamsdk live)."""
+    p.add_argument("--layout", choices=("result", "side-by-side"), default="result",
+                   help="result only, or source | driving | result side by side (default result)")
+    p.add_argument("--show-regions", action="store_true",
+                   help="draw each region as its ellipse, one colour per region, on the driving and result")
+    p.add_argument("--smoothing", type=float, default=0.0, metavar="S",
+                   help="smooth the driving regions over time: the filter's time constant in frames "
+                        "while still (default 0 = off; 2 to 5 calms a jittery driver)")
+    p.add_argument("--threads", type=int, metavar="N", help="ONNX Runtime intra-op threads (default: its own)")
 
 
 def add_common(p: argparse.ArgumentParser, backend: str = "auto") -> None:
@@ -47,6 +63,8 @@ def run(args: argparse.Namespace) -> int:
 
     result = render_video(args.model, args.source, args.driving, args.out, mode=args.mode, backend=args.backend,
                           fps=args.fps, max_frames=args.max_frames, precision=args.precision,
-                          show_progress=not args.no_progress)
+                          show_progress=not args.no_progress, layout=args.layout,
+                          show_regions=args.show_regions, best_frame=args.best_frame,
+                          smoothing=args.smoothing, threads=args.threads)
     report(result)
     return 0

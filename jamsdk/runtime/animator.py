@@ -19,7 +19,7 @@ reference of the relative mode.
 from __future__ import annotations
 
 import os
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -28,6 +28,8 @@ from jamsdk.manifest import MODES, Manifest, load_manifest
 from jamsdk.runtime import regions
 from jamsdk.runtime.backends import BACKENDS, Backend, resolve_backend
 from jamsdk.runtime.frames import check_output_size, output_side, to_image, to_model_input
+from jamsdk.runtime.reference import best_reference
+from jamsdk.runtime.smoothing import RegionSmoother
 from jamsdk.runtime.stats import LatencyStats
 
 Params = dict[str, np.ndarray]
@@ -58,6 +60,9 @@ class Animator:
             default: like MRAA's animation, the background transform is the identity.
         verify_hashes: check every graph's/engine's SHA-256 against the manifest when opening.
         stats_window: how many recent samples per stage :meth:`stats` keeps for percentiles.
+        smoothing: One-Euro filter on the driving regions, its time constant in frames while
+            still (0 = off, the default; 2–5 calms a jittery driver). See
+            :mod:`jamsdk.runtime.smoothing`.
 
     The constructor loads every stage the mode needs (the only point where a GPU is touched);
     :meth:`close` or leaving the ``with`` block frees them.
@@ -72,8 +77,10 @@ class Animator:
                  precision: str = "fp32", providers: str | Sequence[str] | None = None,
                  threads: int | None = None, cuda_graph: bool = False, bgr: bool = False,
                  output_size: str | int = "model", use_bg_motion: bool = False, verify_hashes: bool = True,
-                 stats_window: int = 10_000):
+                 stats_window: int = 10_000, smoothing: float = 0.0):
         self._backends: dict[str, Backend] = {}
+        self._smoother = RegionSmoother(smoothing)  # hook (issue 11): driving-region smoothing
+        self._last_regions: dict[str, Params] | None = None
         if precision not in PRECISIONS:
             raise InputError(f"precision: expected one of {PRECISIONS}, got {precision!r}")
         self.output_size = check_output_size(output_size)
@@ -126,6 +133,7 @@ class Animator:
             self._features = self._call("generator_encoder", {"source": src})
         self._source_image, self._source = src, params
         self._scale = None
+        self._smoother.reset()
 
     def run(self, frame: np.ndarray) -> np.ndarray:
         """Animate the source by one driving frame.
@@ -150,10 +158,11 @@ class Animator:
         """:meth:`run` in model space: ``(1, 3, S, S)`` float32 in [0, 1] → prediction, same layout."""
         self._check_tensor(driving, "driving")
         self._require_source()
-        drv = self._call("region_predictor", {"image": np.ascontiguousarray(driving)})
+        drv = self._smoother(self._call("region_predictor", {"image": np.ascontiguousarray(driving)}))
         if self._initial is None:
             self._initial = drv
         params = self._transfer(self._source, drv)
+        self._last_regions = {"source": self._source, "driving": drv, "transferred": params}
         feeds = {"source": self._source_image}
         for prefix, p in (("source", self._source), ("driving", params)):
             for key in regions.PARAM_NAMES:
@@ -169,6 +178,41 @@ class Animator:
         """Make the next driving frame the relative mode's reference (e.g. after the driver moved)."""
         self._initial = None
         self._scale = None
+        self._smoother.reset()
+
+    # -- reference search and region read-out (issue 11: live views; keep these hooks) ---------
+
+    def find_reference(self, frames: Iterable[np.ndarray]) -> int:
+        """Index of the driving frame whose region layout best matches the source's.
+
+        Runs ``region_predictor`` on each frame (one at a time: a long video is not held in
+        memory); the measure is :func:`jamsdk.runtime.reference.layout_distance`. Changes no state:
+        pass the chosen frame to :meth:`set_reference` to use it.
+
+        Raises:
+            InputError: no source set, no frames, or a bad frame.
+        """
+        self._require_source()
+        params = (self._call("region_predictor", {"image": to_model_input(f, self.image_size, self.bgr,
+                                                                          "candidate frame")},
+                             stat=False)
+                  for f in frames)
+        return best_reference(self._source, params)
+
+    def set_reference(self, frame: np.ndarray) -> None:
+        """Make ``frame`` the relative mode's reference (instead of the next driving frame)."""
+        self._require_source()
+        x = to_model_input(frame, self.image_size, self.bgr, "reference frame")
+        self._initial = self._call("region_predictor", {"image": x}, stat=False)
+        self._scale = None
+        self._smoother.reset()
+
+    @property
+    def last_regions(self) -> dict[str, Params] | None:
+        """Region params of the last :meth:`run`: ``{"source", "driving", "transferred"}``, each
+        ``{"shift", "covar", "affine"}`` (driving after smoothing; transferred = what the
+        generator was driven with). None before the first frame."""
+        return self._last_regions
 
     def stats(self) -> dict[str, dict[str, float]]:
         """Latency per stage (and ``frame``, ``source``, ``preprocess``, ``postprocess``) in ms.

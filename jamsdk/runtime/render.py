@@ -35,7 +35,9 @@ def _is_camera(driving: str | int) -> bool:
 def render_video(model_dir: str | os.PathLike[str], source: str | os.PathLike[str], driving: str | int,
                  out: str | os.PathLike[str], *, mode: str = "relative", backend: str = "auto",
                  fps: float | None = None, max_frames: int | None = None, precision: str = "fp32",
-                 providers: str | Sequence[str] | None = None, show_progress: bool = True) -> RenderResult:
+                 providers: str | Sequence[str] | None = None, show_progress: bool = True,
+                 layout: str = "result", show_regions: bool = False, best_frame: bool = False,
+                 smoothing: float = 0.0, threads: int | None = None) -> RenderResult:
     """Animate ``source`` by ``driving`` and write ``out`` (``.mp4``, ``.avi`` or ``.gif``) atomically.
 
     Args:
@@ -49,7 +51,15 @@ def render_video(model_dir: str | os.PathLike[str], source: str | os.PathLike[st
         fps: output frame rate (default: the driving video's, else 25).
         max_frames: stop after this many driving frames.
         show_progress: progress bar on stderr.
+        layout, show_regions: the view written (:func:`jamsdk.runtime.views.compose`):
+            ``"result"`` or ``"side-by-side"`` (source | driving | result), region ellipses on.
+        best_frame: make the driving frame whose regions best match the source's the relative
+            mode's reference (:meth:`Animator.find_reference`; reads the driving video twice).
+        smoothing: :class:`~jamsdk.runtime.animator.Animator`'s driving-region smoothing.
+        threads: ONNX Runtime intra-op threads.
     """
+    from jamsdk.runtime.views import LAYOUTS, RegionGeometry, compose
+
     out = Path(out)
     if out.suffix.lower() not in WRITE_EXTS:
         raise InputError(f"--out {out}: expected a {', '.join(WRITE_EXTS)} file")
@@ -57,22 +67,37 @@ def render_video(model_dir: str | os.PathLike[str], source: str | os.PathLike[st
         raise InputError(f"max_frames: expected ≥ 1, got {max_frames}")
     if fps is not None and not (np.isfinite(fps) and fps > 0):
         raise InputError(f"fps: expected > 0, got {fps}")
+    if layout not in LAYOUTS:
+        raise InputError(f"layout: expected one of {LAYOUTS}, got {layout!r}")
     camera = _is_camera(driving)
+    if best_frame and camera:
+        raise InputError("--best-frame searches the whole driving video first: expected a video file, "
+                         f"got camera {driving}")
     info = probe(int(driving) if camera else driving)  # fails early on a missing/unreadable video
     total = info.frames if info.frames is None or max_frames is None else min(info.frames, max_frames)
     if max_frames is not None and total is None:
         total = max_frames
     out_fps = float(fps or info.fps or DEFAULT_FPS)
     picture = read_image(source)
-    with Animator(model_dir, backend=backend, mode=mode, precision=precision, providers=providers) as anim:
+    with Animator(model_dir, backend=backend, mode=mode, precision=precision, providers=providers,
+                  threads=threads, smoothing=smoothing) as anim:
         anim.set_source(picture)
+        if best_frame:
+            best = anim.find_reference(iter_frames(driving, max_frames=max_frames))
+            anim.set_reference(next(f for i, f in enumerate(iter_frames(driving)) if i == best))
+        geometry = RegionGeometry.from_manifest(anim.manifest) if show_regions else None
         frames = iter_frames(int(driving) if camera else driving, max_frames=max_frames)
 
         def animated() -> Iterator[np.ndarray]:
             with progress(total, desc="animate", use_tqdm=show_progress) if show_progress else _Null() as bar:
                 try:
                     for frame in frames:
-                        yield anim.run(frame)
+                        out = anim.run(frame)
+                        if layout != "result" or show_regions:
+                            out = compose(out, layout=layout, source=picture, driving=frame,
+                                          regions=anim.last_regions if show_regions else None,
+                                          geometry=geometry)
+                        yield out
                         bar.update(1)
                 except KeyboardInterrupt:
                     if not camera:
