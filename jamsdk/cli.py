@@ -26,6 +26,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("animate", "animate"),
     ("demo", "demo"),
     ("bench", "bench"),
+    ("live", "live"),
 )
 
 
