@@ -54,6 +54,7 @@ def run_clip(model: Path, source: np.ndarray, clip: list[np.ndarray], strength: 
     outs, drv = [], []
     with Animator(model, backend="onnxruntime", threads=threads, smoothing=strength) as anim:
         anim.set_source(source)
+        anim.keep_regions = True
         for frame in clip:
             outs.append(anim.run(frame).astype(np.float32))
             p = anim.last_regions["driving"]

@@ -11,11 +11,11 @@ from __future__ import annotations
 import argparse
 import math
 import signal
-import sys
 import threading
 
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentParser:
+    from jamsdk.commands._options import add_model, add_threads
     from jamsdk.commands.animate import add_view_options
 
     p = sub.add_parser(name, help="animate live from a camera or looped video, shown in a browser",
@@ -23,8 +23,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
     p.add_argument("--driving", required=True, metavar="VIDEO|CAMERA",
                    help="camera index (0, 1, ...), or a video file, GIF or frame folder played in a loop")
     p.add_argument("--source", metavar="IMG", help="picture to animate (default: the bundled example picture)")
-    p.add_argument("--model", default="demo", metavar="DIR|demo",
-                   help="exported model folder, or demo for the bundled demo model (default demo)")
+    add_model(p)
     p.add_argument("--host", default="127.0.0.1", help="address to listen on (default 127.0.0.1: this machine only)")
     p.add_argument("--port", type=int, default=8000, help="port (default 8000; 0 picks a free one)")
     p.add_argument("--max-fps", type=float, metavar="F",
@@ -39,27 +38,12 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
                    help="ONNX graphs for onnxruntime (default fp32)")
     p.add_argument("--max-frames", type=int, metavar="N", help="stop after N frames (scripted runs and tests)")
     add_view_options(p)
+    add_threads(p)
     return p
 
 
-def _resolve_model(value: str):
-    """The model folder for --model (``demo``: the bundled one, with its notice)."""
-    try:  # the shared resolver, where this jamsdk has it
-        from jamsdk.bundled import resolve_model  # type: ignore[import-not-found]
-    except ImportError:
-        resolve_model = None
-    if resolve_model is not None:
-        return resolve_model(value)
-    if value != "demo":
-        return value
-    from jamsdk.commands.demo import DEMO_MODEL, check_assets
-
-    check_assets()
-    print("jamsdk: using the bundled demo model (trained on synthetic figures only)", file=sys.stderr)
-    return DEMO_MODEL
-
-
 def run(args: argparse.Namespace) -> int:
+    from jamsdk.commands._options import model_dir
     from jamsdk.commands.demo import DEMO_SOURCE
     from jamsdk.errors import InputError
     from jamsdk.live.server import make_server
@@ -74,8 +58,6 @@ def run(args: argparse.Namespace) -> int:
         raise InputError(f"--max-fps: expected a number > 0, got {args.max_fps:g}")
     if args.max_frames is not None and args.max_frames < 1:
         raise InputError(f"--max-frames: expected ≥ 1, got {args.max_frames}")
-    if args.threads is not None and args.threads < 1:
-        raise InputError(f"--threads: expected ≥ 1, got {args.threads}")
     check_strength(args.smoothing)
     if args.out:
         check_record_path(args.out)
@@ -87,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         resources.append(driving.close)
         rate = driving.fps if not driving.camera else None
         rate = min(x for x in (rate, args.max_fps) if x) if (rate or args.max_fps) else None
-        anim = Animator(_resolve_model(args.model), backend=args.backend, mode=args.mode,
+        anim = Animator(model_dir(args), backend=args.backend, mode=args.mode,
                         precision=args.precision, threads=args.threads, smoothing=args.smoothing,
                         stats_window=100)
         resources.append(anim.close)

@@ -87,6 +87,7 @@ class LiveSession:
         self.sinks = sinks
         self.hub = FrameHub()
         self.geometry = RegionGeometry.from_manifest(animator.manifest)
+        animator.keep_regions = options.show_regions  # the overlay's region params, only when drawn
         self.layout = options.layout
         self.show_regions = options.show_regions
         self.message = "reference: first frame"
@@ -181,6 +182,7 @@ class LiveSession:
                 self.layout = "side-by-side" if self.layout == "result" else "result"
             elif action == "regions":
                 self.show_regions = not self.show_regions
+                self.anim.keep_regions = self.show_regions or self.options.show_regions
 
     def _update_stats(self) -> None:
         times = self._times

@@ -128,7 +128,7 @@ def _cli(*args: str, timeout: float = 120.0) -> subprocess.CompletedProcess:
 def _one_line_error(r: subprocess.CompletedProcess, *needles: str) -> None:
     assert r.returncode == 2, (r.returncode, r.stdout, r.stderr)
     assert "Traceback" not in r.stderr
-    lines = [line for line in r.stderr.strip().splitlines() if not line.startswith("jamsdk: using the bundled")]
+    lines = [line for line in r.stderr.strip().splitlines() if "note: " not in line]
     assert len(lines) == 1, r.stderr
     for needle in needles:
         assert needle in lines[0], lines[0]

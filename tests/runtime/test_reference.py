@@ -59,6 +59,7 @@ def test_animator_finds_the_frame_posed_like_the_source(demo_model, demo_source,
     frames.insert(23, posed)
     with Animator(demo_model, backend="onnxruntime", threads=1) as anim:
         anim.set_source(demo_source)
+        anim.keep_regions = True
         assert anim.find_reference(iter(frames)) == 23
         before = anim.stats().get("region_predictor", {}).get("count", 0)
         anim.set_reference(posed)

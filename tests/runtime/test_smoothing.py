@@ -125,6 +125,7 @@ def test_smoothing_reduces_output_jitter_and_resets(demo_model, demo_source, dem
     for s in (0.0, 4.0):
         with Animator(demo_model, backend="onnxruntime", threads=1, smoothing=s) as anim:
             anim.set_source(demo_source)
+            anim.keep_regions = True
             outs = np.stack([anim.run(f).astype(np.float32) for f in clip])
             jitter[s] = float(np.abs(np.diff(outs[4:], axis=0)).mean())
             if s:
