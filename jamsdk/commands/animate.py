@@ -77,7 +77,7 @@ def report(result, json_out: str | None = None) -> None:
 
     frame = result.stats.get("frame", {})
     speed = f", {1000.0 / frame['mean_ms']:.1f} frames/s" if frame.get("mean_ms") else ""
-    print(f"wrote {result.out}: {result.frames} frames at {result.fps:g} fps, {result.size}×{result.size} "
+    print(f"wrote {result.out}: {result.frames} frames at {result.fps:g} fps, {result.width or result.size}×{result.size} "
           f"({result.backend}{speed})")
     print(format_stats(result.stats))
     if json_out:

@@ -13,6 +13,8 @@ import math
 import signal
 import threading
 
+OPERANDS = "--driving VIDEO|CAMERA (and optionally --source IMG --model DIR)"
+
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentParser:
     from jamsdk.commands._options import add_model, add_threads

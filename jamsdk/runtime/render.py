@@ -29,6 +29,7 @@ class RenderResult:
     stats: dict
     size: int = 0
     model: str = ""
+    width: int = 0  # frame width when it differs from size (side-by-side: 3 × size)
 
     def to_json(self) -> dict:
         """A JSON-ready summary (``--json``)."""
@@ -122,7 +123,8 @@ def render_video(model_dir: str | os.PathLike[str], source: str | os.PathLike[st
                     # Ctrl-C ends a camera recording; what was captured is written.
 
         count = write_video(out, animated(), fps=out_fps)
-        return RenderResult(out, count, out_fps, anim.backend, anim.stats(), side[0], anim.manifest.model.name)
+        return RenderResult(out, count, out_fps, anim.backend, anim.stats(), side[0], anim.manifest.model.name,
+                            width=3 * side[0] if layout == "side-by-side" else 0)
 
 
 def _notify(notify: Callable[[str], None] | None, line: str | None) -> None:
