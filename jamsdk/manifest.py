@@ -18,8 +18,12 @@ Schema, format version 1::
       },
       "engines": null | {"tensorrt_version": ..., "gpu_name": ..., "compute_capability": ...,
                          "precision": "fp32" | "fp16",
-                         "stages": {"<stage>": {"file": "<stage>.engine", "sha256": ...}}}
+                         "stages": {"<stage>": {"file": "<stage>.engine", "sha256": ...}}},
+      "helpers": {"preprocess" | "postprocess" | "relative": {"file", "sha256", "inputs", "outputs"}}
     }
+
+``helpers`` (optional; with engines under ``engines.helpers``) are the TensorRT path's pixel and
+region-algebra graphs, read by :mod:`jamsdk.runtime.helpers`; folders without them still load.
 
 Graph inputs and outputs are float32 in both precisions (the FP16 graphs cast inside). Stage names
 and tensors are those of :func:`jamsdk.stages.stage_table`, and the loader checks that they still are.

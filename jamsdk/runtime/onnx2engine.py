@@ -312,8 +312,10 @@ def build_engines(model_dir: str | os.PathLike[str], out_dir: str | os.PathLike[
         f"{precision} {typing}ly typed; timing cache {cache}")
     refs = {}
     old = manifest.engines
-    if same_dir and old is not None and (old.tensorrt_version, old.gpu_name, old.compute_capability, old.precision) == \
-            (version, gpu.name, gpu.compute_capability, precision):
+    reuse = same_dir and old is not None and \
+        (old.tensorrt_version, old.gpu_name, old.compute_capability, old.precision) == \
+        (version, gpu.name, gpu.compute_capability, precision)
+    if reuse:
         refs = {k: {"file": v.file, "sha256": v.sha256} for k, v in old.stages.items()}  # keep the others
     total = time.perf_counter()
     for i, name in enumerate(names, 1):
@@ -331,7 +333,7 @@ def build_engines(model_dir: str | os.PathLike[str], out_dir: str | os.PathLike[
         onnx2engine(onnx, out / file, stage=name, precision="fp32", typing="strong", workspace_mb=workspace_mb,
                     timing_cache=cache, log=log)
         helper_refs[name] = file_ref(out, file)
-    if not helper_refs and old is not None and same_dir:
+    if not helper_refs and reuse:  # a partial rebuild keeps the helper engines built for this GPU/TensorRT
         helper_refs = dict((manifest.data.get("engines") or {}).get("helpers") or {})
     data = dict(manifest.data)
     data["engines"] = {"tensorrt_version": version, "gpu_name": gpu.name,

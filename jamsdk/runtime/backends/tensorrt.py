@@ -314,12 +314,12 @@ class TensorRTBackend(Backend):
         return context
 
     def _run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        names = [s.name for s in self.stage.inputs + self.stage.outputs]
-        if self._solo is None:
-            self._solo = self.open_pipeline({self.name: self}, {s.name: s for s in self.stage.inputs + self.stage.outputs},
+        if self._solo is None:  # slots named like the stage's tensors; made on first use only
+            tensors = self.stage.inputs + self.stage.outputs
+            self._solo = self.open_pipeline({self.name: self}, {s.name: s for s in tensors},
                                             {"cuda_graph": self.cuda_graph})
-        step = Step(self.name, {n: n for n in names if n in feeds}, {s.name: s.name for s in self.stage.outputs})
-        plan = Plan(self.name, (step,), tuple(s.name for s in self.stage.inputs), tuple(s.name for s in self.stage.outputs))
+        ins, outs = tuple(s.name for s in self.stage.inputs), tuple(s.name for s in self.stage.outputs)
+        plan = Plan(self.name, (Step(self.name, {n: n for n in ins}, {n: n for n in outs}),), ins, outs)
         return self._solo.run(plan, feeds)
 
     def _close(self) -> None:
