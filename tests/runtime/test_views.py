@@ -122,3 +122,17 @@ def test_animate_cli_options(demo_model, demo_assets, tmp_path):
                          capture_output=True, text=True, timeout=60)
     assert bad.returncode == 2 and "Traceback" not in bad.stderr
     assert "--best-frame" in bad.stderr.strip().splitlines()[-1]
+
+
+def test_views_with_fit_pad(demo_model, demo_assets, demo_source, tmp_path):
+    from jamsdk.runtime.render import render_video
+    from jamsdk.video import read_frames
+
+    wide = tmp_path / "wide.png"
+    cv2.imwrite(str(wide), np.pad(demo_source, ((0, 0), (64, 64), (0, 0)), mode="edge")[:, :, ::-1])  # 384×256
+    drv = str(demo_assets / "example_driving.mp4")
+    kw = dict(backend="onnxruntime", max_frames=2, show_progress=False, fit="pad", threads=1, show_regions=True)
+    res = render_video(demo_model, wide, drv, tmp_path / "r.avi", **kw)
+    assert res.size == (128, 85)  # the 128² square cut back to the source's 3:2 (regions drawn before)
+    sbs = render_video(demo_model, wide, drv, tmp_path / "s.avi", layout="side-by-side", **kw)
+    assert sbs.size == (384, 128) and read_frames(tmp_path / "s.avi").shape == (2, 128, 384, 3)
