@@ -144,3 +144,31 @@ def _model_input(anim, frame):
     from jamsdk.runtime.frames import to_model_input
 
     return to_model_input(frame, anim.image_size)
+
+
+@pytest.mark.parametrize("smoothing", [2.0, 0.0])  # 0: set_reference feeds the device's relative step
+def test_device_pipeline_smooths_records_and_takes_references_like_onnxruntime(tiny_jam, tmp_path, monkeypatch,
+                                                                            smoothing):
+    """The smoothing/region host steps and set_reference on the TensorRT device path (CUDA stand-in)."""
+    from cuda_standin import install, make_engine_dir
+    from rt_samples import driving_frames, source_image
+
+    from jamsdk.runtime.animator import Animator
+
+    install(monkeypatch)
+    engines = make_engine_dir(tiny_jam[1], tmp_path / "model")
+    frames = driving_frames(6)
+    results = []
+    for folder, backend in ((engines, "tensorrt"), (tiny_jam[1], "onnxruntime")):
+        with Animator(folder, backend=backend, threads=1, smoothing=smoothing, cuda_graph=True) as anim:
+            anim.set_source(source_image())
+            outs = [anim.run(frames[0]), anim.run(frames[1])]
+            anim.keep_regions = True  # a different plan (and CUDA graph) from here on
+            outs += [anim.run(frames[2]), anim.run(frames[3])]
+            regions = anim.last_regions["transferred"]["shift"].copy()
+            anim.keep_regions = False
+            anim.set_reference(frames[4])  # written into the device's reference slots
+            outs += [anim.run(frames[4]), anim.run(frames[5])]
+            results.append((np.stack(outs), regions))
+    np.testing.assert_array_equal(results[0][0], results[1][0])
+    np.testing.assert_array_equal(results[0][1], results[1][1])
