@@ -13,15 +13,18 @@ Schema, format version 1::
       "stages": {
         "<stage>": {"per": "source" | "frame",
                     "files": {"fp32": {"file": "<stage>.onnx", "sha256": "..."},
-                              "fp16": {"file": "<stage>.fp16.onnx", "sha256": "..."}},
+                              "fp16": {"file": "<stage>.fp16.onnx", "sha256": "..."},
+                              "int8": {"file": "<stage>.int8.onnx" | "<stage>.onnx", "sha256": "..."}},
                     "inputs": [{"name": ..., "shape": [...], "dtype": "float32"}], "outputs": [...]}
       },
       "engines": null | {"tensorrt_version": ..., "gpu_name": ..., "compute_capability": ...,
-                         "precision": "fp32" | "fp16",
+                         "precision": "fp32" | "fp16" | "int8",
                          "stages": {"<stage>": {"file": "<stage>.engine", "sha256": ...}}}
     }
 
-Graph inputs and outputs are float32 in both precisions (the FP16 graphs cast inside). Stage names
+Graph inputs and outputs are float32 in every precision (the FP16 graphs cast inside, the INT8
+graphs quantize inside). A stage that INT8 export left un-quantized (its quality gate, or a stage
+not worth quantizing) lists its FP32 file as its ``int8`` file; ``export.int8`` says which and why. Stage names
 and tensors are those of :func:`jamsdk.stages.stage_table`, and the loader checks that they still are.
 Other keys (e.g. ``export``: how and when the folder was exported) are kept but not interpreted.
 """
@@ -44,7 +47,7 @@ from jamsdk.stages import PER_FRAME, PER_SOURCE, Stage, TensorSpec, stage_table
 FORMAT = "jamsdk.model"
 FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
-PRECISIONS = ("fp32", "fp16")
+PRECISIONS = ("fp32", "fp16", "int8")
 MODES = ("standard", "relative", "avd")
 PIXEL: Mapping[str, Any] = MappingProxyType(
     {"layout": "NCHW", "channels": "RGB", "range": [0.0, 1.0], "dtype": "float32"})
@@ -115,12 +118,14 @@ class Manifest:
             ) from None
 
     def stage_file(self, name: str, precision: str = "fp32") -> Path:
-        """Path of stage ``name``'s ONNX graph in ``precision`` (``fp32`` or ``fp16``)."""
+        """Path of stage ``name``'s ONNX graph in ``precision`` (``fp32``, ``fp16`` or ``int8``)."""
         entry = self.stage(name)
         if precision not in entry.files:
+            how = ("--precision int8 --calibration VIDEO (a driving clip)" if precision == "int8"
+                   else f"--precision {precision} or both")
             raise ManifestError(
                 f"{self.model_dir}: stage {name!r} has no {precision!r} graph "
-                f"(it has: {', '.join(entry.files)}); export with --precision {precision} or both"
+                f"(it has: {', '.join(entry.files)}); export with {how}"
             )
         return self.model_dir / entry.files[precision].file
 
@@ -281,7 +286,7 @@ def parse_manifest(model_dir: str | os.PathLike[str], data: Any, verify_hashes: 
         raise bad("pixel", f"expected {dict(PIXEL)}, got {dict(pixel)}")
     precisions = _str_list(_get(data, "precisions", list, bad), PRECISIONS, "precisions", bad)
     if not precisions:
-        raise bad("precisions", "expected at least one of fp32, fp16")
+        raise bad("precisions", f"expected at least one of {', '.join(PRECISIONS)}")
     modes = _str_list(_get(data, "modes", list, bad), MODES, "modes", bad)
 
     raw_stages = _get(data, "stages", Mapping, bad)
