@@ -29,6 +29,7 @@ calibration); this module chooses what to quantize and judges the result.
 
 from __future__ import annotations
 
+import logging
 import math
 import os
 import tempfile
@@ -116,6 +117,8 @@ def quantize_stage(fp32: "str | os.PathLike[str] | onnx.ModelProto", stage: str,
     with tempfile.TemporaryDirectory(prefix="jamsdk-int8-") as tmp:
         src, dst = Path(tmp) / f"{stage}.onnx", Path(tmp) / f"{stage}.int8.onnx"
         onnx.save(proto, os.fspath(src))
+        quiet = logging.root.manager.disable
+        logging.disable(logging.WARNING)  # its "consider pre-processing" advice: the graphs are onnxsim'd already
         try:
             q.quantize_static(os.fspath(src), os.fspath(dst), _Reader(feeds), quant_format=q.QuantFormat.QDQ,
                               op_types_to_quantize=["Conv"], per_channel=True,
@@ -124,6 +127,8 @@ def quantize_stage(fp32: "str | os.PathLike[str] | onnx.ModelProto", stage: str,
                               calibrate_method=q.CalibrationMethod.MinMax, extra_options=extra)
         except Exception as exc:  # noqa: BLE001 - onnxruntime raises many types here
             raise EngineError(f"{stage}: ONNX Runtime quantization failed: {type(exc).__name__}: {exc}") from exc
+        finally:
+            logging.disable(quiet)
         out = onnx.load(os.fspath(dst))
     _drop_unused_domains(out)
     return out
