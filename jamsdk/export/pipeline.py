@@ -152,7 +152,7 @@ def export_checkpoint(checkpoint: str | os.PathLike[str], out_dir: str | os.Path
                       avd: str = "auto", log: Callable[[str], None] = print, seed: int = 0,
                       calibration: str | os.PathLike[str] | None = None, calibration_frames: int | None = None,
                       calibration_source: str | os.PathLike[str] | None = None,
-                      min_psnr: float | None = None) -> ExportResult:
+                      min_psnr: float | None = None, threads: int | None = None) -> ExportResult:
     """Export a jamsdk checkpoint (own or converted MRAA) into the model folder ``out_dir``.
 
     Raises:
@@ -213,7 +213,7 @@ def export_checkpoint(checkpoint: str | os.PathLike[str], out_dir: str | os.Path
             log(line)
         int8_info = None
         if clip is not None:
-            int8_info = _export_int8(tmp, stages, entries, clip, cfg.align_corners, opset, min_psnr, log)
+            int8_info = _export_int8(tmp, stages, entries, clip, cfg.align_corners, opset, min_psnr, threads, log)
 
         info = {
             "exporter": "torch.onnx.export (TorchScript, dynamo=False) + onnxsim",
@@ -236,7 +236,7 @@ def export_checkpoint(checkpoint: str | os.PathLike[str], out_dir: str | os.Path
             from jamsdk.export.verify import verify_model_dir
 
             log("verifying with ONNX Runtime (CPU) against PyTorch:")
-            report = verify_model_dir(load_manifest(tmp), model, log=log, seed=seed)
+            report = verify_model_dir(load_manifest(tmp), model, log=log, seed=seed, threads=threads)
             if not report.ok:
                 worst = "; ".join(f"{c.what} = {c.value:.3g} (limit {c.limit:g})" for c in report.failures[:5])
                 raise EngineError(f"verification failed ({len(report.failures)} checks): {worst}; nothing written")
@@ -252,7 +252,7 @@ def export_checkpoint(checkpoint: str | os.PathLike[str], out_dir: str | os.Path
 
 
 def _export_int8(tmp: Path, stages, entries: dict, clip, align_corners: bool, opset: int,
-                 min_psnr: float | None, log: Callable[[str], None]) -> dict[str, Any]:
+                 min_psnr: float | None, threads: int | None, log: Callable[[str], None]) -> dict[str, Any]:
     """Quantize and gate the stages (jamsdk.export.int8); write ``<stage>.int8.onnx`` for accepted ones.
 
     A stage left un-quantized (by the gates, or not a candidate) records its FP32 graph as its
@@ -262,7 +262,8 @@ def _export_int8(tmp: Path, stages, entries: dict, clip, align_corners: bool, op
 
     chain = ("region_predictor", "generator_encoder", "dense_motion", "generator")
     fp32 = {name: tmp / graph_file(name, "fp32") for name in chain}
-    accepted, report = quantize_model(fp32, clip, DEFAULT_MIN_PSNR if min_psnr is None else min_psnr, log=log)
+    accepted, report = quantize_model(fp32, clip, DEFAULT_MIN_PSNR if min_psnr is None else min_psnr,
+                                      threads=threads, log=log)
     for name, stage in stages.items():
         files = entries[name]["files"]
         if name in accepted:

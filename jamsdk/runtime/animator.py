@@ -23,6 +23,7 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from jamsdk.bundled import DEMO_SPEC, resolve_model, warn_if_demo
 from jamsdk.errors import InputError
 from jamsdk.manifest import MODES, Manifest, load_manifest
 from jamsdk.runtime import regions
@@ -39,7 +40,8 @@ class Animator:
 
     Args:
         model_dir: a folder written by ``jamsdk export`` (``manifest.json`` + graphs, and engines
-            after ``jamsdk build``).
+            after ``jamsdk build``), or ``"demo"`` for the bundled demo model (which issues a
+            :class:`~jamsdk.bundled.DemoModelWarning` once per process: it knows synthetic figures only).
         backend: ``"auto"`` (TensorRT when the folder has engines, tensorrt imports and a GPU
             answers; otherwise ONNX Runtime), ``"tensorrt"`` or ``"onnxruntime"``.
         mode: ``"relative"`` (motion relative to the first driving frame, scaled to the source;
@@ -79,7 +81,10 @@ class Animator:
             raise InputError(f"precision: expected one of {PRECISIONS}, got {precision!r}")
         self.output_size = check_output_size(output_size)
         self.bgr = bool(bgr)
+        if model_dir is None or model_dir == DEMO_SPEC:
+            model_dir = resolve_model(model_dir)
         self.manifest: Manifest = load_manifest(model_dir, verify_hashes=verify_hashes)
+        warn_if_demo(self.manifest.model_dir)  # once per process: the bundled model's scope
         self.mode = self._check_mode(mode)
         self.kind = resolve_backend(self.manifest, backend)
         self.image_size = self.manifest.image_size

@@ -49,6 +49,19 @@ def to_model_input(frame: Any, size: int, bgr: bool = False, what: str = "frame"
     return np.ascontiguousarray(img.transpose(2, 0, 1)[None])
 
 
+def crop_note(shape: tuple[int, ...], what: str = "the frames") -> str | None:
+    """One line saying what the centre crop cuts from a non-square ``(H, W, ...)`` input; None if square."""
+    h, w = int(shape[0]), int(shape[1])
+    if h == w:
+        return None
+    cut = abs(w - h)
+    sides = "left and right" if w > h else "top and bottom"
+    each = f"{cut // 2} and {cut - cut // 2} px" if cut % 2 else f"{cut // 2} px each"
+    side = min(h, w)
+    return (f"{what}: {w}×{h} (W×H), only the centred {side}×{side} square is animated ({each} cut from the "
+            f"{sides}); pad to a square beforehand to keep everything")
+
+
 def output_side(output_size: str | int, model_size: int, frame_shape: tuple[int, ...]) -> int:
     """The side of the square output frame for ``output_size`` (see the module docstring)."""
     if output_size == "model":
@@ -77,4 +90,4 @@ def to_image(prediction: np.ndarray, side: int, bgr: bool = False) -> np.ndarray
     return np.ascontiguousarray(img)
 
 
-__all__ = ["OUTPUT_SIZES", "check_frame", "check_output_size", "output_side", "to_image", "to_model_input"]
+__all__ = ["OUTPUT_SIZES", "check_frame", "check_output_size", "crop_note", "output_side", "to_image", "to_model_input"]

@@ -101,12 +101,14 @@ def test_int8_animator_close_to_fp32(int8_dir):
     assert 30.0 <= value < 200.0  # close, and not secretly the FP32 graphs
 
 
-def test_fallback_when_a_stage_is_too_sensitive(tiny_checkpoint, clip_dir, tmp_path):
-    """An unreachable --min-psnr leaves every stage FP32; the manifest and the log say which and why."""
-    lines: list[str] = []
+def test_fallback_when_a_stage_is_too_sensitive(tiny_checkpoint, clip_dir, tmp_path, capsys):
+    """An unreachable --min-psnr (CLI) leaves every stage FP32; the manifest and the log say which and why."""
+    from jamsdk.cli import main
+
     out = tmp_path / "model"
-    export_checkpoint(tiny_checkpoint, out, precision="int8", calibration=clip_dir, calibration_frames=FRAMES,
-                      min_psnr=500.0, log=lines.append)
+    assert main(["export", "--checkpoint", str(tiny_checkpoint), "--out", str(out), "--precision", "int8",
+                 "--calibration", str(clip_dir), "--calibration-frames", str(FRAMES), "--min-psnr", "500"]) == 0
+    lines = capsys.readouterr().out.splitlines()
     m = load_manifest(out)
     info = m.data["export"]["int8"]
     assert info["quantized"] == [] and set(info["fp32_fallback"]) == set(CANDIDATES)
@@ -233,8 +235,9 @@ def test_animator_int8_on_a_folder_without_int8():
 
 
 def test_cli_int8_without_calibration(tiny_checkpoint, tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "jamsdk", "export", str(tiny_checkpoint), str(tmp_path / "m"),
-                           "--precision", "int8"], capture_output=True, text=True, timeout=120)
+    proc = subprocess.run([sys.executable, "-m", "jamsdk", "export", "--checkpoint", str(tiny_checkpoint),
+                           "--out", str(tmp_path / "m"), "--precision", "int8"],
+                          capture_output=True, text=True, timeout=120)
     assert proc.returncode == 2
     assert "--calibration VIDEO" in proc.stderr + proc.stdout and "Traceback" not in proc.stderr
     assert not (tmp_path / "m").exists()

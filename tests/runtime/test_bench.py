@@ -36,7 +36,7 @@ def _bench(model_dir, **kw):
 def test_cli_writes_sane_json_and_plot(tiny_jam, tmp_path, capsys):
     _, model_dir = tiny_jam
     out_json, out_png = tmp_path / "b.json", tmp_path / "b.png"
-    rc = main(["bench", str(model_dir), "--backend", "onnxruntime", "--frames", "8", "--warmup", "2", "--threads", "1",
+    rc = main(["bench", "--model", str(model_dir), "--backend", "onnxruntime", "--frames", "8", "--warmup", "2", "--threads", "1",
                "--input-shape", "90x120", "--json", str(out_json), "--plot", str(out_png), "--no-progress"])
     assert rc == 0
     printed = capsys.readouterr().out
@@ -91,12 +91,12 @@ def test_bad_model_dir_and_arguments(tiny_jam, tmp_path, capsys):
         run_bench(tiny_jam[1], input_shape=(0, 10))
     with pytest.raises(InputError, match="backend"):
         run_bench(tiny_jam[1], backend="cuda")
-    assert main(["bench", str(tmp_path / "nope"), "--no-progress"]) == 2
+    assert main(["bench", "--model", str(tmp_path / "nope"), "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("jamsdk bench: error: model folder") and err.count("\n") == 1
-    assert main(["bench", str(tiny_jam[1]), "--plot", str(tmp_path / "p.jpg")]) == 2
+    assert main(["bench", "--model", str(tiny_jam[1]), "--plot", str(tmp_path / "p.jpg")]) == 2
     with pytest.raises(SystemExit):
-        main(["bench", str(tiny_jam[1]), "--input-shape", "640"])
+        main(["bench", "--model", str(tiny_jam[1]), "--input-shape", "640"])
 
 
 def test_json_is_written_atomically(tmp_path):
@@ -117,7 +117,7 @@ def test_summarize():
 
 def test_bench_runs_without_torch(tiny_jam):
     code = ("import sys\nfrom jamsdk.cli import main\n"
-            f"rc = main(['bench', {str(tiny_jam[1])!r}, '--frames', '2', '--warmup', '0', '--threads', '1', "
+            f"rc = main(['bench', '--model', {str(tiny_jam[1])!r}, '--frames', '2', '--warmup', '0', '--threads', '1', "
             "'--no-progress'])\n"
             "print('RC', rc, 'HEAVY', [m for m in ('torch', 'onnx', 'tensorrt') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)

@@ -43,7 +43,7 @@ def check_engine_compat(engines: Mapping[str, Any] | None, tensorrt_version: str
     """
     if not engines:
         raise EngineError("this model folder has no TensorRT engines; build them on this machine with "
-                          "`jamsdk build MODEL_DIR`")
+                          "`jamsdk build --model MODEL_DIR`")
     built = (f"TensorRT {engines.get('tensorrt_version')} on {engines.get('gpu_name')} "
              f"(compute capability {engines.get('compute_capability')})")
     here = f"TensorRT {tensorrt_version} on {gpu.name} (compute capability {gpu.compute_capability})"
@@ -57,7 +57,7 @@ def check_engine_compat(engines: Mapping[str, Any] | None, tensorrt_version: str
     if problems:
         what = problems[0] if len(problems) == 1 else ", ".join(problems[:-1]) + " and " + problems[-1]
         raise EngineError(f"the engines were built with {built}, this machine has {here} (different "
-                          f"{what}); rebuild them here with `jamsdk build MODEL_DIR`")
+                          f"{what}); rebuild them here with `jamsdk build --model MODEL_DIR`")
 
 
 def _rt(result: Any, what: str) -> Any:
@@ -222,7 +222,7 @@ class TensorRTBackend(Backend):
         engine = runtime.deserialize_cuda_engine(self.path.read_bytes())
         if engine is None:
             raise EngineError(f"{self.name}: TensorRT cannot load {self.path} (corrupt, or built for another "
-                              "TensorRT/GPU); rebuild it with `jamsdk build MODEL_DIR`")
+                              "TensorRT/GPU); rebuild it with `jamsdk build --model MODEL_DIR`")
         self._runtime, self._engine = runtime, engine  # the runtime must outlive the engine
         names = {engine.get_tensor_name(i) for i in range(engine.num_io_tensors)}
         want = {s.name for s in self.stage.inputs + self.stage.outputs}
