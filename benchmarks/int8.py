@@ -241,8 +241,8 @@ def render(result: dict[str, Any]) -> str:
                       f"{rr['max']:.3f}); per stage: "
                   + ", ".join(f"{s} {v:.2f}" for s, v in r["int8_over_fp32_stage"].items())
                   + f". U8S8/S8S8 per frame {r['u8s8_over_int8_frame']:.3f}.", "",
-                  f"PSNR INT8 vs FP32 end to end: {p['calibration']} dB on the {r['calibration']['calibration_frames']} "
-                  f"calibration frames, **{p['held_out']} dB on {r['calibration']['held_out_frames']} held-out "
+                  f"PSNR INT8 vs FP32 end to end: {p['calibration']} dB on the "
+                  f"{r['calibration']['calibration_frames']} calibration frames, **{p['held_out']} dB on {r['calibration']['held_out_frames']} held-out "
                   f"frames**; {r['psnr_db_frames_timed']['int8']:.1f} dB (u8s8: "
                   f"{r['psnr_db_frames_timed']['u8s8']:.1f} dB) over all frames streamed here. Per stage alone: "
                   + ", ".join(f"{s} {g['psnr_db_stage_alone']} dB" for s, g in r["gates"].items()), ""]

@@ -24,8 +24,9 @@ Schema, format version 1::
 
 Graph inputs and outputs are float32 in every precision (the FP16 graphs cast inside, the INT8
 graphs quantize inside). A stage that INT8 export left un-quantized (its quality gate, or a stage
-not worth quantizing) lists its FP32 file as its ``int8`` file; ``export.int8`` says which and why. Stage names
-and tensors are those of :func:`jamsdk.stages.stage_table`, and the loader checks that they still are.
+not worth quantizing) lists its FP32 file as its ``int8`` file; ``export.int8`` says which and why.
+Stage names and tensors are those of :func:`jamsdk.stages.stage_table`, and the loader checks that
+they still are.
 Other keys (e.g. ``export``: how and when the folder was exported) are kept but not interpreted.
 """
 

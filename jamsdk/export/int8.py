@@ -182,8 +182,8 @@ class Int8Report:
 def quantize_model(fp32_files: Mapping[str, "str | os.PathLike[str]"], clip: "CalibrationClip",
                    min_psnr: float = DEFAULT_MIN_PSNR, variant: str = "s8s8",
                    candidates: Sequence[str] = CANDIDATES, threads: int | None = None,
-                   log: Callable[[str], None] = print,
-                   fp32_convs: Mapping[str, Sequence[str]] | None = None) -> tuple[dict[str, "onnx.ModelProto"], Int8Report]:
+                   log: Callable[[str], None] = print, fp32_convs: Mapping[str, Sequence[str]] | None = None,
+                   ) -> tuple[dict[str, "onnx.ModelProto"], Int8Report]:
     """Calibrate, quantize and gate the stages of one model; ``({stage: int8 proto}, report)``.
 
     Only accepted stages get a proto; the others keep their FP32 graph (``report.fallback``

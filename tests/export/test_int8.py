@@ -259,3 +259,18 @@ def test_manifest_reads_int8_engines_record(int8_dir, tmp_path):
                                                                      "sha256": sha256_file(copy / "generator.engine")}}}
     (copy / "manifest.json").write_text(json.dumps(data))
     assert load_manifest(copy).engines.precision == "int8"
+
+
+def test_cli_bench_and_animate_int8(int8_dir, clip_dir, tmp_path, capsys):
+    """jamsdk bench --precision int8 and jamsdk animate --precision int8 run the INT8 graphs."""
+    from jamsdk.cli import main
+
+    out, _ = int8_dir
+    report = tmp_path / "bench.json"
+    assert main(["bench", "--model", str(out), "--backend", "onnxruntime", "--precision", "int8", "--frames", "2",
+                 "--warmup", "0", "--threads", "1", "--no-progress", "--json", str(report)]) == 0
+    assert json.loads(report.read_text())["settings"]["precision"] == "int8"
+    video = tmp_path / "out.mp4"
+    assert main(["animate", "--model", str(out), "--source", str(clip_dir / "000.png"), "--driving", str(clip_dir),
+                 "--out", str(video), "--backend", "onnxruntime", "--precision", "int8", "--no-progress"]) == 0
+    assert video.is_file() and video.stat().st_size > 0
