@@ -71,8 +71,9 @@ def checkpoint_for(name: str, workdir: Path) -> Path:
     return path
 
 
-def u8s8_folder(model_dir: Path, out: Path, quantized: list[str], clip, log) -> Path:
-    """A copy of ``model_dir`` whose ``int8`` graphs are ONNX Runtime's U8S8 variant of the same stages."""
+def u8s8_folder(model_dir: Path, out: Path, gates: dict[str, Any], clip, log) -> Path:
+    """A copy of ``model_dir`` whose ``int8`` graphs are ONNX Runtime's U8S8 variant of the same stages
+    (the same FP32 convs as the accepted S8S8 graphs)."""
     from jamsdk.export.calibration import StageChain
     from jamsdk.export.int8 import quantize_stage
     from jamsdk.export.torch2onnx import save_model
@@ -84,8 +85,8 @@ def u8s8_folder(model_dir: Path, out: Path, quantized: list[str], clip, log) -> 
     StageChain({n: m.stage_file(n, "fp32") for n in ("region_predictor", "generator_encoder", "dense_motion",
                                                      "generator")}).animate(clip.source, clip.calibration, record)
     data = json.loads((out / "manifest.json").read_text())
-    for name in quantized:
-        proto = quantize_stage(m.stage_file(name, "fp32"), name, record[name], "u8s8")
+    for name in [n for n, g in gates.items() if g["int8"]]:
+        proto = quantize_stage(m.stage_file(name, "fp32"), name, record[name], "u8s8", gates[name]["fp32_convs"])
         save_model(proto, out / f"{name}.int8.onnx")
         data["stages"][name]["files"]["int8"]["sha256"] = sha256_file(out / f"{name}.int8.onnx")
         log(f"  u8s8: {name} re-quantized with UINT8 asymmetric activations")
@@ -169,7 +170,7 @@ def run_model(name: str, workdir: Path, args) -> dict[str, Any]:
     info = res.manifest["export"]["int8"]
     size = res.manifest["image_size"]
     clip = load_calibration(clip_path, size, args.calibration_frames, source_path)
-    u8 = u8s8_folder(out, workdir / f"{name}-u8s8", info["quantized"], clip, lambda s: print("   ", s, flush=True))
+    u8 = u8s8_folder(out, workdir / f"{name}-u8s8", info["stages"], clip, lambda s: print("   ", s, flush=True))
     frames = np.concatenate([clip.calibration, clip.held_out])
     timing = time_variants({"fp32": out, "int8": out, "u8s8": u8}, clip.source, frames, args)
     return {"model": res.manifest["model"]["name"], "image_size": size, "export_s": export_s,
