@@ -226,12 +226,15 @@ def test_bad_calibration_clip(tiny_checkpoint, clip_dir, tmp_path, kind):
     assert sorted(p.name for p in tmp_path.iterdir()) in ([], ["broken.mp4"])
 
 
-def test_animator_int8_on_a_folder_without_int8():
+def test_animator_int8_on_a_folder_without_int8(tmp_path):
+    import shutil
+
     from jamsdk.config import CONFIG_DIR
 
-    demo = CONFIG_DIR.parent / "assets" / "demo_model"  # FP32 graphs only
+    folder = tmp_path / "fp32-only"
+    shutil.copytree(CONFIG_DIR.parent / "assets" / "demo_model", folder)  # FP32 graphs only
     with pytest.raises(InputError, match="no 'int8' graph.*--precision int8 --calibration"):
-        jamsdk.Animator(demo, backend="onnxruntime", precision="int8")
+        jamsdk.Animator(folder, backend="onnxruntime", precision="int8")
 
 
 def test_cli_int8_without_calibration(tiny_checkpoint, tmp_path):
