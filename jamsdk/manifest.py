@@ -19,8 +19,12 @@ Schema, format version 1::
       },
       "engines": null | {"tensorrt_version": ..., "gpu_name": ..., "compute_capability": ...,
                          "precision": "fp32" | "fp16" | "int8",
-                         "stages": {"<stage>": {"file": "<stage>.engine", "sha256": ...}}}
+                         "stages": {"<stage>": {"file": "<stage>.engine", "sha256": ...}}},
+      "helpers": {"preprocess" | "postprocess" | "relative": {"file", "sha256", "inputs", "outputs"}}
     }
+
+``helpers`` (optional; with engines under ``engines.helpers``) are the TensorRT path's pixel and
+region-algebra graphs, read by :mod:`jamsdk.runtime.helpers`; folders without them still load.
 
 Graph inputs and outputs are float32 in every precision (the FP16 graphs cast inside, the INT8
 graphs quantize inside). A stage that INT8 export left un-quantized (its quality gate, or a stage

@@ -228,7 +228,11 @@ def export_checkpoint(checkpoint: str | os.PathLike[str], out_dir: str | os.Path
             "int8": int8_info,
             "verify": None,
         }
-        manifest = new_manifest(cfg, size, opset, entries, precisions, export=info)
+        # Pixel conversion and the relative algebra as tiny graphs: TensorRT keeps frames on the GPU.
+        from jamsdk.runtime.helpers import write_helper_graphs
+
+        manifest = new_manifest(cfg, size, opset, entries, precisions, export=info,
+                                helpers=write_helper_graphs(tmp, size, cfg.num_regions))
         write_manifest(tmp, manifest)
 
         report = None
