@@ -28,6 +28,8 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("animate", "animate"),
     ("demo", "demo"),
     ("bench", "bench"),
+    ("batch", "batch"),
+    ("serve", "serve"),
 )
 
 

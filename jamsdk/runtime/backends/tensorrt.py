@@ -35,7 +35,7 @@ from jamsdk.errors import EngineError
 from jamsdk.runtime import _cuda
 from jamsdk.runtime.backends.base import Backend
 from jamsdk.runtime.plan import Pipeline, Plan, Step
-from jamsdk.stages import Stage, TensorSpec
+from jamsdk.stages import Stage, TensorSpec, batched
 
 if TYPE_CHECKING:
     from jamsdk.manifest import Manifest
@@ -217,8 +217,9 @@ class TensorRTBackend(Backend):
     @classmethod
     def from_manifest(cls, manifest: "Manifest", name: str, options: Mapping[str, Any]) -> "TensorRTBackend":
         entry = manifest.stage(name)
-        stage = Stage(name, entry.per, entry.inputs, entry.outputs)
-        path = manifest.engine_file(name, verify_hash=options.get("verify_hashes", True))
+        batch = int(options.get("batch") or 1)  # streams per call: a static engine per size (jamsdk.runtime.batch)
+        stage = batched(Stage(name, entry.per, entry.inputs, entry.outputs), batch)
+        path = manifest.engine_file(name, verify_hash=options.get("verify_hashes", True), batch=batch)
         return cls(stage, path, engines=manifest.data.get("engines"), cuda_graph=bool(options.get("cuda_graph", False)),
                    gpu_timing=bool(options.get("gpu_timing", False)))
 
