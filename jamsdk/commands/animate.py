@@ -60,7 +60,7 @@ def add_common(p: argparse.ArgumentParser, backend: str = "auto") -> None:
                    help="motion transfer (default relative)")
     p.add_argument("--backend", choices=("auto", "tensorrt", "onnxruntime"), default=backend,
                    help=f"inference backend (default {backend})")
-    p.add_argument("--precision", choices=("fp32", "fp16"), default="fp32",
+    p.add_argument("--precision", choices=("fp32", "fp16", "int8"), default="fp32",
                    help="ONNX graphs for onnxruntime (default fp32; TensorRT uses its engines)")
     add_threads(p)
     p.add_argument("--output-size", type=output_size, default="model", metavar="model|crop|N",

@@ -44,7 +44,7 @@ from jamsdk.runtime.stats import LatencyStats
 from jamsdk.video import center_crop_resize, resize_square
 
 Params = dict[str, np.ndarray]
-PRECISIONS = ("fp32", "fp16")
+PRECISIONS = ("fp32", "fp16", "int8")
 
 
 class Animator:
@@ -59,7 +59,8 @@ class Animator:
         mode: ``"relative"`` (motion relative to the first driving frame, scaled to the source;
             the default), ``"standard"`` (absolute driving regions) or ``"avd"`` (needs a model
             with the AVD network).
-        precision: which ONNX graphs ONNX Runtime loads, ``"fp32"`` (default) or ``"fp16"``.
+        precision: which ONNX graphs ONNX Runtime loads, ``"fp32"`` (default), ``"fp16"`` or
+            ``"int8"`` (Q/DQ graphs from ``jamsdk export --precision int8``).
             TensorRT runs the engines as built (``jamsdk build`` chose their precision).
         providers: ONNX Runtime execution providers (None: CPU; ``"auto"``: TensorRT/CUDA EPs
             when installed).
