@@ -403,16 +403,25 @@ class Trainer:
         from jamsdk.train.losses import AvdObjective, ReconstructionObjective
 
         if self.stage == 1:
-            from jamsdk.train.vgg import Vgg19
-
-            vgg = Vgg19(self.cfg.vgg_weights, seed=self.cfg.vgg_seed)
-            self.perceptual_source = vgg.source
             pixel = self.cfg.loss.pixel
-            if not vgg.pretrained:
-                pixel += self.cfg.loss.fallback_pixel
-                self.echo(f"WARNING: no VGG-19 weights given (--vgg-weights): the perceptual loss uses a "
-                          f"{vgg.source} plus an L1 pixel term (weight {pixel:g}) instead of ImageNet features; "
-                          "pass torchvision's vgg19 ImageNet file (vgg19-dcbb9e9d.pth) for the paper's loss")
+            if self.cfg.loss.reconstruction == "pyramid":
+                vgg = None
+                lw = self.cfg.loss
+                self.perceptual_source = (f"image pyramid L1 (weight {lw.pyramid_l1:g}) + SSIM (weight "
+                                          f"{lw.pyramid_ssim:g}), no VGG")
+                if self.cfg.vgg_weights is not None:
+                    self.echo("note: train.loss.reconstruction is 'pyramid', so the VGG-19 weights are not used")
+            else:
+                from jamsdk.train.vgg import Vgg19
+
+                vgg = Vgg19(self.cfg.vgg_weights, seed=self.cfg.vgg_seed)
+                self.perceptual_source = vgg.source
+                if not vgg.pretrained:
+                    pixel += self.cfg.loss.fallback_pixel
+                    self.echo(f"WARNING: no VGG-19 weights given (--vgg-weights): the perceptual loss uses a "
+                              f"{vgg.source} plus an L1 pixel term (weight {pixel:g}) instead of ImageNet "
+                              "features; pass torchvision's vgg19 ImageNet file (vgg19-dcbb9e9d.pth) for the "
+                              "paper's loss, or set train.loss.reconstruction: pyramid (cheaper, no VGG)")
             self.pixel_weight = pixel
             if self.model.avd is not None:  # not part of stage 1 (and DDP rejects unused parameters)
                 self.model.avd.requires_grad_(False)
@@ -623,7 +632,7 @@ class Trainer:
         if self.stage == 1:
             lines.append(f"Perceptual features: {self.perceptual_source}; L1 pixel weight in use: "
                          f"{self.pixel_weight:g}.")
-            if self.cfg.vgg_weights is None:
+            if self.cfg.vgg_weights is None and self.cfg.loss.reconstruction == "vgg":
                 lines.append("FALLBACK: no VGG-19 ImageNet weights were given, so the random-init VGG-19 plus "
                              "loss.fallback_pixel replaces the paper's perceptual loss.")
         lines.append(f"Data: {self.data_root}; device: {self.device}; processes: {self.dist.world}; "
