@@ -158,10 +158,17 @@ def equivariance_losses(region_predictor: nn.Module, driving_image: torch.Tensor
     return {"shift": shift, "affine": affine}
 
 
-def random_scale(params: Params, scale: float, generator: torch.Generator | None = None) -> Params:
-    """Scale a pose per sample by diag(θ), θ ~ U[1 − s, 1 + s]² (the AVD stage's augmentation)."""
+def random_scale(params: Params, scale: float, generator: torch.Generator | None = None,
+                 shard: tuple[int, int] = (0, 1)) -> Params:
+    """Scale a pose per sample by diag(θ), θ ~ U[1 − s, 1 + s]² (the AVD stage's augmentation).
+
+    ``shard = (rank, world)``: draw for the global batch and keep this process's rows (see
+    :class:`~jamsdk.train.transforms.RandomTPS`).
+    """
     b = params["shift"].shape[0]
-    theta = (torch.rand(b, 2, generator=generator) * 2 * scale + 1 - scale).to(params["shift"])
+    rank, world = shard
+    theta = torch.rand(b * world, 2, generator=generator)[rank::world]
+    theta = (theta * 2 * scale + 1 - scale).to(params["shift"])
     shift = params["shift"] * theta[:, None, :]
     affine = params["affine"] * theta[:, None, :, None]  # diag(θ)·A scales the rows of A
     return {"shift": shift, "affine": affine, "covar": matmul(affine, affine.transpose(-1, -2))}
@@ -190,6 +197,8 @@ class ReconstructionObjective(nn.Module):
         self.cfg = cfg
         self.pixel_weight = float(pixel_weight)
         self.generator = generator
+        # (rank, world) under DDP: the sampler gives rank r the global batch's items r, r + world, …
+        self.shard = (0, 1)
 
     def forward(self, source: torch.Tensor, driving: torch.Tensor) -> dict[str, torch.Tensor]:
         lw = self.cfg.loss
@@ -200,8 +209,9 @@ class ReconstructionObjective(nn.Module):
             losses["pixel"] = self.pixel_weight * (pred - driving).abs().mean()
         if lw.equivariance_shift or lw.equivariance_affine:
             eq = self.cfg.equivariance
-            transform = RandomTPS(driving.shape[0], eq.sigma_affine, eq.sigma_tps, eq.points_tps,
-                                  self.generator, driving.device)
+            rank, world = self.shard
+            transform = RandomTPS(driving.shape[0] * world, eq.sigma_affine, eq.sigma_tps, eq.points_tps,
+                                  self.generator, driving.device, rows=slice(rank, None, world))
             errs = equivariance_losses(self.model.region_predictor, driving, out["driving_regions"], transform,
                                        self.model.cfg.revert_axis_swap)
             if lw.equivariance_shift:
@@ -223,6 +233,7 @@ class AvdObjective(nn.Module):
         self.model = model
         self.cfg = cfg
         self.generator = generator
+        self.shard = (0, 1)  # as in ReconstructionObjective
 
     def forward(self, source: torch.Tensor, driving: torch.Tensor) -> dict[str, torch.Tensor]:
         ac = self.cfg.avd
@@ -230,7 +241,7 @@ class AvdObjective(nn.Module):
         with torch.no_grad():
             ident = _pose(rp(source))
             pose_gt = _pose(rp(driving))
-        pose = random_scale(pose_gt, ac.random_scale, self.generator)
+        pose = random_scale(pose_gt, ac.random_scale, self.generator, self.shard)
         rec = self.model.avd(ident, pose)
         return {
             "avd_shift": ac.lambda_shift * (pose_gt["shift"] - rec["shift"]).abs().mean(),

@@ -253,6 +253,17 @@ def _any_rank(flag: bool, dist_info: _Dist, device: torch.device) -> bool:
     return bool(t.item())
 
 
+def _mean_over_ranks(values: dict[str, float], dist_info: _Dist, device: torch.device) -> dict[str, float]:
+    """Loss values averaged over processes: what a single process would log for the global batch."""
+    if dist_info.world == 1:
+        return values
+    import torch.distributed as dist
+
+    t = torch.tensor(list(values.values()), dtype=torch.float64, device=device)
+    dist.all_reduce(t)
+    return dict(zip(values, (t / dist_info.world).tolist()))
+
+
 def _first_difference(a: Any, b: Any, path: str = "model") -> str | None:
     if isinstance(a, dict) and isinstance(b, dict):
         for k in sorted(set(a) | set(b)):
@@ -317,7 +328,8 @@ class Trainer:
         torch.manual_seed(train_cfg.seed)
         np.random.seed(train_cfg.seed % 2**32)
         random.seed(train_cfg.seed)
-        self.transform_gen = torch.Generator().manual_seed(train_cfg.seed + 1000 * self.dist.rank)
+        # The same on every process: each draws the global batch's warps and keeps its rows.
+        self.transform_gen = torch.Generator().manual_seed(train_cfg.seed)
 
         self.model = build_model(model_cfg)
         self.init_meta: dict[str, Any] = {}
@@ -327,11 +339,16 @@ class Trainer:
             raise ConfigError("model.avd.enabled is false: stage 2 trains the AVD network; enable it in the config")
         self.model.to(self.device)
         self.objective, self.params = self._build_objective()
+        self.objective.shard = (self.dist.rank, self.dist.world)
         self.wrapped = self.objective
-        if self.dist.world > 1:  # pragma: no cover - needs several processes (torchrun)
+        if self.dist.world > 1:
             from torch.nn.parallel import DistributedDataParallel
 
             ids = [self.device.index] if self.device.type == "cuda" else None
+            if self.device.type == "cuda" and self.stage == 1:
+                # BatchNorm statistics over the global batch, as MRAA's synchronized BatchNorm
+                # (torch's SyncBatchNorm is GPU-only: on CPU/gloo each process normalises its share).
+                torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.objective)
             self.wrapped = DistributedDataParallel(self.objective, device_ids=ids)
 
         self.optimizer = torch.optim.Adam(self.params, lr=self.lr, betas=tuple(train_cfg.betas))
@@ -552,6 +569,7 @@ class Trainer:
         total = sum(losses.values())
         values = {k: float(v.detach()) for k, v in losses.items()}
         values["total"] = float(total.detach())
+        values = _mean_over_ranks(values, self.dist, self.device)
         # Agreed across processes, so no rank is left waiting in a collective when one stops.
         if _any_rank(not all(math.isfinite(v) for v in values.values()), self.dist, self.device):
             raise NonFiniteLossError(self.step + 1, "loss", values)
