@@ -127,7 +127,7 @@ class Manifest:
     def engine_file(self, name: str, verify_hash: bool = True) -> Path:
         """Path of stage ``name``'s TensorRT engine (checked to exist and, by default, its hash)."""
         if self.engines is None:
-            raise ManifestError(f"{self.model_dir}: no engines built yet; run `jamsdk build {self.model_dir}`")
+            raise ManifestError(f"{self.model_dir}: no engines built yet; run `jamsdk build --model {self.model_dir}`")
         self.stage(name)
         if name not in self.engines.stages:
             raise ManifestError(f"{self.model_dir}: no engine for stage {name!r}; rebuild with `jamsdk build`")

@@ -5,7 +5,7 @@ weights as FP16 (half the bytes; the model loads them back into FP32 parameters)
 folder is made FROM those rounded weights, so the PyTorch checkpoint and the bundled ONNX graphs
 compute the same frames. FP32 graphs only: the demo runs on the CPU through ONNX Runtime.
 
-    python train/pack_demo.py runs/demo-avd/checkpoint.pt
+    python train/pack_demo.py --checkpoint runs/demo-avd/checkpoint.pt
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ ASSETS = Path(__file__).resolve().parent.parent / "jamsdk" / "assets"
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("checkpoint", help="trained jamsdk checkpoint (stage 2 if the demo should offer avd)")
+    parser.add_argument("--checkpoint", required=True, metavar="CKPT", help="trained jamsdk checkpoint (stage 2 if the demo should offer avd)")
     parser.add_argument("--assets", default=str(ASSETS), help="assets folder (default: the package's)")
     args = parser.parse_args(argv)
 

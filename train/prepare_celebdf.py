@@ -115,8 +115,8 @@ def convert(job: tuple[Path, Path, dict]) -> tuple[str, str | None]:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("root", type=Path, help="the Celeb-DF-v2 folder (holding Celeb-real/ …)")
-    p.add_argument("out", type=Path, help="output data set folder (train/ and test/ are created)")
+    p.add_argument("--data", dest="root", required=True, type=Path, metavar="DIR", help="the Celeb-DF-v2 folder (holding Celeb-real/ …)")
+    p.add_argument("--out", required=True, type=Path, metavar="DIR", help="output data set folder (train/ and test/ are created)")
     p.add_argument("--size", type=int, default=256, help="frame size (default 256)")
     p.add_argument("--crop", default="center", help="'center' (default) or a fixed box X,Y,W,H in fractions")
     p.add_argument("--sources", default="Celeb-real,YouTube-real",

@@ -12,8 +12,8 @@ without ``train/``/``test/`` (a flat folder of items) is split deterministically
 
 Examples::
 
-    python train/prepare_mgif.py data/moving-gif                       # check only
-    python train/prepare_mgif.py data/moving-gif --out data/mgif-frames
+    python train/prepare_mgif.py --data data/moving-gif                       # check only
+    python train/prepare_mgif.py --data data/moving-gif --out data/mgif-frames
     jamsdk train --config jam-256 --data data/mgif-frames ...
 
 Exit status: 0 when both splits (or the flat folder) hold readable items, 1 otherwise.
@@ -82,7 +82,7 @@ def write_frames(folder: Path, frames: np.ndarray, size: int) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("root", type=Path, help="the moving-gif folder (with train/ and test/, or flat)")
+    p.add_argument("--data", dest="root", required=True, type=Path, metavar="DIR", help="the moving-gif folder (with train/ and test/, or flat)")
     p.add_argument("--out", type=Path, help="write a copy as folders of PNG frames here")
     p.add_argument("--size", type=int, default=256, help="frame size of the copy (default 256)")
     p.add_argument("--frame-shape", type=int, nargs=2, metavar=("H", "W"),

@@ -1,52 +1,90 @@
-"""``jamsdk animate``: animate a picture with a driving video or a camera into an .mp4/.avi/.gif.
+"""jamsdk animate: animate a picture with a driving video or a camera into an .mp4, .avi or .gif.
 
-The output appears only when complete (written to a temporary file, then renamed). Frames are
-center-cropped to a square and resized to the model's resolution; the result is at that resolution.
+Without --model the bundled demo model runs (it knows synthetic cartoon figures only; a note says
+so). Frames are centre-cropped to a square (a note says what was cut) and resized to the model's
+resolution; --output-size picks the output's side. The output file appears only when complete
+(written to a temporary file, then renamed); its folder is created when missing.
 """
 
 from __future__ import annotations
 
 import argparse
 
+from jamsdk.commands._options import add_json, add_model, add_threads, model_dir, write_json
+
+OPERANDS = "--source IMG --driving VIDEO|CAMERA --out OUT (and optionally --model DIR)"
+
+
+def output_size(text: str) -> str | int:
+    """argparse type for --output-size: model, crop or a positive integer side."""
+    if text in ("model", "crop"):
+        return text
+    try:
+        value = int(text)
+    except ValueError:
+        value = 0
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"expected model, crop or a side in pixels ≥ 1, got {text!r}")
+    return value
+
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentParser:
     p = sub.add_parser(name, help="animate a picture with a driving video or camera", description=__doc__)
-    add_common(p)
-    p.add_argument("--model", required=True, metavar="DIR", help="exported model folder (`jamsdk export`)")
+    add_model(p)
     p.add_argument("--source", required=True, metavar="IMG", help="picture to animate")
     p.add_argument("--driving", required=True, metavar="VIDEO|CAMERA",
                    help="driving video, GIF or frame folder, or a camera index such as 0 (Ctrl-C stops)")
     p.add_argument("--out", required=True, metavar="OUT", help="output .mp4, .avi or .gif")
+    add_common(p)
     return p
 
 
 def add_common(p: argparse.ArgumentParser, backend: str = "auto") -> None:
-    """Options shared with ``jamsdk demo``."""
+    """Options shared with jamsdk demo."""
     p.add_argument("--mode", choices=("relative", "standard", "avd"), default="relative",
                    help="motion transfer (default relative)")
     p.add_argument("--backend", choices=("auto", "tensorrt", "onnxruntime"), default=backend,
                    help=f"inference backend (default {backend})")
     p.add_argument("--precision", choices=("fp32", "fp16"), default="fp32",
                    help="ONNX graphs for onnxruntime (default fp32; TensorRT uses its engines)")
+    add_threads(p)
+    p.add_argument("--output-size", type=output_size, default="model", metavar="model|crop|N",
+                   help="side of the square output: model = the model's resolution (default), crop = the side of "
+                        "the driving frame's centred square, N = N pixels")
     p.add_argument("--fps", type=float, help="output frame rate (default: the driving video's, else 25)")
     p.add_argument("--max-frames", type=int, metavar="N", help="animate at most N driving frames")
+    add_json(p, "what was written and the per-stage latency")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def report(result) -> None:
+def report(result, json_out: str | None = None) -> None:
     from jamsdk.runtime.stats import format_stats
 
     frame = result.stats.get("frame", {})
     speed = f", {1000.0 / frame['mean_ms']:.1f} frames/s" if frame.get("mean_ms") else ""
-    print(f"wrote {result.out}: {result.frames} frames at {result.fps:g} fps ({result.backend}{speed})")
+    print(f"wrote {result.out}: {result.frames} frames at {result.fps:g} fps, {result.size}×{result.size} "
+          f"({result.backend}{speed})")
     print(format_stats(result.stats))
+    if json_out:
+        print(f"wrote {write_json(json_out, result.to_json())}")
+
+
+def note(line: str) -> None:
+    """One plain line on stderr (the CLI's notices: demo model, centre crop)."""
+    import sys
+
+    print(f"note: {line}", file=sys.stderr, flush=True)
+
+
+def render(args: argparse.Namespace, model, source, driving):  # noqa: ANN001, ANN201
+    """render_video with the options of add_common."""
+    from jamsdk.runtime.render import render_video
+
+    return render_video(model, source, driving, args.out, mode=args.mode, backend=args.backend, fps=args.fps,
+                        max_frames=args.max_frames, precision=args.precision, threads=args.threads,
+                        output_size=args.output_size, show_progress=not args.no_progress, notify=note)
 
 
 def run(args: argparse.Namespace) -> int:
-    from jamsdk.runtime.render import render_video
-
-    result = render_video(args.model, args.source, args.driving, args.out, mode=args.mode, backend=args.backend,
-                          fps=args.fps, max_frames=args.max_frames, precision=args.precision,
-                          show_progress=not args.no_progress)
-    report(result)
+    report(render(args, model_dir(args), args.source, args.driving), args.json)
     return 0

@@ -1,4 +1,4 @@
-"""``jamsdk bench``: streaming latency per stage (p50/p90/p99), FPS, memory and the machine, for one model folder.
+"""jamsdk bench: streaming latency per stage (p50/p90/p99), FPS, memory and the machine, for one model folder.
 
 A source picture is set once, then ``--warmup`` untimed and ``--frames`` timed synthetic driving
 frames go through the Animator, as an application streams them. On TensorRT the GPU compute time
@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import argparse
 
+from jamsdk.commands._options import add_json, add_model, add_threads, model_dir
 from jamsdk.errors import InputError
+
+OPERANDS = "--model DIR"
 
 
 def _shape(text: str) -> tuple[int, int]:
@@ -27,7 +30,7 @@ def _shape(text: str) -> tuple[int, int]:
 def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentParser:
     p = sub.add_parser(name, help="benchmark streaming latency, FPS and memory of a model folder",
                        description=__doc__)
-    p.add_argument("model_dir", metavar="MODEL_DIR", help="folder written by `jamsdk export` (engines: `jamsdk build`)")
+    add_model(p, "model to benchmark")
     p.add_argument("--backend", choices=("auto", "tensorrt", "onnxruntime"), default="auto",
                    help="inference backend (default auto: TensorRT when engines and a GPU are there)")
     p.add_argument("--frames", type=int, default=200, metavar="N", help="timed frames (default 200)")
@@ -36,11 +39,11 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
                    help="motion transfer (default relative)")
     p.add_argument("--precision", choices=("fp32", "fp16"), default="fp32",
                    help="ONNX graphs for onnxruntime (default fp32; TensorRT runs its engines as built)")
-    p.add_argument("--threads", type=int, metavar="N", help="ONNX Runtime intra-op threads (default: its own)")
+    add_threads(p)
     p.add_argument("--cuda-graph", action="store_true", help="TensorRT: replay each stage as a CUDA graph")
     p.add_argument("--input-shape", type=_shape, default=(480, 640), metavar="HxW",
                    help="driving frame size before crop/resize (default 480x640, a VGA camera frame)")
-    p.add_argument("--json", metavar="OUT", help="write the full result (all samples) as JSON")
+    add_json(p, "the full result (all samples)")
     p.add_argument("--plot", metavar="OUT.png", help="write per-stage latency box plots as a PNG")
     p.add_argument("--no-tegrastats", action="store_true", help="Jetson: do not run tegrastats alongside")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -52,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
 
     if args.plot and not args.plot.lower().endswith(".png"):
         raise InputError(f"--plot: expected a .png file, got {args.plot}")
-    result = run_bench(args.model_dir, backend=args.backend, frames=args.frames, warmup=args.warmup, mode=args.mode,
+    result = run_bench(model_dir(args), backend=args.backend, frames=args.frames, warmup=args.warmup, mode=args.mode,
                        precision=args.precision, threads=args.threads, cuda_graph=args.cuda_graph,
                        input_shape=args.input_shape, use_tegrastats=not args.no_tegrastats,
                        show_progress=not args.no_progress)

@@ -1,20 +1,25 @@
-"""``jamsdk build``: TensorRT engines for this machine's GPU from an exported model folder.
+"""jamsdk build: TensorRT engines for this machine's GPU from an exported model folder.
 
-Writes ``<stage>.engine`` (plain TensorRT plans; ``trtexec --loadEngine`` opens them) and records
-the TensorRT version, GPU and compute capability in ``manifest.json``. Engines only run on the GPU
+Writes <stage>.engine files (plain TensorRT plans; trtexec --loadEngine opens them) and records
+the TensorRT version, GPU and compute capability in manifest.json. Engines only run on the GPU
 model and TensorRT version they were built with: build on the target (e.g. on the Jetson itself).
+The bundled demo model (--model demo, the default) is part of the installed package: give --out.
 """
 
 from __future__ import annotations
 
 import argparse
 
+from jamsdk.commands._options import add_model, model_dir
+
+OPERANDS = "--model DIR (and optionally --out ENGINE_DIR)"
+
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentParser:
     p = sub.add_parser(name, help="build TensorRT engines from an exported model folder", description=__doc__)
-    p.add_argument("model_dir", metavar="MODEL_DIR", help="folder written by `jamsdk export`")
+    add_model(p, "exported model folder to build engines for")
     p.add_argument("--out", metavar="ENGINE_DIR",
-                   help="write engines (and a complete copy of the model folder) here instead of MODEL_DIR")
+                   help="write engines (and a complete copy of the model folder) here instead of into --model")
     p.add_argument("--precision", choices=("fp16", "fp32"), default="fp16", help="engine precision (default fp16)")
     p.add_argument("--typing", choices=("auto", "strong", "weak"), default="auto",
                    help="strong: the mixed FP16 graph as a strongly typed network (default); weak: FP32 graph "
@@ -28,9 +33,15 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
 
 
 def run(args: argparse.Namespace) -> int:
+    from jamsdk.bundled import is_demo
+    from jamsdk.errors import InputError
     from jamsdk.runtime.onnx2engine import build_engines
 
-    path = build_engines(args.model_dir, args.out, precision=args.precision, typing=args.typing,
+    model = model_dir(args)
+    if args.out is None and is_demo(model):
+        raise InputError("the bundled demo model's folder belongs to the installed jamsdk: pass --out ENGINE_DIR "
+                         "to build its engines into a copy")
+    path = build_engines(model, args.out, precision=args.precision, typing=args.typing,
                          workspace_mb=args.workspace, timing_cache=args.timing_cache, stages=args.stages)
     print(f"wrote {path}")
     return 0

@@ -1,24 +1,25 @@
-"""``jamsdk demo``: animate the bundled example picture with the bundled driving video and model.
+"""jamsdk demo: animate the bundled example picture with the bundled driving video and demo model.
 
-Runs on the CPU with ONNX Runtime by default; writes ``demo.mp4`` unless ``--out`` says otherwise.
+Runs on the CPU with ONNX Runtime by default and writes demo.mp4 unless --out says otherwise. The
+demo model knows synthetic cartoon figures only; for your own pictures see jamsdk animate.
 """
 
 from __future__ import annotations
 
 import argparse
-from pathlib import Path
 
-ASSETS = Path(__file__).resolve().parent.parent / "assets"
-DEMO_MODEL = ASSETS / "demo_model"
+from jamsdk.bundled import ASSETS, DEMO_MODEL_DIR as DEMO_MODEL
+
 DEMO_SOURCE = ASSETS / "example_source.png"
 DEMO_DRIVING = ASSETS / "example_driving.mp4"
+OPERANDS = "only options, such as --out OUT"
 
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentParser:
     from jamsdk.commands.animate import add_common
 
     p = sub.add_parser(name, help="animate the bundled example with the bundled model (CPU)", description=__doc__)
-    p.add_argument("--out", default="demo.mp4", help="output .mp4, .avi or .gif (default demo.mp4)")
+    p.add_argument("--out", default="demo.mp4", metavar="OUT", help="output .mp4, .avi or .gif (default demo.mp4)")
     add_common(p, backend="onnxruntime")
     return p
 
@@ -29,19 +30,15 @@ def check_assets() -> None:
 
     if not (DEMO_MODEL / "manifest.json").is_file():
         raise JamError(f"the bundled demo model is missing ({DEMO_MODEL} has no manifest.json); this jamsdk "
-                       "was installed without it. Use `jamsdk animate --model DIR ...` with an exported model")
+                       "was installed without it. Use jamsdk animate --model DIR ... with an exported model")
     for path in (DEMO_SOURCE, DEMO_DRIVING):
         if not path.is_file():
             raise JamError(f"the bundled example {path.name} is missing from {ASSETS}")
 
 
 def run(args: argparse.Namespace) -> int:
-    from jamsdk.commands.animate import report
-    from jamsdk.runtime.render import render_video
+    from jamsdk.commands.animate import render, report
 
     check_assets()
-    result = render_video(DEMO_MODEL, DEMO_SOURCE, str(DEMO_DRIVING), args.out, mode=args.mode,
-                          backend=args.backend, fps=args.fps, max_frames=args.max_frames,
-                          precision=args.precision, show_progress=not args.no_progress)
-    report(result)
+    report(render(args, DEMO_MODEL, DEMO_SOURCE, str(DEMO_DRIVING)), args.json)
     return 0

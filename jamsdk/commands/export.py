@@ -1,20 +1,26 @@
-"""``jamsdk export``: a checkpoint → a model folder of ONNX stage graphs (FP32 and mixed FP16) + manifest.
+"""jamsdk export: a checkpoint → a model folder of ONNX stage graphs (FP32 and mixed FP16) + manifest.
 
-Works for jamsdk checkpoints and converted MRAA ones alike. The folder is what ``jamsdk build``
-turns into TensorRT engines on the target and what the runtime loads (``manifest.json`` lists
-every graph with its tensors and SHA-256).
+Works for jamsdk checkpoints and converted MRAA ones alike. The folder is what jamsdk build
+turns into TensorRT engines on the target and what the runtime loads (manifest.json lists
+every graph with its tensors and SHA-256). Example:
+
+    jamsdk export --checkpoint runs/jam/checkpoint.pt --out models/jam --verify
 """
 
 from __future__ import annotations
 
 import argparse
 
+from jamsdk.commands._options import add_threads
+
+OPERANDS = "--checkpoint CKPT --out DIR"
+
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentParser:
     p = sub.add_parser(name, help="export a checkpoint to ONNX stage graphs + manifest.json", description=__doc__)
-    p.add_argument("checkpoint", metavar="CKPT", help="jamsdk checkpoint (.pt), e.g. from `jamsdk train` or "
-                                                      "`jamsdk convert-mraa`")
-    p.add_argument("out_dir", metavar="OUT_DIR", help="model folder to write (replaced if it holds an export)")
+    p.add_argument("--checkpoint", required=True, metavar="CKPT",
+                   help="jamsdk checkpoint (.pt), e.g. from jamsdk train or jamsdk convert-mraa")
+    p.add_argument("--out", required=True, metavar="DIR", help="model folder to write (replaced if it holds an export)")
     p.add_argument("--size", type=int, metavar="N", help="square input size (default: the model's own)")
     p.add_argument("--opset", type=int, default=17, metavar="V", help="ONNX opset, 16–19 (default 17)")
     p.add_argument("--precision", choices=("fp32", "fp16", "both"), default="both",
@@ -24,13 +30,15 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
                         "(meta.avd_trained, or a converted MRAA checkpoint with AVD weights), on/off = always/never")
     p.add_argument("--verify", action="store_true",
                    help="check every graph in ONNX Runtime against PyTorch (each FP32 graph max|Δ| ≤ 1e-4, "
-                        "FP16 end-to-end PSNR ≥ 40 dB); exit non-zero and write nothing when a check fails")
+                        "FP16 end-to-end PSNR ≥ 40 dB); exit non-zero and write nothing when a check fails "
+                        "(--threads sets ONNX Runtime's threads for it)")
+    add_threads(p)
     return p
 
 
 def run(args: argparse.Namespace) -> int:
     from jamsdk.export.pipeline import export_checkpoint
 
-    export_checkpoint(args.checkpoint, args.out_dir, size=args.size, opset=args.opset, precision=args.precision,
-                      verify=args.verify, avd=args.avd, log=lambda line: print(line, flush=True))
+    export_checkpoint(args.checkpoint, args.out, size=args.size, opset=args.opset, precision=args.precision,
+                      verify=args.verify, avd=args.avd, threads=args.threads, log=lambda line: print(line, flush=True))
     return 0

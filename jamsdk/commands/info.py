@@ -1,4 +1,4 @@
-"""``jamsdk info``: version, shipped configs and which optional backends import."""
+"""jamsdk info: version, the bundled demo model, shipped configs and which optional backends import."""
 
 from __future__ import annotations
 
@@ -8,13 +8,24 @@ import importlib.util
 from jamsdk import __version__
 from jamsdk.config import CONFIG_DIR
 
+OPERANDS = ""
+
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentParser:
-    return sub.add_parser(name, help="show version, shipped configs and installed backends")
+    return sub.add_parser(name, help="show version, the bundled demo model, shipped configs and installed backends",
+                          description=__doc__)
 
 
 def run(args: argparse.Namespace) -> int:
+    from jamsdk.bundled import DEMO_CHECKPOINT, DEMO_MODEL_DIR, DEMO_NAME
+
     print(f"jamsdk {__version__}")
+    present = (DEMO_MODEL_DIR / "manifest.json").is_file()
+    print(f"bundled demo model: {DEMO_MODEL_DIR}" + ("" if present else " (missing from this install)"))
+    print(f"  {DEMO_NAME}, --model demo (the default): a small JAM trained on synthetic articulated cartoon "
+          "figures only; it will not animate real faces or bodies well")
+    print("  for a real model: jamsdk convert-mraa (an MRAA checkpoint) or jamsdk train, then jamsdk export")
+    print(f"  its checkpoint: {DEMO_CHECKPOINT}")
     print("shipped configs: " + ", ".join(sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))))
     for mod in ("torch", "onnx", "onnxruntime", "tensorrt", "cuda.bindings"):
         found = importlib.util.find_spec(mod.split(".")[0]) is not None

@@ -1,32 +1,34 @@
-"""``jamsdk synth``: write a deterministic data set of synthetic articulated figures."""
+"""jamsdk synth: write a deterministic data set of synthetic articulated figures."""
 
 from __future__ import annotations
 
 import argparse
 import sys
 
+OPERANDS = "--out DIR"
+
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentParser:
     p = sub.add_parser(
         name,
         help="write a synthetic data set (articulated cartoon figures) in the MRAA/FOMM layout",
-        description="Render clips of articulated cartoon figures into OUT/train and OUT/test. "
-        "The same arguments give byte-identical files.",
+        description="jamsdk synth: render clips of articulated cartoon figures into OUT/train and OUT/test.\n"
+                    "The same arguments give byte-identical files.",
     )
-    p.add_argument("out", help="output folder (must not exist or be empty)")
-    p.add_argument("--clips", type=int, default=100, help="number of clips (default 100)")
-    p.add_argument("--frames", type=int, default=32, help="frames per clip (default 32)")
-    p.add_argument("--size", type=int, default=256, help="frame size in pixels (default 256)")
-    p.add_argument("--seed", type=int, default=0, help="random seed ≥ 0 (default 0)")
-    p.add_argument("--test-fraction", type=float, default=0.2, help="share of clips for test/ (default 0.2)")
+    p.add_argument("--out", required=True, metavar="DIR", help="output folder (must not exist or be empty)")
+    p.add_argument("--clips", type=int, default=100, metavar="N", help="number of clips (default 100)")
+    p.add_argument("--frames", type=int, default=32, metavar="N", help="frames per clip (default 32)")
+    p.add_argument("--size", type=int, default=256, metavar="N", help="frame size in pixels (default 256)")
+    p.add_argument("--seed", type=int, default=0, metavar="K", help="random seed ≥ 0 (default 0)")
+    p.add_argument("--test-fraction", type=float, default=0.2, metavar="F", help="share of clips for test/ (default 0.2)")
     p.add_argument("--format", choices=("folder", "gif", "mp4"), default="folder",
                    help="each clip as a folder of PNG frames (default), a GIF or an mp4v MP4")
-    p.add_argument("--pairs", type=int, default=0,
-                   help="also write N held-out animation pairs with ground truth to OUT/pairs (source figure A, "
+    p.add_argument("--pairs", type=int, default=0, metavar="N",
+                   help="also write N held-out animation pairs with ground truth to DIR/pairs (source figure A, "
                         "driving clip of figure B, A performing B's motion in relative and standard mode); "
                         "scored by jamsdk eval --animation (default 0)")
     p.add_argument("--overwrite", action="store_true",
-                   help="replace OUT if it holds an earlier synthetic data set")
+                   help="replace --out if it holds an earlier synthetic data set")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     return p
 

@@ -1,6 +1,6 @@
-"""``jamsdk train``: train a model (stage 1: reconstruction; stage 2: the AVD network).
+"""jamsdk train: train a model (stage 1: reconstruction; stage 2: the AVD network).
 
-Examples::
+Examples:
 
     jamsdk train --config train/configs/jam.yaml --data data/shapes --out runs/jam --vgg-weights vgg19.pth
     jamsdk train --out runs/jam --resume                      # continue after Ctrl-C / SIGTERM / a crash
@@ -17,29 +17,30 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+OPERANDS = "--config YAML --data DIR --out DIR"
+
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentParser:
-    p = sub.add_parser(name, help="train a model (stage 1) or its AVD network (stage 2)",
-                       description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--config", help="config YAML with model: and train: (e.g. train/configs/jam.yaml); "
+    p = sub.add_parser(name, help="train a model (stage 1) or its AVD network (stage 2)", description=__doc__)
+    p.add_argument("--config", metavar="YAML", help="config YAML with model: and train: (e.g. train/configs/jam.yaml); "
                                     "on --resume defaults to RUN/config.yaml")
-    p.add_argument("--data", help="dataset folder with train/ and test/ (on --resume defaults to the run's)")
-    p.add_argument("--out", required=True, help="run folder: checkpoint.pt, config.yaml, log.csv, tb/, loss.png")
+    p.add_argument("--data", metavar="DIR", help="dataset folder with train/ and test/ (on --resume defaults to the run's)")
+    p.add_argument("--out", required=True, metavar="DIR", help="run folder: checkpoint.pt, config.yaml, log.csv, tb/, loss.png")
     p.add_argument("--stage", type=int, choices=(1, 2), default=1,
                    help="1: reconstruction (default); 2: AVD network only, needs --init or --resume")
     p.add_argument("--resume", action="store_true", help="continue the run in --out from its checkpoint")
     p.add_argument("--init", metavar="CKPT", help="start from these weights (stage 2: the stage-1 checkpoint)")
-    p.add_argument("--max-steps", type=int, help="train this many steps in total (overrides steps/epochs)")
+    p.add_argument("--max-steps", type=int, metavar="N", help="train this many steps in total (overrides steps/epochs)")
     p.add_argument("--device", help="cpu or cuda (default: cuda when available)")
     p.add_argument("--vgg-weights", metavar="PATH",
                    help="torchvision vgg19 ImageNet weight file (vgg19-dcbb9e9d.pth) for the perceptual loss; "
                         "without it a random-init VGG-19 plus an L1 pixel term is used (a warning says so)")
-    p.add_argument("--batch-size", type=int, help="override the batch size of the chosen stage")
-    p.add_argument("--num-workers", type=int, help="override train.num_workers")
-    p.add_argument("--seed", type=int, help="override train.seed")
+    p.add_argument("--batch-size", type=int, metavar="N", help="override the batch size of the chosen stage")
+    p.add_argument("--num-workers", type=int, metavar="N", help="override train.num_workers")
+    p.add_argument("--seed", type=int, metavar="K", help="override train.seed")
     p.add_argument("--plot", action="store_true", help="draw RUN/loss.png from the log at each checkpoint")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
-    p.add_argument("--nproc", type=int, default=1,
+    p.add_argument("--nproc", type=int, default=1, metavar="N",
                    help="train with N processes (DistributedDataParallel) by launching torchrun on this machine: "
                         "one per GPU with --device cuda (NCCL), else N CPU processes (gloo); the batch size is "
                         "the global one (default 1: no launcher)")

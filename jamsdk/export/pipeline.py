@@ -146,7 +146,8 @@ def load_for_export(checkpoint: str | os.PathLike[str], size: int | None):
 
 def export_checkpoint(checkpoint: str | os.PathLike[str], out_dir: str | os.PathLike[str], size: int | None = None,
                       opset: int = DEFAULT_OPSET, precision: str = "both", verify: bool = False,
-                      avd: str = "auto", log: Callable[[str], None] = print, seed: int = 0) -> ExportResult:
+                      avd: str = "auto", log: Callable[[str], None] = print, seed: int = 0,
+                      threads: int | None = None) -> ExportResult:
     """Export a jamsdk checkpoint (own or converted MRAA) into the model folder ``out_dir``.
 
     Raises:
@@ -211,7 +212,11 @@ def export_checkpoint(checkpoint: str | os.PathLike[str], out_dir: str | os.Path
                      "fp32_islands": FP32_ISLANDS} if "fp16" in precisions else None,
             "verify": None,
         }
-        manifest = new_manifest(cfg, size, opset, entries, precisions, export=info)
+        # Pixel conversion and the relative algebra as tiny graphs: TensorRT keeps frames on the GPU.
+        from jamsdk.runtime.helpers import write_helper_graphs
+
+        manifest = new_manifest(cfg, size, opset, entries, precisions, export=info,
+                                helpers=write_helper_graphs(tmp, size, cfg.num_regions))
         write_manifest(tmp, manifest)
 
         report = None
@@ -219,7 +224,7 @@ def export_checkpoint(checkpoint: str | os.PathLike[str], out_dir: str | os.Path
             from jamsdk.export.verify import verify_model_dir
 
             log("verifying with ONNX Runtime (CPU) against PyTorch:")
-            report = verify_model_dir(load_manifest(tmp), model, log=log, seed=seed)
+            report = verify_model_dir(load_manifest(tmp), model, log=log, seed=seed, threads=threads)
             if not report.ok:
                 worst = "; ".join(f"{c.what} = {c.value:.3g} (limit {c.limit:g})" for c in report.failures[:5])
                 raise EngineError(f"verification failed ({len(report.failures)} checks): {worst}; nothing written")

@@ -4,7 +4,12 @@ MRAA (Siarohin et al., *Motion Representations for Articulated Animation*, CVPR 
 ``.pth`` dict holding one state dict per network — ``generator`` (with the pixelwise flow predictor
 inside), ``region_predictor``, ``bg_predictor`` (empty for ``bg_type: zero``) and ``avd_network``
 (stage-2 checkpoints only) — plus ``optimizer_*``/``epoch_*`` entries in training checkpoints. The
-architecture is described by the YAML config it was trained with (``model_params``).
+architecture is described by the YAML config it was trained with: in MRAA's released configs
+(``config/{mgif256,vox256,taichi256,ted384,ted-youtube384}.yaml``) ``model_params`` holds
+``num_regions``, ``num_channels``, ``estimate_affine`` and ``revert_axis_swap`` directly, beside the
+sections ``bg_predictor_params``, ``region_predictor_params``, ``generator_params`` (with
+``pixelwise_flow_predictor_params`` inside) and ``avd_network_params``. FOMM's layout
+(``common_params``, ``kp_detector_params``) is refused with a message saying so.
 
 This module turns the pair into a :class:`~jamsdk.config.ModelConfig` (MRAA-shaped: no attention,
 plain residual blocks, ``align_corners`` False) and a :class:`~jamsdk.model.jam.JamModel` state
@@ -62,8 +67,6 @@ KEY_PREFIXES: tuple[tuple[str, str], ...] = (
 SECTIONS = ("generator", "region_predictor", "bg_predictor", "avd_network")
 # Training-only entries of MRAA checkpoints (optimizer state, epoch counters): ignored.
 _TRAINING_ENTRY = re.compile(r"^(optimizer|epoch)_\w+$")
-_MODEL_SECTIONS = ("common_params", "region_predictor_params", "generator_params", "bg_predictor_params",
-                   "avd_network_params")
 _MISSING = object()
 
 
@@ -163,25 +166,27 @@ def _model_config_from_mraa(data: Mapping[str, Any], image_size: int, name: str,
         hint = " (this looks like a jamsdk config, which needs no conversion)" if "model" in data else ""
         raise ConfigError(f"{where}: missing 'model_params' (expected an MRAA YAML config){hint}")
     mp = _Section(data["model_params"], "model_params")
-    for fomm in ("kp_detector_params", "discriminator_params"):
+    # MRAA's released configs put num_regions & co. directly under model_params. FOMM's put num_kp
+    # & co. under model_params.common_params and have a kp_detector_params section.
+    for fomm in ("common_params", "kp_detector_params", "discriminator_params"):
         if fomm in mp.data:
-            raise ConfigError(f"{where}: model_params.{fomm}: this is a FOMM (first-order-model) config; "
-                              "jamsdk imports MRAA configs only")
-    common = mp.section("common_params")
+            raise ConfigError(f"{where}: model_params.{fomm}: this is the layout of a FOMM (first-order-model) "
+                              "config; jamsdk imports MRAA (articulated-animation) configs only, which put "
+                              "num_regions, num_channels, estimate_affine and revert_axis_swap directly under "
+                              "model_params")
     rp = mp.section("region_predictor_params")
     gen = mp.section("generator_params")
     flow = gen.section("pixelwise_flow_predictor_params")
     bg = mp.section("bg_predictor_params", required=False)
     avd = mp.section("avd_network_params", required=with_avd)
-    mp.reject_unknown()
 
-    k = common.get("num_regions", int)
-    channels = common.get("num_channels", int, 3)
-    revert = common.get("revert_axis_swap", bool, True)
-    if not common.get("estimate_affine", bool):
-        raise ConfigError(f"{where}: model_params.common_params.estimate_affine: expected true "
+    k = mp.get("num_regions", int)
+    channels = mp.get("num_channels", int, 3)
+    revert = mp.get("revert_axis_swap", bool, True)
+    if not mp.get("estimate_affine", bool):
+        raise ConfigError(f"{where}: model_params.estimate_affine: expected true "
                           "(jamsdk imports MRAA's affine region model), got false")
-    common.reject_unknown()
+    mp.reject_unknown()
 
     if not rp.get("pca_based", bool):
         raise ConfigError(
@@ -237,7 +242,7 @@ def _model_config_from_mraa(data: Mapping[str, Any], image_size: int, name: str,
             origin = "" if "revert_axis_swap" in avd.data else " (MRAA's default)"
             raise ConfigError(
                 f"{where}: model_params.avd_network_params.revert_axis_swap is {avd_revert}{origin} but "
-                f"common_params.revert_axis_swap is {revert}; jamsdk uses one setting for all networks")
+                f"model_params.revert_axis_swap is {revert}; jamsdk uses one setting for all networks")
         avd_cfg = AvdConfig(enabled=True, id_bottleneck_size=avd.get("id_bottle_size", int),
                             pose_bottleneck_size=avd.get("pose_bottle_size", int))
     else:

@@ -12,10 +12,12 @@ never sees which binding is in use.
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import ctypes
 import functools
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -52,8 +54,21 @@ class Cuda:
     def free(self, ptr: int) -> None:
         raise NotImplementedError
 
-    def pinned_empty(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+    def pinned_bytes(self, nbytes: int) -> np.ndarray:
+        """``nbytes`` of page-locked host memory as a flat uint8 array (free with :meth:`free_pinned`)."""
         raise NotImplementedError
+
+    def pinned_empty(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
+        """Page-locked host memory viewed as ``shape``/``dtype``.
+
+        Allocated as bytes and viewed: ctypes has no float16 (``as_ctypes_type`` raises
+        NotImplementedError) and TensorRT's bf16/fp8 have no numpy type, so a typed allocation
+        would fail for them.
+        """
+        dtype = np.dtype(dtype)
+        count = int(np.prod(shape, dtype=np.int64))
+        raw = self.pinned_bytes(max(1, count * dtype.itemsize))
+        return raw[:count * dtype.itemsize].view(dtype).reshape(shape)
 
     def free_pinned(self, array: np.ndarray) -> None:
         raise NotImplementedError
@@ -73,11 +88,24 @@ class Cuda:
     def synchronize(self, stream: int) -> None:
         raise NotImplementedError
 
+    def last_error(self) -> str:
+        """The sticky-or-not error of the last CUDA runtime call (``cudaGetLastError``), "" when none."""
+        return ""
+
+    def driver_version(self) -> int | None:
+        """``cudaDriverGetVersion()`` (e.g. 12060 for CUDA 12.6), None when unknown."""
+        return None
+
     # CUDA graphs (only where supports_graphs)
     def begin_capture(self, stream: int) -> None:
         raise NotImplementedError
 
-    def end_capture(self, stream: int) -> Any:
+    def end_capture(self, stream: int, instantiate: bool = True) -> Any:
+        """End the capture on ``stream``; the instantiated graph, or None when ``instantiate`` is False.
+
+        The capture must always be ended (the stream stays in capture mode otherwise); a capture
+        whose enqueue failed is ended with ``instantiate=False`` and thrown away.
+        """
         raise NotImplementedError
 
     def launch_graph(self, graph_exec: Any, stream: int) -> None:
@@ -127,13 +155,9 @@ class _CudaPython(Cuda):
     def free(self, ptr: int) -> None:
         self._check(self.rt.cudaFree(ptr), "cudaFree")
 
-    def pinned_empty(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-        dtype = np.dtype(dtype)
-        count = int(np.prod(shape))
-        ptr = int(self._check(self.rt.cudaMallocHost(max(1, count * dtype.itemsize)), "cudaMallocHost"))
-        ctype = np.ctypeslib.as_ctypes_type(dtype)
-        flat = np.ctypeslib.as_array(ctypes.cast(ptr, ctypes.POINTER(ctype)), (max(1, count),))
-        return flat[:count].reshape(shape)
+    def pinned_bytes(self, nbytes: int) -> np.ndarray:
+        ptr = int(self._check(self.rt.cudaMallocHost(max(1, nbytes)), "cudaMallocHost"))
+        return np.frombuffer((ctypes.c_uint8 * max(1, nbytes)).from_address(ptr), np.uint8)
 
     def free_pinned(self, array: np.ndarray) -> None:
         self._check(self.rt.cudaFreeHost(array.ctypes.data), "cudaFreeHost")
@@ -157,12 +181,27 @@ class _CudaPython(Cuda):
     def synchronize(self, stream: int) -> None:
         self._check(self.rt.cudaStreamSynchronize(stream), "cudaStreamSynchronize")
 
+    def last_error(self) -> str:
+        result = self.rt.cudaGetLastError()
+        err = result[0] if isinstance(result, tuple) else result
+        return "" if _code(err) == 0 else f"{getattr(err, 'name', err)} ({_code(err)})"
+
+    def driver_version(self) -> int | None:
+        try:
+            err, version = self.rt.cudaDriverGetVersion()[:2]
+        except Exception:
+            return None
+        return int(version) if _code(err) == 0 else None
+
     def begin_capture(self, stream: int) -> None:
         mode = self.rt.cudaStreamCaptureMode.cudaStreamCaptureModeThreadLocal
         self._check(self.rt.cudaStreamBeginCapture(stream, mode), "cudaStreamBeginCapture")
 
-    def end_capture(self, stream: int) -> Any:
+    def end_capture(self, stream: int, instantiate: bool = True) -> Any:
         graph = self._check(self.rt.cudaStreamEndCapture(stream), "cudaStreamEndCapture")
+        if not instantiate:
+            self.rt.cudaGraphDestroy(graph)
+            return None
         try:
             graph_exec = self._check(self.rt.cudaGraphInstantiate(graph, 0), "cudaGraphInstantiate")
         finally:
@@ -177,7 +216,14 @@ class _CudaPython(Cuda):
 
 
 class _PyCuda(Cuda):
-    """pycuda, used only where no cuda-python is installed (no CUDA-graph replay here)."""
+    """pycuda, used only where no cuda-python is installed (no CUDA-graph replay here).
+
+    pycuda keeps a per-thread context stack and calls ``abort()`` at interpreter exit when that
+    stack is not empty ("The context stack was not empty upon module cleanup", pycuda's
+    ``context_stack::~context_stack``). So the primary context (the one TensorRT uses) is pushed
+    around each call and popped again (:meth:`_active`), never left on the stack, and released at
+    exit; calls from any thread then leave that thread's stack as they found it.
+    """
 
     binding = "pycuda"
 
@@ -187,12 +233,25 @@ class _PyCuda(Cuda):
         self._allocs: dict[int, Any] = {}
         self._streams: dict[int, Any] = {}
 
-    def _ensure_context(self) -> None:
+    @contextlib.contextmanager
+    def _active(self) -> Iterator[None]:
         if self._context is None:
             self.drv.init()
-            # TensorRT works in the primary context; pycuda must use that one, not a new context.
             self._context = self.drv.Device(0).retain_primary_context()
-            self._context.push()
+            atexit.register(self._release)
+        self._context.push()
+        try:
+            yield
+        finally:
+            self.drv.Context.pop()
+
+    def _release(self) -> None:
+        context, self._context = self._context, None
+        if context is not None:
+            try:
+                context.detach()
+            except Exception:  # at exit: nothing useful to do with a failure
+                pass
 
     def device_count(self) -> tuple[int, str]:
         try:
@@ -203,34 +262,44 @@ class _PyCuda(Cuda):
         return count, "" if count else "pycuda reports 0 devices"
 
     def device_info(self) -> GpuInfo:
-        self._ensure_context()
-        dev = self.drv.Context.get_device()
-        major, minor = dev.compute_capability()
-        return GpuInfo(name=dev.name(), compute_capability=f"{major}.{minor}", device=0)
+        with self._active():
+            dev = self.drv.Context.get_device()
+            major, minor = dev.compute_capability()
+            return GpuInfo(name=dev.name(), compute_capability=f"{major}.{minor}", device=0)
+
+    def driver_version(self) -> int | None:
+        try:
+            return int(self.drv.get_driver_version())
+        except Exception:
+            return None
 
     def malloc(self, nbytes: int) -> int:
-        self._ensure_context()
-        alloc = self.drv.mem_alloc(max(1, nbytes))
+        with self._active():
+            alloc = self.drv.mem_alloc(max(1, nbytes))
         self._allocs[int(alloc)] = alloc
         return int(alloc)
 
     def free(self, ptr: int) -> None:
         alloc = self._allocs.pop(ptr, None)
         if alloc is not None:
-            alloc.free()
+            with self._active():
+                alloc.free()
 
-    def pinned_empty(self, shape: tuple[int, ...], dtype: np.dtype) -> np.ndarray:
-        self._ensure_context()
-        return self.drv.pagelocked_empty(shape, dtype)
+    def pinned_bytes(self, nbytes: int) -> np.ndarray:
+        with self._active():
+            return self.drv.pagelocked_empty((max(1, nbytes),), np.uint8)
 
     def free_pinned(self, array: np.ndarray) -> None:
-        base = getattr(array, "base", None)
-        if base is not None and hasattr(base, "free"):
-            base.free()
+        base: Any = array
+        while base is not None and not hasattr(base, "free"):  # views of the allocation lead to it
+            base = getattr(base, "base", None)
+        if base is not None:
+            with self._active():
+                base.free()
 
     def stream_create(self) -> int:
-        self._ensure_context()
-        stream = self.drv.Stream()
+        with self._active():
+            stream = self.drv.Stream()
         self._streams[int(stream.handle)] = stream
         return int(stream.handle)
 
@@ -238,13 +307,16 @@ class _PyCuda(Cuda):
         self._streams.pop(stream, None)
 
     def h2d(self, dst: int, src: np.ndarray, stream: int) -> None:
-        self.drv.memcpy_htod_async(dst, src, self._streams[stream])
+        with self._active():
+            self.drv.memcpy_htod_async(dst, src, self._streams[stream])
 
     def d2h(self, dst: np.ndarray, src: int, stream: int) -> None:
-        self.drv.memcpy_dtoh_async(dst, src, self._streams[stream])
+        with self._active():
+            self.drv.memcpy_dtoh_async(dst, src, self._streams[stream])
 
     def synchronize(self, stream: int) -> None:
-        self._streams[stream].synchronize()
+        with self._active():
+            self._streams[stream].synchronize()
 
 
 @functools.lru_cache(maxsize=1)

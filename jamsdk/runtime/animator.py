@@ -7,13 +7,20 @@
         anim.set_source(picture)                         # (H, W, 3) uint8 RGB
         for frame in frames:
             out = anim.run(frame)                        # (S, S, 3) uint8 RGB
-        print(anim.stats())
+        print(anim.stats_table())                        # per-stage latency (anim.stats(): the numbers)
 
 Work per source (``set_source``): ``region_predictor`` on the source and ``generator_encoder``
 (the source half of the generator), cached. Work per frame (``run``): ``region_predictor`` on the
-frame, the mode's transfer (relative: host numpy; avd: the ``avd`` stage), ``dense_motion`` and
-``generator``. The first frame after ``set_source``/``reset`` (or the first ever) is the driving
-reference of the relative mode.
+frame, the mode's transfer (relative: the region algebra; avd: the ``avd`` stage),
+``dense_motion`` and ``generator``. The first frame after ``set_source``/``reset`` (or the first
+ever) is the driving reference of the relative mode.
+
+The work is described once, as plans (:mod:`jamsdk.runtime.plan`), and run by the backend's
+pipeline: ONNX Runtime on the host, stage by stage; TensorRT device-resident, where the cached
+source tensors stay on the GPU and a streamed uint8 frame costs one upload of the ``S × S × 3``
+crop, one download of the ``S × S × 3`` result and one stream sync (with the helper graphs of
+:mod:`jamsdk.runtime.helpers`; folders exported without them take a slower host path for the
+pixels and the relative algebra).
 """
 
 from __future__ import annotations
@@ -23,12 +30,16 @@ from typing import Any, Mapping, Sequence
 
 import numpy as np
 
+from jamsdk.bundled import DEMO_SPEC, resolve_model, warn_if_demo
 from jamsdk.errors import InputError
 from jamsdk.manifest import MODES, Manifest, load_manifest
 from jamsdk.runtime import regions
 from jamsdk.runtime.backends import BACKENDS, Backend, resolve_backend
-from jamsdk.runtime.frames import check_output_size, output_side, to_image, to_model_input
+from jamsdk.runtime.frames import check_float_range, check_frame, check_output_size, output_side, to_image, \
+    to_model_input
+from jamsdk.runtime.plan import Pipeline, Plan, Step, slot_specs
 from jamsdk.runtime.stats import LatencyStats
+from jamsdk.video import center_crop_resize, resize_square
 
 Params = dict[str, np.ndarray]
 PRECISIONS = ("fp32", "fp16")
@@ -39,7 +50,8 @@ class Animator:
 
     Args:
         model_dir: a folder written by ``jamsdk export`` (``manifest.json`` + graphs, and engines
-            after ``jamsdk build``).
+            after ``jamsdk build``), or ``"demo"`` for the bundled demo model (which issues a
+            :class:`~jamsdk.bundled.DemoModelWarning` once per process: it knows synthetic figures only).
         backend: ``"auto"`` (TensorRT when the folder has engines, tensorrt imports and a GPU
             answers; otherwise ONNX Runtime), ``"tensorrt"`` or ``"onnxruntime"``.
         mode: ``"relative"`` (motion relative to the first driving frame, scaled to the source;
@@ -50,7 +62,7 @@ class Animator:
         providers: ONNX Runtime execution providers (None: CPU; ``"auto"``: TensorRT/CUDA EPs
             when installed).
         threads: ONNX Runtime intra-op threads (None: its default).
-        cuda_graph: TensorRT only: replay each stage as a CUDA graph after the first frame.
+        cuda_graph: TensorRT only: replay a frame's engines as one CUDA graph from the second frame on.
         bgr: frames and pictures come as BGR (OpenCV) and results go out as BGR.
         output_size: ``"model"`` (``S × S``, default), ``"crop"`` (the side of the input's centred
             square) or an int side; see :mod:`jamsdk.runtime.frames` for the crop policy.
@@ -78,7 +90,10 @@ class Animator:
             raise InputError(f"precision: expected one of {PRECISIONS}, got {precision!r}")
         self.output_size = check_output_size(output_size)
         self.bgr = bool(bgr)
+        if model_dir is None or model_dir == DEMO_SPEC:
+            model_dir = resolve_model(model_dir)
         self.manifest: Manifest = load_manifest(model_dir, verify_hashes=verify_hashes)
+        warn_if_demo(self.manifest.model_dir)  # once per process: the bundled model's scope
         self.mode = self._check_mode(mode)
         self.kind = resolve_backend(self.manifest, backend)
         self.image_size = self.manifest.image_size
@@ -92,16 +107,33 @@ class Animator:
             unused.add("bg_motion")
         needed = [name for name in self.manifest.stages if name not in unused]
         cls = BACKENDS[self.kind]
+        self._pipe: Pipeline | None = None
         try:
             for name in needed:
                 self._backends[name] = cls.from_manifest(self.manifest, name, options).open()
+            helpers = cls.helper_backends(self.manifest, options)
+            if self.mode != "relative":
+                helpers.pop("relative", None)
+            for name, b in helpers.items():
+                self._backends[name] = b.open()
+            # Device pixels only as a pair: a uint8 frame in needs a uint8 result out to save anything.
+            self._device_pixels = "preprocess" in helpers and "postprocess" in helpers
+            self._device_relative = "relative" in helpers
+            stages = {name: b.stage for name, b in self._backends.items()}
+            slots = slot_specs(self._all_plans(), stages)
+            self._pipe = cls.open_pipeline(self._backends, slots, options)
+            if self._device_pixels:
+                self._pipe.write("channel_order", np.array([2, 1, 0] if self.bgr else [0, 1, 2], np.int32))
+            if self.manifest.has_bg_motion and not self.use_bg_motion:
+                self._pipe.write("bg_params", np.eye(3, dtype=np.float32)[None])
         except BaseException:
-            self.close()
+            try:
+                self.close()
+            except Exception:  # the error that stopped the opening is the one to report
+                pass
             raise
-        self._identity_bg = np.eye(3, dtype=np.float32)[None]
         self._source_image: np.ndarray | None = None
         self._source: Params | None = None
-        self._features: dict[str, np.ndarray] = {}
         self._initial: Params | None = None
         self._scale: np.float32 | None = None
 
@@ -121,11 +153,12 @@ class Animator:
         self._require_open()
         with self._stats.time("source"):
             src = np.array(source, dtype=np.float32, order="C", copy=True)  # cached: the caller may reuse theirs
-            # Not under "region_predictor": that key times the per-frame call only.
-            params = self._call("region_predictor", {"image": src}, stat=False)
-            self._features = self._call("generator_encoder", {"source": src})
-        self._source_image, self._source = src, params
+            out = self._pipeline().run(self._source_plan(), {"source": src}, time=self._stats.time)
+        self._source_image = src
+        self._source = {key: out[f"source_{key}"] for key in regions.PARAM_NAMES}
         self._scale = None
+        if self._device_relative and self._initial is not None:  # the kept reference, scaled for this source
+            self._pipeline().write("scale", self._reference_scale())
 
     def run(self, frame: np.ndarray) -> np.ndarray:
         """Animate the source by one driving frame.
@@ -139,31 +172,46 @@ class Animator:
         """
         self._require_source()
         with self._stats.time("frame"):
-            with self._stats.time("preprocess"):
-                x = to_model_input(frame, self.image_size, self.bgr, "driving frame")
-            pred = self.run_tensor(x)
+            entry, feed = self._frame_feed(frame)  # validates the frame
+            side = output_side(self.output_size, self.image_size, frame.shape)
+            if self._device_pixels:
+                out = self._run_plan(entry, "result_u8", feed)[0]
+                with self._stats.time("postprocess"):
+                    return np.ascontiguousarray(resize_square(out, side) if side != self.image_size else out)
+            pred = self._run_plan(entry, "prediction", feed)
             with self._stats.time("postprocess"):
-                out = to_image(pred, output_side(self.output_size, self.image_size, frame.shape), self.bgr)
-        return out
+                return to_image(pred, side, self.bgr)
+
+    def run_device(self, frame: np.ndarray) -> Any:
+        """:meth:`run`, with the ``(S, S, 3)`` uint8 result left on the GPU (no download, no host copy).
+
+        Returns an object with ``__cuda_array_interface__`` (``torch.as_tensor(r, device="cuda")``,
+        ``cupy.asarray(r)`` wrap it without a copy; ``r.to_host()`` downloads it). The buffer is the
+        Animator's: the next run overwrites it and :meth:`close` frees it, so copy what you keep.
+        Needs the TensorRT backend and a folder with helper graphs (exported by this jamsdk, engines
+        built by ``jamsdk build``); ``output_size`` does not apply (always ``S × S``).
+
+        Raises:
+            InputError: on ONNX Runtime, or for a folder without helper graphs.
+        """
+        self._require_source()
+        if not (self._device_pixels and self._pipeline().on_device):
+            raise InputError("run_device needs the TensorRT backend and a model folder with helper graphs "
+                             "(re-export it with this jamsdk, or jamsdk.runtime.helpers.add_helper_graphs, "
+                             "then `jamsdk build`); use run() otherwise")
+        with self._stats.time("frame"):
+            entry, feed = self._frame_feed(frame)
+            with self._stats.time("pipeline"):
+                result = self._pipeline().run_device(self._frame_plan(entry, "result_u8"), {feed[0]: feed[1]},
+                                                     keep="result_u8")
+        result.shape = result.shape[1:]  # (1, S, S, 3) → (S, S, 3): the same memory
+        return result
 
     def run_tensor(self, driving: np.ndarray) -> np.ndarray:
         """:meth:`run` in model space: ``(1, 3, S, S)`` float32 in [0, 1] → prediction, same layout."""
         self._check_tensor(driving, "driving")
         self._require_source()
-        drv = self._call("region_predictor", {"image": np.ascontiguousarray(driving)})
-        if self._initial is None:
-            self._initial = drv
-        params = self._transfer(self._source, drv)
-        feeds = {"source": self._source_image}
-        for prefix, p in (("source", self._source), ("driving", params)):
-            for key in regions.PARAM_NAMES:
-                feeds[f"{prefix}_{key}"] = p[key]
-        if self.manifest.has_bg_motion:
-            feeds["bg_params"] = (self._call("bg_motion", {"source": self._source_image, "driving": driving})
-                                  ["bg_params"] if self.use_bg_motion else self._identity_bg)
-        motion = self._call("dense_motion", feeds)
-        feeds = {"source": self._source_image, **self._features, **motion}
-        return self._call("generator", feeds)["prediction"]
+        return self._run_plan("driving", "prediction", ("driving", np.ascontiguousarray(driving)))
 
     def reset(self) -> None:
         """Make the next driving frame the relative mode's reference (e.g. after the driver moved)."""
@@ -178,6 +226,12 @@ class Animator:
         """
         return self._stats.summary()
 
+    def stats_table(self) -> str:
+        """:meth:`stats` as a fixed-width text table: one line per key, count and mean/p50/p90 in ms."""
+        from jamsdk.runtime.stats import format_stats
+
+        return format_stats(self.stats())
+
     @property
     def backend(self) -> str:
         """The backend kind in use (``"tensorrt"`` or ``"onnxruntime"``)."""
@@ -185,9 +239,17 @@ class Animator:
 
     def close(self) -> None:
         """Free every backend's resources (GPU memory, sessions). Safe to call twice."""
+        pipe, self._pipe = getattr(self, "_pipe", None), None
         backends, self._backends = self._backends, {}
-        for b in backends.values():
-            b.close()
+        errors = []
+        # The pipeline (its execution contexts) before the backends' engines; each in its own try.
+        for closing in ([pipe] if pipe is not None else []) + list(backends.values()):
+            try:
+                closing.close()
+            except Exception as exc:
+                errors.append(exc)
+        if errors:
+            raise errors[0]
 
     def __enter__(self) -> "Animator":
         return self
@@ -225,21 +287,144 @@ class Animator:
             raise InputError(f"{what}: expected a {shape} float32 array in [0, 1], got {got}")
         if not np.isfinite(x).all():
             raise InputError(f"{what}: NaN or infinite values")
+        check_float_range(x, what)
 
     def _call(self, name: str, feeds: Mapping[str, np.ndarray], stat: bool = True) -> dict[str, np.ndarray]:
+        """One stage on host arrays, outside the plans (for hooks that need a single stage)."""
         if not stat:
             return self._backends[name].run(feeds)
         with self._stats.time(name):
             return self._backends[name].run(feeds)
 
+    def _pipeline(self) -> Pipeline:
+        if self._pipe is None:
+            raise InputError("this Animator is closed")
+        return self._pipe
+
+    def _frame_feed(self, frame: np.ndarray) -> tuple[str, tuple[str, np.ndarray]]:
+        """(plan entry, (slot, array)): the uint8 crop for device pixels, else the model-space tensor."""
+        with self._stats.time("preprocess"):
+            if self._device_pixels and check_frame(frame, "driving frame").dtype == np.uint8:
+                # Only the crop + resize on the host: it shrinks the upload to S·S·3 bytes.
+                return "frame_u8", ("frame_u8", center_crop_resize(frame, self.image_size)[None])
+            return "driving", ("driving", to_model_input(frame, self.image_size, self.bgr, "driving frame"))
+
+    def _run_plan(self, entry: str, exit: str, feed: tuple[str, np.ndarray]) -> np.ndarray:
+        pipe = self._pipeline()
+        plan = self._frame_plan(entry, exit)
+        if pipe.on_device:  # stages are enqueued, not run, one by one: one time for the whole chain
+            with self._stats.time("pipeline"):
+                return pipe.run(plan, {feed[0]: feed[1]})[exit]
+        return pipe.run(plan, {feed[0]: feed[1]}, time=self._stats.time)[exit]
+
+    # -- plans ---------------------------------------------------------------------------------------
+
+    def _source_plan(self) -> Plan:
+        feats = {s.name: s.name for s in self._backends["generator_encoder"].stage.outputs}
+        return Plan("source", (
+            Step("region_predictor", {"image": "source"}, _params("source")),  # not timed: per-frame key
+            Step("generator_encoder", {"source": "source"}, feats, stat="generator_encoder"),
+        ), feeds=("source",), fetches=tuple(_params("source").values()))
+
+    def _all_plans(self) -> list[Plan]:
+        entries = ["driving"] + (["frame_u8"] if self._device_pixels else [])
+        exits = ["prediction"] + (["result_u8"] if self._device_pixels else [])
+        plans = [self._source_plan()]
+        for reference in (False, True):
+            for host_params in (False, True):
+                plans += [self._frame_plan(e, x, reference, host_params) for e in entries for x in exits]
+        return plans
+
+    def _host_params(self) -> bool:
+        """Whether driving region params must visit the host each frame (a host-side filter is on)."""
+        return False
+
+    def _frame_plan(self, entry: str, exit: str, reference: bool | None = None,
+                    host_params: bool | None = None) -> Plan:
+        """The steps of one frame; ``reference``/``host_params`` default to the Animator's state."""
+        if reference is None:
+            reference = self._initial is None
+        if host_params is None:
+            host_params = self._host_params()
+        steps = []
+        if entry == "frame_u8":
+            steps.append(Step("preprocess", {"frame": "frame_u8", "channel_order": "channel_order"},
+                              {"image": "driving"}))
+        steps.append(Step("region_predictor", {"image": "driving"}, _params("frame"), stat="region_predictor"))
+        if self.use_bg_motion:
+            steps.append(Step("bg_motion", {"source": "source", "driving": "driving"}, {"bg_params": "bg_params"},
+                              stat="bg_motion"))
+        frame, driving = _params("frame"), _params("driving")
+        if self.mode == "avd":
+            steps.append(Step("avd", {"source_shift": "source_shift", "source_affine": "source_affine",
+                                      "driving_shift": "frame_shift", "driving_affine": "frame_affine"},
+                              driving, stat="avd"))
+            moved = driving
+        elif self.mode == "relative" and self._device_relative and not host_params:
+            if reference:  # the movement scale needs a convex hull: host, once per reference
+                steps.append(Step("reference", _same(frame), _same(["initial_shift", "initial_affine", "scale"]),
+                                  host=self._take_reference))
+            steps.append(Step("relative", {"source_shift": "source_shift", "source_affine": "source_affine",
+                                           "driving_shift": "frame_shift", "driving_affine": "frame_affine",
+                                           "initial_shift": "initial_shift", "initial_affine": "initial_affine",
+                                           "scale": "scale"},
+                              {"shift": "driving_shift", "affine": "driving_affine"}, stat="relative"))
+            moved = {"shift": "driving_shift", "covar": "frame_covar", "affine": "driving_affine"}
+        elif self.mode == "relative" or host_params:
+            steps.append(Step("transfer", _same(frame), _same(driving), host=self._host_transfer))
+            moved = driving
+        else:
+            moved = frame
+        dm = {"source": "source", **_params("source", "source"), **{f"driving_{k}": v for k, v in moved.items()}}
+        if self.manifest.has_bg_motion:
+            dm["bg_params"] = "bg_params"
+        steps.append(Step("dense_motion", dm, {"optical_flow": "optical_flow", "occlusion_map": "occlusion_map"},
+                          stat="dense_motion"))
+        feats = {s.name: s.name for s in self._backends["generator_encoder"].stage.outputs}
+        steps.append(Step("generator", {"source": "source", **feats, "optical_flow": "optical_flow",
+                                        "occlusion_map": "occlusion_map"}, {"prediction": "prediction"},
+                          stat="generator"))
+        if exit == "result_u8":
+            steps.append(Step("postprocess", {"prediction": "prediction", "channel_order": "channel_order"},
+                              {"frame": "result_u8"}))
+        name = f"frame:{entry}>{exit}{':ref' if reference else ''}{':host' if host_params else ''}"
+        return Plan(name, tuple(steps), feeds=(entry,), fetches=(exit,))
+
+    def _take_reference(self, slots: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Host step of the first relative frame: keep it as the reference, upload its params and scale."""
+        self._initial = {key: slots[f"frame_{key}"] for key in regions.PARAM_NAMES}
+        self._scale = None
+        return {"initial_shift": self._initial["shift"], "initial_affine": self._initial["affine"],
+                "scale": self._reference_scale()}
+
+    def _reference_scale(self) -> np.ndarray:
+        assert self._source is not None and self._initial is not None
+        self._scale = regions.relative_scale(self._source, self._initial)
+        return np.array([self._scale], np.float32)
+
+    def _host_transfer(self, slots: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Host step: the mode's region transfer in numpy (ONNX Runtime; TensorRT without helper graphs)."""
+        driving = {key: slots[f"frame_{key}"] for key in regions.PARAM_NAMES}
+        if self._initial is None:
+            self._initial = driving
+        assert self._source is not None
+        params = self._transfer(self._source, driving)
+        return {f"driving_{key}": params[key] for key in regions.PARAM_NAMES}
+
     def _transfer(self, source: Params, driving: Params) -> Params:
         if self.mode == "standard":
             return driving
-        if self.mode == "relative":
-            assert self._initial is not None
-            if self._scale is None:  # once per (source, reference) pair
-                self._scale = regions.relative_scale(source, self._initial)
-            return regions.relative_params(source, driving, self._initial, self._scale)
-        out = self._call("avd", {"source_shift": source["shift"], "source_affine": source["affine"],
-                                 "driving_shift": driving["shift"], "driving_affine": driving["affine"]})
-        return {key: out[key] for key in regions.PARAM_NAMES}
+        assert self._initial is not None
+        if self._scale is None:  # once per (source, reference) pair
+            self._scale = regions.relative_scale(source, self._initial)
+        return regions.relative_params(source, driving, self._initial, self._scale)
+
+
+def _params(prefix: str, tensor_prefix: str = "") -> dict[str, str]:
+    """Region-param bindings: tensor ``shift`` (or ``<tensor_prefix>_shift``) → slot ``<prefix>_shift``."""
+    t = f"{tensor_prefix}_" if tensor_prefix else ""
+    return {f"{t}{key}": f"{prefix}_{key}" for key in regions.PARAM_NAMES}
+
+
+def _same(slots: Any) -> dict[str, str]:
+    return {s: s for s in (slots.values() if isinstance(slots, dict) else slots)}

@@ -3,7 +3,10 @@
 Input policy (the one :mod:`jamsdk.video` documents for data sets and runtime alike): the largest
 centred square of the frame is cut out and resized to the model's ``S × S`` (``INTER_AREA`` when
 shrinking, ``INTER_LINEAR`` when enlarging). Frames are ``(H, W, 3)`` RGB (BGR with ``bgr=True``),
-``uint8`` in [0, 255] or float in [0, 1] (clipped); NaN or infinite values are rejected.
+``uint8`` in [0, 255] or float in [0, 1]; NaN or infinite values are rejected, and so are float
+values outside [0, 1] by more than :data:`FLOAT_TOLERANCE` (a float frame in 0..255, the usual
+``frame.astype(np.float32)`` slip, would otherwise be clipped to white); values within the tolerance
+are clipped.
 
 Output: ``(S, S, 3)`` uint8 at the model's resolution by default; ``output_size="crop"`` resizes it
 back to the side of the centred square the input was cut to (``min(H, W)``), and an int ``N`` to
@@ -20,6 +23,17 @@ from jamsdk.errors import InputError
 from jamsdk.video import center_crop_resize, resize_square
 
 OUTPUT_SIZES = ("model", "crop")
+FLOAT_TOLERANCE = 0.01
+"""How far outside [0, 1] a float frame may stray (resampling overshoot) before it is an error."""
+
+
+def check_float_range(x: np.ndarray, what: str = "frame") -> None:
+    """InputError when a float array leaves [0, 1] by more than :data:`FLOAT_TOLERANCE`."""
+    lo, hi = float(np.min(x)), float(np.max(x))
+    if lo < -FLOAT_TOLERANCE or hi > 1.0 + FLOAT_TOLERANCE:
+        hint = (" (it looks like 0..255 pixel values)" if hi > 1.5 and lo >= -FLOAT_TOLERANCE else "")
+        raise InputError(f"{what}: float values must lie in [0, 1], got values from {lo:g} to {hi:g} in a "
+                         f"{tuple(x.shape)} {x.dtype} array{hint}; divide by 255, or pass the uint8 frame")
 
 
 def check_frame(frame: Any, what: str = "frame") -> np.ndarray:
@@ -30,9 +44,11 @@ def check_frame(frame: Any, what: str = "frame") -> np.ndarray:
     if frame.ndim != 3 or frame.shape[2] != 3 or frame.shape[0] < 1 or frame.shape[1] < 1 or not ok_dtype:
         raise InputError(f"{what}: expected an (H, W, 3) uint8 (or float in [0, 1]) frame, "
                          f"got {tuple(frame.shape)} {frame.dtype}")
-    if frame.dtype != np.uint8 and not np.isfinite(frame).all():
-        bad = int(np.size(frame) - np.count_nonzero(np.isfinite(frame)))
-        raise InputError(f"{what}: {bad} NaN or infinite value(s) in a {tuple(frame.shape)} {frame.dtype} frame")
+    if frame.dtype != np.uint8:
+        if not np.isfinite(frame).all():
+            bad = int(np.size(frame) - np.count_nonzero(np.isfinite(frame)))
+            raise InputError(f"{what}: {bad} NaN or infinite value(s) in a {tuple(frame.shape)} {frame.dtype} frame")
+        check_float_range(frame, what)
     return frame
 
 
@@ -47,6 +63,19 @@ def to_model_input(frame: Any, size: int, bgr: bool = False, what: str = "frame"
     if bgr:
         img = img[:, :, ::-1]
     return np.ascontiguousarray(img.transpose(2, 0, 1)[None])
+
+
+def crop_note(shape: tuple[int, ...], what: str = "the frames") -> str | None:
+    """One line saying what the centre crop cuts from a non-square ``(H, W, ...)`` input; None if square."""
+    h, w = int(shape[0]), int(shape[1])
+    if h == w:
+        return None
+    cut = abs(w - h)
+    sides = "left and right" if w > h else "top and bottom"
+    each = f"{cut // 2} and {cut - cut // 2} px" if cut % 2 else f"{cut // 2} px each"
+    side = min(h, w)
+    return (f"{what}: {w}×{h} (W×H), only the centred {side}×{side} square is animated ({each} cut from the "
+            f"{sides}); pad to a square beforehand to keep everything")
 
 
 def output_side(output_size: str | int, model_size: int, frame_shape: tuple[int, ...]) -> int:
@@ -77,4 +106,4 @@ def to_image(prediction: np.ndarray, side: int, bgr: bool = False) -> np.ndarray
     return np.ascontiguousarray(img)
 
 
-__all__ = ["OUTPUT_SIZES", "check_frame", "check_output_size", "output_side", "to_image", "to_model_input"]
+__all__ = ["FLOAT_TOLERANCE", "OUTPUT_SIZES", "check_float_range", "check_frame", "check_output_size", "crop_note", "output_side", "to_image", "to_model_input"]

@@ -11,7 +11,12 @@ Precision paths (DEPLOY_FACTS §0, §4):
   the FP32 graph with FP16 enabled and FP32 constraints on everything except convolutions,
   pooling, activations, normalisation and concatenation; the region predictor and AVD stages stay
   FP32 throughout (their outputs feed determinants that underflow in FP16).
-* ``fp32``: the FP32 graph, strongly typed, TF32 off (for parity checks against ONNX Runtime).
+* ``fp32``: the FP32 graph, strongly typed (for parity checks against ONNX Runtime).
+
+TF32 is cleared for every build (``engines.tf32: false`` in the manifest): TensorRT enables it by
+default (``BuilderFlag.kTF32``, "Enabled by default", ``NvInfer.h`` 10.3 and 11.0) and strong
+typing does not turn it off, so the FP32 islands (region statistics, 2×2 solves, coordinates)
+would otherwise run convolutions/matmuls with 10-bit-mantissa inputs on Ampere and later.
 
 Engines are plain TensorRT plans (``trtexec --loadEngine`` opens them); what they were built for
 (TensorRT version, GPU, compute capability, precision) is recorded only in ``manifest.json``.
@@ -35,6 +40,7 @@ from jamsdk._lazy import require
 from jamsdk.errors import EngineError, InputError
 from jamsdk.manifest import MANIFEST_NAME, file_ref, load_manifest, write_manifest
 from jamsdk.runtime import _cuda
+from jamsdk.runtime.helpers import load_helpers
 
 PRECISIONS = ("fp16", "fp32")
 TYPINGS = ("auto", "strong", "weak")
@@ -72,9 +78,12 @@ def resolve_typing(typing: str, precision: str, tensorrt_version: str, has_fp16_
         raise InputError(f"precision: expected one of {PRECISIONS}, got {precision!r}")
     if typing == "auto":
         return "strong"
-    if typing == "weak" and precision == "fp16" and not has_fp16_flag:
-        raise InputError(f"TensorRT {tensorrt_version} has no weakly typed FP16 (BuilderFlag.FP16 was removed "
-                         "in 11.0); use the default strongly typed build")
+    always_strong = not has_fp16_flag or version_tuple(tensorrt_version) >= (11,)
+    if typing == "weak" and always_strong:
+        if precision == "fp16":
+            raise InputError(f"TensorRT {tensorrt_version} has no weakly typed FP16 (BuilderFlag.FP16 was removed "
+                             "in 11.0); use the default strongly typed build")
+        return "strong"  # TensorRT 11 networks are always strongly typed: record what is built
     return typing
 
 
@@ -131,9 +140,13 @@ class EngineReport:
 
 def _parse(trt: Any, builder: Any, logger: Any, onnx_path: Path, strongly_typed: bool) -> tuple[Any, Any]:
     flags = 0
-    flag = getattr(trt.NetworkDefinitionCreationFlag, "STRONGLY_TYPED", None)
     # TensorRT 11 is always strongly typed and marks the flag deprecated: pass it only before 11.
-    if strongly_typed and flag is not None and version_tuple(trt.__version__) < (11,):
+    if strongly_typed and version_tuple(trt.__version__) < (11,):
+        flag = getattr(getattr(trt, "NetworkDefinitionCreationFlag", None), "STRONGLY_TYPED", None)
+        if flag is None:  # a silent weak build would ignore the graph's FP16/FP32 types
+            raise EngineError(f"TensorRT {trt.__version__} has no strongly typed networks "
+                              "(NetworkDefinitionCreationFlag.STRONGLY_TYPED); use TensorRT ≥ 10 or build with "
+                              "typing 'weak'")
         flags |= 1 << int(flag)
     network = builder.create_network(flags)
     parser = trt.OnnxParser(network, logger)
@@ -182,19 +195,25 @@ def onnx2engine(onnx_path: str | os.PathLike[str], engine_path: str | os.PathLik
         EngineError: no GPU, the graph does not parse, or the build fails.
     """
     onnx_path, engine_path = Path(onnx_path), Path(engine_path)
+    if typing not in ("strong", "weak"):  # "auto" or a typo would silently build weakly typed
+        raise InputError(f"typing: expected 'strong' or 'weak' (resolve 'auto' with resolve_typing), got {typing!r}")
+    if precision not in PRECISIONS:
+        raise InputError(f"precision: expected one of {PRECISIONS}, got {precision!r}")
     _cuda.require_gpu("building TensorRT engines")  # before TensorRT is touched (no GPU → segfaults)
     trt = require("tensorrt")
     if not onnx_path.is_file():
         raise EngineError(f"{onnx_path} does not exist")
     name = stage or onnx_path.stem
-    logger = trt.Logger(trt.Logger.WARNING)
+    from jamsdk.runtime.backends.tensorrt import trt_logger
+
+    logger = trt_logger(trt)  # the process-wide one: TensorRT keeps using it after this function returns
     builder = trt.Builder(logger)
     network, parser = _parse(trt, builder, logger, onnx_path, typing == "strong")
     config = builder.create_builder_config()
     if workspace_mb:
         config.set_memory_pool_limit(trt.MemoryPoolType.WORKSPACE, int(workspace_mb) << 20)
-    if precision == "fp32" and hasattr(trt.BuilderFlag, "TF32"):
-        config.clear_flag(trt.BuilderFlag.TF32)  # FP32 engines are the parity reference: no TF32
+    if hasattr(trt.BuilderFlag, "TF32"):
+        config.clear_flag(trt.BuilderFlag.TF32)  # on by default; would round the FP32 islands' inputs
     if typing == "weak" and precision == "fp16":
         all_fp32 = name in FP32_STAGES
         if not all_fp32:
@@ -210,7 +229,10 @@ def onnx2engine(onnx_path: str | os.PathLike[str], engine_path: str | os.PathLik
     if cache_path is not None:
         blob = cache_path.read_bytes() if cache_path.is_file() else b""
         cache = config.create_timing_cache(blob)
-        if not config.set_timing_cache(cache, False):  # a cache from another GPU/TRT is not used
+        if cache is None:  # a corrupt or foreign blob: TensorRT returns no cache rather than raising
+            log(f"  {name}: timing cache {cache_path} cannot be read; starting a new one")
+            cache = config.create_timing_cache(b"")
+        if cache is None or not config.set_timing_cache(cache, False):  # a cache from another GPU/TRT is not used
             log(f"  {name}: timing cache {cache_path} does not fit this GPU/TensorRT; starting a new one")
             config.set_timing_cache(config.create_timing_cache(b""), False)
     start = time.perf_counter()
@@ -281,8 +303,10 @@ def build_engines(model_dir: str | os.PathLike[str], out_dir: str | os.PathLike[
         raise InputError(f"unknown stage(s) {unknown} (the model has {list(manifest.stages)})")
     cache = Path(timing_cache) if timing_cache else default_timing_cache(version, gpu)
     same_dir = out.resolve() == model_dir.resolve()
+    helpers = load_helpers(manifest) if not stages else {}
     if not same_dir:
-        graphs = sorted({ref.file for entry in manifest.stages.values() for ref in entry.files.values()})
+        graphs = sorted({ref.file for entry in manifest.stages.values() for ref in entry.files.values()}
+                        | {path.name for _stage, path in helpers.values()})
         _mirror(model_dir, out, graphs)
     log(f"building {len(names)} engine(s) for {gpu.name} (sm {gpu.compute_capability}), TensorRT {version}, "
         f"{precision} {typing}ly typed; timing cache {cache}")
@@ -300,10 +324,21 @@ def build_engines(model_dir: str | os.PathLike[str], out_dir: str | os.PathLike[
                              workspace_mb=workspace_mb, timing_cache=cache, log=log)
         log(f"[{i}/{len(names)}] {name}: built in {report.seconds:.1f} s ({report.size_bytes / 1e6:.1f} MB)")
         refs[name] = file_ref(out, file)
+    helper_refs = {}
+    for name, (_stage, onnx) in helpers.items():
+        # FP32 and strongly typed whatever the stages' precision: exact pixel maths and 2×2 solves.
+        file = f"{name}.engine"
+        onnx2engine(onnx, out / file, stage=name, precision="fp32", typing="strong", workspace_mb=workspace_mb,
+                    timing_cache=cache, log=log)
+        helper_refs[name] = file_ref(out, file)
+    if not helper_refs and old is not None and same_dir:
+        helper_refs = dict((manifest.data.get("engines") or {}).get("helpers") or {})
     data = dict(manifest.data)
     data["engines"] = {"tensorrt_version": version, "gpu_name": gpu.name,
                        "compute_capability": gpu.compute_capability, "precision": precision,
-                       "typing": typing, "stages": refs}
+                       "typing": typing, "tf32": False, "stages": refs}
+    if helper_refs:
+        data["engines"]["helpers"] = helper_refs
     path = write_manifest(out, data)
     log(f"done in {time.perf_counter() - total:.1f} s; engines recorded in {out / MANIFEST_NAME}")
     return path

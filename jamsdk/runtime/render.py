@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import Callable, Iterator, Sequence
 
 import numpy as np
 
 from jamsdk.errors import InputError
 from jamsdk.runtime.animator import Animator
+from jamsdk.runtime.frames import crop_note
 from jamsdk.runtime.progress import progress
 from jamsdk.video import WRITE_EXTS, iter_frames, probe, read_image, write_video
 
@@ -26,6 +27,13 @@ class RenderResult:
     fps: float
     backend: str
     stats: dict
+    size: int = 0
+    model: str = ""
+
+    def to_json(self) -> dict:
+        """A JSON-ready summary (``--json``)."""
+        return {"out": str(self.out), "frames": self.frames, "fps": self.fps, "size": self.size,
+                "backend": self.backend, "model": self.model, "stats": self.stats}
 
 
 def _is_camera(driving: str | int) -> bool:
@@ -35,7 +43,9 @@ def _is_camera(driving: str | int) -> bool:
 def render_video(model_dir: str | os.PathLike[str], source: str | os.PathLike[str], driving: str | int,
                  out: str | os.PathLike[str], *, mode: str = "relative", backend: str = "auto",
                  fps: float | None = None, max_frames: int | None = None, precision: str = "fp32",
-                 providers: str | Sequence[str] | None = None, show_progress: bool = True) -> RenderResult:
+                 providers: str | Sequence[str] | None = None, threads: int | None = None,
+                 output_size: str | int = "model", show_progress: bool = True,
+                 notify: Callable[[str], None] | None = None) -> RenderResult:
     """Animate ``source`` by ``driving`` and write ``out`` (``.mp4``, ``.avi`` or ``.gif``) atomically.
 
     Args:
@@ -44,11 +54,14 @@ def render_video(model_dir: str | os.PathLike[str], source: str | os.PathLike[st
         driving: video file, GIF, frame folder, or a camera index (``0`` or ``"0"``). A camera runs
             until ``max_frames`` or Ctrl-C; the frames so far are then written.
         out: output file; it appears only complete (a bad input or crash leaves no partial file and
-            an existing ``out`` untouched).
-        mode, backend, precision, providers: see :class:`~jamsdk.runtime.animator.Animator`.
+            an existing ``out`` untouched). A missing folder is created (like ``mkdir -p``).
+        mode, backend, precision, providers, threads, output_size: see
+            :class:`~jamsdk.runtime.animator.Animator`.
         fps: output frame rate (default: the driving video's, else 25).
         max_frames: stop after this many driving frames.
         show_progress: progress bar on stderr.
+        notify: called with one line when the source or the driving frames are not square (what
+            the centre crop cuts).
     """
     out = Path(out)
     if out.suffix.lower() not in WRITE_EXTS:
@@ -64,15 +77,22 @@ def render_video(model_dir: str | os.PathLike[str], source: str | os.PathLike[st
         total = max_frames
     out_fps = float(fps or info.fps or DEFAULT_FPS)
     picture = read_image(source)
-    with Animator(model_dir, backend=backend, mode=mode, precision=precision, providers=providers) as anim:
+    with Animator(model_dir, backend=backend, mode=mode, precision=precision, providers=providers,
+                  threads=threads, output_size=output_size) as anim:
+        _notify(notify, crop_note(picture.shape, "the source picture"))
         anim.set_source(picture)
         frames = iter_frames(int(driving) if camera else driving, max_frames=max_frames)
+        side = [0]
 
         def animated() -> Iterator[np.ndarray]:
             with progress(total, desc="animate", use_tqdm=show_progress) if show_progress else _Null() as bar:
                 try:
                     for frame in frames:
-                        yield anim.run(frame)
+                        if not side[0]:
+                            _notify(notify, crop_note(frame.shape, "the driving frames"))
+                        result = anim.run(frame)
+                        side[0] = result.shape[0]
+                        yield result
                         bar.update(1)
                 except KeyboardInterrupt:
                     if not camera:
@@ -80,7 +100,12 @@ def render_video(model_dir: str | os.PathLike[str], source: str | os.PathLike[st
                     # Ctrl-C ends a camera recording; what was captured is written.
 
         count = write_video(out, animated(), fps=out_fps)
-        return RenderResult(out, count, out_fps, anim.backend, anim.stats())
+        return RenderResult(out, count, out_fps, anim.backend, anim.stats(), side[0], anim.manifest.model.name)
+
+
+def _notify(notify: Callable[[str], None] | None, line: str | None) -> None:
+    if notify is not None and line:
+        notify(line)
 
 
 class _Null:

@@ -14,6 +14,7 @@ from jamsdk.export.checks import FORBIDDEN_OPS, graph_problems, trt_ops
 from jamsdk.export.fp16 import FP16_BODIES
 from jamsdk.export.samples import synthetic_clip
 from jamsdk.manifest import load_manifest
+from jamsdk.runtime.helpers import HELPERS, load_helpers
 from jamsdk.stages import stage_table
 
 PRECISIONS = ("fp32", "fp16")
@@ -32,7 +33,9 @@ def test_folder_has_every_stage_in_both_precisions(exported):
     cfg = load_model_config(exported.config)
     table = stage_table(cfg, with_avd=True)
     expected = {"manifest.json"} | {f"{n}.onnx" for n in table} | {f"{n}.fp16.onnx" for n in table}
+    expected |= {f"{n}.onnx" for n in HELPERS}  # pixel and region helper graphs for TensorRT's device path
     assert {p.name for p in exported.out.iterdir()} == expected
+    assert sorted(load_helpers(load_manifest(exported.out))) == sorted(HELPERS)
     m = load_manifest(exported.out)  # hashes verified
     assert list(m.stages) == list(table)
     assert ("bg_motion" in m.stages) == (cfg.bg_motion.bg_type != "zero")

@@ -27,7 +27,7 @@ def leftovers(folder):
 def test_cli_size_option_and_avd_auto(tiny_checkpoint, tmp_path, capsys):
     """--size 96 (the model was made at 64) and no meta.avd_trained: no avd graph, no avd mode."""
     out = tmp_path / "m96"
-    assert main(["export", str(tiny_checkpoint), str(out), "--size", "96", "--precision", "fp32"]) == 0
+    assert main(["export", "--checkpoint", str(tiny_checkpoint), "--out", str(out), "--size", "96", "--precision", "fp32"]) == 0
     printed = capsys.readouterr().out
     assert "region_predictor" in printed and "avd: skipped" in printed and "done in" in printed
     m = load_manifest(out)
@@ -51,7 +51,7 @@ def test_cli_size_option_and_avd_auto(tiny_checkpoint, tmp_path, capsys):
 
 
 def test_cli_errors_are_one_line_exit_2(tmp_path, capsys):
-    assert main(["export", str(tmp_path / "missing.pt"), str(tmp_path / "out")]) == 2
+    assert main(["export", "--checkpoint", str(tmp_path / "missing.pt"), "--out", str(tmp_path / "out")]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith("jamsdk export: error: checkpoint") and "does not exist" in err and "\n" not in err
 

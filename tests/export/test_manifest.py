@@ -167,13 +167,35 @@ def test_engines_section(folder):
         m.engine_file("generator")
 
 
-def test_write_manifest_validates_and_is_atomic(tmp_path):
+def test_write_manifest_validates_before_writing(tmp_path):
     data = make_folder(tmp_path / "m")
     data["stages"]["generator"]["files"]["fp32"]["file"] = "missing.onnx"
     with pytest.raises(ManifestError, match="missing.onnx is missing"):
         write_manifest(tmp_path / "m", data)
     assert not (tmp_path / "m" / MANIFEST_NAME).exists()
     assert not [p for p in (tmp_path / "m").iterdir() if p.name.startswith(".")]
+
+
+def test_write_manifest_is_atomic(folder, monkeypatch):
+    """A write that dies half-way (disk full, kill) leaves the previous manifest whole and no temp file."""
+    before = (folder / MANIFEST_NAME).read_bytes()
+    data = json.loads(before)
+    data["opset"] = 18  # a valid, different manifest
+    real_write_text = Path.write_text
+
+    def half_then_fail(self, text, *args, **kwargs):
+        real_write_text(self, text[: len(text) // 2], *args, **kwargs)
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(Path, "write_text", half_then_fail)
+    with pytest.raises(OSError, match="No space left"):
+        write_manifest(folder, data)
+    monkeypatch.undo()
+    assert (folder / MANIFEST_NAME).read_bytes() == before
+    assert not [p for p in folder.iterdir() if p.name.startswith(".")]
+    assert load_manifest(folder).opset == 17
+    write_manifest(folder, data)  # and a write that completes replaces it
+    assert load_manifest(folder).opset == 18
 
 
 def test_manifest_module_is_torch_free():

@@ -7,6 +7,7 @@ from jamsdk.config import load_model_config
 from jamsdk.errors import InputError
 from jamsdk.model import build_model
 from jamsdk.model.blocks import SCSE, BottleneckResBlock2d, Hourglass
+from jamsdk.model.jam import movement_scale_torch
 from jamsdk.stages import feature_shapes, stage_table
 
 
@@ -96,14 +97,32 @@ def test_animation_modes_run_and_differ():
     outs = {m: model.animate(src, drv, mode=m) for m in ("standard", "relative", "avd")}
     for v in outs.values():
         assert v.shape == (3, 3, 64, 64) and torch.isfinite(v).all()
-    # Relative mode on the reference frame: the source's own params, i.e. the source keeps its pose.
+    for a, b in (("standard", "relative"), ("standard", "avd"), ("relative", "avd")):
+        assert (outs[a][1:] - outs[b][1:]).abs().max() > 1e-4, (a, b)
     with torch.no_grad():
         s = model.region_predictor(src)
-        d = model.region_predictor(drv[:1])
-        rel = model.transfer_params(s, d, d, "relative", 1.0)
-    assert torch.allclose(rel["shift"], s["shift"]) and torch.allclose(rel["affine"], s["affine"], atol=1e-5)
+        d0, d = model.region_predictor(drv[:1]), model.region_predictor(drv[2:3])
+        # Relative mode on the reference frame: the source's own params, i.e. the source keeps its pose.
+        rel0 = model.transfer_params(s, d0, d0, "relative", 1.0)
+        assert torch.allclose(rel0["shift"], s["shift"]) and torch.allclose(rel0["affine"], s["affine"], atol=1e-5)
+        # On another frame: MRAA's formulas, written out in float64 (A_d · A_d0⁻¹ · A_s, in that order).
+        rel = model.transfer_params(s, d, d0, "relative", 0.7)
+        f64 = {k: {n: v.double() for n, v in p.items()} for k, p in (("s", s), ("d", d), ("d0", d0))}
+        shift = f64["s"]["shift"] + (f64["d"]["shift"] - f64["d0"]["shift"]) * 0.7
+        affine = f64["d"]["affine"] @ torch.linalg.inv(f64["d0"]["affine"]) @ f64["s"]["affine"]
+        wrong_order = f64["s"]["affine"] @ torch.linalg.inv(f64["d0"]["affine"]) @ f64["d"]["affine"]
+        assert torch.allclose(rel["shift"].double(), shift, atol=1e-5)
+        assert torch.allclose(rel["affine"].double(), affine, atol=1e-4)
+        assert (affine - wrong_order).abs().max() > 1e-2  # the check above can tell the orders apart
+        assert (rel["shift"] - s["shift"]).abs().max() > 1e-3  # and the frame really moved the regions
+        assert torch.equal(rel["covar"], d["covar"])
+        assert model.transfer_params(s, d, d0, "standard") is d
+        # animate() takes the first driving frame as the reference and the scale from it
+        scale = movement_scale_torch(s["shift"], d0["shift"])
+        frame2 = model.animate_frame(src, s, model.transfer_params(s, d, d0, "relative", scale))["prediction"]
+    assert torch.allclose(outs["relative"][2:3], frame2, atol=1e-6)
     with pytest.raises(InputError, match="mode"):
-        model.transfer_params(s, d, d, "sideways")
+        model.transfer_params(s, d, d0, "sideways")
 
 
 def test_bad_image_shape_is_a_typed_error():

@@ -68,34 +68,65 @@ def read_listing(path: Path) -> dict[str, dict[str, dict]]:
     return blocks
 
 
-def test_full_size_checkpoint_converts_and_loads_strictly(tmp_path, capsys):
-    """Every key and shape of the released vox256/taichi256 layout (mgif256 sections + the affine
-    bg_predictor), saved in torch 1.4's legacy format with training entries, converts and loads."""
+FULL = {  # released config → (bg_predictor block of the listing, parameters, region pad, bg_type)
+    "mgif256": ("mgif256", 62_012_739, 0, "zero"),
+    "vox256": ("bg_affine", 68_295_177, 3, "affine"),
+}
+
+
+def listing_checkpoint(name: str, seed: int = 0) -> dict:
+    """An MRAA checkpoint of the released ``name`` model: every key and shape of the listing, with
+    trained-like random values, plus the training entries MRAA saves."""
     listing = read_listing(DATA / "mraa_keys.txt")
     sections = {**{k: v for k, v in listing["mgif256"].items() if k != "bg_predictor"},
-                "bg_predictor": listing["bg_affine"]["bg_predictor"]}
-    assert listing["mgif256"]["bg_predictor"]["tensors"] == 0
-    gen = torch.Generator().manual_seed(0)
-    ckpt: dict = {"optimizer_reconstruction": {"state": {}, "param_groups": [{"lr": 2e-4}]},
-                  "epoch_reconstruction": 99, "epoch_avd": 29}
+                "bg_predictor": listing[FULL[name][0]]["bg_predictor"]}
+    assert listing["mgif256"]["bg_predictor"]["tensors"] == 0 and listing["bg_affine"]["bg_predictor"]["tensors"] == 37
+    shapes = {}
     for sec, info in sections.items():
         assert len(info["keys"]) == info["tensors"]
-        ckpt[sec] = {name[len(sec) + 1:]: (torch.randint(0, 1000, shape, generator=gen) if dtype == "int64"
-                                           else torch.randn(shape, generator=gen))
-                     for name, (shape, dtype) in info["keys"].items()}
-    src = tmp_path / "vox256.pth"
-    torch.save(ckpt, src, _use_new_zipfile_serialization=False)  # what torch 1.4 wrote
-    out = tmp_path / "vox256-jamsdk.pt"
-    assert main(["convert-mraa", str(src), "--mraa-config", str(DATA / "mraa-vox256.yaml"), "--out", str(out)]) == 0
-    printed = capsys.readouterr()
-    assert "68,295,177 parameters" in printed.out
-    assert "ignored training entries: epoch_avd, epoch_reconstruction, optimizer_reconstruction" in printed.err
+        shapes.update({key: shape for key, (shape, _dtype) in info["keys"].items()})
+    ckpt = trained_like(shapes, k=10, seed=seed)
+    for sec in sections:
+        ckpt.setdefault(sec, {})
+    ckpt.update({"optimizer_reconstruction": {"state": {}, "param_groups": [{"lr": 2e-4}]},
+                 "epoch_reconstruction": 99, "epoch_avd": 29})
+    return ckpt, sections
 
+
+@pytest.fixture(scope="module", params=sorted(FULL))
+def full_size(request, tmp_path_factory):
+    """(name, MRAA checkpoint, sections of the listing, captured CLI output, converted model, meta)."""
+    name = request.param
+    tmp = tmp_path_factory.mktemp(f"full-{name}")
+    ckpt, sections = listing_checkpoint(name)
+    src = tmp / f"{name}.pth"
+    torch.save(ckpt, src, _use_new_zipfile_serialization=False)  # what torch 1.4 wrote
+    out = tmp / f"{name}-jamsdk.pt"
+    import contextlib
+    import io
+
+    stdout, stderr = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
+        rc = main(["convert-mraa", "--checkpoint", str(src), "--config", str(DATA / f"mraa-{name}.yaml"),
+                   "--out", str(out)])
+    assert rc == 0, stderr.getvalue()
+    assert sorted(p.name for p in tmp.iterdir()) == sorted([src.name, out.name])  # no temp files
     model, data = load_model(out)  # strict: every key present, nothing extra, shapes equal
+    return name, ckpt, sections, (stdout.getvalue(), stderr.getvalue()), model, data["meta"]
+
+
+def test_full_size_checkpoint_converts_and_loads_strictly(full_size):
+    """Every key and shape of the released mgif256 / vox256 layouts (the listing; vox256 = the mgif256
+    sections + the affine bg_predictor), in the released config layout, saved in torch 1.4's legacy
+    format with training entries, converts and loads, value for value."""
+    name, ckpt, sections, (out, err), model, meta = full_size
+    params, pad, bg_type = FULL[name][1:]
+    assert f"{params:,} parameters" in out
+    assert "ignored training entries: epoch_avd, epoch_reconstruction, optimizer_reconstruction" in err
     count = lambda m: sum(p.numel() for p in m.parameters())  # noqa: E731
     assert count(model.dense_motion) + count(model.generator) == sections["generator"]["params"] == 45_575_391
     assert count(model.region_predictor) == sections["region_predictor"]["params"] == 14_146_728
-    assert count(model.bg_motion) == sections["bg_predictor"]["params"] == 6_282_438
+    assert count(model.bg_motion) == sections["bg_predictor"]["params"]
     assert count(model.avd) == sections["avd_network"]["params"] == 2_290_620
     state = model.state_dict()
     assert len(state) == sum(info["tensors"] for info in sections.values())
@@ -103,12 +134,38 @@ def test_full_size_checkpoint_converts_and_loads_strictly(tmp_path, capsys):
         sec, rest = jam_key_to_mraa(key).split(".", 1)
         assert torch.equal(value, ckpt[sec][rest]), key
     cfg = model.cfg
-    assert (cfg.image_size, cfg.num_regions, cfg.region_predictor.pad, cfg.bg_motion.bg_type) == (256, 10, 3, "affine")
-    meta = data["meta"]
-    assert meta["source_checkpoint"]["file"] == "vox256.pth"
+    assert (cfg.image_size, cfg.num_regions, cfg.region_predictor.pad, cfg.bg_motion.bg_type) == (256, 10, pad, bg_type)
+    assert meta["source_checkpoint"]["file"] == f"{name}.pth"
     assert re.fullmatch(r"[0-9a-f]{64}", meta["source_checkpoint"]["sha256"])
-    assert meta["mraa_config"]["model_params"]["bg_predictor_params"]["bg_type"] == "affine"
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["vox256-jamsdk.pt", "vox256.pth"]  # no temp files
+    assert meta["mraa_config"]["model_params"]["bg_predictor_params"]["bg_type"] == bg_type
+    assert meta["mraa_config"]["model_params"]["num_regions"] == 10
+
+
+@torch.no_grad()
+def test_full_size_conversion_matches_the_mraa_reference(full_size):
+    """The converted released-size model computes what MRAA's formulas compute on the same tensors
+    (regions, background, dense motion, prediction; relative and avd transfer), on 128×128 frames."""
+    name, ckpt, _, _, model, _ = full_size
+    ref = MraaReference(ckpt, read_yaml(DATA / f"mraa-{name}.yaml"))
+    frames = synthetic_frames(3, size=128)  # the networks are convolutional: 128² keeps the test short
+    source, driving = frames[:1], frames[2:3]
+    r_src, r_drv, r_drv0 = ref.regions(source), ref.regions(driving), ref.regions(frames[1:2])
+    j_src, j_drv = model.region_predictor(source), model.region_predictor(driving)
+    d = max_diff(j_drv, r_drv, ["shift", "covar", "affine"])
+    d.update({f"src.{k}": v for k, v in max_diff(j_src, r_src, ["shift", "covar", "affine"]).items()})
+    bg = ref.background(source, driving) if FULL[name][3] == "affine" else None
+    if bg is not None:
+        d["bg"] = (model.bg_motion(source, driving) - bg).abs().max().item()
+    for mode, params in (("relative", ref.relative(r_src, r_drv, r_drv0)), ("avd", ref.avd(r_src, r_drv))):
+        ours = (model.transfer_params(r_src, r_drv, r_drv0, mode) if mode == "relative" else model.avd(r_src, r_drv))
+        d.update({f"{mode}.{k}": v for k, v in max_diff(ours, params, ["shift", "affine"]).items()})
+    ref_out = ref.generate(source, r_drv, r_src, bg)
+    jam_out = model.animate_frame(source, r_src, r_drv, bg)
+    d["prediction"] = (jam_out["prediction"] - ref_out["prediction"]).abs().max().item()
+    d["occlusion"] = (jam_out["occlusion_map"] - ref_out["occlusion_map"]).abs().max().item()
+    record(f"full.{name}", d)
+    assert max(d.values()) < 1e-4, d
+    assert ref_out["prediction"].std() > 1e-3  # not a flat picture: the comparison has content
 
 
 # ---------------------------------------------------------------------------------------------
@@ -121,17 +178,28 @@ def tiny_mraa_checkpoint(config: Path, seed: int = 0) -> dict:
     identity background transform, non-trivial BatchNorm statistics."""
     cfg = model_config_from_mraa(read_yaml(config), 64)
     shapes = {jam_key_to_mraa(k): v for k, v in build_model(cfg).state_dict().items()}
+    return trained_like(shapes, cfg.num_regions, seed)
+
+
+def trained_like(shapes: dict, k: int, seed: int = 0) -> dict:
+    """MRAA checkpoint sections with trained-like random values for ``{mraa name: tensor or shape}``
+    (a tensor's value is kept for the fixed anti-alias buffers; for a bare shape they get a random
+    normalised positive kernel, which both sides of a comparison then read from the checkpoint)."""
     gen = torch.Generator().manual_seed(seed)
     rand = lambda *s: torch.rand(*s, generator=gen)  # noqa: E731
     randn = lambda *s: torch.randn(*s, generator=gen)  # noqa: E731
     out: dict = {"generator": {}, "region_predictor": {}, "bg_predictor": {}, "avd_network": {}}
     for name, like in shapes.items():
         sec, key = name.split(".", 1)
-        shape = like.shape
+        shape = like.shape if isinstance(like, torch.Tensor) else torch.Size(like)
         if key.endswith("num_batches_tracked"):
             value = torch.tensor(1000)
         elif key.endswith("down.weight"):  # the fixed anti-alias Gaussian buffer
-            value = like.clone()
+            if isinstance(like, torch.Tensor):
+                value = like.clone()
+            else:
+                value = rand(shape) + 0.1
+                value = value / value.sum(dim=(2, 3), keepdim=True)
         elif key.endswith("running_mean"):
             value = 0.1 * randn(shape)
         elif key.endswith("running_var"):
@@ -154,7 +222,6 @@ def tiny_mraa_checkpoint(config: Path, seed: int = 0) -> dict:
         out[sec][key] = value
     # A trained AVD network outputs plausible regions (PCA-like affines of the source's scale), not
     # the arbitrary, sometimes near-singular ones a random last layer gives.
-    k = cfg.num_regions
     out["avd_network"]["decoder.9.weight"] *= 0.05
     ang = math.pi * rand(k)
     u = torch.stack([torch.stack([ang.cos(), ang.sin()], -1), torch.stack([ang.sin(), -ang.cos()], -1)], -2)
@@ -226,8 +293,8 @@ class MraaReference:
     def __init__(self, ckpt: dict, mraa_yaml: dict):
         self.sd = {f"{sec}.{k}": v for sec, state in ckpt.items() if isinstance(state, dict) for k, v in state.items()}
         mp = mraa_yaml["model_params"]
-        self.k = mp["common_params"]["num_regions"]
-        self.revert = mp["common_params"]["revert_axis_swap"]
+        self.k = mp["num_regions"]  # MRAA's layout: model-wide keys directly under model_params
+        self.revert = mp["revert_axis_swap"]
         self.rp = mp["region_predictor_params"]
         self.gp = mp["generator_params"]
         self.fp = self.gp["pixelwise_flow_predictor_params"]
@@ -434,7 +501,7 @@ def converted(request, tmp_path_factory):
     ckpt = tiny_mraa_checkpoint(TINY[kind])
     src, out = tmp / "tiny.pth", tmp / "tiny-jamsdk.pt"
     torch.save(ckpt, src)
-    assert main(["convert-mraa", str(src), "--mraa-config", str(TINY[kind]), "--out", str(out), "--size", "64"]) == 0
+    assert main(["convert-mraa", "--checkpoint", str(src), "--config", str(TINY[kind]), "--out", str(out), "--size", "64"]) == 0
     model, _ = load_model(out)
     return kind, ckpt, read_yaml(TINY[kind]), model
 
@@ -576,7 +643,7 @@ def test_mgif_without_bg_and_avd_is_accepted(tmp_path, capsys):
     ckpt["region_predictor"] = {f"module.{k}": v for k, v in ckpt["region_predictor"].items()}
     torch.save(ckpt, path)
     out = tmp_path / "out.pt"
-    args = ["convert-mraa", str(path), "--mraa-config", str(TINY["mgif"]), "--out", str(out), "--size", "128"]
+    args = ["convert-mraa", "--checkpoint", str(path), "--config", str(TINY["mgif"]), "--out", str(out), "--size", "128"]
     assert main(args) == 0
     assert "no avd_network" in capsys.readouterr().err
     model, data = load_model(out)
@@ -632,13 +699,15 @@ def write_yaml(tmp_path: Path, base: Path, edit) -> Path:
 @pytest.mark.parametrize("edit, error, match", [
     (lambda mp: mp["region_predictor_params"].update(pca_based=False), ConfigError,
      r"pca_based: expected true.*regression-jacobian"),
-    (lambda mp: mp["common_params"].pop("num_regions"), ConfigError, r"common_params\.num_regions: missing"),
+    (lambda mp: mp.pop("num_regions"), ConfigError, r"model_params\.num_regions: missing"),
+    (lambda mp: mp.update(estimate_affine=False), ConfigError, r"model_params\.estimate_affine: expected true"),
+    (lambda mp: mp.update(num_kpts=3), ConfigError, r"model_params\.num_kpts: unknown key"),
     (lambda mp: mp["generator_params"].update(fancy=1), ConfigError, r"generator_params\.fancy: unknown key"),
     (lambda mp: mp["region_predictor_params"].update(temperature="hot"), ConfigError,
      r"region_predictor_params\.temperature: expected float, got 'hot'"),
     (lambda mp: mp["bg_predictor_params"].update(bg_type="wobbly"), ConfigError, r"bg_type: expected one of"),
-    (lambda mp: mp.update(kp_detector_params={}), ConfigError, r"FOMM"),
-    (lambda mp: mp["common_params"].update(revert_axis_swap=False), ConfigError,
+    (lambda mp: mp.update(kp_detector_params={}), ConfigError, r"kp_detector_params: this is the layout of a FOMM"),
+    (lambda mp: mp.update(revert_axis_swap=False), ConfigError,
      r"avd_network_params\.revert_axis_swap is True \(MRAA's default\)"),
 ])
 def test_bad_mraa_configs(tmp_path, edit, error, match):
@@ -647,12 +716,66 @@ def test_bad_mraa_configs(tmp_path, edit, error, match):
         convert(path, write_yaml(tmp_path, TINY["mgif"], edit))
 
 
+RELEASED = {  # config → (size it was trained at, K, region pad, bg_type)
+    "mgif256": (256, 10, 0, "zero"), "vox256": (256, 10, 3, "affine"), "taichi256": (256, 10, 0, "affine"),
+    "ted384": (384, 10, 0, "affine"), "ted-youtube384": (384, 20, 0, "affine"),
+}
+
+
+@pytest.mark.parametrize("name", sorted(RELEASED))
+def test_every_released_config_layout_is_read(name):
+    raw = read_yaml(DATA / f"mraa-{name}.yaml")
+    assert "common_params" not in raw["model_params"] and "num_regions" in raw["model_params"]  # the real layout
+    assert set(raw) == {"dataset_params", "model_params", "train_params", "train_avd_params",
+                        "reconstruction_params", "animate_params", "visualizer_params"}
+    size, k, pad, bg_type = RELEASED[name]
+    cfg = model_config_from_mraa(raw, size, name=f"mraa-{name}")
+    assert (cfg.image_size, cfg.num_regions, cfg.region_predictor.pad, cfg.bg_motion.bg_type) == (size, k, pad, bg_type)
+    assert cfg.avd.enabled and cfg.revert_axis_swap and cfg.region_predictor.attention == "none"
+    assert (cfg.region_predictor.max_features, cfg.dense_motion.max_features, cfg.generator.max_features) == \
+        (1024, 1024, 512)
+
+
+def fomm_config() -> dict:
+    """FOMM's model_params layout (first-order-model config/mgif-256.yaml, as MRAA_FACTS §10 describes it)."""
+    return {"dataset_params": {"frame_shape": [256, 256, 3]},
+            "model_params": {"common_params": {"num_kp": 10, "num_channels": 3, "estimate_jacobian": True},
+                             "kp_detector_params": {"temperature": 0.1, "block_expansion": 32, "max_features": 1024,
+                                                    "scale_factor": 0.25, "num_blocks": 5,
+                                                    "single_jacobian_map": True},
+                             "generator_params": {"block_expansion": 64, "max_features": 512,
+                                                  "num_down_blocks": 2, "num_bottleneck_blocks": 6,
+                                                  "estimate_occlusion_map": True,
+                                                  "dense_motion_params": {"block_expansion": 64,
+                                                                          "max_features": 1024, "num_blocks": 5,
+                                                                          "scale_factor": 0.25}},
+                             "discriminator_params": {"scales": [1], "block_expansion": 32, "max_features": 512,
+                                                      "num_blocks": 4, "sn": True}}}
+
+
+def test_fomm_layouts_are_refused_clearly(tmp_path):
+    path = save_tiny(tmp_path, "mgif")
+    fomm = tmp_path / "mgif-256.yaml"
+    fomm.write_text(yaml.safe_dump(fomm_config()))
+    with pytest.raises(ConfigError, match=r"model_params\.common_params: this is the layout of a FOMM "
+                                          r"\(first-order-model\) config.*directly under model_params"):
+        convert(path, fomm)
+    # jamsdk's earlier invented layout (MRAA keys inside common_params) is FOMM's shape too
+    old = read_yaml(TINY["mgif"])
+    mp = old["model_params"]
+    mp["common_params"] = {key: mp.pop(key) for key in ("num_regions", "num_channels", "estimate_affine",
+                                                         "revert_axis_swap")}
+    (tmp_path / "old.yaml").write_text(yaml.safe_dump(old))
+    with pytest.raises(ConfigError, match=r"common_params: this is the layout of a FOMM"):
+        convert(path, tmp_path / "old.yaml")
+
+
 def test_size_is_validated(tmp_path, capsys):
     path = save_tiny(tmp_path, "mgif")
     with pytest.raises(ConfigError, match=r"size 72 does not fit.*2\*\*num_blocks.*sizes that fit: 32, 64"):
         convert(path, TINY["mgif"], size=72)
     out = tmp_path / "x.pt"
-    assert main(["convert-mraa", str(path), "--mraa-config", str(TINY["mgif"]), "--out", str(out), "--size", "72"]) == 2
+    assert main(["convert-mraa", "--checkpoint", str(path), "--config", str(TINY["mgif"]), "--out", str(out), "--size", "72"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("jamsdk convert-mraa: error:") and err.count("\n") == 1 and not out.exists()
 

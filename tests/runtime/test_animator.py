@@ -115,6 +115,11 @@ def test_stats_and_lifecycle(tiny_jam):
     assert stats["generator_encoder"]["count"] == 1 and stats["source"]["count"] == 1
     assert "avd" not in stats  # relative mode never runs the avd stage
     assert stats["frame"]["mean_ms"] >= stats["generator"]["mean_ms"]
+    table = anim.stats_table().splitlines()
+    assert table[0].split() == ["stage", "count", "mean", "ms", "p50", "ms", "p90", "ms"]
+    rows = {line.split()[0]: line.split()[1:] for line in table[1:]}
+    assert set(rows) == set(stats) and rows["generator"][0] == "4"
+    assert float(rows["generator"][2]) == pytest.approx(stats["generator"]["p50_ms"], abs=1e-3)
     anim.close()
     anim.close()  # twice is fine
     with pytest.raises(InputError, match="closed"):
@@ -125,3 +130,27 @@ def test_lazy_top_level_export():
     from jamsdk.runtime.animator import Animator
 
     assert jamsdk.Animator is Animator
+
+
+def test_new_source_mid_stream_gets_its_own_movement_scale(tiny_jam):
+    """set_source keeps the driving reference but recomputes the relative mode's movement scale:
+    the stream then animates the new source exactly as a fresh Animator given the same reference."""
+    _, model_dir = tiny_jam
+    first, second = SOURCE, center_crop_resize(source_image(128, seed=7)[16:80, 40:104], 64)
+    with jamsdk.Animator(model_dir, mode="relative", threads=1) as anim, \
+            jamsdk.Animator(model_dir, mode="relative", threads=1) as fresh:
+        anim.set_source(first)
+        anim.run(FRAMES[0])  # the reference, with the first source's scale
+        anim.run(FRAMES[2])
+        anim.set_source(second)
+        got = [anim.run(f) for f in FRAMES[3:]]
+        fresh.set_source(second)
+        fresh.run(FRAMES[0])
+        want = [fresh.run(f) for f in FRAMES[3:]]
+        # the two sources' scales really differ, so keeping the old one would show
+        from jamsdk.runtime import regions
+
+        scales = [regions.relative_scale(a._source, a._initial) for a in (fresh,)]
+        anim.set_source(first)
+        assert abs(float(regions.relative_scale(anim._source, anim._initial)) - float(scales[0])) > 0.05
+    assert all(np.array_equal(g, w) for g, w in zip(got, want))

@@ -15,7 +15,9 @@ import types
 import cv2
 import numpy as np
 import pytest
-from test_tensorrt_plumbing import GPU, VERSION, FakeCuda, fake_tensorrt, make_engine_dir
+from cuda_standin import GPU, VERSION, FakeCuda, install, make_engine_dir
+
+import jamsdk
 
 from jamsdk.cli import main
 from jamsdk.errors import InputError
@@ -36,7 +38,7 @@ def _bench(model_dir, **kw):
 def test_cli_writes_sane_json_and_plot(tiny_jam, tmp_path, capsys):
     _, model_dir = tiny_jam
     out_json, out_png = tmp_path / "b.json", tmp_path / "b.png"
-    rc = main(["bench", str(model_dir), "--backend", "onnxruntime", "--frames", "8", "--warmup", "2", "--threads", "1",
+    rc = main(["bench", "--model", str(model_dir), "--backend", "onnxruntime", "--frames", "8", "--warmup", "2", "--threads", "1",
                "--input-shape", "90x120", "--json", str(out_json), "--plot", str(out_png), "--no-progress"])
     assert rc == 0
     printed = capsys.readouterr().out
@@ -91,12 +93,12 @@ def test_bad_model_dir_and_arguments(tiny_jam, tmp_path, capsys):
         run_bench(tiny_jam[1], input_shape=(0, 10))
     with pytest.raises(InputError, match="backend"):
         run_bench(tiny_jam[1], backend="cuda")
-    assert main(["bench", str(tmp_path / "nope"), "--no-progress"]) == 2
+    assert main(["bench", "--model", str(tmp_path / "nope"), "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert err.startswith("jamsdk bench: error: model folder") and err.count("\n") == 1
-    assert main(["bench", str(tiny_jam[1]), "--plot", str(tmp_path / "p.jpg")]) == 2
+    assert main(["bench", "--model", str(tiny_jam[1]), "--plot", str(tmp_path / "p.jpg")]) == 2
     with pytest.raises(SystemExit):
-        main(["bench", str(tiny_jam[1]), "--input-shape", "640"])
+        main(["bench", "--model", str(tiny_jam[1]), "--input-shape", "640"])
 
 
 def test_json_is_written_atomically(tmp_path):
@@ -117,7 +119,7 @@ def test_summarize():
 
 def test_bench_runs_without_torch(tiny_jam):
     code = ("import sys\nfrom jamsdk.cli import main\n"
-            f"rc = main(['bench', {str(tiny_jam[1])!r}, '--frames', '2', '--warmup', '0', '--threads', '1', "
+            f"rc = main(['bench', '--model', {str(tiny_jam[1])!r}, '--frames', '2', '--warmup', '0', '--threads', '1', "
             "'--no-progress'])\n"
             "print('RC', rc, 'HEAVY', [m for m in ('torch', 'onnx', 'tensorrt') if m in sys.modules])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60)
@@ -126,11 +128,12 @@ def test_bench_runs_without_torch(tiny_jam):
 
 # -- TensorRT path on stand-ins --------------------------------------------------------------------
 
-COMPUTE_MS, H2D_MS, D2H_MS = 0.01, 0.001, 0.0005  # per engine run, per input copy, per output copy
+COMPUTE_MS, H2D_MS, D2H_MS = 0.01, 0.001, 0.0005  # per engine run, per H2D copy, per D2H copy
+COST = {"enqueues": COMPUTE_MS, "h2d_bytes": H2D_MS, "d2h_bytes": D2H_MS}
 
 
 class ClockedCuda(FakeCuda):
-    """FakeCuda with a GPU clock that copies and engine runs advance, and cuda-python's event/memory calls."""
+    """FakeCuda with a GPU clock that copies and engine runs advance when they execute, and events."""
 
     TOTAL = 8 << 30
 
@@ -139,17 +142,14 @@ class ClockedCuda(FakeCuda):
         self.clock = 0.0
         self.rt = self._runtime_api()
 
-    def h2d(self, dst, src, stream):
-        super().h2d(dst, src, stream)
-        self.clock += H2D_MS
+    def enqueue(self, stream, op, nbytes=0, kind=""):
+        if self.capturing is not None:  # timed when the graph's launch enqueues it
+            return super().enqueue(stream, op, nbytes, kind)
 
-    def d2h(self, dst, src, stream):
-        super().d2h(dst, src, stream)
-        self.clock += D2H_MS
-
-    def launch_graph(self, graph_exec, stream):
-        self.clock += COMPUTE_MS
-        super().launch_graph(graph_exec, stream)
+        def timed():
+            op()
+            self.clock += COST.get(kind, 0.0)
+        super().enqueue(stream, timed, nbytes, kind)
 
     def _runtime_api(self):
         cuda = self
@@ -162,11 +162,11 @@ class ClockedCuda(FakeCuda):
 
         def record(event, stream):
             assert cuda.capturing is None, "an event recorded inside a CUDA-graph capture"
-            assert stream in cuda.streams
-            event.t = cuda.clock
+            cuda.enqueue(stream, lambda: setattr(event, "t", cuda.clock), 0, "events")
             return (0,)
 
         def elapsed(a, b):
+            assert a.t is not None and b.t is not None, "elapsed time of an event that has not happened"
             return 0, b.t - a.t
 
         def destroy(event):
@@ -184,36 +184,7 @@ class ClockedCuda(FakeCuda):
 
 @pytest.fixture()
 def clocked_gpu(monkeypatch):
-    cuda = ClockedCuda()
-    trt = fake_tensorrt(cuda)
-    runtime_cls = trt.Runtime
-
-    class Runtime(runtime_cls):  # engine runs advance the GPU clock (replays: ClockedCuda.launch_graph)
-        def deserialize_cuda_engine(self, data):
-            engine = super().deserialize_cuda_engine(data)
-            if engine is not None:
-                make = engine.create_execution_context
-
-                def create():
-                    ctx = make()
-                    run = ctx.execute_async_v3
-
-                    def execute(stream):
-                        if cuda.capturing is None:
-                            cuda.clock += COMPUTE_MS
-                        return run(stream)
-
-                    ctx.execute_async_v3 = execute
-                    return ctx
-
-                engine.create_execution_context = create
-            return engine
-
-    trt.Runtime = Runtime
-    monkeypatch.setattr(_cuda, "_probe", lambda: (GPU, ""))
-    monkeypatch.setattr(_cuda, "cuda", lambda: cuda)
-    monkeypatch.setitem(sys.modules, "tensorrt", trt)
-    return cuda
+    return install(monkeypatch, ClockedCuda())
 
 
 @pytest.fixture()
@@ -226,25 +197,26 @@ def engine_dir(tiny_jam, tmp_path):
 def test_tensorrt_gpu_time_and_device_memory(clocked_gpu, engine_dir, tmp_path, cuda_graph):
     r = _bench(engine_dir, backend="auto", frames=4, cuda_graph=cuda_graph)
     assert r["settings"]["backend"] == "tensorrt" and r["settings"]["precision"] == "fp16"
-    manifest = load_manifest(engine_dir)
     gpu = r["gpu_ms"]
-    per_frame = ["region_predictor", "dense_motion", "generator"]
-    assert list(gpu["stages"]) == per_frame  # generator_encoder runs per source, not per frame
-    for name in per_frame:
-        ins, outs = manifest.tensor_specs(name)
-        s = gpu["stages"][name]
-        assert s["compute"]["count"] == 4
-        assert s["compute"]["p50"] == pytest.approx(COMPUTE_MS)
-        assert s["h2d"]["max"] == pytest.approx(H2D_MS * len(ins))  # the copy interval has no host work in it
-        assert s["d2h"]["max"] == pytest.approx(D2H_MS * len(outs))
-    assert gpu["compute"]["p50"] == pytest.approx(3 * COMPUTE_MS)
+    # a steady frame: preprocess, region_predictor, relative, dense_motion, generator, postprocess on
+    # the device; one H2D (the uint8 crop) charged to the first, one D2H (the result) to the last
+    per_frame = ["preprocess", "region_predictor", "relative", "dense_motion", "generator", "postprocess"]
+    assert gpu["compute"]["p50"] == pytest.approx(len(per_frame) * COMPUTE_MS)
+    assert gpu["transfers"]["p50"] == pytest.approx(H2D_MS + D2H_MS)
+    if cuda_graph:  # one graph: its whole time is one interval, charged to the first stage
+        assert gpu["stages"]["preprocess"]["compute"]["p50"] == pytest.approx(len(per_frame) * COMPUTE_MS)
+    else:
+        assert set(gpu["stages"]) == set(per_frame)  # generator_encoder runs per source, not per frame
+        for name in per_frame:
+            assert gpu["stages"][name]["compute"]["p50"] == pytest.approx(COMPUTE_MS)
+    assert gpu["stages"]["preprocess"]["h2d"]["max"] == pytest.approx(H2D_MS)
     samples = r["samples_ms"]
     np.testing.assert_allclose(np.array(samples["host_minus_gpu"]),
                                np.array(samples["end_to_end"]) - np.array(samples["gpu_compute"])
                                - np.array(samples["gpu_transfers"]), atol=1e-4)
-    # Device memory: the buffers of every stage the relative mode opens (not avd, not bg_motion).
-    opened = [n for n in manifest.stages if n not in ("avd", "bg_motion")]
-    nbytes = sum(int(np.prod(s.shape)) * 4 for n in opened for s in sum(manifest.tensor_specs(n), ()))
+    # Device memory: what an Animator on this folder allocates (one buffer per slot of its plans)
+    with jamsdk.Animator(engine_dir, backend="tensorrt"):
+        nbytes = sum(len(b) for b in clocked_gpu.mem.values())
     dev = r["memory"]["device"]
     assert dev["total_mb"] == ClockedCuda.TOTAL / 2**20 and dev["used_before_load_mb"] == 0
     assert dev["model_mb"] == pytest.approx(nbytes / 2**20)
@@ -264,11 +236,7 @@ def test_gpu_timing_off_without_cuda_python(fake_gpu_no_rt, engine_dir):
 @pytest.fixture()
 def fake_gpu_no_rt(monkeypatch):
     """The plain stand-ins: a CUDA binding without cuda-python's runtime module (like pycuda)."""
-    cuda = FakeCuda()
-    monkeypatch.setattr(_cuda, "_probe", lambda: (GPU, ""))
-    monkeypatch.setattr(_cuda, "cuda", lambda: cuda)
-    monkeypatch.setitem(sys.modules, "tensorrt", fake_tensorrt(cuda))
-    return cuda
+    return install(monkeypatch)
 
 
 @pytest.mark.gpu

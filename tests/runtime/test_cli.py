@@ -96,7 +96,7 @@ def test_build_without_gpu_is_a_clear_error(tiny_jam, capsys):
 
     if _cuda.gpu_info() is not None:
         pytest.skip("a GPU answers here; the gpu tests cover building")
-    assert main(["build", str(tiny_jam[1])]) == 2
+    assert main(["build", "--model", str(tiny_jam[1])]) == 2
     assert "needs an NVIDIA GPU" in capsys.readouterr().err
 
 
@@ -111,3 +111,47 @@ def test_progress_counter_without_tqdm():
             bar.update(1)
     assert "x: 3/3 frames" in stream.getvalue()
     assert np.isfinite(float(stream.getvalue().split()[-2]))
+
+
+@pytest.fixture()
+def fresh_notice(monkeypatch):
+    from jamsdk import bundled
+
+    monkeypatch.setattr(bundled, "_notice_given", False)
+
+
+def test_animate_without_model_runs_the_demo_model_and_says_so(fresh_notice, inputs, tmp_path, capsys):
+    from jamsdk.bundled import DEMO_NOTICE
+
+    wide = tmp_path / "wide.mp4"
+    write_video(wide, [np.pad(f, ((0, 0), (10, 10), (0, 0))) for f in driving_frames(3, size=80)], fps=12)
+    out = tmp_path / "new" / "folder" / "out.mp4"  # a missing folder is created
+    rc = main(["animate", "--source", str(inputs / "source.png"), "--driving", str(wide), "--out", str(out),
+               "--output-size", "crop", "--threads", "1", "--max-frames", "2", "--no-progress"])
+    assert rc == 0
+    assert read_frames(out).shape == (2, 80, 80, 3)  # the 100×80 frames' centred square, not the model's 128
+    err = capsys.readouterr().err.splitlines()
+    assert f"jamsdk animate: note: {DEMO_NOTICE}" in err
+    crop = [line for line in err if "100×80 (W×H)" in line]
+    assert len(crop) == 1 and "centred 80×80 square" in crop[0] and "10 px each cut from the left and right" in crop[0]
+    assert not any("source picture" in line for line in err)  # the 100×100 source is square
+
+
+def test_animate_model_demo_and_output_size_n(fresh_notice, inputs, tmp_path, capsys):
+    import json
+
+    out = tmp_path / "out.gif"
+    rc = main(["animate", "--model", "demo", "--source", str(inputs / "source.png"), "--driving",
+               str(inputs / "driving.mp4"), "--out", str(out), "--output-size", "48", "--max-frames", "2",
+               "--no-progress", "--json", str(tmp_path / "r.json")])
+    assert rc == 0 and read_frames(out).shape == (2, 48, 48, 3)
+    assert "note: using the bundled demo model" in capsys.readouterr().err
+    report = json.loads((tmp_path / "r.json").read_text())
+    assert report["model"] == "jam-demo-128" and report["size"] == 48 and report["frames"] == 2
+
+
+@pytest.mark.parametrize("value", ["0", "-3", "big", "1.5"])
+def test_bad_output_size_is_a_usage_error(value, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["animate", "--source", "s.png", "--driving", "d.mp4", "--out", "o.mp4", "--output-size", value])
+    assert exit_info.value.code == 2 and "--output-size" in capsys.readouterr().err

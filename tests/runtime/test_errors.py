@@ -34,6 +34,7 @@ def anim(tiny_jam):
     (np.zeros((64, 64, 1), np.uint8), r"got \(64, 64, 1\) uint8"),
     (np.zeros((64, 64, 3), np.int32), r"got \(64, 64, 3\) int32"),
     (np.zeros((0, 64, 3), np.uint8), r"got \(0, 64, 3\) uint8"),
+    (np.zeros((64, 0, 3), np.uint8), r"got \(64, 0, 3\) uint8"),
     (np.zeros((1, 64, 64, 3), np.uint8), r"got \(1, 64, 64, 3\) uint8"),
     ([[0, 1, 2]], r"numpy array, got list"),
 ])
@@ -52,6 +53,19 @@ def test_nan_or_inf_float_frames(anim, bad):
         anim.set_source(frame)
     ok = anim.run(FRAMES[0])  # the stream is still usable after a rejected frame
     assert ok.shape == (64, 64, 3)
+
+
+def test_float_frames_in_0_255_are_refused_not_clipped(anim):
+    """frame.astype(np.float32) of a uint8 frame would be clipped to white: an error says what to do."""
+    frame = FRAMES[1].astype(np.float32)
+    with pytest.raises(InputError, match=r"driving frame: float values must lie in \[0, 1\].*divide by 255"):
+        anim.run(frame)
+    with pytest.raises(InputError, match=r"source image: float values must lie in \[0, 1\].*or pass the uint8"):
+        anim.set_source(source_image().astype(np.float64))
+    got = anim.run(frame / 255)  # the remedy, equal to the uint8 frame's result up to rounding
+    assert np.abs(got.astype(int) - anim.run(FRAMES[1]).astype(int)).max() <= 2
+    with pytest.raises(InputError, match=r"driving: float values must lie in \[0, 1\], got values from 0 to 255"):
+        anim.run_tensor(np.full((1, 3, 64, 64), 255, np.float32) * np.linspace(0, 1, 64, dtype=np.float32))
 
 
 def test_bad_model_space_tensors(anim):
@@ -188,18 +202,31 @@ def test_engines_built_for_another_gpu_or_tensorrt(here, what):
     check_engine_compat(ENGINES, "10.3.0.30", _cuda.GpuInfo("Orin", "8.7"))  # the machine it was built on
 
 
-def test_engines_for_another_gpu_in_the_manifest_are_refused(model_copy):
+def test_engines_for_another_gpu_in_the_manifest_are_refused(model_copy, monkeypatch):
     """With engines from elsewhere, an explicit TensorRT request fails with a clear error, never a crash."""
-    (model_copy / "generator.engine").write_bytes(b"\0" * 64)
-    refs = {name: {"file": "generator.engine", "sha256": sha256_file(model_copy / "generator.engine")}
-            for name in ("generator",)}
+    import types
+
+    from jamsdk.runtime.backends import tensorrt as trt_backend
+
+    names = json.loads((model_copy / "manifest.json").read_text())["stages"]
+    refs = {}
+    for name in names:  # a complete set of engines, so only the GPU can be what is wrong
+        (model_copy / f"{name}.engine").write_bytes(name.encode() * 16)
+        refs[name] = {"file": f"{name}.engine", "sha256": sha256_file(model_copy / f"{name}.engine")}
     _edit_manifest(model_copy, lambda d: d.update(engines={**ENGINES, "stages": refs}))
     # auto never picks them here (no GPU) and falls back to ONNX Runtime on the graphs
-    with jamsdk.Animator(model_copy, threads=1) as anim:
-        assert anim.backend == "onnxruntime"
-    with pytest.raises((EngineError, ManifestError)) as info:
+    if _cuda.gpu_info() is None:
+        with jamsdk.Animator(model_copy, threads=1) as anim:
+            assert anim.backend == "onnxruntime"
+    # This machine, as TensorRT would see it: an H200 with the engines' TensorRT version. Nothing may
+    # deserialise the engines (they are not plans): the compatibility check must refuse them first.
+    monkeypatch.setattr(_cuda, "require_gpu", lambda what: _cuda.GpuInfo("NVIDIA H200", "9.0"))
+    monkeypatch.setattr(trt_backend, "require", lambda name: types.SimpleNamespace(__version__="10.3.0.30"))
+    with pytest.raises(EngineError, match=r"^the engines were built with TensorRT 10\.3\.0\.30 on Orin \(compute "
+                                          r"capability 8\.7\), this machine has TensorRT 10\.3\.0\.30 on NVIDIA H200 "
+                                          r"\(compute capability 9\.0\) \(different compute capability and GPU model\); "
+                                          r"rebuild them here with `jamsdk build"):
         jamsdk.Animator(model_copy, backend="tensorrt")
-    assert "jamsdk build" in str(info.value) or "GPU" in str(info.value)
 
 
 def test_backend_checks_feed_names_dtypes_and_shapes(tiny_jam):

@@ -14,186 +14,19 @@ import types
 
 import numpy as np
 import pytest
+from cuda_standin import GPU, VERSION, FakeCuda, fake_tensorrt, install, make_engine_dir  # noqa: F401
 from rt_samples import driving_frames, source_image, to_tensor
 
 import jamsdk
 from jamsdk.errors import EngineError
 from jamsdk.manifest import sha256_file
-from jamsdk.runtime import _cuda
 
 FRAMES = driving_frames(4)
-GPU = _cuda.GpuInfo("Fake GPU", "8.7")
-VERSION = "10.3.0.30"
-
-
-class FakeCuda(_cuda.Cuda):
-    """Device memory as host bytearrays addressed by fake pointers; graphs as recorded closures."""
-
-    binding = "fake"
-    supports_graphs = True
-
-    def __init__(self):
-        self.mem: dict[int, bytearray] = {}
-        self.next = 0x1000
-        self.pinned: list[np.ndarray] = []
-        self.streams: set[int] = set()
-        self.capturing: list | None = None
-        self.graphs: dict[int, list] = {}
-        self.launches = 0
-
-    def device_count(self):
-        return 1, ""
-
-    def device_info(self):
-        return GPU
-
-    def malloc(self, nbytes):
-        ptr, self.next = self.next, self.next + nbytes + 256
-        self.mem[ptr] = bytearray(nbytes)
-        return ptr
-
-    def free(self, ptr):
-        del self.mem[ptr]
-
-    def pinned_empty(self, shape, dtype):
-        arr = np.empty(shape, dtype)
-        self.pinned.append(arr)
-        return arr
-
-    def free_pinned(self, array):
-        self.pinned = [a for a in self.pinned if a is not array]
-
-    def stream_create(self):
-        s = 7 + len(self.streams)
-        self.streams.add(s)
-        return s
-
-    def stream_destroy(self, stream):
-        self.streams.remove(stream)
-
-    def h2d(self, dst, src, stream):
-        assert stream in self.streams and self.capturing is None
-        self.mem[dst][:] = src.tobytes()
-
-    def d2h(self, dst, src, stream):
-        dst[...] = np.frombuffer(bytes(self.mem[src]), dst.dtype).reshape(dst.shape)
-
-    def synchronize(self, stream):
-        assert stream in self.streams
-
-    def begin_capture(self, stream):
-        self.capturing = []
-
-    def end_capture(self, stream):
-        graph, self.capturing = self.capturing, None
-        handle = id(graph)
-        self.graphs[handle] = graph
-        return handle
-
-    def launch_graph(self, graph_exec, stream):
-        self.launches += 1
-        for fn in self.graphs[graph_exec]:
-            fn()
-
-    def destroy_graph(self, graph_exec):
-        del self.graphs[graph_exec]
-
-
-def fake_tensorrt(cuda: FakeCuda) -> types.ModuleType:
-    import onnxruntime as ort
-
-    trt = types.ModuleType("tensorrt")
-    trt.__version__ = VERSION
-    trt.TensorIOMode = types.SimpleNamespace(INPUT="INPUT", OUTPUT="OUTPUT")
-    trt.nptype = lambda dtype: np.float32
-
-    class Logger:
-        WARNING = 2
-
-        def __init__(self, severity):
-            pass
-
-    class Context:
-        def __init__(self, engine):
-            self.engine, self.addr = engine, {}
-
-        def set_tensor_address(self, name, ptr):
-            self.addr[name] = ptr
-            return True
-
-        def _execute(self):
-            e = self.engine
-            feeds = {i.name: np.frombuffer(bytes(cuda.mem[self.addr[i.name]]), np.float32).reshape(i.shape)
-                     for i in e.session.get_inputs()}
-            for out, value in zip(e.outputs, e.session.run([o.name for o in e.outputs], feeds), strict=True):
-                cuda.mem[self.addr[out.name]][:] = np.ascontiguousarray(value, np.float32).tobytes()
-
-        def execute_async_v3(self, stream):
-            if cuda.capturing is not None:
-                cuda.capturing.append(self._execute)
-            else:
-                self._execute()
-            return True
-
-    class Engine:
-        def __init__(self, data):
-            self.session = ort.InferenceSession(data, providers=["CPUExecutionProvider"])
-            self.inputs, self.outputs = self.session.get_inputs(), self.session.get_outputs()
-            self.tensors = {t.name: (t, "INPUT") for t in self.inputs} | {t.name: (t, "OUTPUT") for t in self.outputs}
-            self.names = list(self.tensors)
-
-        num_io_tensors = property(lambda self: len(self.names))
-
-        def get_tensor_name(self, i):
-            return self.names[i]
-
-        def get_tensor_mode(self, name):
-            return self.tensors[name][1]
-
-        def get_tensor_shape(self, name):
-            return tuple(self.tensors[name][0].shape)
-
-        def get_tensor_dtype(self, name):
-            return "float32"
-
-        def create_execution_context(self):
-            return Context(self)
-
-    class Runtime:
-        def __init__(self, logger):
-            pass
-
-        def deserialize_cuda_engine(self, data):
-            try:
-                return Engine(data)
-            except Exception:
-                return None  # what TensorRT does with a plan it cannot read
-
-    trt.Logger, trt.Runtime = Logger, Runtime
-    return trt
 
 
 @pytest.fixture()
 def fake_gpu(monkeypatch):
-    cuda = FakeCuda()
-    monkeypatch.setattr(_cuda, "_probe", lambda: (GPU, ""))
-    monkeypatch.setattr(_cuda, "cuda", lambda: cuda)
-    monkeypatch.setitem(sys.modules, "tensorrt", fake_tensorrt(cuda))
-    return cuda
-
-
-def make_engine_dir(model_dir, out, precision: str = "fp32"):
-    """A copy of ``model_dir`` whose "engines" are its ONNX graphs (for the fake TensorRT)."""
-    shutil.copytree(model_dir, out)
-    data = json.loads((out / "manifest.json").read_text())
-    refs = {}
-    for name in data["stages"]:
-        shutil.copy(out / f"{name}.onnx", out / f"{name}.engine")
-        refs[name] = {"file": f"{name}.engine", "sha256": sha256_file(out / f"{name}.engine")}
-    data["engines"] = {"tensorrt_version": VERSION, "gpu_name": GPU.name, "compute_capability": GPU.compute_capability,
-                       "precision": precision, "stages": refs}
-    (out / "manifest.json").write_text(json.dumps(data))
-    return out
+    return install(monkeypatch)
 
 
 @pytest.fixture()
@@ -215,10 +48,9 @@ def test_tensorrt_backend_plumbing_matches_onnxruntime(fake_gpu, engine_dir, tin
     got = _animate(engine_dir, "tensorrt", cuda_graph=cuda_graph)
     want = _animate(tiny_jam[1], "onnxruntime")
     np.testing.assert_array_equal(got, want)
-    if cuda_graph:  # every stage replays its graph from its second run on
-        # region_predictor ran once for the source and once per frame; dense_motion and
-        # generator once per frame; generator_encoder only once (never replayed)
-        assert fake_gpu.launches == len(FRAMES) + 2 * (len(FRAMES) - 1)
+    if cuda_graph:  # one graph for the frame's engines from the second frame on (the first, the
+        # reference frame with its host step, ran every engine context plainly once)
+        assert fake_gpu.launches == len(FRAMES) - 1
     # everything allocated was freed on close
     assert fake_gpu.mem == {} and fake_gpu.pinned == [] and fake_gpu.streams == set() and fake_gpu.graphs == {}
 
@@ -293,6 +125,8 @@ class FakeBuilder:
                 self.cleared.add(flag)
 
             def create_timing_cache(self, blob):
+                if bytes(blob).startswith(b"corrupt"):
+                    return None  # what TensorRT does with a blob it cannot read
                 return types.SimpleNamespace(blob=bytes(blob), serialize=lambda: bytes(blob) + b"+")
 
             def set_timing_cache(self, cache, ignore_mismatch):
@@ -319,7 +153,8 @@ class FakeBuilder:
 def fake_builder(fake_gpu):
     trt = sys.modules["tensorrt"]
     FakeBuilder.calls = []
-    trt.Builder = lambda logger: FakeBuilder(trt)
+    trt.builder_loggers = []
+    trt.Builder = lambda logger: (trt.builder_loggers.append(logger), FakeBuilder(trt))[1]
     trt.NetworkDefinitionCreationFlag = types.SimpleNamespace(STRONGLY_TYPED=5)
     trt.BuilderFlag = types.SimpleNamespace(FP16="FP16", TF32="TF32", OBEY_PRECISION_CONSTRAINTS="OBEY")
     trt.MemoryPoolType = types.SimpleNamespace(WORKSPACE="WORKSPACE")
@@ -355,9 +190,14 @@ def test_build_engines_fills_the_manifest_and_runs(fake_builder, tiny_jam, tmp_p
     manifest = load_manifest(out)
     assert manifest.engines.tensorrt_version == VERSION and manifest.engines.gpu_name == GPU.name
     assert manifest.engines.precision == "fp16" and set(manifest.engines.stages) == set(manifest.stages)
-    # strongly typed (flag bit 5 on TensorRT 10.x) on the mixed FP16 graphs, no FP16 builder flag
-    assert all(name.endswith(".fp16.onnx") and flags == 1 << 5 and "FP16" not in f
-               for name, flags, f, _ in FakeBuilder.calls)
+    # strongly typed (flag bit 5 here) on the mixed FP16 graphs, no FP16 builder flag; TF32 off everywhere;
+    # the helper graphs built from their FP32 graphs
+    stages = [c for c in FakeBuilder.calls if c[0].endswith(".fp16.onnx")]
+    helpers = sorted(c[0] for c in FakeBuilder.calls if not c[0].endswith(".fp16.onnx"))
+    assert len(stages) == len(manifest.stages) and helpers == ["postprocess.onnx", "preprocess.onnx", "relative.onnx"]
+    assert all(flags == 1 << 5 and "FP16" not in f and "TF32" in cleared for _, flags, f, cleared in FakeBuilder.calls)
+    data = json.loads((out / "manifest.json").read_text())["engines"]
+    assert data["tf32"] is False and sorted(data["helpers"]) == ["postprocess", "preprocess", "relative"]
     assert (tmp_path / "t.cache").read_bytes().endswith(b"+")  # saved after every stage
     assert any("Building (2 steps)" in line for line in lines) and any("[1/" in line for line in lines)
     got = _animate(out, "tensorrt")

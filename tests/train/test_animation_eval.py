@@ -121,7 +121,7 @@ def test_cli(setup, tmp_path, capsys):
     data, ckpt = setup
     out = tmp_path / "anim.json"
     assert main(["eval", "--animation", str(data), "--checkpoint", str(ckpt), "--device", "cpu",
-                 "--mode", "relative", "standard", "--json", str(out)]) == 0
+                 "--mode", "relative", "--mode", "standard", "--json", str(out)]) == 0
     text = capsys.readouterr().out
     assert "model/no-motion" in text and "relative" in text
     result = json.loads(out.read_text())

@@ -278,12 +278,12 @@ def test_prepare_mgif_checks_and_converts(tmp_path, capsys):
     prep = load_script("prepare_mgif")
     write_dataset(tmp_path / "mgif", clips=4, frames=3, size=40, seed=2, fmt="gif")
     (tmp_path / "mgif" / "train" / "bad.gif").write_bytes(b"GIF89a")
-    assert prep.main([str(tmp_path / "mgif"), "--out", str(tmp_path / "frames"), "--size", str(S)]) == 0
+    assert prep.main(["--data", str(tmp_path / "mgif"), "--out", str(tmp_path / "frames"), "--size", str(S)]) == 0
     out = capsys.readouterr().out
     assert "skipped bad.gif" in out and "wrote 4 items" in out
     ds = FramesDataset(tmp_path / "frames", "train", image_size=S)
     assert ds.summary.kinds == {"folder": 3} and ds[0]["source"].shape == (3, S, S)
-    assert prep.main([str(tmp_path / "nowhere")]) == 1
+    assert prep.main(["--data", str(tmp_path / "nowhere")]) == 1
 
 
 def test_prepare_celebdf_names_split_and_crop(tmp_path, capsys):
@@ -295,7 +295,7 @@ def test_prepare_celebdf_names_split_and_crop(tmp_path, capsys):
         write_video(tmp_path / "cdf" / f"{name}.mp4", wide, fps=10)
     (tmp_path / "cdf" / "Celeb-real" / "id3_0000.mp4").write_bytes(b"junk")
     out = tmp_path / "out"
-    assert prep.main([str(tmp_path / "cdf"), str(out), "--size", str(S), "--stride", "2",
+    assert prep.main(["--data", str(tmp_path / "cdf"), "--out", str(out), "--size", str(S), "--stride", "2",
                       "--test-fraction", "0.3"]) == 0
     log = capsys.readouterr().out
     assert "skipped id3#0000" in log and "5 clips written, 1 unreadable" in log
@@ -308,4 +308,4 @@ def test_prepare_celebdf_names_split_and_crop(tmp_path, capsys):
     assert len(frames) == 2 and cv2.imread(str(frames[0])).shape == (S, S, 3)
     ds = FramesDataset(out, "train", image_size=S, id_sampling=True)
     assert ds.summary.ids == len({n.split("#")[0] for n in train})
-    assert prep.main([str(tmp_path / "cdf"), str(out), "--crop", "0.5,0.5,0.9,0.9"]) == 2
+    assert prep.main(["--data", str(tmp_path / "cdf"), "--out", str(out), "--crop", "0.5,0.5,0.9,0.9"]) == 2

@@ -109,7 +109,7 @@ def test_open_pairs_errors(tmp_path):
 
 
 def test_cli_synth_pairs(tmp_path, capsys):
-    assert main(["synth", str(tmp_path / "d"), "--clips", "2", "--frames", "3", "--size", "32", "--pairs", "1",
+    assert main(["synth", "--out", str(tmp_path / "d"), "--clips", "2", "--frames", "3", "--size", "32", "--pairs", "1",
                  "--quiet"]) == 0
     assert "1 animation pairs" in capsys.readouterr().out
     assert (tmp_path / "d" / "pairs" / "pair_00000" / "standard" / "00002.png").is_file()

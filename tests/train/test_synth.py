@@ -150,9 +150,9 @@ def test_write_dataset_bad_arguments(tmp_path):
 
 
 def test_cli_synth(tmp_path, capsys):
-    assert main(["synth", str(tmp_path / "ds"), "--clips", "3", "--frames", "2", "--size", "24",
+    assert main(["synth", "--out", str(tmp_path / "ds"), "--clips", "3", "--frames", "2", "--size", "24",
                  "--seed", "4", "--format", "gif"]) == 0
     assert "2 train + 1 test clips" in capsys.readouterr().out
     assert len(list((tmp_path / "ds" / "train").glob("*.gif"))) == 2
-    assert main(["synth", str(tmp_path / "bad"), "--size", "4"]) == 2
+    assert main(["synth", "--out", str(tmp_path / "bad"), "--size", "4"]) == 2
     assert "size" in capsys.readouterr().err

@@ -5,6 +5,11 @@ stage's tensor specs (names, dtypes, shapes: an :class:`~jamsdk.errors.InputErro
 expected and what came), then calls the backend's :meth:`Backend._run`. Backends therefore never
 repeat the checks, and a backend stays small.
 
+Beyond single stages, a backend class runs the Animator's plans (:mod:`jamsdk.runtime.plan`)
+through :meth:`Backend.open_pipeline`: by default on the host, stage by stage through ``run``; a
+backend whose tensors can stay on its device (TensorRT) returns a pipeline that keeps them there,
+and may add helper graphs (:meth:`Backend.helper_backends`) for the per-pixel and region work.
+
 Lifecycle: the constructor only records what to load, so nothing touches a GPU (or even reads a
 file) until :meth:`Backend.open`; :meth:`Backend.close` (or leaving a ``with`` block) frees what
 ``open`` took. ``run`` on a backend that is not open raises :class:`~jamsdk.errors.EngineError`.
@@ -19,6 +24,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Mapping
 import numpy as np
 
 from jamsdk.errors import EngineError, InputError
+from jamsdk.runtime.plan import HostPipeline, Pipeline
 from jamsdk.stages import Stage, TensorSpec
 
 if TYPE_CHECKING:
@@ -70,6 +76,8 @@ class Backend:
     kind: ClassVar[str] = ""
     #: which file it loads: ``"onnx"`` or ``"engine"``
     artifact: ClassVar[str] = ""
+    #: whether its pipeline keeps slots on a device (then only a plan's feeds and fetches cross)
+    device_resident: ClassVar[bool] = False
 
     def __init__(self, stage: Stage, path: str | os.PathLike[str]):
         self.stage = stage
@@ -143,6 +151,17 @@ class Backend:
     def from_manifest(cls, manifest: "Manifest", name: str, options: Mapping[str, Any]) -> "Backend":
         """A (closed) backend for stage ``name`` of ``manifest``; picks the options it understands."""
         raise NotImplementedError
+
+    @classmethod
+    def helper_backends(cls, manifest: "Manifest", options: Mapping[str, Any]) -> dict[str, "Backend"]:
+        """(Closed) backends for the folder's helper graphs this backend runs (default: none)."""
+        return {}
+
+    @classmethod
+    def open_pipeline(cls, backends: Mapping[str, "Backend"], slots: Mapping[str, TensorSpec],
+                      options: Mapping[str, Any]) -> Pipeline:
+        """The executor of the Animator's plans over ``backends`` (open); default: on the host."""
+        return HostPipeline(backends)
 
     def _open(self) -> None:
         raise NotImplementedError

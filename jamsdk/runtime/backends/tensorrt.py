@@ -1,25 +1,31 @@
-"""TensorRT backend: one deserialised plan per stage, fixed buffers, one stream, bound by name.
+"""TensorRT backend: one deserialised plan per stage; the Animator's frames run device-resident.
 
-Per stage, :meth:`TensorRTBackend.open` allocates every device buffer and a pinned host mirror
-once, binds each I/O tensor by *name* (``set_tensor_address``; never by index, whose order differs
-between TensorRT and ONNX Runtime) and creates one non-default stream (the default stream makes
-TensorRT add device-wide synchronisation). A frame is then: copy inputs into the pinned mirrors,
-async H2D, ``execute_async_v3`` (or the replay of a captured CUDA graph), async D2H, one stream
-synchronise.
+:meth:`TensorRTBackend.open` deserialises the engine and checks its tensors (by *name*, never by
+index: TensorRT lists them in its own order) against the stage table. The Animator then runs its
+plans through :meth:`TensorRTBackend.open_pipeline` (``trt_pipeline.DevicePipeline``): device
+buffers shared between stages, one non-default stream (the default stream makes TensorRT add
+device-wide synchronisation), one sync per frame, optional CUDA graphs. A stage run on its own
+(``backend.run(feeds)``) is a one-step plan on a private pipeline: same code.
 
-A GPU is probed with cuda-python before anything in ``tensorrt`` is touched: deserialising an
-engine without a usable GPU segfaults instead of raising (ENV_FACTS §5).
+Before anything in ``tensorrt`` is touched a GPU is probed with the CUDA binding: deserialising an
+engine without a usable GPU segfaults instead of raising (ENV_FACTS §5). TensorRT's own CUDA can
+still fail where the binding's works (another CUDA major), so the runtime is created with the
+process-wide logger (:func:`trt_logger`), which records ERROR messages, and no engine is
+deserialised after one.
 
-For benchmarks (``jamsdk bench``), :meth:`TensorRTBackend.enable_gpu_timing` brackets the copies
-and the engine of every run with CUDA events (:class:`GpuTimer`), and :func:`device_memory` reads
-``cudaMemGetInfo``; both need cuda-python (not pycuda).
+For benchmarks (``jamsdk bench``), :meth:`TensorRTBackend.enable_gpu_timing` makes the pipeline
+record CUDA events between copies and engines (``trt_pipeline.EventClock``), and
+:func:`device_memory` reads ``cudaMemGetInfo``; both need cuda-python (not pycuda).
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.metadata
 import os
-import warnings
+import re
+import sys
+import threading
 from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
@@ -28,7 +34,8 @@ from jamsdk._lazy import require
 from jamsdk.errors import EngineError
 from jamsdk.runtime import _cuda
 from jamsdk.runtime.backends.base import Backend
-from jamsdk.stages import Stage
+from jamsdk.runtime.plan import Pipeline, Plan, Step
+from jamsdk.stages import Stage, TensorSpec
 
 if TYPE_CHECKING:
     from jamsdk.manifest import Manifest
@@ -43,7 +50,7 @@ def check_engine_compat(engines: Mapping[str, Any] | None, tensorrt_version: str
     """
     if not engines:
         raise EngineError("this model folder has no TensorRT engines; build them on this machine with "
-                          "`jamsdk build MODEL_DIR`")
+                          "`jamsdk build --model MODEL_DIR`")
     built = (f"TensorRT {engines.get('tensorrt_version')} on {engines.get('gpu_name')} "
              f"(compute capability {engines.get('compute_capability')})")
     here = f"TensorRT {tensorrt_version} on {gpu.name} (compute capability {gpu.compute_capability})"
@@ -57,7 +64,7 @@ def check_engine_compat(engines: Mapping[str, Any] | None, tensorrt_version: str
     if problems:
         what = problems[0] if len(problems) == 1 else ", ".join(problems[:-1]) + " and " + problems[-1]
         raise EngineError(f"the engines were built with {built}, this machine has {here} (different "
-                          f"{what}); rebuild them here with `jamsdk build MODEL_DIR`")
+                          f"{what}); rebuild them here with `jamsdk build --model MODEL_DIR`")
 
 
 def _rt(result: Any, what: str) -> Any:
@@ -85,48 +92,84 @@ def device_memory() -> tuple[int, int] | None:
     return int(free), int(total)
 
 
-class GpuTimer:
-    """Four CUDA events on a stage's stream: before the H2D copies, before and after the engine, after D2H.
+#: TensorRT data type name → numpy dtype; anything else (bf16, fp8, int4 …) has no numpy twin
+_NUMPY_TYPES = {"float32": "float32", "float16": "float16", "int8": "int8", "int32": "int32", "int64": "int64",
+                "bool": "bool", "uint8": "uint8"}
 
-    Recorded outside any CUDA-graph capture and read after the run's stream synchronise, so the
-    elapsed-time queries wait for nothing. The engine interval is what trtexec calls GPU compute
-    time (kernel launch gaps included); the copy intervals are the PCIe (or, on a Jetson, memory)
-    transfers.
 
-    Args:
-        rt: cuda-python's runtime module (``cuda.bindings.runtime`` or ``cuda.cudart``).
+def numpy_dtype(trt: Any, dtype: Any) -> np.dtype | None:
+    """The numpy dtype of a TensorRT ``DataType``, or None where numpy has none (bf16, fp8, int4).
+
+    Mapped by identity with ``trt.float32`` … rather than through ``trt.nptype``, which raises a
+    bare TypeError for bf16/fp8.
     """
+    for name, np_name in _NUMPY_TYPES.items():
+        if getattr(trt, name, None) is dtype and dtype is not None:
+            return np.dtype(np_name)
+    return None
 
-    MARKS = 4
 
-    def __init__(self, rt: Any):
-        self.rt = rt
-        self.events: list[Any] = []
-        # CUDA 12.8 added an _v2 variant; take the plain name where the binding still has it.
-        self._elapsed = getattr(rt, "cudaEventElapsedTime", None) or getattr(rt, "cudaEventElapsedTime_v2")
-        try:
-            for _ in range(self.MARKS):
-                self.events.append(_rt(rt.cudaEventCreate(), "cudaEventCreate"))
-        except BaseException:
-            self.close()
-            raise
+class _Logger:
+    """The one TensorRT logger of the process (see :func:`trt_logger`)."""
 
-    def record(self, mark: int, stream: int) -> None:
-        _rt(self.rt.cudaEventRecord(self.events[mark], stream), "cudaEventRecord")
+    instance: Any = None
+    lock = threading.Lock()
 
-    def read(self) -> dict[str, float]:
-        """``{"h2d_ms", "compute_ms", "d2h_ms"}`` of the last run (call after its stream synchronise)."""
-        ms = [float(_rt(self._elapsed(a, b), "cudaEventElapsedTime"))
-              for a, b in zip(self.events, self.events[1:])]
-        return {"h2d_ms": ms[0], "compute_ms": ms[1], "d2h_ms": ms[2]}
 
-    def close(self) -> None:
-        events, self.events = self.events, []
-        for event in events:
-            try:
-                self.rt.cudaEventDestroy(event)
-            except Exception:  # freeing must not mask the error that got us here
-                pass
+def trt_logger(trt: Any) -> Any:
+    """The process-wide TensorRT logger: prints warnings and errors, and records every error.
+
+    One logger for the whole process: TensorRT uses the logger a builder or runtime was created
+    with for everything created through it, and it must stay valid until all of those are
+    released (``NvInferRuntimeBase.h``, ILogger); a logger per object risks logging through one
+    that was already freed. :attr:`errors` lets callers refuse to go on after TensorRT reported an
+    error (e.g. its CUDA could not initialise), instead of calling into a broken runtime.
+    """
+    with _Logger.lock:
+        if _Logger.instance is None:
+            base = trt.ILogger
+
+            class RecordingLogger(base):  # type: ignore[misc, valid-type]
+                def __init__(self) -> None:
+                    base.__init__(self)
+                    self.errors: list[str] = []
+                    self._worst = (trt.Logger.INTERNAL_ERROR, trt.Logger.ERROR)
+                    self._shown = self._worst + (trt.Logger.WARNING,)
+
+                def log(self, severity: Any, msg: str) -> None:  # noexcept in TensorRT: never raise
+                    try:
+                        if severity in self._worst:
+                            self.errors.append(str(msg))
+                        if severity in self._shown:
+                            print(f"[TensorRT] {msg}", file=sys.stderr)
+                    except Exception:
+                        pass
+
+            _Logger.instance = RecordingLogger()
+        return _Logger.instance
+
+
+def tensorrt_cuda_major() -> int | None:
+    """The CUDA major the installed TensorRT wheel was built for (``tensorrt-cu12`` → 12), None if unknown.
+
+    Jetson's apt-installed TensorRT has no wheel metadata: unknown there (it matches JetPack's CUDA).
+    """
+    for dist in importlib.metadata.distributions():
+        name = (dist.metadata.get("Name") or "").lower().replace("_", "-")
+        match = re.fullmatch(r"tensorrt-cu(\d+)(-libs|-bindings)?", name)
+        if match:
+            return int(match.group(1))
+    return None
+
+
+def check_cuda_versions(driver_version: int | None, trt_cuda_major: int | None) -> None:
+    """EngineError when the driver is older than the CUDA major TensorRT was built for."""
+    if driver_version is None or trt_cuda_major is None:
+        return
+    if driver_version // 1000 < trt_cuda_major:
+        raise EngineError(f"TensorRT was built for CUDA {trt_cuda_major}, but the driver supports CUDA "
+                          f"{driver_version // 1000}.{driver_version % 1000 // 10}; install the TensorRT wheel for "
+                          f"your CUDA (e.g. tensorrt-cu{driver_version // 1000}) or update the driver")
 
 
 class TensorRTBackend(Backend):
@@ -136,15 +179,15 @@ class TensorRTBackend(Backend):
         stage: the stage's tensor specs.
         path: the plan file.
         engines: the manifest's ``engines`` entry (TensorRT version, GPU); checked on open.
-        cuda_graph: after the first run, capture ``execute_async_v3`` in a CUDA graph and replay
-            it (less launch overhead for small stages); falls back to plain execution if capture
-            fails.
-        gpu_timing: time every run's copies and engine with CUDA events (see
+        cuda_graph: replay the engines as a CUDA graph after their first plain run (less launch
+            overhead); falls back to plain execution, with a warning, if capture fails.
+        gpu_timing: time every run's copies and engines with CUDA events (see
             :meth:`enable_gpu_timing`).
     """
 
     kind = "tensorrt"
     artifact = "engine"
+    device_resident = True
 
     def __init__(self, stage: Stage, path: str | os.PathLike[str], engines: Mapping[str, Any] | None = None,
                  cuda_graph: bool = False, gpu_timing: bool = False):
@@ -154,17 +197,10 @@ class TensorRTBackend(Backend):
         self.gpu_timing = gpu_timing
         #: the last run's ``{"h2d_ms", "compute_ms", "d2h_ms"}`` while GPU timing is on, else None
         self.last_gpu_ms: dict[str, float] | None = None
-        self._timer: GpuTimer | None = None
-        self._cuda: _cuda.Cuda | None = None
         self._trt: Any = None
         self._runtime: Any = None
         self._engine: Any = None
-        self._context: Any = None
-        self._stream: int | None = None
-        self._device: dict[str, int] = {}
-        self._host: dict[str, np.ndarray] = {}
-        self._graph: Any = None
-        self._runs = 0
+        self._solo: Pipeline | None = None  # for run() on this stage alone, made on first use
 
     @classmethod
     def usable(cls, manifest: "Manifest") -> str:
@@ -183,163 +219,116 @@ class TensorRTBackend(Backend):
         entry = manifest.stage(name)
         stage = Stage(name, entry.per, entry.inputs, entry.outputs)
         path = manifest.engine_file(name, verify_hash=options.get("verify_hashes", True))
-        engines = manifest.data.get("engines")
-        return cls(stage, path, engines=engines, cuda_graph=bool(options.get("cuda_graph", False)),
+        return cls(stage, path, engines=manifest.data.get("engines"), cuda_graph=bool(options.get("cuda_graph", False)),
                    gpu_timing=bool(options.get("gpu_timing", False)))
 
-    def enable_gpu_timing(self) -> str:
-        """Time each later run with CUDA events into :attr:`last_gpu_ms`; returns why not ("" when on).
+    @classmethod
+    def helper_backends(cls, manifest: "Manifest", options: Mapping[str, Any]) -> dict[str, "Backend"]:
+        """The helper graphs' engines (``jamsdk.runtime.helpers``), when the folder has them all built."""
+        from jamsdk.runtime.helpers import load_helpers, helper_engine
 
-        Costs four event records and three elapsed-time queries per run (microseconds); meant for
-        benchmarks. Needs cuda-python; with the pycuda fallback it stays off.
+        verify = options.get("verify_hashes", True)
+        out: dict[str, Backend] = {}
+        for name, (stage, _onnx) in load_helpers(manifest, verify).items():
+            path = helper_engine(manifest, name, verify)
+            if path is not None:
+                out[name] = cls(stage, path, engines=manifest.data.get("engines"),
+                                cuda_graph=bool(options.get("cuda_graph", False)))
+        return out
+
+    @classmethod
+    def open_pipeline(cls, backends: Mapping[str, "Backend"], slots: Mapping[str, TensorSpec],
+                      options: Mapping[str, Any]) -> Pipeline:
+        from jamsdk.runtime.backends.trt_pipeline import DevicePipeline
+
+        return DevicePipeline(backends, slots, cuda_graph=bool(options.get("cuda_graph", False)))  # type: ignore[arg-type]
+
+    def enable_gpu_timing(self) -> str:
+        """Time each later run's copies and engines with CUDA events into :attr:`last_gpu_ms`.
+
+        Returns why not ("" when on). Costs a few event records per run (microseconds); meant
+        for benchmarks. Needs cuda-python; with the pycuda fallback it stays off.
         """
         self.gpu_timing = True
-        if self._is_open and self._timer is None:
-            self._timer = self._make_timer()
-        if self._is_open and self._timer is None:
+        if getattr(_cuda.cuda(), "rt", None) is None:
             return "GPU timing needs cuda-python (the pycuda fallback has no event support here)"
         return ""
-
-    def _make_timer(self) -> GpuTimer | None:
-        rt = getattr(self._cuda, "rt", None)
-        return GpuTimer(rt) if rt is not None else None
 
     def _open(self) -> None:
         gpu = _cuda.require_gpu("the TensorRT backend")  # before any TensorRT object exists
         trt = require("tensorrt")
         check_engine_compat(self.engines, trt.__version__, gpu)
+        check_cuda_versions(_cuda.cuda().driver_version(), tensorrt_cuda_major())
         self._trt = trt
-        self._cuda = _cuda.cuda()
         try:
             self._load(trt)
         except BaseException:
-            self._close()
+            try:
+                self._close()
+            except Exception:  # the load error is the one to report
+                pass
             raise
 
     def _load(self, trt: Any) -> None:
-        logger = trt.Logger(trt.Logger.WARNING)
+        logger = trt_logger(trt)
+        seen = len(logger.errors)
         runtime = trt.Runtime(logger)
+        if runtime is None or len(logger.errors) > seen:
+            why = "; ".join(logger.errors[seen:]) or "trt.Runtime returned None"
+            # Deserialising on a runtime whose CUDA failed to initialise crashes the process.
+            raise EngineError(f"{self.name}: TensorRT cannot start here ({why}); check that the TensorRT "
+                              "wheel matches the driver's CUDA (`jamsdk doctor`)")
+        self._runtime = runtime  # the runtime must outlive the engine
         engine = runtime.deserialize_cuda_engine(self.path.read_bytes())
         if engine is None:
             raise EngineError(f"{self.name}: TensorRT cannot load {self.path} (corrupt, or built for another "
-                              "TensorRT/GPU); rebuild it with `jamsdk build MODEL_DIR`")
-        self._runtime, self._engine = runtime, engine  # the runtime must outlive the engine
+                              "TensorRT/GPU); rebuild it with `jamsdk build --model MODEL_DIR`")
+        self._engine = engine
         names = {engine.get_tensor_name(i) for i in range(engine.num_io_tensors)}
         want = {s.name for s in self.stage.inputs + self.stage.outputs}
         if names != want:
             raise EngineError(f"{self.name}: {self.path.name} has tensors {sorted(names)}, the manifest says "
                               f"{sorted(want)}")
-        context = engine.create_execution_context()
-        if context is None:
-            raise EngineError(f"{self.name}: cannot create an execution context (out of GPU memory?)")
-        self._context = context
-        cu = self._cuda
-        assert cu is not None
         for spec, is_input in [(s, True) for s in self.stage.inputs] + [(s, False) for s in self.stage.outputs]:
             mode = engine.get_tensor_mode(spec.name)
             if (mode == trt.TensorIOMode.INPUT) != is_input:
                 raise EngineError(f"{self.name}: tensor {spec.name!r} is an {mode} in the engine")
-            shape = tuple(engine.get_tensor_shape(spec.name))
-            dtype = np.dtype(trt.nptype(engine.get_tensor_dtype(spec.name)))
+            shape = tuple(int(d) for d in engine.get_tensor_shape(spec.name))  # a trt.Dims, not a tuple
+            raw = engine.get_tensor_dtype(spec.name)
+            dtype = numpy_dtype(trt, raw)
             if shape != tuple(spec.shape) or dtype != np.dtype(spec.dtype):
-                raise EngineError(f"{self.name}: tensor {spec.name!r} is {shape} {dtype} in the engine, "
+                got = dtype if dtype is not None else f"{raw} (no numpy type)"
+                raise EngineError(f"{self.name}: tensor {spec.name!r} is {shape} {got} in the engine, "
                                   f"{tuple(spec.shape)} {spec.dtype} in the manifest; rebuild the engine")
-            host = cu.pinned_empty(shape, dtype)
-            self._host[spec.name] = host
-            self._device[spec.name] = cu.malloc(host.nbytes)
-            if not context.set_tensor_address(spec.name, self._device[spec.name]):
+
+    def new_context(self, addresses: Mapping[str, int]) -> Any:
+        """A new execution context with every I/O tensor bound (by name) to ``addresses``."""
+        if self._engine is None:
+            raise EngineError(f"{self.name}: the tensorrt backend is not open")
+        context = self._engine.create_execution_context()
+        if context is None:
+            raise EngineError(f"{self.name}: cannot create an execution context (out of GPU memory?)")
+        for spec in self.stage.inputs + self.stage.outputs:
+            if not context.set_tensor_address(spec.name, int(addresses[spec.name])):
                 raise EngineError(f"{self.name}: set_tensor_address({spec.name!r}) failed")
-        self._stream = cu.stream_create()
-        if self.gpu_timing:
-            self._timer = self._make_timer()
-
-    def _execute(self) -> None:
-        if not self._context.execute_async_v3(self._stream):
-            raise EngineError(f"{self.name}: execute_async_v3 failed (see the TensorRT log above)")
-
-    def _capture(self) -> None:
-        """Record one execution as a CUDA graph; on any failure keep plain execution."""
-        cu = self._cuda
-        assert cu is not None and self._stream is not None
-        try:
-            cu.begin_capture(self._stream)
-        except EngineError as exc:
-            self.cuda_graph = False
-            warnings.warn(f"{self.name}: CUDA graph capture unavailable ({exc}); running without it", stacklevel=3)
-            return
-        ok = True
-        try:
-            ok = bool(self._context.execute_async_v3(self._stream))
-        finally:
-            try:
-                graph = cu.end_capture(self._stream)
-            except EngineError as exc:
-                graph, ok = None, False
-                warnings.warn(f"{self.name}: CUDA graph capture failed ({exc}); running without it", stacklevel=3)
-        if ok and graph is not None:
-            self._graph = graph
-        else:
-            if graph is not None:
-                cu.destroy_graph(graph)
-            self.cuda_graph = False
+        return context
 
     def _run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        cu, stream, timer = self._cuda, self._stream, self._timer
-        assert cu is not None and stream is not None
-        for spec in self.stage.inputs:
-            np.copyto(self._host[spec.name], feeds[spec.name])
-        # Host copies first, then the events: the copy interval must not include host work.
-        if timer is not None:
-            timer.record(0, stream)
-        for spec in self.stage.inputs:
-            cu.h2d(self._device[spec.name], self._host[spec.name], stream)
-        # The first run is a plain one: TensorRT does lazy setup on it that must not be captured.
-        if self._graph is None and self.cuda_graph and cu.supports_graphs and self._runs > 0:
-            self._capture()
-        if timer is not None:  # after the capture: an event recorded inside it would join the graph
-            timer.record(1, stream)
-        if self._graph is not None:
-            cu.launch_graph(self._graph, stream)
-        else:
-            self._execute()
-        if timer is not None:
-            timer.record(2, stream)
-        for spec in self.stage.outputs:
-            cu.d2h(self._host[spec.name], self._device[spec.name], stream)
-        if timer is not None:
-            timer.record(3, stream)
-        cu.synchronize(stream)
-        self._runs += 1
-        if timer is not None:
-            self.last_gpu_ms = timer.read()
-        # Copies: the pinned mirrors are overwritten by the next run.
-        return {spec.name: self._host[spec.name].copy() for spec in self.stage.outputs}
+        names = [s.name for s in self.stage.inputs + self.stage.outputs]
+        if self._solo is None:
+            self._solo = self.open_pipeline({self.name: self}, {s.name: s for s in self.stage.inputs + self.stage.outputs},
+                                            {"cuda_graph": self.cuda_graph})
+        step = Step(self.name, {n: n for n in names if n in feeds}, {s.name: s.name for s in self.stage.outputs})
+        plan = Plan(self.name, (step,), tuple(s.name for s in self.stage.inputs), tuple(s.name for s in self.stage.outputs))
+        return self._solo.run(plan, feeds)
 
     def _close(self) -> None:
-        cu = self._cuda
-        if cu is not None:
-            if self._stream is not None:
-                try:
-                    cu.synchronize(self._stream)
-                except EngineError:
-                    pass
-            if self._timer is not None:
-                self._timer.close()
-            if self._graph is not None:
-                cu.destroy_graph(self._graph)
-            for ptr in self._device.values():
-                cu.free(ptr)
-            for host in self._host.values():
-                cu.free_pinned(host)
-            if self._stream is not None:
-                cu.stream_destroy(self._stream)
-        self._graph = None
-        self._timer = None
-        self.last_gpu_ms = None
-        self._device.clear()
-        self._host.clear()
-        self._stream = None
-        # Context before engine before runtime: TensorRT's required destruction order.
-        self._context = None
-        self._engine = None
-        self._runtime = None
+        solo, self._solo = self._solo, None
+        try:
+            if solo is not None:
+                solo.close()
+        finally:
+            self.last_gpu_ms = None
+            # Contexts (in the pipelines) before engine before runtime: TensorRT's destruction order.
+            self._engine = None
+            self._runtime = None

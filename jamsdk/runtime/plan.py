@@ -1,0 +1,167 @@
+"""A frame's work as data: steps that read and write named slots, and the host executor.
+
+The Animator describes what a source or a frame needs as a :class:`Plan`: an ordered list of
+:class:`Step` s, each a stage (or helper graph) whose tensors are bound *by name* to slots (the
+output slot of one step is the input slot of the next), or a host step (numpy on the host, e.g.
+the relative mode's reference or motion smoothing). A backend's pipeline executes plans:
+
+* :class:`HostPipeline` (every backend; ONNX Runtime uses it): slots are numpy arrays on the
+  host, stage steps call :meth:`Backend.run <jamsdk.runtime.backends.base.Backend.run>`.
+* the TensorRT backend's device pipeline (``backends/trt_pipeline.py``): slots are device
+  buffers allocated once, stage steps are engines bound to those buffers, and only the plan's
+  feeds, fetches and host-step inputs/outputs cross between host and device.
+
+So the Animator's logic exists once; only where the slots live differs.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from dataclasses import dataclass, field
+from typing import TYPE_CHECKING, Any, Callable, ContextManager, Iterable, Mapping, Sequence
+
+import numpy as np
+
+from jamsdk.errors import EngineError
+from jamsdk.stages import Stage, TensorSpec
+
+if TYPE_CHECKING:
+    from jamsdk.runtime.backends.base import Backend
+
+HostFn = Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
+Timer = Callable[[str], ContextManager[None]]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of a plan.
+
+    Args:
+        name: the stage or helper graph it runs (a label for host steps).
+        inputs: stage tensor name → slot (host steps: slot → slot, the slots it reads).
+        outputs: stage tensor name → slot (host steps: the slots it writes).
+        host: for a host step, ``fn({slot: array}) -> {slot: array}``.
+        stat: the :meth:`Animator.stats` key the host executor times it under (None: untimed).
+    """
+
+    name: str
+    inputs: Mapping[str, str]
+    outputs: Mapping[str, str]
+    host: HostFn | None = field(default=None, compare=False)
+    stat: str | None = None
+
+
+@dataclass(frozen=True)
+class Plan:
+    """Steps in order, the slots the caller feeds per run and the slots it fetches back."""
+
+    name: str
+    steps: tuple[Step, ...]
+    feeds: tuple[str, ...]
+    fetches: tuple[str, ...]
+
+    def segments(self) -> list[tuple[tuple[Step, ...], Step | None]]:
+        """``[(engine steps, the host step after them or None), …]``: what runs between host round trips."""
+        out: list[tuple[tuple[Step, ...], Step | None]] = []
+        run: list[Step] = []
+        for step in self.steps:
+            if step.host is None:
+                run.append(step)
+            else:
+                out.append((tuple(run), step))
+                run = []
+        out.append((tuple(run), None))
+        return out
+
+
+def slot_specs(plans: Iterable[Plan], stages: Mapping[str, Stage],
+               extra: Mapping[str, TensorSpec] = {}) -> dict[str, TensorSpec]:
+    """Shape and dtype of every slot the plans use, from the stage tensors bound to it.
+
+    Every slot must be bound to at least one stage tensor (host-step slots included), and all
+    tensors bound to one slot must agree; anything else is a bug in the plan.
+    """
+    specs: dict[str, TensorSpec] = {k: TensorSpec(k, v.shape, v.dtype) for k, v in extra.items()}
+    used: set[str] = set()
+    for plan in plans:
+        for step in plan.steps:
+            if step.host is not None:
+                used.update(step.inputs.values())
+                used.update(step.outputs.values())
+                continue
+            stage = stages[step.name]
+            tensors = {s.name: s for s in stage.inputs + stage.outputs}
+            bound = {**step.inputs, **step.outputs}
+            if set(bound) != set(tensors):
+                raise EngineError(f"plan {plan.name}: step {step.name} binds {sorted(bound)}, "
+                                  f"the stage has {sorted(tensors)}")
+            for tensor, slot in bound.items():
+                spec = tensors[tensor]
+                have = specs.get(slot)
+                if have is not None and (tuple(have.shape), have.dtype) != (tuple(spec.shape), spec.dtype):
+                    raise EngineError(f"plan {plan.name}: slot {slot!r} is {have.shape} {have.dtype} and "
+                                      f"{spec.shape} {spec.dtype}")
+                specs[slot] = TensorSpec(slot, tuple(spec.shape), spec.dtype)
+        used.update(plan.feeds)
+        used.update(plan.fetches)
+    unbound = sorted(used - set(specs))
+    if unbound:
+        raise EngineError(f"slots {unbound} are not bound to any stage tensor")
+    return specs
+
+
+class Pipeline:
+    """Executes plans over slots that persist between runs (per-source features stay where they are)."""
+
+    #: True when slots live on a device (results can be handed out without a copy)
+    on_device = False
+
+    def write(self, slot: str, array: np.ndarray) -> None:
+        """Set a slot that persists (source tensors, settings); synchronous."""
+        raise NotImplementedError
+
+    def run(self, plan: Plan, feeds: Mapping[str, np.ndarray], time: Timer | None = None) -> dict[str, np.ndarray]:
+        """Run ``plan`` with ``feeds`` (its ``feeds`` slots) → its ``fetches`` slots as host arrays (caller's)."""
+        raise NotImplementedError
+
+    def run_device(self, plan: Plan, feeds: Mapping[str, np.ndarray], keep: str,
+                   time: Timer | None = None) -> Any:
+        """Like :meth:`run` but hand out slot ``keep`` on the device (device pipelines only)."""
+        raise EngineError("this backend keeps no tensors on a device")
+
+    def close(self) -> None:
+        """Free what the pipeline holds. Safe to call twice."""
+
+
+class HostPipeline(Pipeline):
+    """Slots as host numpy arrays; stage steps run through each stage's backend (validate, then ``_run``)."""
+
+    def __init__(self, backends: Mapping[str, "Backend"]):
+        self.backends = backends
+        self.slots: dict[str, np.ndarray] = {}
+
+    def write(self, slot: str, array: np.ndarray) -> None:
+        self.slots[slot] = np.array(array, order="C", copy=True)
+
+    def run(self, plan: Plan, feeds: Mapping[str, np.ndarray], time: Timer | None = None) -> dict[str, np.ndarray]:
+        slots = self.slots
+        slots.update(feeds)
+        for step in plan.steps:
+            timed = time(step.stat) if (time is not None and step.stat) else contextlib.nullcontext()
+            if step.host is not None:
+                out = step.host({s: slots[s] for s in step.inputs.values()})
+                slots.update({s: out[s] for s in step.outputs.values()})
+                continue
+            with timed:
+                result = self.backends[step.name].run({t: slots[s] for t, s in step.inputs.items()})
+            for tensor, slot in step.outputs.items():
+                slots[slot] = result[tensor]
+        return {s: slots[s] for s in plan.fetches}
+
+    def close(self) -> None:
+        self.slots.clear()
+
+
+def read_slots(pipeline_result: Mapping[str, np.ndarray], names: Sequence[str], prefix: str) -> dict[str, np.ndarray]:
+    """``{name: result[prefix_name]}``: region params out of a fetch result."""
+    return {n: pipeline_result[f"{prefix}_{n}"] for n in names}

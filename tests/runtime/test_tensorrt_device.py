@@ -1,0 +1,132 @@
+"""The device-resident TensorRT path on the CUDA/TensorRT stand-ins (tests/runtime/cuda_standin.py).
+
+What crosses between host and device per streamed frame (the budget of issue 9), that results
+equal ONNX Runtime's in every mode and channel order, the device-result API, the host path of
+folders without helper graphs, and CUDA-graph capture rules.
+"""
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+from cuda_standin import install, make_engine_dir
+from rt_samples import driving_frames, source_image
+
+import jamsdk
+from jamsdk.errors import InputError
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+import transfer_budget  # noqa: E402
+
+FRAMES = driving_frames(5)
+DEMO = Path(jamsdk.__file__).parent / "assets" / "demo_model"
+
+
+def _budget_ok(r, cuda_graph):
+    s = r["image_size"]
+    assert r["h2d_bytes_per_frame"] <= s * s * 3 + 4096, r
+    assert r["d2h_bytes_per_frame"] <= s * s * 3 + 4096, r
+    assert r["syncs_per_frame"] == 1, r
+    assert r["graph_launches_per_frame"] == (1 if cuda_graph else 0), r
+
+
+@pytest.mark.parametrize("mode", ["relative", "standard", "avd"])
+@pytest.mark.parametrize("cuda_graph", [False, True])
+def test_transfer_budget_tiny(tiny_jam, monkeypatch, mode, cuda_graph):
+    r = transfer_budget.measure(tiny_jam[1], mode, cuda_graph, frames=4, patch=monkeypatch)
+    _budget_ok(r, cuda_graph)
+    assert r["h2d_bytes_per_frame"] == 64 * 64 * 3  # exactly the uint8 crop: nothing else goes up
+    assert r["before"]["h2d_bytes_per_frame"] > 20 * r["h2d_bytes_per_frame"]
+
+
+def test_transfer_budget_mraa_and_demo(tiny_mraa, monkeypatch):
+    _budget_ok(transfer_budget.measure(tiny_mraa[1], "relative", True, frames=3, patch=monkeypatch), True)
+    _budget_ok(transfer_budget.measure(DEMO, "avd", True, frames=3, patch=monkeypatch), True)
+
+
+def test_folder_without_helper_graphs_takes_the_host_path(tiny_jam, monkeypatch):
+    r = transfer_budget.measure(tiny_jam[1], "relative", True, frames=3, host_path=True, patch=monkeypatch)
+    s = r["image_size"]
+    assert r["h2d_bytes_per_frame"] > s * s * 3 * 4 and r["syncs_per_frame"] == 2  # float frame + region params
+
+
+@pytest.fixture()
+def fake_gpu(monkeypatch):
+    return install(monkeypatch)
+
+
+def _stream(model_dir, backend, frames=FRAMES, **kw):
+    with jamsdk.Animator(model_dir, backend=backend, threads=1, **kw) as anim:
+        anim.set_source(source_image())
+        return np.stack([anim.run(f) for f in frames])
+
+
+@pytest.mark.parametrize("mode,bgr,cuda_graph", [("relative", False, True), ("relative", True, False),
+                                                 ("standard", False, False), ("avd", True, True)])
+def test_uint8_frames_match_onnxruntime(fake_gpu, tiny_jam, tmp_path, mode, bgr, cuda_graph):
+    engines = make_engine_dir(tiny_jam[1], tmp_path / "model")
+    got = _stream(engines, "tensorrt", mode=mode, bgr=bgr, cuda_graph=cuda_graph)
+    want = _stream(tiny_jam[1], "onnxruntime", mode=mode, bgr=bgr)
+    np.testing.assert_array_equal(got, want)
+    assert fake_gpu.mem == {} and fake_gpu.pinned == [] and fake_gpu.streams == set()
+
+
+def test_host_path_matches_onnxruntime_and_output_size(fake_gpu, tiny_jam, tmp_path):
+    engines = make_engine_dir(tiny_jam[1], tmp_path / "model", helpers=False)
+    got = _stream(engines, "tensorrt", output_size=80, cuda_graph=True)
+    want = _stream(tiny_jam[1], "onnxruntime", output_size=80)
+    np.testing.assert_array_equal(got, want)
+
+
+def test_float_frames_and_reset_and_new_source(fake_gpu, tiny_jam, tmp_path):
+    engines = make_engine_dir(tiny_jam[1], tmp_path / "model")
+    outs = []
+    for folder, backend in ((engines, "tensorrt"), (tiny_jam[1], "onnxruntime")):
+        with jamsdk.Animator(folder, backend=backend, threads=1, output_size="crop") as anim:
+            anim.set_source(source_image())
+            a = [anim.run(FRAMES[0].astype(np.float32) / 255), anim.run(FRAMES[1])]
+            anim.set_source(source_image(seed=5))  # the reference is kept, its scale recomputed
+            a.append(anim.run(FRAMES[2]))
+            anim.reset()  # the next frame is the new reference
+            a += [anim.run(FRAMES[3]), anim.run(FRAMES[4])]
+            outs.append(np.stack(a))
+    np.testing.assert_array_equal(outs[0], outs[1])
+
+
+def test_run_device(fake_gpu, tiny_jam, tmp_path):
+    engines = make_engine_dir(tiny_jam[1], tmp_path / "model")
+    with jamsdk.Animator(engines, backend="tensorrt", threads=1) as anim:
+        anim.set_source(source_image())
+        want = anim.run(FRAMES[0])
+        anim.reset()
+        anim.run_device(FRAMES[1])  # the new reference: only its region params come back
+        anim.reset()
+        fake_gpu.counts.clear()
+        r = anim.run_device(FRAMES[0])
+        assert 0 < fake_gpu.counts["d2h_bytes"] < 1024
+        fake_gpu.counts.clear()
+        anim.run_device(FRAMES[1])
+        assert fake_gpu.counts["d2h_bytes"] == 0 and fake_gpu.counts["syncs"] == 1  # nothing came back
+        r = anim.run_device(FRAMES[0])
+        cai = r.__cuda_array_interface__
+        assert cai["shape"] == (64, 64, 3) and cai["typestr"] == "|u1" and cai["version"] == 3
+        assert cai["data"][0] in fake_gpu.mem
+        np.testing.assert_array_equal(r.to_host().reshape(64, 64, 3), want)
+    with jamsdk.Animator(tiny_jam[1], backend="onnxruntime", threads=1) as anim:
+        anim.set_source(source_image())
+        with pytest.raises(InputError, match="run_device needs the TensorRT backend"):
+            anim.run_device(FRAMES[0])
+
+
+def test_stage_tensors_bound_by_name_with_enum_types(fake_gpu, tiny_jam, tmp_path):
+    # the stand-in lists outputs first and reversed, shapes as Dims, dtypes as enums
+    import tensorrt
+
+    engines = make_engine_dir(tiny_jam[1], tmp_path / "model")
+    with jamsdk.Animator(engines, backend="tensorrt") as anim:
+        engine = anim._backends["dense_motion"]._engine
+        names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
+        assert names[0] == "occlusion_map" and not isinstance(engine.get_tensor_shape(names[0]), tuple)
+        assert engine.get_tensor_dtype(names[0]) is tensorrt.DataType.FLOAT
