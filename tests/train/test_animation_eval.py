@@ -129,4 +129,7 @@ def test_cli(setup, tmp_path, capsys):
     assert main(["eval", "--animation", str(tmp_path), "--checkpoint", str(ckpt)]) == 2
     assert "no animation pairs" in capsys.readouterr().err
     assert main(["eval", "--animation", str(data)]) == 2
-    assert "--checkpoint CKPT or --model DIR" in capsys.readouterr().err
+    assert "needs one model to score: --checkpoint CKPT (PyTorch) or --model DIR" in capsys.readouterr().err
+    # The bundled model works at 128×128: pairs at 64×64 are refused before anything runs.
+    assert main(["eval", "--animation", str(data), "--model", "demo"]) == 2
+    assert "128×128, but the pairs" in capsys.readouterr().err
