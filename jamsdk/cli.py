@@ -18,6 +18,7 @@ from jamsdk.errors import JamError
 # (command name, module under jamsdk.commands)
 COMMANDS: tuple[tuple[str, str], ...] = (
     ("info", "info"),
+    ("doctor", "doctor"),
     ("convert-mraa", "convert_mraa"),
     ("synth", "synth"),
     ("train", "train"),
@@ -27,6 +28,8 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("animate", "animate"),
     ("demo", "demo"),
     ("bench", "bench"),
+    ("batch", "batch"),
+    ("serve", "serve"),
 )
 
 
@@ -128,6 +131,8 @@ def _notes_as_lines(command: str) -> None:
             show(message, category, filename, lineno, file, line)
 
     warnings.showwarning = showwarning
+    # Shown whatever the warning filters say (bundled.warn_if_demo already limits it to once).
+    warnings.simplefilter("always", DemoModelWarning)
 
 
 if __name__ == "__main__":

@@ -18,8 +18,19 @@ Schema, format version 1::
       },
       "engines": null | {"tensorrt_version": ..., "gpu_name": ..., "compute_capability": ...,
                          "precision": "fp32" | "fp16",
-                         "stages": {"<stage>": {"file": "<stage>.engine", "sha256": ...}}}
+                         "stages": {"<stage>": {"file": "<stage>.engine", "sha256": ...}},
+                         "batched": {"<stage>": {"<B>": {"file": "<stage>.b<B>.engine", ...}}}},
+      "helpers": {"preprocess" | "postprocess" | "relative": {"file", "sha256", "inputs", "outputs"}},
+      "batched": {"sizes": [2, 4, 8],            # optional: graphs for B streams per call
+                  "stages": {"<stage>": {"<B>": {"fp32": {"file": "<stage>.b<B>.onnx", ...}, ...}}}}
     }
+
+``helpers`` (optional; with engines under ``engines.helpers``) are the TensorRT path's pixel and
+region-algebra graphs, read by :mod:`jamsdk.runtime.helpers`; folders without them still load.
+
+``batched`` (optional, ``jamsdk export --batch-sizes``) lists the per-frame stages' graphs for B
+independent streams per call, exported side by side at fixed B (see :mod:`jamsdk.runtime.batch`);
+their tensors are the stage's with the leading dimension B.
 
 Graph inputs and outputs are float32 in both precisions (the FP16 graphs cast inside). Stage names
 and tensors are those of :func:`jamsdk.stages.stage_table`, and the loader checks that they still are.
@@ -31,7 +42,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from types import MappingProxyType
 from typing import Any, Mapping, Sequence
@@ -84,6 +95,8 @@ class Engines:
     compute_capability: str
     precision: str
     stages: Mapping[str, FileRef]
+    #: stage → batch size → engine of the batched graph (empty when none were built)
+    batched: Mapping[str, Mapping[int, FileRef]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -104,6 +117,16 @@ class Manifest:
     precisions: tuple[str, ...]
     stages: Mapping[str, StageEntry]
     engines: Engines | None
+    #: stage → batch size → precision → graph, for the batched graphs (``export --batch-sizes``)
+    batched: Mapping[str, Mapping[int, Mapping[str, FileRef]]] = field(default_factory=dict)
+
+    @property
+    def batch_sizes(self) -> tuple[int, ...]:
+        """Streams per call the folder has graphs for: always 1, plus ``export --batch-sizes``."""
+        sizes = {1}
+        for per_size in self.batched.values():
+            sizes.update(per_size)
+        return tuple(sorted(sizes))
 
     def stage(self, name: str) -> StageEntry:
         """The stage called ``name``; :class:`ManifestError` names the stages there are."""
@@ -114,9 +137,15 @@ class Manifest:
                 f"{self.model_dir}: no stage {name!r} in the manifest (it has: {', '.join(self.stages)})"
             ) from None
 
-    def stage_file(self, name: str, precision: str = "fp32") -> Path:
-        """Path of stage ``name``'s ONNX graph in ``precision`` (``fp32`` or ``fp16``)."""
+    def stage_file(self, name: str, precision: str = "fp32", batch: int = 1) -> Path:
+        """Path of stage ``name``'s ONNX graph in ``precision`` (``fp32`` or ``fp16``), for ``batch`` streams."""
         entry = self.stage(name)
+        if batch != 1:
+            ref = self.batched.get(name, {}).get(batch, {}).get(precision)
+            if ref is None:
+                raise ManifestError(f"{self.model_dir}: no {precision} graph of stage {name!r} for batch {batch} "
+                                    f"(batch sizes: {list(self.batch_sizes)}); export with --batch-sizes")
+            return self.model_dir / ref.file
         if precision not in entry.files:
             raise ManifestError(
                 f"{self.model_dir}: stage {name!r} has no {precision!r} graph "
@@ -124,11 +153,18 @@ class Manifest:
             )
         return self.model_dir / entry.files[precision].file
 
-    def engine_file(self, name: str, verify_hash: bool = True) -> Path:
+    def engine_file(self, name: str, verify_hash: bool = True, batch: int = 1) -> Path:
         """Path of stage ``name``'s TensorRT engine (checked to exist and, by default, its hash)."""
         if self.engines is None:
             raise ManifestError(f"{self.model_dir}: no engines built yet; run `jamsdk build --model {self.model_dir}`")
         self.stage(name)
+        if batch != 1:
+            ref = self.engines.batched.get(name, {}).get(batch)
+            if ref is None:
+                raise ManifestError(f"{self.model_dir}: no engine of stage {name!r} for batch {batch}; "
+                                    "rebuild with `jamsdk build`")
+            _check_file(self.model_dir, ref, f"engines.batched.{name}.{batch}", verify_hash)
+            return self.model_dir / ref.file
         if name not in self.engines.stages:
             raise ManifestError(f"{self.model_dir}: no engine for stage {name!r}; rebuild with `jamsdk build`")
         ref = self.engines.stages[name]
@@ -334,8 +370,46 @@ def parse_manifest(model_dir: str | os.PathLike[str], data: Any, verify_hashes: 
         stages[name] = StageEntry(name, per, MappingProxyType(files), inputs, outputs)
 
     engines = _engines(data.get("engines"), stages, bad)
+    batched = _batched(data.get("batched"), stages, precisions, model_dir, verify_hashes, bad)
     return Manifest(model_dir, data, model, size, num_regions, opset, align_corners, tuple(modes),
-                    tuple(precisions), MappingProxyType(stages), engines)
+                    tuple(precisions), MappingProxyType(stages), engines, batched)
+
+
+def _batch_key(raw: Any, key: str, bad) -> int:
+    if not (isinstance(raw, str) and raw.isdigit() and int(raw) >= 2):
+        raise bad(key, f"expected a batch size ≥ 2 (as a string key), got {raw!r}")
+    return int(raw)
+
+
+def _batched(raw: Any, stages: Mapping[str, StageEntry], precisions: Sequence[str], model_dir: Path,
+             verify_hashes: bool, bad) -> Mapping[str, Mapping[int, Mapping[str, FileRef]]]:
+    """The optional ``batched`` section: every per-frame stage at every listed size and precision."""
+    if raw is None:
+        return MappingProxyType({})
+    if not isinstance(raw, Mapping) or not isinstance(raw.get("sizes"), list) or not isinstance(
+            raw.get("stages"), Mapping):
+        raise bad("batched", f'expected {{"sizes": [...], "stages": {{...}}}}, got {raw!r}')
+    sizes = [_batch_key(str(b) if _is_int(b) else b, "batched.sizes", bad) for b in raw["sizes"]]
+    want = [name for name, entry in stages.items() if entry.per == PER_FRAME]
+    if sorted(raw["stages"]) != sorted(want):
+        raise bad("batched.stages", f"expected the per-frame stages {want}, got {sorted(raw['stages'])}")
+    out = {}
+    for name in want:
+        per_size = raw["stages"][name]
+        if not isinstance(per_size, Mapping) or sorted(map(str, sizes)) != sorted(per_size):
+            raise bad(f"batched.stages.{name}", f"expected sizes {sizes}, got {per_size!r}")
+        out[name] = {}
+        for b in sizes:
+            files = per_size[str(b)]
+            if not isinstance(files, Mapping) or sorted(files) != sorted(precisions):
+                raise bad(f"batched.stages.{name}.{b}", f"expected files for {list(precisions)}, got {files!r}")
+            refs = {}
+            for prec in precisions:
+                key = f"batched.stages.{name}.{b}.{prec}"
+                refs[prec] = _file_ref(files[prec], key, bad)
+                _check_file(model_dir, refs[prec], key, verify_hashes)
+            out[name][b] = MappingProxyType(refs)
+    return MappingProxyType(out)
 
 
 def _is_int(value: Any) -> bool:
@@ -430,4 +504,14 @@ def _engines(raw: Any, stages: Mapping[str, StageEntry], bad) -> Engines | None:
         if name not in stages:
             raise bad("engines.stages", f"engine for unknown stage {name!r}")
         refs[name] = _file_ref(ref, f"engines.stages.{name}", bad)
-    return Engines(stages=MappingProxyType(refs), **fields)
+    raw_batched = raw.get("batched") or {}
+    if not isinstance(raw_batched, Mapping):
+        raise bad("engines.batched", f"expected an object, got {raw_batched!r}")
+    batched = {}
+    for name, per_size in raw_batched.items():
+        if name not in stages or not isinstance(per_size, Mapping):
+            raise bad("engines.batched", f"expected stage → {{batch: engine}}, got {name!r}: {per_size!r}")
+        batched[name] = MappingProxyType({_batch_key(b, f"engines.batched.{name}", bad):
+                                          _file_ref(ref, f"engines.batched.{name}.{b}", bad)
+                                          for b, ref in per_size.items()})
+    return Engines(stages=MappingProxyType(refs), batched=MappingProxyType(batched), **fields)

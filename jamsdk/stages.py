@@ -97,3 +97,24 @@ def stage_table(cfg: ModelConfig, size: int | None = None, with_avd: bool | None
                         (TensorSpec("prediction", image),),
                         "Warps the cached source features, decodes the frame, blends with the warped source."))
     return {st.name: st for st in stages}
+
+
+def batched(stage: Stage, batch: int) -> Stage:
+    """``stage`` for ``batch`` independent streams per call: every tensor's leading dim is ``batch``.
+
+    Batched graphs are exported side by side with the batch-1 ones at fixed sizes (static shapes
+    keep every TensorRT hygiene check and CUDA-graph replay valid; no optimization profile), see
+    :mod:`jamsdk.runtime.batch`.
+    """
+    if batch == 1:
+        return stage
+
+    def grow(specs: tuple[TensorSpec, ...]) -> tuple[TensorSpec, ...]:
+        return tuple(TensorSpec(s.name, (batch,) + tuple(s.shape[1:]), s.dtype) for s in specs)
+
+    return Stage(stage.name, stage.per, grow(stage.inputs), grow(stage.outputs), stage.doc)
+
+
+def batchable(stage: Stage) -> bool:
+    """Whether a stage is exported in batched sizes: the per-frame ones (per-source work is cached)."""
+    return stage.per == PER_FRAME

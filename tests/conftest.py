@@ -34,3 +34,43 @@ def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item
         marker = pytest.mark.skip(reason=f"gpu test: {reason}")
         for item in gpu_items:
             item.add_marker(marker)
+
+
+# -- shared by tests/runtime/test_batch.py, tests/export, tests/scale and tests/serve ---------------
+
+@pytest.fixture(scope="session")
+def tiny_batched(tmp_path_factory):
+    """A tiny-jam folder (FP32, AVD) exported with batched graphs for 2 and 4 streams per call."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("onnxruntime")
+    from jamsdk.config import load_model_config
+    from jamsdk.export.pipeline import export_checkpoint
+    from jamsdk.model.checkpoint import save_checkpoint
+    from jamsdk.model.jam import build_model
+
+    torch.manual_seed(5)
+    model = build_model(load_model_config("tiny-jam")).eval()
+    work = tmp_path_factory.mktemp("tiny-batched")
+    save_checkpoint(work / "tiny.pt", model, model.cfg, meta={"avd_trained": True})
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        export_checkpoint(work / "tiny.pt", work / "model", precision="fp32", avd="on", batch_sizes=(2, 4),
+                          log=lambda _msg: None)
+    finally:
+        torch.set_num_threads(threads)
+    return work / "model"
+
+
+@pytest.fixture(scope="session")
+def ray_local():
+    """ONE local Ray for the whole test run (2 CPUs, no dashboard), shut down at the end."""
+    ray = pytest.importorskip("ray")
+    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+    yield ray
+    try:
+        from ray import serve
+
+        serve.shutdown()
+    finally:
+        ray.shutdown()

@@ -1,8 +1,8 @@
 """jamsdk animate: animate a picture with a driving video or a camera into an .mp4, .avi or .gif.
 
 Without --model the bundled demo model runs (it knows synthetic cartoon figures only; a note says
-so). Frames are centre-cropped to a square (a note says what was cut) and resized to the model's
-resolution; --output-size picks the output's side. The output file appears only when complete
+so). Non-square frames are centre-cropped to a square (a note says what was cut; --fit pad pads
+them instead) and resized to the model's resolution; --output-size picks the output's side. The output file appears only when complete
 (written to a temporary file, then renamed); its folder is created when missing.
 """
 
@@ -51,6 +51,10 @@ def add_common(p: argparse.ArgumentParser, backend: str = "auto") -> None:
     p.add_argument("--output-size", type=output_size, default="model", metavar="model|crop|N",
                    help="side of the square output: model = the model's resolution (default), crop = the side of "
                         "the driving frame's centred square, N = N pixels")
+    p.add_argument("--fit", choices=("crop", "pad"), default="crop",
+                   help="crop (default): animate the centred square of non-square inputs; pad: pad them to a square "
+                        "with their border colour instead, so nothing is cut, and cut the output back to the source "
+                        "picture's aspect ratio")
     p.add_argument("--fps", type=float, help="output frame rate (default: the driving video's, else 25)")
     p.add_argument("--max-frames", type=int, metavar="N", help="animate at most N driving frames")
     add_json(p, "what was written and the per-stage latency")
@@ -62,7 +66,7 @@ def report(result, json_out: str | None = None) -> None:
 
     frame = result.stats.get("frame", {})
     speed = f", {1000.0 / frame['mean_ms']:.1f} frames/s" if frame.get("mean_ms") else ""
-    print(f"wrote {result.out}: {result.frames} frames at {result.fps:g} fps, {result.size}×{result.size} "
+    print(f"wrote {result.out}: {result.frames} frames at {result.fps:g} fps, {result.size[0]}×{result.size[1]} "
           f"({result.backend}{speed})")
     print(format_stats(result.stats))
     if json_out:
@@ -82,7 +86,7 @@ def render(args: argparse.Namespace, model, source, driving):  # noqa: ANN001, A
 
     return render_video(model, source, driving, args.out, mode=args.mode, backend=args.backend, fps=args.fps,
                         max_frames=args.max_frames, precision=args.precision, threads=args.threads,
-                        output_size=args.output_size, show_progress=not args.no_progress, notify=note)
+                        output_size=args.output_size, fit=args.fit, show_progress=not args.no_progress, notify=note)
 
 
 def run(args: argparse.Namespace) -> int:

@@ -28,6 +28,9 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
     p.add_argument("--avd", choices=("auto", "on", "off"), default="auto",
                    help="export avd.onnx: auto = when the checkpoint records a trained AVD network "
                         "(meta.avd_trained, or a converted MRAA checkpoint with AVD weights), on/off = always/never")
+    p.add_argument("--batch-sizes", metavar="B,B,...", default="",
+                   help="also export the per-frame stages for B streams per call, e.g. 2,4,8 "
+                        "(for StreamBatch, jamsdk batch and jamsdk serve)")
     p.add_argument("--verify", action="store_true",
                    help="check every graph in ONNX Runtime against PyTorch (each FP32 graph max|Δ| ≤ 1e-4, "
                         "FP16 end-to-end PSNR ≥ 40 dB); exit non-zero and write nothing when a check fails "
@@ -37,8 +40,10 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
 
 
 def run(args: argparse.Namespace) -> int:
+    from jamsdk.export.batched import parse_batch_sizes
     from jamsdk.export.pipeline import export_checkpoint
 
     export_checkpoint(args.checkpoint, args.out, size=args.size, opset=args.opset, precision=args.precision,
-                      verify=args.verify, avd=args.avd, threads=args.threads, log=lambda line: print(line, flush=True))
+                      verify=args.verify, avd=args.avd, threads=args.threads, log=lambda line: print(line, flush=True),
+                      batch_sizes=parse_batch_sizes(args.batch_sizes))
     return 0

@@ -147,8 +147,11 @@ def load_for_export(checkpoint: str | os.PathLike[str], size: int | None):
 def export_checkpoint(checkpoint: str | os.PathLike[str], out_dir: str | os.PathLike[str], size: int | None = None,
                       opset: int = DEFAULT_OPSET, precision: str = "both", verify: bool = False,
                       avd: str = "auto", log: Callable[[str], None] = print, seed: int = 0,
-                      threads: int | None = None) -> ExportResult:
+                      threads: int | None = None, batch_sizes: tuple[int, ...] = ()) -> ExportResult:
     """Export a jamsdk checkpoint (own or converted MRAA) into the model folder ``out_dir``.
+
+    ``batch_sizes`` (e.g. ``(2, 4, 8)``) adds the per-frame stages' graphs for that many streams
+    per call (:mod:`jamsdk.export.batched`).
 
     Raises:
         CheckpointError: missing, corrupt or unsafe checkpoint.
@@ -163,6 +166,9 @@ def export_checkpoint(checkpoint: str | os.PathLike[str], out_dir: str | os.Path
                          f"TensorRT misreads its modes), got {opset}")
     precisions = PRECISION_CHOICES[precision]
     out_dir = Path(out_dir)
+    from jamsdk.export.batched import check_batch_sizes, export_batched
+
+    batch_sizes = check_batch_sizes(batch_sizes)
 
     model, data, trained_cfg, size = load_for_export(checkpoint, size)
     cfg = model.cfg
@@ -215,8 +221,10 @@ def export_checkpoint(checkpoint: str | os.PathLike[str], out_dir: str | os.Path
         # Pixel conversion and the relative algebra as tiny graphs: TensorRT keeps frames on the GPU.
         from jamsdk.runtime.helpers import write_helper_graphs
 
+        extra = {"batched": export_batched(model, stages, batch_sizes, precisions, tmp, opset, gen, log)}
         manifest = new_manifest(cfg, size, opset, entries, precisions, export=info,
-                                helpers=write_helper_graphs(tmp, size, cfg.num_regions))
+                                helpers=write_helper_graphs(tmp, size, cfg.num_regions),
+                                **{k: v for k, v in extra.items() if v})
         write_manifest(tmp, manifest)
 
         report = None

@@ -33,11 +33,11 @@ import numpy as np
 from jamsdk.bundled import DEMO_SPEC, resolve_model, warn_if_demo
 from jamsdk.errors import InputError
 from jamsdk.manifest import MODES, Manifest, load_manifest
-from jamsdk.runtime import regions
+from jamsdk.runtime import frame_plans, regions
 from jamsdk.runtime.backends import BACKENDS, Backend, resolve_backend
 from jamsdk.runtime.frames import check_float_range, check_frame, check_output_size, output_side, to_image, \
     to_model_input
-from jamsdk.runtime.plan import Pipeline, Plan, Step, slot_specs
+from jamsdk.runtime.plan import Pipeline, Plan, slot_specs
 from jamsdk.runtime.stats import LatencyStats
 from jamsdk.video import center_crop_resize, resize_square
 
@@ -319,12 +319,14 @@ class Animator:
 
     # -- plans ---------------------------------------------------------------------------------------
 
+    def _layout(self) -> frame_plans.Layout:
+        return frame_plans.Layout(
+            mode=self.mode, use_bg_motion=self.use_bg_motion, has_bg_motion=self.manifest.has_bg_motion,
+            device_relative=self._device_relative,
+            features=tuple(s.name for s in self._backends["generator_encoder"].stage.outputs))
+
     def _source_plan(self) -> Plan:
-        feats = {s.name: s.name for s in self._backends["generator_encoder"].stage.outputs}
-        return Plan("source", (
-            Step("region_predictor", {"image": "source"}, _params("source")),  # not timed: per-frame key
-            Step("generator_encoder", {"source": "source"}, feats, stat="generator_encoder"),
-        ), feeds=("source",), fetches=tuple(_params("source").values()))
+        return frame_plans.source_plan(self._layout())
 
     def _all_plans(self) -> list[Plan]:
         entries = ["driving"] + (["frame_u8"] if self._device_pixels else [])
@@ -342,53 +344,10 @@ class Animator:
     def _frame_plan(self, entry: str, exit: str, reference: bool | None = None,
                     host_params: bool | None = None) -> Plan:
         """The steps of one frame; ``reference``/``host_params`` default to the Animator's state."""
-        if reference is None:
-            reference = self._initial is None
-        if host_params is None:
-            host_params = self._host_params()
-        steps = []
-        if entry == "frame_u8":
-            steps.append(Step("preprocess", {"frame": "frame_u8", "channel_order": "channel_order"},
-                              {"image": "driving"}))
-        steps.append(Step("region_predictor", {"image": "driving"}, _params("frame"), stat="region_predictor"))
-        if self.use_bg_motion:
-            steps.append(Step("bg_motion", {"source": "source", "driving": "driving"}, {"bg_params": "bg_params"},
-                              stat="bg_motion"))
-        frame, driving = _params("frame"), _params("driving")
-        if self.mode == "avd":
-            steps.append(Step("avd", {"source_shift": "source_shift", "source_affine": "source_affine",
-                                      "driving_shift": "frame_shift", "driving_affine": "frame_affine"},
-                              driving, stat="avd"))
-            moved = driving
-        elif self.mode == "relative" and self._device_relative and not host_params:
-            if reference:  # the movement scale needs a convex hull: host, once per reference
-                steps.append(Step("reference", _same(frame), _same(["initial_shift", "initial_affine", "scale"]),
-                                  host=self._take_reference))
-            steps.append(Step("relative", {"source_shift": "source_shift", "source_affine": "source_affine",
-                                           "driving_shift": "frame_shift", "driving_affine": "frame_affine",
-                                           "initial_shift": "initial_shift", "initial_affine": "initial_affine",
-                                           "scale": "scale"},
-                              {"shift": "driving_shift", "affine": "driving_affine"}, stat="relative"))
-            moved = {"shift": "driving_shift", "covar": "frame_covar", "affine": "driving_affine"}
-        elif self.mode == "relative" or host_params:
-            steps.append(Step("transfer", _same(frame), _same(driving), host=self._host_transfer))
-            moved = driving
-        else:
-            moved = frame
-        dm = {"source": "source", **_params("source", "source"), **{f"driving_{k}": v for k, v in moved.items()}}
-        if self.manifest.has_bg_motion:
-            dm["bg_params"] = "bg_params"
-        steps.append(Step("dense_motion", dm, {"optical_flow": "optical_flow", "occlusion_map": "occlusion_map"},
-                          stat="dense_motion"))
-        feats = {s.name: s.name for s in self._backends["generator_encoder"].stage.outputs}
-        steps.append(Step("generator", {"source": "source", **feats, "optical_flow": "optical_flow",
-                                        "occlusion_map": "occlusion_map"}, {"prediction": "prediction"},
-                          stat="generator"))
-        if exit == "result_u8":
-            steps.append(Step("postprocess", {"prediction": "prediction", "channel_order": "channel_order"},
-                              {"frame": "result_u8"}))
-        name = f"frame:{entry}>{exit}{':ref' if reference else ''}{':host' if host_params else ''}"
-        return Plan(name, tuple(steps), feeds=(entry,), fetches=(exit,))
+        return frame_plans.frame_plan(
+            self._layout(), entry, exit, self._initial is None if reference is None else reference,
+            self._host_params() if host_params is None else host_params,
+            take_reference=self._take_reference, host_transfer=self._host_transfer)
 
     def _take_reference(self, slots: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Host step of the first relative frame: keep it as the reference, upload its params and scale."""
@@ -419,12 +378,3 @@ class Animator:
             self._scale = regions.relative_scale(source, self._initial)
         return regions.relative_params(source, driving, self._initial, self._scale)
 
-
-def _params(prefix: str, tensor_prefix: str = "") -> dict[str, str]:
-    """Region-param bindings: tensor ``shift`` (or ``<tensor_prefix>_shift``) → slot ``<prefix>_shift``."""
-    t = f"{tensor_prefix}_" if tensor_prefix else ""
-    return {f"{t}{key}": f"{prefix}_{key}" for key in regions.PARAM_NAMES}
-
-
-def _same(slots: Any) -> dict[str, str]:
-    return {s: s for s in (slots.values() if isinstance(slots, dict) else slots)}

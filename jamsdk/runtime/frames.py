@@ -65,7 +65,8 @@ def to_model_input(frame: Any, size: int, bgr: bool = False, what: str = "frame"
     return np.ascontiguousarray(img.transpose(2, 0, 1)[None])
 
 
-def crop_note(shape: tuple[int, ...], what: str = "the frames") -> str | None:
+def crop_note(shape: tuple[int, ...], what: str = "the frames",
+              hint: str = "pad to a square beforehand to keep everything") -> str | None:
     """One line saying what the centre crop cuts from a non-square ``(H, W, ...)`` input; None if square."""
     h, w = int(shape[0]), int(shape[1])
     if h == w:
@@ -75,7 +76,36 @@ def crop_note(shape: tuple[int, ...], what: str = "the frames") -> str | None:
     each = f"{cut // 2} and {cut - cut // 2} px" if cut % 2 else f"{cut // 2} px each"
     side = min(h, w)
     return (f"{what}: {w}×{h} (W×H), only the centred {side}×{side} square is animated ({each} cut from the "
-            f"{sides}); pad to a square beforehand to keep everything")
+            f"{sides}); {hint}")
+
+
+def pad_to_square(frame: Any, what: str = "frame") -> tuple[np.ndarray, tuple[int, int, int, int]]:
+    """``frame`` centred on a square of its longer side, filled with its border's median colour.
+
+    Returns:
+        ``(padded, (top, left, height, width))``: where the original lies in the padded square.
+    """
+    frame = check_frame(frame, what)
+    h, w = frame.shape[:2]
+    if h == w:
+        return frame, (0, 0, h, w)
+    side = max(h, w)
+    top, left = (side - h) // 2, (side - w) // 2
+    # A plain fill like the backgrounds the models see; the median ignores a figure touching the edge.
+    border = np.concatenate([frame[0], frame[-1], frame[:, 0], frame[:, -1]])
+    out = np.empty((side, side, 3), frame.dtype)
+    out[:] = np.median(border, axis=0).astype(frame.dtype)
+    out[top:top + h, left:left + w] = frame
+    return out, (top, left, h, w)
+
+
+def unpad(image: np.ndarray, box: tuple[int, int, int, int], padded_side: int) -> np.ndarray:
+    """The part of a square result of a :func:`pad_to_square` input that shows the original area."""
+    scale = image.shape[0] / padded_side
+    top, left, h, w = box
+    t, l = int(round(top * scale)), int(round(left * scale))
+    hh, ww = max(1, int(round(h * scale))), max(1, int(round(w * scale)))
+    return np.ascontiguousarray(image[t:t + hh, l:l + ww])
 
 
 def output_side(output_size: str | int, model_size: int, frame_shape: tuple[int, ...]) -> int:
@@ -106,4 +136,4 @@ def to_image(prediction: np.ndarray, side: int, bgr: bool = False) -> np.ndarray
     return np.ascontiguousarray(img)
 
 
-__all__ = ["FLOAT_TOLERANCE", "OUTPUT_SIZES", "check_float_range", "check_frame", "check_output_size", "crop_note", "output_side", "to_image", "to_model_input"]
+__all__ = ["FLOAT_TOLERANCE", "OUTPUT_SIZES", "check_float_range", "check_frame", "check_output_size", "crop_note", "pad_to_square", "unpad", "output_side", "to_image", "to_model_input"]

@@ -306,14 +306,18 @@ def build_engines(model_dir: str | os.PathLike[str], out_dir: str | os.PathLike[
     helpers = load_helpers(manifest) if not stages else {}
     if not same_dir:
         graphs = sorted({ref.file for entry in manifest.stages.values() for ref in entry.files.values()}
+                        | {ref.file for sizes in manifest.batched.values() for files in sizes.values()
+                           for ref in files.values()}
                         | {path.name for _stage, path in helpers.values()})
         _mirror(model_dir, out, graphs)
     log(f"building {len(names)} engine(s) for {gpu.name} (sm {gpu.compute_capability}), TensorRT {version}, "
         f"{precision} {typing}ly typed; timing cache {cache}")
     refs = {}
     old = manifest.engines
-    if same_dir and old is not None and (old.tensorrt_version, old.gpu_name, old.compute_capability, old.precision) == \
-            (version, gpu.name, gpu.compute_capability, precision):
+    reuse = same_dir and old is not None and \
+        (old.tensorrt_version, old.gpu_name, old.compute_capability, old.precision) == \
+        (version, gpu.name, gpu.compute_capability, precision)
+    if reuse:
         refs = {k: {"file": v.file, "sha256": v.sha256} for k, v in old.stages.items()}  # keep the others
     total = time.perf_counter()
     for i, name in enumerate(names, 1):
@@ -324,6 +328,20 @@ def build_engines(model_dir: str | os.PathLike[str], out_dir: str | os.PathLike[
                              workspace_mb=workspace_mb, timing_cache=cache, log=log)
         log(f"[{i}/{len(names)}] {name}: built in {report.seconds:.1f} s ({report.size_bytes / 1e6:.1f} MB)")
         refs[name] = file_ref(out, file)
+    # Batched graphs (export --batch-sizes) have static shapes: one plain engine per size, no
+    # optimization profile (jamsdk.export.batched says why).
+    batched_refs: dict[str, dict[str, dict[str, str]]] = {}
+    if reuse and old is not None:  # a partial rebuild for the same GPU keeps the other stages' sizes too
+        batched_refs = {k: {str(b): {"file": v.file, "sha256": v.sha256} for b, v in sizes.items()}
+                        for k, sizes in old.batched.items() if k not in names}
+    for name in names:
+        for b in sorted(manifest.batched.get(name, {})):
+            file = f"{name}.b{b}.engine"
+            report = onnx2engine(manifest.stage_file(name, graph_precision, b), out / file, stage=name,
+                                 precision=precision, typing=typing, workspace_mb=workspace_mb,
+                                 timing_cache=cache, log=log)
+            log(f"  {name} b{b}: built in {report.seconds:.1f} s ({report.size_bytes / 1e6:.1f} MB)")
+            batched_refs.setdefault(name, {})[str(b)] = file_ref(out, file)
     helper_refs = {}
     for name, (_stage, onnx) in helpers.items():
         # FP32 and strongly typed whatever the stages' precision: exact pixel maths and 2×2 solves.
@@ -331,7 +349,7 @@ def build_engines(model_dir: str | os.PathLike[str], out_dir: str | os.PathLike[
         onnx2engine(onnx, out / file, stage=name, precision="fp32", typing="strong", workspace_mb=workspace_mb,
                     timing_cache=cache, log=log)
         helper_refs[name] = file_ref(out, file)
-    if not helper_refs and old is not None and same_dir:
+    if not helper_refs and reuse:  # a partial rebuild keeps the helper engines built for this GPU/TensorRT
         helper_refs = dict((manifest.data.get("engines") or {}).get("helpers") or {})
     data = dict(manifest.data)
     data["engines"] = {"tensorrt_version": version, "gpu_name": gpu.name,
@@ -339,6 +357,8 @@ def build_engines(model_dir: str | os.PathLike[str], out_dir: str | os.PathLike[
                        "typing": typing, "tf32": False, "stages": refs}
     if helper_refs:
         data["engines"]["helpers"] = helper_refs
+    if batched_refs:
+        data["engines"]["batched"] = batched_refs
     path = write_manifest(out, data)
     log(f"done in {time.perf_counter() - total:.1f} s; engines recorded in {out / MANIFEST_NAME}")
     return path

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, ContextManager, Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Callable, ContextManager, Iterable, Mapping
 
 import numpy as np
 
@@ -161,7 +161,3 @@ class HostPipeline(Pipeline):
     def close(self) -> None:
         self.slots.clear()
 
-
-def read_slots(pipeline_result: Mapping[str, np.ndarray], names: Sequence[str], prefix: str) -> dict[str, np.ndarray]:
-    """``{name: result[prefix_name]}``: region params out of a fetch result."""
-    return {n: pipeline_result[f"{prefix}_{n}"] for n in names}

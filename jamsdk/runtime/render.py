@@ -11,11 +11,12 @@ import numpy as np
 
 from jamsdk.errors import InputError
 from jamsdk.runtime.animator import Animator
-from jamsdk.runtime.frames import crop_note
+from jamsdk.runtime.frames import crop_note, pad_to_square, unpad
 from jamsdk.runtime.progress import progress
 from jamsdk.video import WRITE_EXTS, iter_frames, probe, read_image, write_video
 
 DEFAULT_FPS = 25.0
+FITS = ("crop", "pad")
 
 
 @dataclass(frozen=True)
@@ -27,12 +28,12 @@ class RenderResult:
     fps: float
     backend: str
     stats: dict
-    size: int = 0
+    size: tuple[int, int] = (0, 0)  # (width, height) of the written frames
     model: str = ""
 
     def to_json(self) -> dict:
         """A JSON-ready summary (``--json``)."""
-        return {"out": str(self.out), "frames": self.frames, "fps": self.fps, "size": self.size,
+        return {"out": str(self.out), "frames": self.frames, "fps": self.fps, "size": list(self.size),
                 "backend": self.backend, "model": self.model, "stats": self.stats}
 
 
@@ -44,7 +45,7 @@ def render_video(model_dir: str | os.PathLike[str], source: str | os.PathLike[st
                  out: str | os.PathLike[str], *, mode: str = "relative", backend: str = "auto",
                  fps: float | None = None, max_frames: int | None = None, precision: str = "fp32",
                  providers: str | Sequence[str] | None = None, threads: int | None = None,
-                 output_size: str | int = "model", show_progress: bool = True,
+                 output_size: str | int = "model", fit: str = "crop", show_progress: bool = True,
                  notify: Callable[[str], None] | None = None) -> RenderResult:
     """Animate ``source`` by ``driving`` and write ``out`` (``.mp4``, ``.avi`` or ``.gif``) atomically.
 
@@ -59,9 +60,13 @@ def render_video(model_dir: str | os.PathLike[str], source: str | os.PathLike[st
             :class:`~jamsdk.runtime.animator.Animator`.
         fps: output frame rate (default: the driving video's, else 25).
         max_frames: stop after this many driving frames.
+        fit: ``"crop"`` (default): the centred square of each picture and frame is animated; ``"pad"``:
+            non-square pictures and frames are padded to a square with their border's median colour
+            first, so nothing is cut, and the output is cut back to the source picture's aspect
+            ratio (the square's side per ``output_size``, then the padding removed).
         show_progress: progress bar on stderr.
         notify: called with one line when the source or the driving frames are not square (what
-            the centre crop cuts).
+            the centre crop cuts, or that they are padded).
     """
     out = Path(out)
     if out.suffix.lower() not in WRITE_EXTS:
@@ -70,6 +75,8 @@ def render_video(model_dir: str | os.PathLike[str], source: str | os.PathLike[st
         raise InputError(f"max_frames: expected ≥ 1, got {max_frames}")
     if fps is not None and not (np.isfinite(fps) and fps > 0):
         raise InputError(f"fps: expected > 0, got {fps}")
+    if fit not in FITS:
+        raise InputError(f"fit: expected one of {FITS}, got {fit!r}")
     camera = _is_camera(driving)
     info = probe(int(driving) if camera else driving)  # fails early on a missing/unreadable video
     total = info.frames if info.frames is None or max_frames is None else min(info.frames, max_frames)
@@ -79,19 +86,31 @@ def render_video(model_dir: str | os.PathLike[str], source: str | os.PathLike[st
     picture = read_image(source)
     with Animator(model_dir, backend=backend, mode=mode, precision=precision, providers=providers,
                   threads=threads, output_size=output_size) as anim:
-        _notify(notify, crop_note(picture.shape, "the source picture"))
+        box, side_in = None, 0
+        if fit == "pad":
+            if picture.shape[0] != picture.shape[1]:
+                _notify(notify, f"the source picture: {picture.shape[1]}×{picture.shape[0]} (W×H), padded to a square "
+                                "for the model; the output keeps its aspect ratio")
+            picture, box = pad_to_square(picture, "source image")
+            side_in = picture.shape[0]
+        else:
+            _notify(notify, crop_note(picture.shape, "the source picture", _FIT_HINT))
         anim.set_source(picture)
         frames = iter_frames(int(driving) if camera else driving, max_frames=max_frames)
-        side = [0]
+        shape = [0, 0]  # (height, width) of the results
 
         def animated() -> Iterator[np.ndarray]:
             with progress(total, desc="animate", use_tqdm=show_progress) if show_progress else _Null() as bar:
                 try:
                     for frame in frames:
-                        if not side[0]:
-                            _notify(notify, crop_note(frame.shape, "the driving frames"))
+                        if fit == "pad":
+                            frame = pad_to_square(frame, "driving frame")[0]
+                        elif not shape[0]:
+                            _notify(notify, crop_note(frame.shape, "the driving frames", _FIT_HINT))
                         result = anim.run(frame)
-                        side[0] = result.shape[0]
+                        if box is not None:
+                            result = unpad(result, box, side_in)
+                        shape[:] = result.shape[:2]
                         yield result
                         bar.update(1)
                 except KeyboardInterrupt:
@@ -100,7 +119,11 @@ def render_video(model_dir: str | os.PathLike[str], source: str | os.PathLike[st
                     # Ctrl-C ends a camera recording; what was captured is written.
 
         count = write_video(out, animated(), fps=out_fps)
-        return RenderResult(out, count, out_fps, anim.backend, anim.stats(), side[0], anim.manifest.model.name)
+        return RenderResult(out, count, out_fps, anim.backend, anim.stats(), (shape[1], shape[0]),
+                            anim.manifest.model.name)
+
+
+_FIT_HINT = "--fit pad (fit=\"pad\") keeps everything"
 
 
 def _notify(notify: Callable[[str], None] | None, line: str | None) -> None:

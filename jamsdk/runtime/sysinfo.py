@@ -125,6 +125,52 @@ def parse_nvpmodel(text: str) -> dict[str, Any] | None:
     return {"name": match.group(1), "id": int(mode_id.group(1)) if mode_id else None}
 
 
+_POWER_MODEL = re.compile(r"<\s*POWER_MODEL\s+ID=(\d+)\s+NAME=([^\s>]+)\s*>")
+
+
+def parse_nvpmodel_conf(text: str) -> list[dict[str, Any]]:
+    """The power modes ``/etc/nvpmodel.conf`` defines: ``[{"id": 0, "name": "15W"}, …]`` in file order."""
+    return [{"id": int(i), "name": name} for i, name in _POWER_MODEL.findall(text)]
+
+
+def _version(text: str | None) -> tuple[int, ...]:
+    return tuple(int(v) for v in re.findall(r"\d+", text or ""))
+
+
+def _watts(name: str) -> float:
+    match = re.search(r"(\d+(?:\.\d+)?)\s*W\b", name, re.IGNORECASE)
+    return float(match.group(1)) if match else -1.0
+
+
+def highest_power_mode(info: dict[str, Any] | None) -> tuple[dict[str, Any] | None, str]:
+    """``({"id", "name"}, why)`` of the Jetson's highest power mode, or ``(None, why)`` when unknown.
+
+    The modes the module's ``/etc/nvpmodel.conf`` defines decide (a MAXN mode, else the most
+    watts). Without that file, one fact is built in: an Orin Nano on JetPack 6.0/6.1 (L4T before
+    36.4.3) has no MAXN mode; its highest is mode 0 (15W on the 8 GB module, 10W on the 4 GB one).
+    JetPack 6.2 added MAXN_SUPER (and 25W) to the Orin Nano and Orin NX.
+    """
+    if not info:
+        return None, "not a Jetson"
+    modes = info.get("nvpmodel_modes") or []
+    if modes:
+        maxn = [m for m in modes if "MAXN" in m["name"].upper()]
+        if maxn:
+            best = next((m for m in maxn if "SUPER" in m["name"].upper()), maxn[0])
+            return best, "from /etc/nvpmodel.conf"
+        best = max(modes, key=lambda m: _watts(m["name"]))
+        if _watts(best["name"]) > 0:
+            return best, "from /etc/nvpmodel.conf (no MAXN mode on this module)"
+        return None, "/etc/nvpmodel.conf names no MAXN or watt mode"
+    model = str(info.get("model") or "")
+    l4t = _version(info.get("l4t"))
+    if "Orin Nano" in model and l4t and l4t < (36, 4, 3):
+        return ({"id": 0, "name": "15W (8 GB) / 10W (4 GB)"},
+                f"L4T {info.get('l4t')} (JetPack 6.0/6.1) has no MAXN mode on an Orin Nano; JetPack 6.2 adds "
+                "MAXN_SUPER")
+    return None, "no /etc/nvpmodel.conf to read the modes from"
+
+
 def _freqs(line: str) -> dict[str, int]:
     return {k: int(v) for k, v in re.findall(r"(MinFreq|MaxFreq|CurrentFreq)=(\d+)", line)}
 
@@ -197,7 +243,10 @@ def jetson_info(root: str | os.PathLike[str] = "/", run: Runner = run_command) -
     if release_text is None:
         return None
     info: dict[str, Any] = {"l4t": parse_l4t_release(release_text), "jetpack": None, "model": None,
-                            "nvpmodel": None, "jetson_clocks": None, "problems": []}
+                            "nvpmodel": None, "nvpmodel_modes": None, "jetson_clocks": None, "problems": []}
+    conf = _read(root / "etc/nvpmodel.conf")
+    if conf:
+        info["nvpmodel_modes"] = parse_nvpmodel_conf(conf) or None
     model = _read(root / "proc/device-tree/model")
     if model:
         info["model"] = model.replace("\x00", "").strip()
@@ -231,9 +280,17 @@ def jetson_advice(info: dict[str, Any] | None) -> list[str]:
         return []
     lines = []
     mode = info.get("nvpmodel") or {}
-    if not mode or "MAXN" not in str(mode.get("name", "")).upper():
-        lines.append("sudo nvpmodel -m <id of the MAXN/MAXN_SUPER mode>   # ids per module: see /etc/nvpmodel.conf; "
-                     "may need a reboot")
+    best, why = highest_power_mode(info)
+    if best is not None:
+        current_is_best = (mode.get("id") == best["id"] if mode.get("id") is not None
+                           else str(mode.get("name", "")) in best["name"].split(" "))
+        if not mode or not current_is_best:
+            lines.append(f"sudo nvpmodel -m {best['id']}   # {best['name']}: this module's highest power mode "
+                         f"({why}); may need a reboot")
+    elif not mode or "MAXN" not in str(mode.get("name", "")).upper():
+        # Unknown module or modes: no mode id can be named (ids differ per module and JetPack).
+        lines.append("sudo nvpmodel -m <id of the highest power mode>   # MAXN/MAXN_SUPER where the module has one; "
+                     "ids per module in /etc/nvpmodel.conf; may need a reboot")
     clocks = info.get("jetson_clocks") or {}
     if clocks.get("on") is not True:
         lines.append("sudo jetson_clocks                                  # pin CPU/GPU/EMC clocks to their maximum")
@@ -247,6 +304,9 @@ _SWAP = re.compile(r"\bSWAP (\d+)/(\d+)MB")
 _GR3D = re.compile(r"\bGR3D_FREQ (\d+)%(?:@\[?(\d+)(?:,\d+)*\]?)?")
 _EMC = re.compile(r"\bEMC_FREQ (\d+)%")
 _CPU = re.compile(r"\bCPU \[([^\]]*)\]")
+# tegrastats prints -256C for a sensor that is switched off (CV0..CV2 on modules without those
+# engines, for example): a marker, not a temperature.
+OFFLINE_SENSOR_C = -200.0
 _TEMP = re.compile(r"\b([A-Za-z][\w-]*)@(-?\d+(?:\.\d+)?)C\b")
 # Rails, current/average: "VDD_IN 4820mW/4820mW" (JetPack 5/6), or without unit (JetPack 4, mW):
 # "POM_5V_IN 1315/1315", "GPU 0/20". RAM/SWAP/IRAM carry MB/kB right after the number: not rails.
@@ -280,9 +340,18 @@ def parse_tegrastats(line: str) -> dict[str, Any] | None:
         loads = [int(m) for m in re.findall(r"(\d+)%", cpu.group(1))]
         if loads:
             out["cpu_load_percent"] = loads
-    temps = {name: float(v) for name, v in _TEMP.findall(line) if name not in ("GR3D_FREQ", "EMC_FREQ")}
+    temps, offline = {}, []
+    for name, value in _TEMP.findall(line):
+        if name in ("GR3D_FREQ", "EMC_FREQ"):
+            continue
+        if float(value) <= OFFLINE_SENSOR_C:
+            offline.append(name)
+        else:
+            temps[name] = float(value)
     if temps:
         out["temperature_c"] = temps
+    if offline:
+        out["temperature_offline"] = offline
     rails = {name: int(cur) for name, cur, _avg in _RAIL.findall(line) or _RAIL_NO_UNIT.findall(line)}
     if rails:
         out["power_mw"] = rails
@@ -310,6 +379,9 @@ def summarize_tegrastats(samples: Sequence[dict[str, Any]]) -> dict[str, Any] | 
     sensors = sorted({t for s in samples for t in s.get("temperature_c", {})})
     out["temperature_c_max"] = {t: max(s["temperature_c"][t] for s in samples if t in s.get("temperature_c", {}))
                                 for t in sensors}
+    offline = sorted({t for s in samples for t in s.get("temperature_offline", [])})
+    if offline:
+        out["temperature_offline"] = offline
     return out
 
 
@@ -413,14 +485,17 @@ def describe_machine(info: dict[str, Any]) -> list[str]:
         mode = jet.get("nvpmodel") or {}
         clocks = jet.get("jetson_clocks") or {}
         on = {True: "on", False: "off", None: "unknown"}[clocks.get("on")]
+        power = mode.get("name") or "unknown"
+        if mode.get("id") is not None:  # nvpmodel -q does not always print the id
+            power += f" (id {mode['id']})"
         lines.append(f"Jetson: {jet.get('model') or 'unknown module'}, L4T {jet.get('l4t') or '?'}, "
-                     f"JetPack {jet.get('jetpack') or '?'}; power mode {mode.get('name', '?')} "
-                     f"(id {mode.get('id', '?')}); jetson_clocks {on}"
+                     f"JetPack {jet.get('jetpack') or '?'}; power mode {power}; jetson_clocks {on}"
                      + (f" (from {clocks['source']})" if clocks.get("source") else ""))
     return lines
 
 
 __all__ = ["Tegrastats", "clocks_from_sysfs", "cpu_model", "describe_machine", "gpu", "is_jetson", "jetson_advice",
-           "jetson_info", "machine_info", "nvidia_driver", "package_version", "parse_driver_version",
-           "parse_jetson_clocks", "parse_l4t_release", "parse_nvpmodel", "parse_tegrastats", "run_command",
+           "highest_power_mode", "jetson_info", "machine_info", "nvidia_driver", "package_version",
+           "parse_driver_version", "parse_jetson_clocks", "parse_l4t_release", "parse_nvpmodel",
+           "parse_nvpmodel_conf", "parse_tegrastats", "run_command",
            "summarize_tegrastats"]

@@ -21,8 +21,8 @@ import jamsdk
 
 from jamsdk.cli import main
 from jamsdk.errors import InputError
-from jamsdk.manifest import ManifestError, load_manifest
-from jamsdk.runtime import _cuda, sysinfo
+from jamsdk.manifest import ManifestError
+from jamsdk.runtime import sysinfo
 from jamsdk.runtime.bench import run_bench, summarize, write_json, write_plot
 
 PER_FRAME = ["preprocess", "region_predictor", "dense_motion", "generator", "postprocess", "host_other"]

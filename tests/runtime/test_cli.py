@@ -133,7 +133,7 @@ def test_animate_without_model_runs_the_demo_model_and_says_so(fresh_notice, inp
     err = capsys.readouterr().err.splitlines()
     assert f"jamsdk animate: note: {DEMO_NOTICE}" in err
     crop = [line for line in err if "100×80 (W×H)" in line]
-    assert len(crop) == 1 and "centred 80×80 square" in crop[0] and "10 px each cut from the left and right" in crop[0]
+    assert len(crop) == 1 and "centred 80×80 square" in crop[0] and "10 px each cut from the left and right" in crop[0] and "--fit pad" in crop[0]
     assert not any("source picture" in line for line in err)  # the 100×100 source is square
 
 
@@ -147,7 +147,7 @@ def test_animate_model_demo_and_output_size_n(fresh_notice, inputs, tmp_path, ca
     assert rc == 0 and read_frames(out).shape == (2, 48, 48, 3)
     assert "note: using the bundled demo model" in capsys.readouterr().err
     report = json.loads((tmp_path / "r.json").read_text())
-    assert report["model"] == "jam-demo-128" and report["size"] == 48 and report["frames"] == 2
+    assert report["model"] == "jam-demo-128" and report["size"] == [48, 48] and report["frames"] == 2
 
 
 @pytest.mark.parametrize("value", ["0", "-3", "big", "1.5"])
@@ -155,3 +155,25 @@ def test_bad_output_size_is_a_usage_error(value, capsys):
     with pytest.raises(SystemExit) as exit_info:
         main(["animate", "--source", "s.png", "--driving", "d.mp4", "--out", "o.mp4", "--output-size", value])
     assert exit_info.value.code == 2 and "--output-size" in capsys.readouterr().err
+
+
+def test_fit_pad_keeps_everything_and_the_source_aspect(tiny_jam, inputs, tmp_path, capsys):
+    wide_source = tmp_path / "wide.png"
+    cv2.imwrite(str(wide_source), np.pad(source_image(100), ((0, 0), (25, 25), (0, 0)), mode="edge")[:, :, ::-1])
+    tall = tmp_path / "tall.mp4"
+    write_video(tall, [np.pad(f, ((10, 10), (0, 0), (0, 0))) for f in driving_frames(3, size=80)], fps=12)
+    out = tmp_path / "out.mp4"
+    rc = main(["animate", "--model", str(tiny_jam[1]), "--source", str(wide_source), "--driving", str(tall),
+               "--out", str(out), "--fit", "pad", "--output-size", "150", "--no-progress"])
+    assert rc == 0
+    video = read_frames(out)
+    assert video.shape == (3, 100, 150, 3)  # the 150×100 source's aspect: the 150² square without the padding
+    captured = capsys.readouterr()
+    assert "150×100" in captured.out
+    err = captured.err
+    assert "the source picture: 150×100 (W×H), padded to a square" in err and "cut" not in err
+    assert main(["animate", "--model", str(tiny_jam[1]), "--source", str(wide_source), "--driving", str(tall),
+                 "--out", str(out), "--max-frames", "1", "--no-progress"]) == 0
+    err = capsys.readouterr().err
+    assert "the source picture: 150×100 (W×H), only the centred 100×100 square" in err and "--fit pad" in err
+    assert "the driving frames: 80×100 (W×H)" in err and "cut from the top and bottom" in err

@@ -63,3 +63,18 @@ def test_crop_note_says_what_is_cut():
     assert note == ("the driving frames: 640×480 (W×H), only the centred 480×480 square is animated (80 px each cut "
                     "from the left and right); pad to a square beforehand to keep everything")
     assert "1 and 2 px cut from the top and bottom" in crop_note((103, 100, 3))
+
+
+def test_pad_to_square_and_back():
+    from jamsdk.runtime.frames import pad_to_square, unpad
+
+    frame = np.full((40, 100, 3), 7, np.uint8)
+    frame[:, :10] = 200  # a figure touching the left edge does not set the fill colour
+    padded, box = pad_to_square(frame)
+    assert padded.shape == (100, 100, 3) and box == (30, 0, 40, 100)
+    assert np.array_equal(padded[30:70], frame) and (padded[:30] == 7).all() and (padded[70:] == 7).all()
+    assert np.array_equal(unpad(padded, box, 100), frame)
+    small = unpad(padded[::2, ::2], box, 100)  # a result at half the padded side
+    assert small.shape == (20, 50, 3)
+    square = np.zeros((8, 8, 3), np.float32)
+    assert pad_to_square(square)[0] is square

@@ -5,7 +5,6 @@ equal ONNX Runtime's in every mode and channel order, the device-result API, the
 folders without helper graphs, and CUDA-graph capture rules.
 """
 
-import json
 import sys
 from pathlib import Path
 
@@ -130,3 +129,20 @@ def test_stage_tensors_bound_by_name_with_enum_types(fake_gpu, tiny_jam, tmp_pat
         names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
         assert names[0] == "occlusion_map" and not isinstance(engine.get_tensor_shape(names[0]), tuple)
         assert engine.get_tensor_dtype(names[0]) is tensorrt.DataType.FLOAT
+
+
+def test_stats_and_run_device_without_helpers(fake_gpu, tiny_jam, tmp_path):
+    engines = make_engine_dir(tiny_jam[1], tmp_path / "model")
+    with jamsdk.Animator(engines, backend="tensorrt") as anim:
+        anim.set_source(source_image())
+        for f in FRAMES[:3]:
+            anim.run(f)
+        stats = anim.stats()
+        for key in ("frame", "preprocess", "pipeline", "postprocess"):
+            assert stats[key]["count"] == 3  # the device chain is timed as a whole, once per frame
+        assert "dense_motion" not in stats and stats["source"]["count"] == 1
+    old = make_engine_dir(tiny_jam[1], tmp_path / "old", helpers=False)
+    with jamsdk.Animator(old, backend="tensorrt") as anim:
+        anim.set_source(source_image())
+        with pytest.raises(InputError, match="helper graphs"):
+            anim.run_device(FRAMES[0])

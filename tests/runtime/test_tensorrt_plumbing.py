@@ -1,7 +1,8 @@
 """The TensorRT backend's plumbing on a CPU, with stand-ins for CUDA and TensorRT.
 
-Without a GPU, TensorRT cannot run here; these tests replace ``tensorrt`` with a small fake whose
-"engines" are the stage's ONNX graphs run by ONNX Runtime, and CUDA with host memory. Everything
+Without a GPU, TensorRT cannot run here; these tests use the stand-ins of ``cuda_standin.py``:
+a ``tensorrt`` whose "engines" are the stage's ONNX graphs run by ONNX Runtime, and CUDA as host
+memory whose streams run at synchronize. Everything
 the backend itself does is real: the GPU probe order, the compatibility check, binding tensors by
 name, the pinned/device buffers and copies, CUDA-graph capture and replay, and freeing on close.
 The real thing runs in test_tensorrt.py on machines with a GPU.
@@ -14,7 +15,7 @@ import types
 
 import numpy as np
 import pytest
-from cuda_standin import GPU, VERSION, FakeCuda, fake_tensorrt, install, make_engine_dir  # noqa: F401
+from cuda_standin import GPU, VERSION, install, make_engine_dir
 from rt_samples import driving_frames, source_image, to_tensor
 
 import jamsdk

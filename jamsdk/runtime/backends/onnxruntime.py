@@ -11,7 +11,7 @@ import numpy as np
 from jamsdk._lazy import require
 from jamsdk.errors import EngineError, InputError
 from jamsdk.runtime.backends.base import Backend
-from jamsdk.stages import Stage
+from jamsdk.stages import Stage, batched
 
 if TYPE_CHECKING:
     from jamsdk.manifest import Manifest
@@ -64,8 +64,9 @@ class OnnxRuntimeBackend(Backend):
     @classmethod
     def from_manifest(cls, manifest: "Manifest", name: str, options: Mapping[str, Any]) -> "OnnxRuntimeBackend":
         entry = manifest.stage(name)
-        stage = Stage(name, entry.per, entry.inputs, entry.outputs)
-        path = manifest.stage_file(name, options.get("precision") or "fp32")
+        batch = int(options.get("batch") or 1)  # streams per call (jamsdk.runtime.batch)
+        stage = batched(Stage(name, entry.per, entry.inputs, entry.outputs), batch)
+        path = manifest.stage_file(name, options.get("precision") or "fp32", batch)
         return cls(stage, path, providers=options.get("providers"), threads=options.get("threads"))
 
     def _open(self) -> None:

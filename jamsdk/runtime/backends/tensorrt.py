@@ -35,7 +35,7 @@ from jamsdk.errors import EngineError
 from jamsdk.runtime import _cuda
 from jamsdk.runtime.backends.base import Backend
 from jamsdk.runtime.plan import Pipeline, Plan, Step
-from jamsdk.stages import Stage, TensorSpec
+from jamsdk.stages import Stage, TensorSpec, batched
 
 if TYPE_CHECKING:
     from jamsdk.manifest import Manifest
@@ -217,8 +217,9 @@ class TensorRTBackend(Backend):
     @classmethod
     def from_manifest(cls, manifest: "Manifest", name: str, options: Mapping[str, Any]) -> "TensorRTBackend":
         entry = manifest.stage(name)
-        stage = Stage(name, entry.per, entry.inputs, entry.outputs)
-        path = manifest.engine_file(name, verify_hash=options.get("verify_hashes", True))
+        batch = int(options.get("batch") or 1)  # streams per call: a static engine per size (jamsdk.runtime.batch)
+        stage = batched(Stage(name, entry.per, entry.inputs, entry.outputs), batch)
+        path = manifest.engine_file(name, verify_hash=options.get("verify_hashes", True), batch=batch)
         return cls(stage, path, engines=manifest.data.get("engines"), cuda_graph=bool(options.get("cuda_graph", False)),
                    gpu_timing=bool(options.get("gpu_timing", False)))
 
@@ -314,12 +315,12 @@ class TensorRTBackend(Backend):
         return context
 
     def _run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        names = [s.name for s in self.stage.inputs + self.stage.outputs]
-        if self._solo is None:
-            self._solo = self.open_pipeline({self.name: self}, {s.name: s for s in self.stage.inputs + self.stage.outputs},
+        if self._solo is None:  # slots named like the stage's tensors; made on first use only
+            tensors = self.stage.inputs + self.stage.outputs
+            self._solo = self.open_pipeline({self.name: self}, {s.name: s for s in tensors},
                                             {"cuda_graph": self.cuda_graph})
-        step = Step(self.name, {n: n for n in names if n in feeds}, {s.name: s.name for s in self.stage.outputs})
-        plan = Plan(self.name, (step,), tuple(s.name for s in self.stage.inputs), tuple(s.name for s in self.stage.outputs))
+        ins, outs = tuple(s.name for s in self.stage.inputs), tuple(s.name for s in self.stage.outputs)
+        plan = Plan(self.name, (Step(self.name, {n: n for n in ins}, {n: n for n in outs}),), ins, outs)
         return self._solo.run(plan, feeds)
 
     def _close(self) -> None:

@@ -1,0 +1,137 @@
+#!/usr/bin/env bash
+# GPU check for a lent NVIDIA machine with PyTorch (CUDA), cuda-bindings and CuPy but no TensorRT and
+# no network: runs from a checkout, without `pip install -e .` (PYTHONPATH = the repository root).
+# At most ~8 minutes (each part has its own time limit). Usage:
+#
+#   benchmarks/gpu_check.sh [--out DIR] [--device cuda|cpu] [--quick] [--parts pipeline,fp16_numerics,latency]
+#
+#   (a) benchmarks/gpu_check_pipeline.py: the cuda-python plumbing of the device-resident TensorRT
+#       pipeline with a PyTorch-backed engine stand-in, against ONNX Runtime on the CPU
+#       (recorded as "not available" when this checkout does not have that script; --device cpu
+#       runs it with --cpu-standin);
+#   (b) benchmarks/gpu_fp16_numerics.py: FP16 numerics per stage and end to end, TF32 off and on;
+#   (c) benchmarks/gpu_latency.py: FP16 per-stage and per-frame latency, jam-256 vs mraa-256,
+#       eager and CUDA graphs.
+#
+# Writes into DIR (default: the current folder): gpu_check_pipeline.json, fp16_numerics.json, latency.json,
+# a .log per part, env.txt (nvidia-smi, torch, cuda-bindings, CuPy) and gpu_check.json, the
+# summary: each part's status (ok, failed, timeout, skipped, not available), seconds and files.
+# --device cpu --quick runs the logic on a CPU with tiny models; --parts reruns only the parts named.
+# The exit status is 0 when no part failed or timed out.
+set -uo pipefail
+
+OUT="."
+DEVICE="cuda"
+QUICK=0
+PARTS="pipeline,fp16_numerics,latency"
+usage="usage: $0 [--out DIR] [--device cuda|cpu] [--quick] [--parts pipeline,fp16_numerics,latency]"
+while [ $# -gt 0 ]; do
+    case "$1" in
+        --out) [ $# -ge 2 ] || { echo "$usage" >&2; exit 2; }; OUT="$2"; shift 2 ;;
+        --out=*) OUT="${1#--out=}"; shift ;;
+        --device) [ $# -ge 2 ] || { echo "$usage" >&2; exit 2; }; DEVICE="$2"; shift 2 ;;
+        --device=*) DEVICE="${1#--device=}"; shift ;;
+        --quick) QUICK=1; shift ;;
+        --parts) [ $# -ge 2 ] || { echo "$usage" >&2; exit 2; }; PARTS="$2"; shift 2 ;;
+        --parts=*) PARTS="${1#--parts=}"; shift ;;
+        -h|--help) echo "$usage"; exit 0 ;;
+        *) echo "$0: unexpected argument '$1'" >&2; echo "$usage" >&2; exit 2 ;;
+    esac
+done
+
+REPO="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
+export PYTHONPATH="$REPO${PYTHONPATH:+:$PYTHONPATH}"
+PY="${PYTHON:-$(command -v python || command -v python3)}"
+PIPELINE="${GPU_CHECK_PIPELINE:-$REPO/benchmarks/gpu_check_pipeline.py}"
+mkdir -p "$OUT" || exit 2
+OUT="$(cd "$OUT" && pwd)"
+
+{
+    echo "date: $(date -u +%Y-%m-%dT%H:%M:%SZ)"
+    echo "commit: $(git -C "$REPO" rev-parse HEAD 2>/dev/null || echo unknown)"
+    nvidia-smi --query-gpu=name,driver_version,memory.total --format=csv,noheader 2>/dev/null \
+        || echo "nvidia-smi: not available"
+    "$PY" - <<'EOF' 2>&1
+import importlib, platform
+print("python", platform.python_version())
+for name in ("torch", "cuda.bindings", "cupy", "onnxruntime", "tensorrt"):
+    try:
+        mod = importlib.import_module(name)
+        print(name, getattr(mod, "__version__", "?"))
+    except Exception as exc:
+        print(name, "not importable:", str(exc).splitlines()[0][:100])
+import torch
+print("torch.cuda", torch.version.cuda, "available", torch.cuda.is_available())
+EOF
+} > "$OUT/env.txt"
+
+if [ "$QUICK" = 1 ]; then
+    NUMERICS_ARGS=(--config tiny-jam --frames 1)
+    LATENCY_ARGS=(--config tiny-jam --config tiny-mraa --iters 1 --rounds 1 --warmup 0)
+else
+    NUMERICS_ARGS=(--config jam-256 --config mraa-256 --frames 8)
+    LATENCY_ARGS=(--config jam-256 --config mraa-256 --iters 50 --rounds 6 --warmup 10)
+fi
+
+STATUS=()  # "name status seconds json log" per part
+part() {  # part NAME LIMIT_S JSON -- command...
+    local name="$1" limit="$2" json="$3"
+    shift 4
+    local log="$OUT/$name.log" start rc status
+    echo "== $name (limit ${limit}s)"
+    start=$(date +%s)
+    timeout --kill-after=10 "$limit" "$@" > "$log" 2>&1
+    rc=$?
+    case $rc in
+        0) status="ok"; grep -q '"status": "skipped"' "$OUT/$json" 2>/dev/null && status="skipped" ;;
+        124|137) status="timeout" ;;
+        *) status="failed" ;;
+    esac
+    tail -n 30 "$log"
+    echo "-- $name: $status ($(( $(date +%s) - start ))s)"
+    STATUS+=("$name $status $(( $(date +%s) - start )) $json $name.log")
+}
+
+wanted() { case ",$PARTS," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
+for name in ${PARTS//,/ }; do
+    case "$name" in pipeline|fp16_numerics|latency) ;; *) echo "$0: unknown part '$name'" >&2; exit 2 ;; esac
+done
+
+cd "$REPO" || exit 2
+PIPELINE_ARGS=(--out "$OUT")
+[ "$DEVICE" = cpu ] && PIPELINE_ARGS+=(--cpu-standin)  # its CPU run goes over the tests' CUDA stand-in
+if wanted pipeline && [ -f "$PIPELINE" ]; then
+    part pipeline 150 gpu_check_pipeline.json -- "$PY" "$PIPELINE" "${PIPELINE_ARGS[@]}"
+elif wanted pipeline; then
+    echo "== pipeline: not available ($PIPELINE is not in this checkout)"
+    STATUS+=("pipeline not_available 0 - -")
+fi
+if wanted fp16_numerics; then
+    part fp16_numerics 150 fp16_numerics.json -- "$PY" benchmarks/gpu_fp16_numerics.py --device "$DEVICE" \
+        "${NUMERICS_ARGS[@]}" --json "$OUT/fp16_numerics.json"
+fi
+if wanted latency; then
+    part latency 150 latency.json -- "$PY" benchmarks/gpu_latency.py --device "$DEVICE" "${LATENCY_ARGS[@]}" \
+        --json "$OUT/latency.json"
+fi
+
+"$PY" - "$OUT/gpu_check.json" "${STATUS[@]}" <<'EOF'
+import json, os, sys
+out, parts = sys.argv[1], {}
+for entry in sys.argv[2:]:
+    name, status, seconds, json_file, log = entry.split(" ")
+    parts[name] = {"status": status.replace("_", " "), "seconds": int(seconds),
+                   "json": None if json_file == "-" else json_file, "log": None if log == "-" else log}
+tmp = out + ".tmp"
+with open(tmp, "w") as fh:
+    json.dump({"parts": parts, "env": "env.txt"}, fh, indent=1)
+os.replace(tmp, out)
+print("wrote", out)
+EOF
+
+for entry in "${STATUS[@]}"; do
+    case "$entry" in
+        *" failed "*|*" timeout "*) exit 1 ;;
+    esac
+done
+exit 0

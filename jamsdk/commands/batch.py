@@ -1,0 +1,57 @@
+"""jamsdk batch: animate every row of a CSV/JSONL job file on Ray Data (local or a cluster).
+
+Each row names a picture, a driving video, an output file (inside --out-dir) and a mode. Actors
+open the model once and animate whole rows; outputs appear only complete; a failed row is
+reported and the others go on; re-running skips rows whose output exists. Exit status 0 when no
+row failed, 1 when some did, 2 on an error before any row ran. Needs: pip install "jamsdk[ray]".
+"""
+
+from __future__ import annotations
+
+import argparse
+
+from jamsdk.commands._options import add_json, add_model, add_threads
+
+OPERANDS = "--jobs JOBS --out-dir DIR (and optionally --model DIR)"
+
+
+def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentParser:
+    p = sub.add_parser(name, help="animate a CSV/JSONL job file of (source, driving, out, mode) rows on Ray",
+                       description=__doc__)
+    p.add_argument("--jobs", required=True, metavar="JOBS",
+                   help="CSV (header source,driving,out[,mode]) or JSONL file; relative source/driving paths "
+                        "are taken from its folder")
+    p.add_argument("--out-dir", required=True, metavar="DIR", help="folder the rows' outputs are written to")
+    add_model(p)
+    p.add_argument("--ray", metavar="ADDRESS", help="Ray cluster address (e.g. ray://head:10001 or auto); "
+                                                    "default: start a local Ray")
+    p.add_argument("--actors", type=int, default=1, metavar="N", help="model-holding actors (default 1)")
+    p.add_argument("--gpus-per-actor", type=float, default=0.0, metavar="G",
+                   help="GPUs each actor reserves (default 0: CPU)")
+    p.add_argument("--cpus-per-actor", type=float, default=1.0, metavar="C", help="CPUs each actor reserves (default 1)")
+    p.add_argument("--backend", choices=("auto", "tensorrt", "onnxruntime"), default="auto",
+                   help="inference backend in the actors (default auto)")
+    p.add_argument("--precision", choices=("fp32", "fp16"), default="fp32", help="ONNX graphs for onnxruntime")
+    add_threads(p)
+    add_json(p, "the summary and every row's result")
+    p.add_argument("--no-progress", action="store_true", help="no per-row progress lines")
+    return p
+
+
+def run(args: argparse.Namespace) -> int:
+    import sys
+
+    from jamsdk.commands._options import write_json
+    from jamsdk.scale._ray import require_ray, resolve_model
+    from jamsdk.scale.offline import print_summary, run_job
+
+    require_ray("ray.data")  # before any work: says which extra to install
+    model = resolve_model(args.model)
+    summary = run_job(args.jobs, args.out_dir, model, ray_address=args.ray, actors=args.actors,
+                      gpus_per_actor=args.gpus_per_actor, cpus_per_actor=args.cpus_per_actor, backend=args.backend,
+                      precision=args.precision, threads=args.threads,
+                      log=None if args.no_progress else (lambda line: print(line, file=sys.stderr, flush=True)))
+    print_summary(summary)
+    if args.json:
+        write_json(args.json, summary.to_dict())
+    return 1 if summary.failed else 0

@@ -1,0 +1,334 @@
+"""Many streams at once: :class:`StreamBatch` advances B independent streams with one call per stage.
+
+::
+
+    import jamsdk
+    from jamsdk.runtime.batch import StreamBatch
+
+    with StreamBatch("model_dir") as sb:                # graphs from `jamsdk export --batch-sizes 2,4,8`
+        a = sb.add_stream(picture_a)                     # (H, W, 3) uint8 RGB, any size
+        b = sb.add_stream(sb.encode(picture_b))          # or a cached, encoded picture
+        outs = sb.run({a: frame_a, b: frame_b})          # {stream id: (S, S, 3) uint8}
+
+Each stream owns what an :class:`~jamsdk.runtime.animator.Animator` owns: its source (picture,
+region params, the generator encoder's features: an immutable :class:`SourceState`, shared by
+any number of streams), and its relative-mode driving reference. A call stacks the streams'
+tensors and runs each per-frame stage once per chunk; n streams are split into the batch sizes
+the model folder has graphs (or engines) for, largest first (7 → 4 + 2 + 1), so no stream waits
+for padding and a result never depends on which other streams shared its call.
+
+A model folder exported without ``--batch-sizes`` has only batch-1 graphs: StreamBatch then runs
+the streams one after another (correct, no speed-up). One stream through batch-1 graphs performs
+exactly the Animator's operations, so its frames are bit-identical to ``Animator.run``'s.
+
+Batched graphs are fixed sizes exported side by side (:mod:`jamsdk.export.batched` says why).
+"""
+
+from __future__ import annotations
+
+import itertools
+import os
+from dataclasses import dataclass
+from typing import Any, Iterable, Iterator, Mapping, Sequence
+
+import numpy as np
+
+from jamsdk.bundled import DEMO_SPEC, resolve_model, warn_if_demo
+from jamsdk.errors import InputError
+from jamsdk.manifest import MODES, Manifest, load_manifest
+from jamsdk.runtime import regions
+from jamsdk.runtime.backends import BACKENDS, Backend, resolve_backend
+from jamsdk.runtime.frames import check_output_size, output_side, to_image, to_model_input
+from jamsdk.runtime.stats import LatencyStats
+
+Params = dict[str, np.ndarray]
+
+
+@dataclass(frozen=True, eq=False)
+class SourceState:
+    """An encoded source picture: what the per-source stages computed, shared read-only by streams."""
+
+    image: np.ndarray                 # (1, 3, S, S) float32 in [0, 1]
+    params: Mapping[str, np.ndarray]  # region params, each (1, K, ...)
+    features: Mapping[str, np.ndarray]  # generator_encoder outputs source_feature_i, each (1, C, h, w)
+
+
+@dataclass(eq=False)
+class _Stream:
+    source: SourceState
+    initial: Params | None = None     # relative mode: the first driving frame's region params
+    scale: np.float32 | None = None   # relative mode: movement scale for (source, initial)
+
+
+def split_sizes(n: int, sizes: Sequence[int]) -> list[int]:
+    """Chunk sizes for ``n`` items from ``sizes`` (must include 1), largest first: 7, (1,2,4) → [4, 2, 1]."""
+    out, left = [], n
+    for b in sorted(sizes, reverse=True):
+        while left >= b:
+            out.append(b)
+            left -= b
+    return out
+
+
+class StreamBatch:
+    """B streams of one model, advanced together (see the module docstring).
+
+    Args:
+        model_dir: an exported model folder (with ``--batch-sizes`` for a speed-up), or ``"demo"``.
+        backend, mode, precision, providers, threads, cuda_graph, bgr, output_size, use_bg_motion,
+            verify_hashes: as for :class:`~jamsdk.runtime.animator.Animator`; one mode for all streams.
+        max_batch: the largest number of streams per stage call (default: the largest exported).
+        stats_window: samples kept per key for :meth:`stats`.
+
+    Raises:
+        InputError: bad arguments or model folder. EngineError / MissingDependencyError: as the Animator.
+    """
+
+    def __init__(self, model_dir: str | os.PathLike[str], backend: str = "auto", mode: str = "relative", *,
+                 precision: str = "fp32", providers: str | Sequence[str] | None = None, threads: int | None = None,
+                 cuda_graph: bool = False, bgr: bool = False, output_size: str | int = "model",
+                 use_bg_motion: bool = False, verify_hashes: bool = True, max_batch: int | None = None,
+                 stats_window: int = 10_000):
+        self._backends: dict[tuple[str, int], Backend] = {}
+        if precision not in ("fp32", "fp16"):
+            raise InputError(f"precision: expected 'fp32' or 'fp16', got {precision!r}")
+        if max_batch is not None and (isinstance(max_batch, bool) or not isinstance(max_batch, int) or max_batch < 1):
+            raise InputError(f"max_batch: expected a whole number ≥ 1, got {max_batch!r}")
+        self.output_size = check_output_size(output_size)
+        self.bgr = bool(bgr)
+        if model_dir == DEMO_SPEC:
+            model_dir = resolve_model(model_dir)
+        self.manifest: Manifest = load_manifest(model_dir, verify_hashes=verify_hashes)
+        warn_if_demo(self.manifest.model_dir)  # once per process, as the Animator does
+        if mode not in MODES or (mode == "avd" and not self.manifest.has_avd):
+            raise InputError(f"mode: expected one of {list(self.manifest.modes)}, got {mode!r}")
+        self.mode = mode
+        self.kind = resolve_backend(self.manifest, backend)
+        self.image_size = self.manifest.image_size
+        self.use_bg_motion = bool(use_bg_motion) and self.manifest.has_bg_motion
+        unused = ({"avd"} if mode != "avd" else set()) | ({"bg_motion"} if not self.use_bg_motion else set())
+        self._needed = [n for n in self.manifest.stages if n not in unused]
+        per_frame = [n for n in self._needed if self.manifest.stage(n).per == "frame"]
+        self.batch_sizes = tuple(b for b in self._available_sizes(per_frame) if max_batch is None or b <= max_batch)
+        options = {"precision": precision, "providers": providers, "threads": threads, "cuda_graph": cuda_graph,
+                   "verify_hashes": verify_hashes}
+        cls = BACKENDS[self.kind]
+        try:
+            for name in self._needed:
+                for b in self.batch_sizes if name in per_frame else (1,):
+                    self._backends[(name, b)] = cls.from_manifest(self.manifest, name, {**options, "batch": b}).open()
+        except BaseException:
+            self.close()
+            raise
+        self._streams: dict[int, _Stream] = {}
+        self._ids = itertools.count()
+        self._stats = LatencyStats(stats_window)
+        self._identity_bg = np.eye(3, dtype=np.float32)[None]
+
+    # -- streams ---------------------------------------------------------------------------------
+
+    @property
+    def max_batch(self) -> int:
+        """The most streams one stage call takes."""
+        return max(self.batch_sizes)
+
+    def encode(self, picture: np.ndarray) -> SourceState:
+        """Run the per-source stages on a picture (``(H, W, 3)`` uint8 RGB, BGR with ``bgr``): reusable."""
+        return self.encode_tensor(to_model_input(picture, self.image_size, self.bgr, "source image"))
+
+    def encode_tensor(self, source: np.ndarray) -> SourceState:
+        """:meth:`encode` for a model-space ``(1, 3, S, S)`` float32 array in [0, 1]."""
+        self._check_tensor(source, "source")
+        with self._stats.time("source"):
+            src = np.array(source, dtype=np.float32, order="C", copy=True)
+            params = self._backends[("region_predictor", 1)].run({"image": src})
+            feats = self._backends[("generator_encoder", 1)].run({"source": src})
+        return SourceState(src, params, feats)
+
+    def add_stream(self, source: np.ndarray | SourceState) -> int:
+        """A new stream animating ``source`` (a picture or a :class:`SourceState`); returns its id."""
+        self._require_open()
+        state = source if isinstance(source, SourceState) else self.encode(source)
+        sid = next(self._ids)
+        self._streams[sid] = _Stream(state)
+        return sid
+
+    def set_source(self, stream: int, source: np.ndarray | SourceState) -> None:
+        """Change a stream's picture; like ``Animator.set_source`` its driving reference is kept."""
+        st = self._stream(stream)
+        st.source = source if isinstance(source, SourceState) else self.encode(source)
+        st.scale = None
+
+    def reset(self, stream: int) -> None:
+        """The stream's next frame becomes its relative-mode reference."""
+        st = self._stream(stream)
+        st.initial, st.scale = None, None
+
+    def remove_stream(self, stream: int) -> None:
+        """Forget a stream (its id is never reused)."""
+        self._stream(stream)
+        del self._streams[stream]
+
+    @property
+    def streams(self) -> tuple[int, ...]:
+        """Ids of the open streams."""
+        return tuple(self._streams)
+
+    # -- frames ----------------------------------------------------------------------------------
+
+    def run(self, frames: Mapping[int, np.ndarray]) -> dict[int, np.ndarray]:
+        """Advance each given stream by one driving frame (any subset of the streams, in any order).
+
+        Args:
+            frames: stream id → ``(H, W, 3)`` uint8 RGB (BGR with ``bgr``) or float frame in [0, 1].
+
+        Returns:
+            stream id → ``(side, side, 3)`` uint8, as ``Animator.run`` returns.
+
+        Raises:
+            InputError: an unknown stream or a bad frame (nothing is advanced then).
+        """
+        ids = list(frames)
+        for sid in ids:
+            self._stream(sid)
+        with self._stats.time("batch"):
+            xs = [to_model_input(frames[sid], self.image_size, self.bgr, f"driving frame of stream {sid}")
+                  for sid in ids]
+            preds = self._advance([(self._streams[sid], x) for sid, x in zip(ids, xs)])
+            return {sid: to_image(p, output_side(self.output_size, self.image_size, frames[sid].shape), self.bgr)
+                    for sid, p in zip(ids, preds)}
+
+    def run_tensors(self, driving: Mapping[int, np.ndarray]) -> dict[int, np.ndarray]:
+        """:meth:`run` in model space: stream id → ``(1, 3, S, S)`` float32 → prediction, same layout."""
+        for sid, x in driving.items():
+            self._stream(sid)
+            self._check_tensor(x, f"driving frame of stream {sid}")
+        preds = self._advance([(self._streams[sid], np.ascontiguousarray(x)) for sid, x in driving.items()])
+        return dict(zip(driving, preds))
+
+    def animate_clip(self, source: np.ndarray | SourceState, frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        """Animate one whole clip, ``max_batch`` of its frames per stage call (offline jobs).
+
+        Frames of one clip are independent given the source and the first frame (the relative
+        reference), so a clip batches like many streams. Yields frames in order, as
+        ``Animator.run`` would return them.
+        """
+        st = _Stream(source if isinstance(source, SourceState) else self.encode(source))
+        chunk: list[np.ndarray] = []
+        sides: list[int] = []
+        for frame in frames:
+            chunk.append(to_model_input(frame, self.image_size, self.bgr, "driving frame"))
+            sides.append(output_side(self.output_size, self.image_size, frame.shape))
+            if len(chunk) == self.max_batch:
+                yield from (to_image(p, s, self.bgr) for p, s in zip(self._advance([(st, x) for x in chunk]), sides))
+                chunk, sides = [], []
+        if chunk:
+            yield from (to_image(p, s, self.bgr) for p, s in zip(self._advance([(st, x) for x in chunk]), sides))
+
+    def stats(self) -> dict[str, dict[str, float]]:
+        """Latency in ms per key: ``batch`` (one :meth:`run`), ``source``, and ``<stage>@b<B>`` per call."""
+        return self._stats.summary()
+
+    @property
+    def backend(self) -> str:
+        return self.kind
+
+    def close(self) -> None:
+        """Free every backend. Safe to call twice."""
+        backends, self._backends = self._backends, {}
+        for b in backends.values():
+            b.close()
+
+    def __enter__(self) -> "StreamBatch":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return (f"<StreamBatch {self.manifest.model_dir} backend={self.kind} mode={self.mode} "
+                f"sizes={list(self.batch_sizes)} streams={len(self._streams)}>")
+
+    # -- internals -------------------------------------------------------------------------------
+
+    def _available_sizes(self, per_frame: list[str]) -> list[int]:
+        sizes = [1]
+        for b in self.manifest.batch_sizes:
+            if b == 1:
+                continue
+            if self.kind == "tensorrt":
+                engines = self.manifest.engines
+                ok = engines is not None and all(b in engines.batched.get(n, {}) for n in per_frame)
+            else:
+                ok = all(b in self.manifest.batched.get(n, {}) for n in per_frame)
+            if ok:
+                sizes.append(b)
+        return sizes
+
+    def _require_open(self) -> None:
+        if not self._backends:
+            raise InputError("this StreamBatch is closed")
+
+    def _stream(self, sid: Any) -> _Stream:
+        self._require_open()
+        try:
+            return self._streams[sid]
+        except (KeyError, TypeError):
+            raise InputError(f"no stream {sid!r} (open streams: {list(self._streams)})") from None
+
+    def _check_tensor(self, x: Any, what: str) -> None:
+        shape = (1, 3, self.image_size, self.image_size)
+        if not isinstance(x, np.ndarray) or x.dtype != np.float32 or x.shape != shape:
+            got = f"{tuple(x.shape)} {x.dtype}" if isinstance(x, np.ndarray) else type(x).__name__
+            raise InputError(f"{what}: expected a {shape} float32 array in [0, 1], got {got}")
+        if not np.isfinite(x).all():
+            raise InputError(f"{what}: NaN or infinite values")
+
+    def _call(self, name: str, b: int, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        with self._stats.time(f"{name}@b{b}"):
+            return self._backends[(name, b)].run(feeds)
+
+    def _advance(self, items: list[tuple[_Stream, np.ndarray]]) -> list[np.ndarray]:
+        out: list[np.ndarray] = []
+        start = 0
+        for b in split_sizes(len(items), self.batch_sizes):
+            out.extend(self._advance_chunk(items[start:start + b]))
+            start += b
+        return out
+
+    def _advance_chunk(self, items: list[tuple[_Stream, np.ndarray]]) -> list[np.ndarray]:
+        b = len(items)
+        cat = np.concatenate if b > 1 else (lambda arrays: arrays[0])
+        driving = cat([x for _, x in items])
+        drv_all = self._call("region_predictor", b, {"image": driving})
+        sources = [st.source for st, _ in items]
+        transferred = []
+        for i, (st, _) in enumerate(items):
+            drv = {k: v[i:i + 1] for k, v in drv_all.items()} if b > 1 else drv_all
+            if st.initial is None:  # the stream's first frame (even inside this chunk) is its reference
+                st.initial = drv
+            transferred.append(drv if self.mode != "relative" else self._relative(st, drv))
+        src_params = {k: cat([s.params[k] for s in sources]) for k in regions.PARAM_NAMES}
+        params = {k: cat([p[k] for p in transferred]) for k in regions.PARAM_NAMES}
+        if self.mode == "avd":
+            avd = self._call("avd", b, {"source_shift": src_params["shift"], "source_affine": src_params["affine"],
+                                        "driving_shift": params["shift"], "driving_affine": params["affine"]})
+            params = {k: avd[k] for k in regions.PARAM_NAMES}
+        src_image = cat([s.image for s in sources])
+        feeds = {"source": src_image}
+        for prefix, p in (("source", src_params), ("driving", params)):
+            for key in regions.PARAM_NAMES:
+                feeds[f"{prefix}_{key}"] = p[key]
+        if self.manifest.has_bg_motion:
+            feeds["bg_params"] = (self._call("bg_motion", b, {"source": src_image, "driving": driving})["bg_params"]
+                                  if self.use_bg_motion else cat([self._identity_bg] * b))
+        motion = self._call("dense_motion", b, feeds)
+        feats = {k: cat([s.features[k] for s in sources]) for k in sources[0].features}
+        pred = self._call("generator", b, {"source": src_image, **feats, **motion})["prediction"]
+        return [pred[i:i + 1] for i in range(b)] if b > 1 else [pred]
+
+    def _relative(self, st: _Stream, drv: Params) -> Params:
+        assert st.initial is not None
+        if st.scale is None:
+            st.scale = regions.relative_scale(st.source.params, st.initial)
+        return regions.relative_params(st.source.params, drv, st.initial, st.scale)

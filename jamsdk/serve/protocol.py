@@ -1,0 +1,86 @@
+"""The WebSocket protocol of ``jamsdk serve`` (shared by the server and :mod:`jamsdk.serve.client`).
+
+One WebSocket connection is one stream, at ``ws://HOST:PORT/stream``:
+
+1. The client sends the source picture as one binary message (PNG or JPEG bytes).
+   The server answers a text message ``{"type": "ready", "stream": id, "image_size": S}``.
+2. The client sends each driving frame as a binary message (PNG or JPEG); the server answers
+   each with one binary message: the animated frame as PNG (``S × S`` RGB), in order.
+3. A text message ``{"type": "reset"}`` makes the next frame the relative-mode reference
+   (answered ``{"type": "reset"}``).
+
+Errors are text messages ``{"type": "error", "message": ..., "fatal": bool}``. A bad frame (not an
+image, too many bytes, too large) is answered with a non-fatal error in its place and the stream
+goes on; a fatal error (no room for another stream, a bad source picture, idle too long, a
+server-side failure) is followed by the server closing the connection with the code given in :data:`CLOSE_CODES`.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+
+from jamsdk.errors import InputError
+
+ROUTE = "/stream"
+CLOSE_CODES = {"busy": 1013, "bad_source": 1003, "idle": 1001, "internal": 1011}
+
+
+@dataclass(frozen=True)
+class Limits:
+    """Per-replica limits of the service.
+
+    Attributes:
+        max_streams: streams one replica holds at once (more are refused with ``busy``).
+        max_message_bytes: largest picture or frame message accepted.
+        max_side: largest picture or frame side in pixels (after decoding).
+        idle_timeout_s: a stream that sends nothing for this long is closed.
+    """
+
+    max_streams: int = 16
+    max_message_bytes: int = 4 << 20
+    max_side: int = 4096
+    idle_timeout_s: float = 60.0
+
+    def __post_init__(self) -> None:
+        for name in ("max_streams", "max_message_bytes", "max_side"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise InputError(f"{name}: expected a whole number ≥ 1, got {value!r}")
+        if not isinstance(self.idle_timeout_s, (int, float)) or not self.idle_timeout_s > 0:
+            raise InputError(f"idle_timeout_s: expected a number > 0, got {self.idle_timeout_s!r}")
+
+
+def encode_png(rgb: np.ndarray) -> bytes:
+    """``(H, W, 3)`` uint8 RGB → PNG bytes (lossless: what the server sends back)."""
+    import cv2
+
+    ok, buf = cv2.imencode(".png", np.ascontiguousarray(rgb[:, :, ::-1]))
+    if not ok:
+        raise InputError(f"cannot encode a {rgb.shape} {rgb.dtype} image as PNG")
+    return buf.tobytes()
+
+
+def decode_image(data: bytes, limits: Limits, what: str) -> np.ndarray:
+    """PNG/JPEG bytes → ``(H, W, 3)`` uint8 RGB; InputError says what was expected and what came."""
+    import cv2
+
+    if not isinstance(data, (bytes, bytearray)):
+        raise InputError(f"{what}: expected a binary message with PNG or JPEG bytes, got {type(data).__name__}")
+    if len(data) > limits.max_message_bytes:
+        raise InputError(f"{what}: {len(data)} bytes is over the limit of {limits.max_message_bytes} bytes")
+    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
+    if img is None:
+        raise InputError(f"{what}: expected PNG or JPEG bytes, got {len(data)} bytes that do not decode as an image")
+    if max(img.shape[:2]) > limits.max_side:
+        raise InputError(f"{what}: {img.shape[1]}x{img.shape[0]} is larger than the limit of {limits.max_side} "
+                         "pixels per side")
+    return np.ascontiguousarray(img[:, :, ::-1])
+
+
+def message(kind: str, **fields: Any) -> str:
+    """A text (JSON) message of the protocol."""
+    return json.dumps({"type": kind, **fields})

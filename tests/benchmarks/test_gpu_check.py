@@ -1,0 +1,136 @@
+"""The GPU check (benchmarks/gpu_check.sh and its python parts) on this CPU: the logic with tiny
+models, the FP32 islands, the clean skip where CUDA is asked for and absent, and the orchestration
+of the shell script (parts' status, the pipeline part only where its script exists).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+torch = pytest.importorskip("torch")
+
+BENCH = Path(__file__).resolve().parents[2] / "benchmarks"
+sys.path.insert(0, str(BENCH))
+import _gpu_stages as gs  # noqa: E402
+import _mini_yaml  # noqa: E402
+import gpu_fp16_numerics  # noqa: E402
+import gpu_latency  # noqa: E402
+
+no_cuda = pytest.mark.skipif(torch.cuda.is_available(), reason="checks the no-CUDA path")
+
+
+def test_mini_yaml_reads_every_shipped_config_like_pyyaml():
+    yaml = pytest.importorskip("yaml")
+    configs = sorted((BENCH.parent / "jamsdk" / "configs").glob("*.yaml"))
+    assert configs
+    for path in configs:
+        text = path.read_text()
+        assert _mini_yaml.safe_load(text) == yaml.safe_load(text), path.name
+    assert _mini_yaml.safe_load("a:\n  b: [1, {c: 2.5, d: null}]\n  e: 'x # y'\n") == \
+        {"a": {"b": [1, {"c": 2.5, "d": None}], "e": "x # y"}}
+    with pytest.raises(_mini_yaml.YAMLError):
+        _mini_yaml.safe_load("a:\n  - 1\n")
+
+
+def test_fp16_bodies_are_the_exports():
+    model = gs.build_model("tiny-jam")
+    fp32, mixed = gs.stage_sets(model, torch.device("cpu"), torch.float16)
+    names = {n: gs.body_module_names(fp32.modules[n], n) for n in fp32.stages}
+    assert names["region_predictor"] == [] and names["avd"] == []  # FP32 islands entirely
+    assert names["dense_motion"] == ["dense_motion.hourglass"]
+    assert names["generator_encoder"] == ["generator.first", "generator.down_blocks.0", "generator.down_blocks.1"]
+    assert {"generator.bottleneck", "generator.final", "generator.up_blocks.0"} <= set(names["generator"])
+    assert not any(n.startswith(("generator.first", "generator.down_blocks")) for n in names["generator"])
+    assert names["bg_motion"] == ["bg_motion.encoder"]
+    dm = mixed.modules["dense_motion"]
+    assert all(p.dtype == torch.float16 for p in dm.dense_motion.hourglass.parameters())
+    outside = [p for n, p in dm.named_parameters() if ".hourglass." not in n]
+    assert outside and all(p.dtype == torch.float32 for p in outside)  # the heads stay FP32
+    assert all(p.dtype == torch.float32 for p in fp32.modules["dense_motion"].parameters())  # the copy is untouched
+
+
+def test_numerics_on_the_cpu(tmp_path):
+    out = tmp_path / "n.json"
+    assert gpu_fp16_numerics.main(["--device", "cpu", "--config", "tiny-jam", "--frames", "1",
+                                   "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    assert result["status"] == "ok" and result["half_dtype"] == "float16" and not result["tf32_effective"]
+    (m,) = result["models"]
+    stages = m["stages"]
+    assert set(stages) == {"region_predictor", "generator_encoder", "bg_motion", "avd", "dense_motion", "generator"}
+    # All-FP32 stages are bit-identical; TF32 variants run on CUDA only.
+    assert stages["region_predictor"]["fp16"]["psnr_db_min"] is None and stages["avd"]["fp16"]["max_abs"] == 0
+    assert m["variants"] == ["fp16"] and all(set(v) == {"fp16"} for v in stages.values())
+    # FP16 bodies round: finite, high PSNR (float16 has ~3.3 significant digits).
+    for stage in ("generator_encoder", "dense_motion", "generator"):
+        assert 40 < stages[stage]["fp16"]["psnr_db_min"] < 140, (stage, stages[stage]["fp16"])
+    for mode in ("standard", "avd"):
+        e2e = m["end_to_end"][mode]["fp16"]
+        assert 40 < e2e["psnr_db_min"] <= e2e["psnr_db_mean"] < 140
+
+
+def test_latency_on_the_cpu(tmp_path, capsys):
+    out = tmp_path / "l.json"
+    assert gpu_latency.main(["--device", "cpu", "--config", "tiny-mraa", "--config", "tiny-jam", "--iters", "1",
+                             "--rounds", "2", "--warmup", "0", "--half-dtype", "float32", "--json", str(out)]) == 0
+    result = json.loads(out.read_text())
+    rows = result["rows"]
+    assert set(rows) == {"tiny-mraa", "tiny-jam"} and not result["cuda_graphs"]
+    assert "bg_motion eager" in rows["tiny-jam"] and "bg_motion eager" not in rows["tiny-mraa"]
+    for name in ("tiny-mraa", "tiny-jam"):
+        frame = rows[name]["per frame eager"]
+        assert frame["n"] == 2 and frame["p50_ms"] > 0
+        assert not any(r.endswith(" graph") for r in rows[name])  # CUDA graphs: CUDA only
+    assert "| per frame eager |" in capsys.readouterr().out
+
+
+@no_cuda
+@pytest.mark.parametrize("script", [gpu_fp16_numerics, gpu_latency])
+def test_cuda_requested_without_cuda_skips(script, tmp_path, capsys):
+    out = tmp_path / "s.json"
+    assert script.main(["--device", "cuda", "--json", str(out)]) == 0
+    assert json.loads(out.read_text())["status"] == "skipped"
+    assert "skipped: CUDA requested" in capsys.readouterr().out
+
+
+@no_cuda
+@pytest.mark.skipif(shutil.which("bash") is None or shutil.which("timeout") is None, reason="needs bash, timeout")
+def test_gpu_check_script_orchestration(tmp_path):
+    fake = tmp_path / "pipeline.py"
+    fake.write_text("import json, sys\nout = sys.argv[sys.argv.index('--out') + 1]\n"
+                    "json.dump({'status': 'ran', 'argv': sys.argv[1:]}, open(out + '/gpu_check_pipeline.json', 'w'))\n")
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # the script sets it itself
+    env.update(PYTHON=sys.executable, GPU_CHECK_PIPELINE=str(fake))
+    out = tmp_path / "out"
+    done = subprocess.run(["bash", str(BENCH / "gpu_check.sh"), "--out", str(out)], env=env, capture_output=True,
+                          text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    parts = json.loads((out / "gpu_check.json").read_text())["parts"]
+    assert parts["pipeline"]["status"] == "ok"
+    assert json.loads((out / "gpu_check_pipeline.json").read_text())["argv"] == ["--out", str(out)]
+    assert parts["fp16_numerics"]["status"] == "skipped" and parts["latency"]["status"] == "skipped"
+    assert "torch" in (out / "env.txt").read_text()
+
+    fake.write_text("raise SystemExit('pipeline broke')\n")
+    env["GPU_CHECK_PIPELINE"] = str(tmp_path / "missing.py")
+    only = ["--parts", "pipeline"]
+    done = subprocess.run(["bash", str(BENCH / "gpu_check.sh"), "--out", str(out), *only], env=env,
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0 and "not available" in done.stdout
+    assert json.loads((out / "gpu_check.json").read_text())["parts"]["pipeline"]["status"] == "not available"
+    env["GPU_CHECK_PIPELINE"] = str(fake)
+    done = subprocess.run(["bash", str(BENCH / "gpu_check.sh"), "--out", str(out), *only], env=env,
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 1
+    parts = json.loads((out / "gpu_check.json").read_text())["parts"]
+    assert parts["pipeline"]["status"] == "failed" and set(parts) == {"pipeline"}
+    bad = subprocess.run(["bash", str(BENCH / "gpu_check.sh"), "--parts", "pipline"], env=env, capture_output=True,
+                         text=True, timeout=60, cwd=tmp_path)
+    assert bad.returncode == 2 and "unknown part 'pipline'" in bad.stderr

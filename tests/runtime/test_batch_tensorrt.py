@@ -1,0 +1,100 @@
+"""StreamBatch on the TensorRT backend's plumbing (stand-ins for TensorRT and CUDA: cuda_standin.py).
+
+Batched engines are plain static engines, one per size (``<stage>.b<B>.engine``); the fake's
+"engines" are the batched ONNX graphs run by ONNX Runtime, so this checks the manifest's
+``engines.batched`` section, the backend picking each size's engine, and its static buffers.
+"""
+
+import json
+import shutil
+import sys
+
+import numpy as np
+import pytest
+from cuda_standin import install, make_engine_dir
+
+from jamsdk.manifest import ManifestError, sha256_file
+from jamsdk.runtime.batch import StreamBatch
+
+RNG = np.random.default_rng(2)
+PICTURES = [RNG.integers(0, 256, (64, 64, 3), dtype=np.uint8) for _ in range(3)]
+FRAMES = [RNG.integers(0, 256, (64, 64, 3), dtype=np.uint8) for _ in range(3)]
+
+
+@pytest.fixture()
+def fake_gpu(monkeypatch):
+    return install(monkeypatch)
+
+
+@pytest.fixture()
+def batched_engines(tiny_batched, tmp_path):
+    out = make_engine_dir(tiny_batched, tmp_path / "model")
+    data = json.loads((out / "manifest.json").read_text())
+    refs = {}
+    for name, sizes in data["batched"]["stages"].items():
+        for b in sizes:
+            shutil.copy(out / f"{name}.b{b}.onnx", out / f"{name}.b{b}.engine")
+            refs.setdefault(name, {})[b] = {"file": f"{name}.b{b}.engine",
+                                            "sha256": sha256_file(out / f"{name}.b{b}.engine")}
+    data["engines"]["batched"] = refs
+    (out / "manifest.json").write_text(json.dumps(data))
+    return out
+
+
+def run_three(model_dir, backend):
+    with StreamBatch(model_dir, backend=backend, threads=1) as sb:
+        ids = [sb.add_stream(p) for p in PICTURES]
+        sizes = sb.batch_sizes
+        return sizes, [sb.run({sid: f for sid in ids}) for f in FRAMES]
+
+
+def test_batched_engines_match_onnxruntime(fake_gpu, batched_engines, tiny_batched):
+    sizes, got = run_three(batched_engines, "tensorrt")
+    assert sizes == (1, 2, 4)
+    _, want = run_three(tiny_batched, "onnxruntime")
+    for g, w in zip(got, want, strict=True):
+        for sid in w:
+            # the fake's sessions run with ONNX Runtime's default threads: rounding may differ by a level
+            assert np.abs(g[sid].astype(int) - w[sid].astype(int)).max() <= 1
+    assert fake_gpu.mem == {} and fake_gpu.pinned == []  # every size's buffers freed on close
+
+
+def test_engines_without_batched_ones_run_one_by_one(fake_gpu, tiny_batched, tmp_path):
+    out = make_engine_dir(tiny_batched, tmp_path / "model")  # graphs batched, engines not
+    sizes, _ = run_three(out, "tensorrt")
+    assert sizes == (1,)
+    data = json.loads((out / "manifest.json").read_text())
+    data["engines"]["batched"] = {"generator": {"x": {"file": "generator.engine", "sha256": "0" * 64}}}
+    (out / "manifest.json").write_text(json.dumps(data))
+    with pytest.raises(ManifestError, match="engines.batched.generator: expected a batch size"):
+        StreamBatch(out, backend="tensorrt")
+
+
+def test_build_engines_builds_every_batched_size_and_keeps_them_on_partial_rebuilds(
+        fake_gpu, tiny_batched, tmp_path, monkeypatch):
+    """jamsdk build's bookkeeping for batched graphs; the TensorRT build itself is a copy here."""
+    import types
+
+    from jamsdk.manifest import load_manifest
+    from jamsdk.runtime import onnx2engine as o2e
+
+    built = []
+
+    def fake_build(onnx, engine, *, stage="", precision="fp16", typing="strong", **_kw):
+        shutil.copy(onnx, engine)
+        built.append(engine.name)
+        return o2e.EngineReport(stage, engine, onnx, typing, precision, 0.0, engine.stat().st_size)
+
+    monkeypatch.setattr(o2e, "onnx2engine", fake_build)
+    monkeypatch.setattr(sys.modules["tensorrt"], "BuilderFlag", types.SimpleNamespace(), raising=False)
+    out = tmp_path / "engines"
+    o2e.build_engines(tiny_batched, out, precision="fp32", timing_cache=tmp_path / "cache", log=lambda _l: None)
+    man = load_manifest(out)
+    per_frame = [n for n, e in man.stages.items() if e.per == "frame"]
+    assert {n: sorted(man.engines.batched[n]) for n in per_frame} == {n: [2, 4] for n in per_frame}
+    assert "generator.b4.engine" in built and "generator_encoder.b2.engine" not in built
+    built.clear()
+    o2e.build_engines(out, precision="fp32", stages=["generator"], timing_cache=tmp_path / "cache",
+                      log=lambda _l: None)
+    assert sorted(built) == ["generator.b2.engine", "generator.b4.engine", "generator.engine"]
+    assert sorted(load_manifest(out).engines.batched) == sorted(per_frame)  # the others' sizes kept

@@ -1,0 +1,70 @@
+"""`jamsdk batch` on Ray Data: a 24-row job over 2 actors, a corrupt row, a resumed re-run."""
+
+import json
+
+import cv2
+import numpy as np
+import pytest
+
+from jamsdk.video import read_frames, write_video
+
+pytest.importorskip("ray")
+pytest.importorskip("onnxruntime")
+
+ROWS = 24
+
+
+@pytest.fixture(scope="module")
+def job(tmp_path_factory):
+    """3 pictures × 2 clips of 4 frames; row 7's picture is corrupt, row 12's video is missing."""
+    work = tmp_path_factory.mktemp("job")
+    rng = np.random.default_rng(3)
+    for i in range(3):
+        cv2.imwrite(str(work / f"pic{i}.png"), rng.integers(0, 256, (64, 64, 3), dtype=np.uint8))
+    (work / "corrupt.png").write_bytes(b"\x89PNG not really")
+    for j in range(2):
+        write_video(work / f"clip{j}.mp4", [rng.integers(0, 256, (64, 64, 3), dtype=np.uint8) for _ in range(4)],
+                    fps=10)
+    rows = [{"source": f"pic{i % 3}.png", "driving": f"clip{i % 2}.mp4", "out": f"out/row{i + 1}.mp4"}
+            for i in range(ROWS)]
+    rows[6]["source"] = "corrupt.png"
+    rows[11]["driving"] = "missing.mp4"
+    (work / "jobs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    return work
+
+
+def test_job_with_two_actors_then_resume(job, tiny_batched, ray_local):
+    from jamsdk.scale.offline import run_job
+
+    out_dir = job / "outs"
+    lines = []
+    summary = run_job(job / "jobs.jsonl", out_dir, tiny_batched, actors=2, threads=1, backend="onnxruntime",
+                      log=lines.append)
+    failed = {r["index"]: r["error"] for r in summary.results if r["status"] == "failed"}
+    assert sorted(failed) == [7, 12]
+    assert "row 7:" in failed[7] and "corrupt.png" in failed[7]
+    assert "row 12:" in failed[12] and "missing.mp4" in failed[12]
+    assert (summary.done, summary.failed, summary.skipped) == (ROWS - 2, 2, 0)
+    assert summary.frames == 4 * (ROWS - 2) and summary.frames_per_s > 0
+    for i in range(1, ROWS + 1):
+        path = out_dir / "out" / f"row{i}.mp4"
+        assert path.is_file() == (i not in failed)
+    assert read_frames(out_dir / "out" / "row1.mp4").shape == (4, 64, 64, 3)
+    assert not list(out_dir.rglob(".*tmp*"))  # atomic writes leave no temporary files
+    done = [r for r in summary.results if r["status"] == "done"]
+    assert len({r["pid"] for r in done}) == 2  # both actors animated rows
+    # each actor encodes each picture at most once; every other row reuses the cached encoding
+    assert sum(not r["source_cached"] for r in done) <= 2 * 3
+    assert any(line.startswith("[") and "row 1:" in line for line in lines)
+
+    # re-run: finished rows are skipped, only the failed ones are tried again
+    again = run_job(job / "jobs.jsonl", out_dir, tiny_batched, actors=2, threads=1, backend="onnxruntime")
+    assert (again.done, again.skipped, again.failed) == (0, ROWS - 2, 2)
+
+
+def test_cli_errors_before_any_work(tmp_path, capsys):
+    from jamsdk.cli import main
+
+    assert main(["batch", "--jobs", str(tmp_path / "absent.csv"), "--out-dir", str(tmp_path), "--model",
+                 str(tmp_path)]) == 2
+    assert "expected an exported model folder" in capsys.readouterr().err
