@@ -39,6 +39,8 @@ Target: the candidate streamed by jamsdk takes at most 0.2× the baseline's PyTo
 from __future__ import annotations
 
 import argparse
+import contextlib
+import json
 import sys
 import tempfile
 import time
@@ -57,6 +59,7 @@ TARGET_RATIO = 0.2
 SLOW_ROUND = 1.2  # a calibration round this much slower than the best one means the machine was busy
 EAGER_STAGES = ("region_predictor", "dense_motion", "generator_encoder", "generator")
 ORT_STAGES = ("region_predictor", "dense_motion", "generator")
+ROW_KEYS = ("baseline_eager", "candidate_eager", "candidate_jamsdk", "candidate_jamsdk_int8")
 STAGE_LABELS = {"region_predictor": "region_predictor (driving frame)", "dense_motion": "dense_motion",
                 "generator_encoder": "generator_encoder (source)", "generator": "generator (decoder)"}
 
@@ -116,13 +119,19 @@ def eager_contender(key: str, label: str, model, source: torch.Tensor, clip: tor
     return c
 
 
-def export_model(model, workdir: Path) -> Path:
+def export_model(model, workdir: Path, int8: bool = False) -> Path:
+    """FP32 graphs (+ INT8, calibrated on the bundled example clip, with ``int8``) in ``workdir/model``."""
+    from jamsdk.config import CONFIG_DIR
     from jamsdk.export.pipeline import export_checkpoint
     from jamsdk.model.checkpoint import save_checkpoint
 
     ckpt = workdir / "candidate.pt"
     save_checkpoint(ckpt, model, model.cfg)
-    export_checkpoint(ckpt, workdir / "model", precision="fp32", avd="off", log=lambda _m: None)
+    assets = CONFIG_DIR.parent / "assets"
+    extra = {"calibration": assets / "example_driving.mp4", "calibration_source": assets / "example_source.png",
+             "calibration_frames": 8} if int8 else {}
+    export_checkpoint(ckpt, workdir / "model", precision="int8" if int8 else "fp32", avd="off",
+                      log=lambda _m: None, **extra)
     return workdir / "model"
 
 
@@ -156,18 +165,27 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     build_s = time.perf_counter() - t0
     with tempfile.TemporaryDirectory(prefix="jamsdk-compare-") as tmp:
         t0 = time.perf_counter()
-        model_dir = export_model(cand_model, Path(tmp))
+        model_dir = export_model(cand_model, Path(tmp), args.int8)
         export_s = time.perf_counter() - t0
         base = f"{base_cfg.name} PyTorch eager"
         cand = f"{cand_cfg.name} PyTorch eager"
         jam = f"{cand_cfg.name} jamsdk (ONNX Runtime FP32)"
         contenders = [eager_contender("baseline_eager", base, base_model, source, clip),
                       eager_contender("candidate_eager", cand, cand_model, source, clip)]
-        with jamsdk.Animator(model_dir, backend="onnxruntime", mode="standard", threads=args.threads) as anim:
+        with contextlib.ExitStack() as stack:
+            anim = stack.enter_context(jamsdk.Animator(model_dir, backend="onnxruntime", mode="standard",
+                                                       threads=args.threads))
             anim.set_source_tensor(np.ascontiguousarray(source.numpy()))
             contenders.append(Contender("candidate_jamsdk", jam,
                                         "region_predictor(frame) + dense_motion + decoder; source work cached",
                                         lambda i: anim.run_tensor(clip_np[i % len(clip_np)])))
+            if args.int8:  # the same folder's INT8 graphs (stages the export's gates left FP32 stay FP32)
+                anim8 = stack.enter_context(jamsdk.Animator(model_dir, backend="onnxruntime", mode="standard",
+                                                            threads=args.threads, precision="int8"))
+                anim8.set_source_tensor(np.ascontiguousarray(source.numpy()))
+                contenders.append(Contender("candidate_jamsdk_int8", f"{cand_cfg.name} jamsdk (ONNX Runtime INT8)",
+                                            "as above, Q/DQ graphs (export --precision int8)",
+                                            lambda i: anim8.run_tensor(clip_np[i % len(clip_np)])))
             cal_call, cal_macs = calibration_call()
             cal: list[float] = []
             frame = 0
@@ -192,16 +210,29 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
                     cal_call()
                     cal.append(time.perf_counter() - t)
             ort_stats = anim.stats()
+            if args.int8:
+                int8_stats = anim8.stats()
+                int8_info = json.loads((model_dir / "manifest.json").read_text())["export"]["int8"]
 
     rows = {c.key: {"label": c.label, "per_frame": c.does, "latency_ms": summarize(c.samples),
                     "stages_ms": {k: summarize(v) for k, v in c.stages.items()}} for c in contenders}
     rows["candidate_jamsdk"]["stages_ms"] = {k: {"median": ort_stats[k]["p50_ms"], "mean": ort_stats[k]["mean_ms"],
                                                  "count": ort_stats[k]["count"]} for k in ORT_STAGES}
     rows["candidate_jamsdk"]["set_source_ms"] = ort_stats["source"]["mean_ms"]
+    if args.int8:
+        rows["candidate_jamsdk_int8"]["stages_ms"] = {k: {"median": int8_stats[k]["p50_ms"],
+                                                          "mean": int8_stats[k]["mean_ms"],
+                                                          "count": int8_stats[k]["count"]} for k in ORT_STAGES}
+        rows["candidate_jamsdk_int8"]["set_source_ms"] = int8_stats["source"]["mean_ms"]
+        rows["candidate_jamsdk_int8"]["int8"] = {k: int8_info[k] for k in ("quantized", "fp32_fallback",
+                                                                           "psnr_db_end_to_end")}
     med = {k: r["latency_ms"]["median"] for k, r in rows.items()}
     ratios = {"candidate_eager/baseline_eager": med["candidate_eager"] / med["baseline_eager"],
               "candidate_jamsdk/baseline_eager": med["candidate_jamsdk"] / med["baseline_eager"],
               "candidate_jamsdk/candidate_eager": med["candidate_jamsdk"] / med["candidate_eager"]}
+    if args.int8:
+        ratios["candidate_jamsdk_int8/baseline_eager"] = med["candidate_jamsdk_int8"] / med["baseline_eager"]
+        ratios["candidate_jamsdk_int8/candidate_jamsdk"] = med["candidate_jamsdk_int8"] / med["candidate_jamsdk"]
     best = min(cal)
     slow = sum(t > SLOW_ROUND * best for t in cal)
     machine = machine_info()
@@ -210,7 +241,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "baseline": base_cfg.name, "candidate": cand_cfg.name, "image_size": size,
         "machine": machine,
         "settings": {"threads": args.threads, "rounds": args.rounds, "frames": args.frames, "warmup": args.warmup,
-                     "weights": args.weights, "mode": "standard", "batch": 1},
+                     "weights": args.weights, "mode": "standard", "batch": 1, "int8": args.int8},
         "setup_s": {"build_models": build_s, "export": export_s},
         "calibration": {"gmacs_best": cal_macs / best / 1e9, "gmacs_median": cal_macs / float(np.median(cal)) / 1e9,
                         "slow_rounds": slow, "unstable": slow > 0.25 * len(cal), "samples_ms": [t * 1e3 for t in cal]},
@@ -245,7 +276,7 @@ def render(result: dict[str, Any]) -> str:
         f"| contender | per frame | ms per frame | frames/s | × {base} PyTorch |",
         "|---|---|---:|---:|---:|",
     ]
-    for key in ("baseline_eager", "candidate_eager", "candidate_jamsdk"):
+    for key in [k for k in ROW_KEYS if k in rows]:
         r = rows[key]
         s = r["latency_ms"]
         lines.append(f"| {r['label']} | {r['per_frame']} | {fmt(s)} | {1e3 / s['median']:.2f} "
@@ -255,23 +286,32 @@ def render(result: dict[str, Any]) -> str:
                   f"{t['ratio']:.3f} → {'met' if t['met'] else 'NOT met'}"
               + f" ({cand} PyTorch / {base} PyTorch: {result['ratios']['candidate_eager/baseline_eager']:.3f}; "
                 f"jamsdk / {cand} PyTorch: {result['ratios']['candidate_jamsdk/candidate_eager']:.3f})", ""]
+    if "candidate_jamsdk_int8" in rows:
+        q = rows["candidate_jamsdk_int8"]["int8"]
+        lines += [f"INT8 row: {result['ratios']['candidate_jamsdk_int8/baseline_eager']:.3f} × {base} PyTorch, "
+                  f"{result['ratios']['candidate_jamsdk_int8/candidate_jamsdk']:.3f} × jamsdk FP32; INT8 stages "
+                  f"{', '.join(q['quantized']) or 'none'} (left FP32: {', '.join(q['fp32_fallback']) or 'none'}); "
+                  f"PSNR vs FP32 {q['psnr_db_end_to_end']['held_out']} dB on held-out frames of the example clip", ""]
+    keys = [k for k in ROW_KEYS if k in rows]
+    ort_keys = [k for k in keys if k.startswith("candidate_jamsdk")]
     lines += ["## Where the time goes (median ms per frame)", "",
-              f"| stage | {base} PyTorch | {cand} PyTorch | {cand} jamsdk (ONNX Runtime, Animator.stats) |",
-              "|---|---:|---:|---:|"]
-    jam = rows["candidate_jamsdk"]
+              f"| stage | {base} PyTorch | {cand} PyTorch | {cand} jamsdk (ONNX Runtime, Animator.stats) |"
+              + (" jamsdk INT8 |" if len(ort_keys) > 1 else ""),
+              "|---|---:|---:|---:|" + ("---:|" if len(ort_keys) > 1 else "")]
     for stage in EAGER_STAGES:
         cells = [f"{rows[k]['stages_ms'][stage]['median']:.1f}" for k in ("baseline_eager", "candidate_eager")]
-        cells.append(f"{jam['stages_ms'][stage]['median']:.1f}" if stage in jam["stages_ms"]
-                     else f"– (once per source: set_source {jam['set_source_ms']:.1f})")
+        for k in ort_keys:
+            jam = rows[k]
+            cells.append(f"{jam['stages_ms'][stage]['median']:.1f}" if stage in jam["stages_ms"]
+                         else f"– (once per source: set_source {jam['set_source_ms']:.1f})")
         lines.append(f"| {STAGE_LABELS[stage]} | " + " | ".join(cells) + " |")
     rest = []
-    for key in ("baseline_eager", "candidate_eager", "candidate_jamsdk"):
+    for key in keys:
         r = rows[key]
         gap = r["latency_ms"]["median"] - sum(s["median"] for s in r["stages_ms"].values())
         rest.append(f"{gap:.1f}".replace("-0.0", "0.0"))  # medians need not add up: can be slightly negative
     lines.append("| rest (frame median − stage medians: Python, feeds, copies) | " + " | ".join(rest) + " |")
-    lines.append("| **per frame** | " + " | ".join(f"**{rows[k]['latency_ms']['median']:.1f}**"
-                                                 for k in ("baseline_eager", "candidate_eager", "candidate_jamsdk"))
+    lines.append("| **per frame** | " + " | ".join(f"**{rows[k]['latency_ms']['median']:.1f}**" for k in keys)
                  + " |")
     return "\n".join(lines) + "\n"
 
@@ -285,9 +325,9 @@ _STAGE_COLOURS = {"region_predictor": (180, 119, 31), "dense_motion": (14, 127, 
 def render_png(result: dict[str, Any]) -> np.ndarray:
     """Horizontal bars: median ms per frame (p10–p90 whisker), split by stage medians; ratio to the baseline."""
     font, ink, soft = cv2.FONT_HERSHEY_SIMPLEX, (30, 30, 30), (110, 110, 110)
-    keys = ("baseline_eager", "candidate_eager", "candidate_jamsdk")
     rows = result["rows"]
-    w, h, left, right, top, bar_h, gap = 1200, 420, 330, 200, 90, 50, 40
+    keys = tuple(k for k in ROW_KEYS if k in rows)
+    w, h, left, right, top, bar_h, gap = 1200, 420 + 90 * (len(keys) - 3), 330, 200, 90, 50, 40
     img = np.full((h, w, 3), 255, np.uint8)
     hi = max(rows[k]["latency_ms"]["p90"] for k in keys) * 1.05
     x0, x1 = left, w - right
@@ -346,6 +386,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--warmup", type=int, default=2, help="untimed frames per contender first (default: 2)")
     p.add_argument("--weights", choices=("trained-like", "random"), default="trained-like",
                    help="trained-like: heads rescaled as in jamsdk.export.samples.trained_like (default)")
+    p.add_argument("--no-int8", dest="int8", action="store_false",
+                   help="skip the INT8 row (it exports INT8 graphs calibrated on the bundled example clip)")
     p.add_argument("--markdown", metavar="OUT", help="also write the markdown report here")
     p.add_argument("--png", metavar="OUT.png", help="also write a bar chart here")
     p.add_argument("--json", metavar="OUT", help="also write everything (with all samples) as JSON")

@@ -30,6 +30,7 @@ COMMANDS: tuple[tuple[str, str], ...] = (
     ("bench", "bench"),
     ("batch", "batch"),
     ("serve", "serve"),
+    ("live", "live"),
 )
 
 

@@ -13,11 +13,12 @@ Schema, format version 1::
       "stages": {
         "<stage>": {"per": "source" | "frame",
                     "files": {"fp32": {"file": "<stage>.onnx", "sha256": "..."},
-                              "fp16": {"file": "<stage>.fp16.onnx", "sha256": "..."}},
+                              "fp16": {"file": "<stage>.fp16.onnx", "sha256": "..."},
+                              "int8": {"file": "<stage>.int8.onnx" | "<stage>.onnx", "sha256": "..."}},
                     "inputs": [{"name": ..., "shape": [...], "dtype": "float32"}], "outputs": [...]}
       },
       "engines": null | {"tensorrt_version": ..., "gpu_name": ..., "compute_capability": ...,
-                         "precision": "fp32" | "fp16",
+                         "precision": "fp32" | "fp16" | "int8",
                          "stages": {"<stage>": {"file": "<stage>.engine", "sha256": ...}},
                          "batched": {"<stage>": {"<B>": {"file": "<stage>.b<B>.engine", ...}}}},
       "helpers": {"preprocess" | "postprocess" | "relative": {"file", "sha256", "inputs", "outputs"}},
@@ -32,8 +33,11 @@ region-algebra graphs, read by :mod:`jamsdk.runtime.helpers`; folders without th
 independent streams per call, exported side by side at fixed B (see :mod:`jamsdk.runtime.batch`);
 their tensors are the stage's with the leading dimension B.
 
-Graph inputs and outputs are float32 in both precisions (the FP16 graphs cast inside). Stage names
-and tensors are those of :func:`jamsdk.stages.stage_table`, and the loader checks that they still are.
+Graph inputs and outputs are float32 in every precision (the FP16 graphs cast inside, the INT8
+graphs quantize inside). A stage that INT8 export left un-quantized (its quality gate, or a stage
+not worth quantizing) lists its FP32 file as its ``int8`` file; ``export.int8`` says which and why.
+Stage names and tensors are those of :func:`jamsdk.stages.stage_table`, and the loader checks that
+they still are.
 Other keys (e.g. ``export``: how and when the folder was exported) are kept but not interpreted.
 """
 
@@ -55,7 +59,7 @@ from jamsdk.stages import PER_FRAME, PER_SOURCE, Stage, TensorSpec, stage_table
 FORMAT = "jamsdk.model"
 FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
-PRECISIONS = ("fp32", "fp16")
+PRECISIONS = ("fp32", "fp16", "int8")
 MODES = ("standard", "relative", "avd")
 PIXEL: Mapping[str, Any] = MappingProxyType(
     {"layout": "NCHW", "channels": "RGB", "range": [0.0, 1.0], "dtype": "float32"})
@@ -138,7 +142,7 @@ class Manifest:
             ) from None
 
     def stage_file(self, name: str, precision: str = "fp32", batch: int = 1) -> Path:
-        """Path of stage ``name``'s ONNX graph in ``precision`` (``fp32`` or ``fp16``), for ``batch`` streams."""
+        """Path of stage ``name``'s ONNX graph in ``precision`` (``fp32``, ``fp16``, ``int8``) for ``batch`` streams."""
         entry = self.stage(name)
         if batch != 1:
             ref = self.batched.get(name, {}).get(batch, {}).get(precision)
@@ -147,9 +151,11 @@ class Manifest:
                                     f"(batch sizes: {list(self.batch_sizes)}); export with --batch-sizes")
             return self.model_dir / ref.file
         if precision not in entry.files:
+            how = ("--precision int8 --calibration VIDEO (a driving clip)" if precision == "int8"
+                   else f"--precision {precision} or both")
             raise ManifestError(
                 f"{self.model_dir}: stage {name!r} has no {precision!r} graph "
-                f"(it has: {', '.join(entry.files)}); export with --precision {precision} or both"
+                f"(it has: {', '.join(entry.files)}); export with {how}"
             )
         return self.model_dir / entry.files[precision].file
 
@@ -317,7 +323,7 @@ def parse_manifest(model_dir: str | os.PathLike[str], data: Any, verify_hashes: 
         raise bad("pixel", f"expected {dict(PIXEL)}, got {dict(pixel)}")
     precisions = _str_list(_get(data, "precisions", list, bad), PRECISIONS, "precisions", bad)
     if not precisions:
-        raise bad("precisions", "expected at least one of fp32, fp16")
+        raise bad("precisions", f"expected at least one of {', '.join(PRECISIONS)}")
     modes = _str_list(_get(data, "modes", list, bad), MODES, "modes", bad)
 
     raw_stages = _get(data, "stages", Mapping, bad)
@@ -370,7 +376,9 @@ def parse_manifest(model_dir: str | os.PathLike[str], data: Any, verify_hashes: 
         stages[name] = StageEntry(name, per, MappingProxyType(files), inputs, outputs)
 
     engines = _engines(data.get("engines"), stages, bad)
-    batched = _batched(data.get("batched"), stages, precisions, model_dir, verify_hashes, bad)
+    # Batched graphs are exported in FP32/FP16 only (jamsdk.export.batched); INT8 is per stream.
+    batched = _batched(data.get("batched"), stages, [p for p in precisions if p != "int8"], model_dir,
+                       verify_hashes, bad)
     return Manifest(model_dir, data, model, size, num_regions, opset, align_corners, tuple(modes),
                     tuple(precisions), MappingProxyType(stages), engines, batched)
 

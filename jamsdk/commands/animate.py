@@ -36,7 +36,22 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
                    help="driving video, GIF or frame folder, or a camera index such as 0 (Ctrl-C stops)")
     p.add_argument("--out", required=True, metavar="OUT", help="output .mp4, .avi or .gif")
     add_common(p)
+    add_view_options(p)
+    p.add_argument("--best-frame", action="store_true",
+                   help="relative mode: use the driving frame posed most like the source as the reference "
+                        "(reads the video twice; not for cameras)")
     return p
+
+
+def add_view_options(p: argparse.ArgumentParser) -> None:
+    """--layout, --show-regions, --smoothing (shared with jamsdk live)."""
+    p.add_argument("--layout", choices=("result", "side-by-side"), default="result",
+                   help="result only, or source | driving | result side by side (default result)")
+    p.add_argument("--show-regions", action="store_true",
+                   help="draw each region as its ellipse, one colour per region, on the driving and result")
+    p.add_argument("--smoothing", type=float, default=0.0, metavar="S",
+                   help="smooth the driving regions over time: the filter's time constant in frames "
+                        "while still (default 0 = off; 2 to 5 calms a jittery driver)")
 
 
 def add_common(p: argparse.ArgumentParser, backend: str = "auto") -> None:
@@ -45,7 +60,7 @@ def add_common(p: argparse.ArgumentParser, backend: str = "auto") -> None:
                    help="motion transfer (default relative)")
     p.add_argument("--backend", choices=("auto", "tensorrt", "onnxruntime"), default=backend,
                    help=f"inference backend (default {backend})")
-    p.add_argument("--precision", choices=("fp32", "fp16"), default="fp32",
+    p.add_argument("--precision", choices=("fp32", "fp16", "int8"), default="fp32",
                    help="ONNX graphs for onnxruntime (default fp32; TensorRT uses its engines)")
     add_threads(p)
     p.add_argument("--output-size", type=output_size, default="model", metavar="model|crop|N",
@@ -86,7 +101,10 @@ def render(args: argparse.Namespace, model, source, driving):  # noqa: ANN001, A
 
     return render_video(model, source, driving, args.out, mode=args.mode, backend=args.backend, fps=args.fps,
                         max_frames=args.max_frames, precision=args.precision, threads=args.threads,
-                        output_size=args.output_size, fit=args.fit, show_progress=not args.no_progress, notify=note)
+                        output_size=args.output_size, fit=args.fit, show_progress=not args.no_progress, notify=note,
+                        # animate's view options (jamsdk demo has none)
+                        layout=getattr(args, "layout", "result"), show_regions=getattr(args, "show_regions", False),
+                        best_frame=getattr(args, "best_frame", False), smoothing=getattr(args, "smoothing", 0.0))
 
 
 def run(args: argparse.Namespace) -> int:

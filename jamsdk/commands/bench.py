@@ -37,7 +37,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
     p.add_argument("--warmup", type=int, default=20, metavar="N", help="untimed frames first (default 20)")
     p.add_argument("--mode", choices=("relative", "standard", "avd"), default="relative",
                    help="motion transfer (default relative)")
-    p.add_argument("--precision", choices=("fp32", "fp16"), default="fp32",
+    p.add_argument("--precision", choices=("fp32", "fp16", "int8"), default="fp32",
                    help="ONNX graphs for onnxruntime (default fp32; TensorRT runs its engines as built)")
     add_threads(p)
     p.add_argument("--cuda-graph", action="store_true", help="TensorRT: replay each stage as a CUDA graph")

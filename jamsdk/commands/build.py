@@ -20,7 +20,9 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
     add_model(p, "exported model folder to build engines for")
     p.add_argument("--out", metavar="ENGINE_DIR",
                    help="write engines (and a complete copy of the model folder) here instead of into --model")
-    p.add_argument("--precision", choices=("fp16", "fp32"), default="fp16", help="engine precision (default fp16)")
+    p.add_argument("--precision", choices=("fp16", "fp32", "int8"), default="fp16",
+                   help="engine precision (default fp16); int8 builds the Q/DQ graphs of jamsdk export --precision "
+                        "int8, strongly typed")
     p.add_argument("--typing", choices=("auto", "strong", "weak"), default="auto",
                    help="strong: the mixed FP16 graph as a strongly typed network (default); weak: FP32 graph "
                         "+ BuilderFlag.FP16 with FP32 constraints (TensorRT < 11 only)")

@@ -1,4 +1,4 @@
-"""jamsdk export: a checkpoint → a model folder of ONNX stage graphs (FP32 and mixed FP16) + manifest.
+"""jamsdk export: a checkpoint → a model folder of ONNX stage graphs (FP32, mixed FP16, INT8) + manifest.
 
 Works for jamsdk checkpoints and converted MRAA ones alike. The folder is what jamsdk build
 turns into TensorRT engines on the target and what the runtime loads (manifest.json lists
@@ -23,8 +23,19 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
     p.add_argument("--out", required=True, metavar="DIR", help="model folder to write (replaced if it holds an export)")
     p.add_argument("--size", type=int, metavar="N", help="square input size (default: the model's own)")
     p.add_argument("--opset", type=int, default=17, metavar="V", help="ONNX opset, 16–19 (default 17)")
-    p.add_argument("--precision", choices=("fp32", "fp16", "both"), default="both",
-                   help="graphs to write: FP32, mixed FP16 (FP16 body, FP32 islands), or both (default)")
+    p.add_argument("--precision", choices=("fp32", "fp16", "both", "int8", "all"), default="both",
+                   help="graphs to write: FP32, mixed FP16 (FP16 body, FP32 islands), both (default), int8 "
+                        "(FP32 + INT8 Q/DQ graphs; needs --calibration) or all (FP32 + FP16 + INT8)")
+    p.add_argument("--calibration", metavar="VIDEO|FOLDER",
+                   help="INT8: a driving clip (video or folder of frames) to calibrate on and judge with")
+    p.add_argument("--calibration-frames", type=int, default=16, metavar="N",
+                   help="INT8: frames calibrated on, spread over the clip (default 16; the clip needs N+1 or more, "
+                        "the others are held out)")
+    p.add_argument("--source", metavar="IMG",
+                   help="INT8: the source picture for calibration (default: the clip's first frame)")
+    p.add_argument("--min-psnr", type=float, default=35.0, metavar="DB",
+                   help="INT8: a stage whose INT8 graph drops the end-to-end PSNR vs FP32 below this stays FP32 "
+                        "(default 35)")
     p.add_argument("--avd", choices=("auto", "on", "off"), default="auto",
                    help="export avd.onnx: auto = when the checkpoint records a trained AVD network "
                         "(meta.avd_trained, or a converted MRAA checkpoint with AVD weights), on/off = always/never")
@@ -45,5 +56,7 @@ def run(args: argparse.Namespace) -> int:
 
     export_checkpoint(args.checkpoint, args.out, size=args.size, opset=args.opset, precision=args.precision,
                       verify=args.verify, avd=args.avd, threads=args.threads, log=lambda line: print(line, flush=True),
+                      calibration=args.calibration, calibration_frames=args.calibration_frames,
+                      calibration_source=args.source, min_psnr=args.min_psnr,
                       batch_sizes=parse_batch_sizes(args.batch_sizes))
     return 0

@@ -9,7 +9,10 @@
 * static shapes everywhere (graph I/O and every inferred intermediate), shape-like inputs
   (Conv weights, axes) constant;
 * graph inputs/outputs exactly the stage table's names, shapes and float32;
-* ``onnx.checker`` with full shape/type inference.
+* ``onnx.checker`` with full shape/type inference;
+* Q/DQ (INT8 graphs, :func:`qdq_problems`) as TensorRT's explicit quantization takes them:
+  symmetric INT8 (INT8 zero points, all 0), constant positive scales, per-channel scales only on
+  weights (axis 0, one per output channel of the Conv they feed), per-tensor activations.
 """
 
 from __future__ import annotations
@@ -18,6 +21,8 @@ import json
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
+
+import numpy as np
 
 from jamsdk._lazy import require
 from jamsdk.errors import EngineError
@@ -114,6 +119,9 @@ def graph_problems(proto: "onnx.ModelProto", stage: Stage, align_corners: bool,
     allowed = trt_ops()
     constants = {t.name for t in graph.initializer}
     constants |= {o for n in graph.node if n.op_type == "Constant" for o in n.output}
+    # A dequantized constant (INT8 weights) is a build-time constant for TensorRT too.
+    constants |= {o for n in graph.node if n.op_type == "DequantizeLinear" and n.input[0] in constants
+                  for o in n.output}
     for node in graph.node:
         where = f"{node.op_type} node {node.name or '(unnamed)'}"
         if node.domain not in ("", "ai.onnx"):
@@ -147,6 +155,9 @@ def graph_problems(proto: "onnx.ModelProto", stage: Stage, align_corners: bool,
             if name and (node.op_type, i) in CONSTANT_INPUTS and name not in constants:
                 problems.append(f"{where}: input {i} ({name}) must be a constant")
 
+    if any(n.op_type in QDQ_OPS for n in graph.node):
+        problems += qdq_problems(proto)
+
     # Graph I/O: exactly the stage table.
     def io(values) -> list[tuple[str, tuple, int]]:
         out = []
@@ -179,6 +190,68 @@ def graph_problems(proto: "onnx.ModelProto", stage: Stage, align_corners: bool,
         problems.append(f"{len(dynamic)} tensors without a static shape, e.g. {dynamic[:3]}")
     if untyped:
         problems.append(f"{len(untyped)} tensors shape inference could not type, e.g. {untyped[:3]}")
+    return problems
+
+
+QDQ_OPS = ("QuantizeLinear", "DequantizeLinear")
+
+
+def qdq_problems(proto: "onnx.ModelProto") -> list[str]:
+    """Every Q/DQ node that breaks TensorRT's explicit-quantization rules, as readable lines.
+
+    TensorRT quantizes symmetrically to signed INT8 (zero point 0), with per-tensor scales on
+    activations and per-channel scales on weights along the output-channel axis; scales must be
+    build-time constants. INT32 biases (ONNX Runtime's default) are not INT8 and are refused.
+    """
+    from onnx import TensorProto, numpy_helper
+
+    graph = proto.graph
+    values = {t.name: t for t in graph.initializer}
+    for n in graph.node:
+        if n.op_type == "Constant":
+            for a in n.attribute:
+                if a.name == "value":
+                    values[n.output[0]] = a.t
+    consumers: dict[str, list] = {}
+    for n in graph.node:
+        for i, name in enumerate(n.input):
+            consumers.setdefault(name, []).append((n, i))
+    problems = []
+    for node in graph.node:
+        if node.op_type not in QDQ_OPS:
+            continue
+        where = f"{node.op_type} node {node.name or '(unnamed)'}"
+        scale = values.get(node.input[1]) if len(node.input) > 1 else None
+        zero = values.get(node.input[2]) if len(node.input) > 2 and node.input[2] else None
+        if scale is None:
+            problems.append(f"{where}: scale must be a constant")
+            continue
+        s = numpy_helper.to_array(scale)
+        if scale.data_type != TensorProto.FLOAT or not (np.isfinite(s).all() and (s > 0).all()):
+            problems.append(f"{where}: scale must be positive finite float32")
+        if zero is None:
+            problems.append(f"{where}: no constant zero point (TensorRT needs an INT8 zero point of 0)")
+        elif zero.data_type != TensorProto.INT8:
+            problems.append(f"{where}: zero point type {TensorProto.DataType.Name(zero.data_type)}, "
+                            "TensorRT takes symmetric INT8 only")
+        elif numpy_helper.to_array(zero).any():
+            problems.append(f"{where}: zero point not 0 (asymmetric; TensorRT is symmetric only)")
+        if node.op_type == "DequantizeLinear" and node.input[0] in values \
+                and values[node.input[0]].data_type != TensorProto.INT8:
+            dtype = TensorProto.DataType.Name(values[node.input[0]].data_type)
+            problems.append(f"{where}: dequantizes a {dtype} constant (TensorRT dequantizes INT8)")
+        if s.size <= 1:
+            continue
+        # Per-channel: only constant weights of a Conv, on the output-channel axis.
+        axis = next((a.i for a in node.attribute if a.name == "axis"), 1)
+        weight = values.get(node.input[0])
+        users = consumers.get(node.output[0], [])
+        if node.op_type != "DequantizeLinear" or weight is None:
+            problems.append(f"{where}: per-channel scales on an activation (TensorRT: per-tensor only)")
+        elif axis != 0 or not users or any(u.op_type != "Conv" or i != 1 for u, i in users):
+            problems.append(f"{where}: per-channel weights must feed a Conv's weight input on axis 0, got axis {axis}")
+        elif s.shape != (weight.dims[0],):
+            problems.append(f"{where}: {s.size} scales for {weight.dims[0]} output channels")
     return problems
 
 

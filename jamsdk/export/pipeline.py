@@ -32,7 +32,10 @@ from jamsdk.manifest import MANIFEST_NAME, file_ref, load_manifest, new_manifest
     write_manifest
 from jamsdk.stages import stage_table
 
-PRECISION_CHOICES = {"fp32": ("fp32",), "fp16": ("fp16",), "both": ("fp32", "fp16")}
+# INT8 always comes with FP32: the quality gates measure against it, and stages the gates leave
+# un-quantized use the FP32 graph as their "int8" file.
+PRECISION_CHOICES = {"fp32": ("fp32",), "fp16": ("fp16",), "both": ("fp32", "fp16"), "int8": ("fp32", "int8"),
+                     "all": ("fp32", "fp16", "int8")}
 AVD_CHOICES = ("auto", "on", "off")
 FP32_ISLANDS = ("the whole region predictor (hourglass, temperature softmax, heatmap moments, closed-form 2x2 PCA); "
                 "dense motion: Gaussian heatmaps, 2x2 inverses, sparse motions (grid coordinates), deformed-source "
@@ -49,7 +52,7 @@ class ExportResult:
 
 
 def graph_file(stage: str, precision: str) -> str:
-    """File name of a stage graph: ``<stage>.onnx`` (FP32) or ``<stage>.fp16.onnx``."""
+    """File name of a stage graph: ``<stage>.onnx`` (FP32), ``<stage>.fp16.onnx`` or ``<stage>.int8.onnx``."""
     return f"{stage}.onnx" if precision == "fp32" else f"{stage}.{precision}.onnx"
 
 
@@ -147,7 +150,10 @@ def load_for_export(checkpoint: str | os.PathLike[str], size: int | None):
 def export_checkpoint(checkpoint: str | os.PathLike[str], out_dir: str | os.PathLike[str], size: int | None = None,
                       opset: int = DEFAULT_OPSET, precision: str = "both", verify: bool = False,
                       avd: str = "auto", log: Callable[[str], None] = print, seed: int = 0,
-                      threads: int | None = None, batch_sizes: tuple[int, ...] = ()) -> ExportResult:
+                      calibration: str | os.PathLike[str] | None = None, calibration_frames: int | None = None,
+                      calibration_source: str | os.PathLike[str] | None = None,
+                      min_psnr: float | None = None, threads: int | None = None,
+                      batch_sizes: tuple[int, ...] = ()) -> ExportResult:
     """Export a jamsdk checkpoint (own or converted MRAA) into the model folder ``out_dir``.
 
     ``batch_sizes`` (e.g. ``(2, 4, 8)``) adds the per-frame stages' graphs for that many streams
@@ -155,7 +161,8 @@ def export_checkpoint(checkpoint: str | os.PathLike[str], out_dir: str | os.Path
 
     Raises:
         CheckpointError: missing, corrupt or unsafe checkpoint.
-        InputError: bad size, opset, precision, AVD choice, or an output folder that cannot be written.
+        InputError: bad size, opset, precision, AVD choice, an output folder that cannot be written, or
+            (INT8) a missing, unreadable or too-short calibration clip.
         EngineError: a graph failed export, the hygiene checks, or ``verify``.
     """
     start = time.perf_counter()
@@ -176,6 +183,12 @@ def export_checkpoint(checkpoint: str | os.PathLike[str], out_dir: str | os.Path
     log(f"checkpoint {checkpoint}: model {cfg.name!r}, {n_params / 1e6:.2f} M parameters, "
         f"trained at {trained_cfg.image_size}px")
     with_avd, avd_reason = avd_decision(cfg, data, avd)
+    clip = None
+    if "int8" in precisions:  # read the clip before the slow part: a bad clip fails at once
+        from jamsdk.export import calibration as calib
+
+        clip = calib.load_calibration(calibration, size, calibration_frames or calib.DEFAULT_CALIBRATION_FRAMES,
+                                      calibration_source)
     stages = stage_table(cfg, size, with_avd=with_avd)
     log(f"exporting {len(stages)} stages at {size}x{size}, opset {opset}, {'+'.join(precisions)} → {out_dir}")
     log(f"  avd: {'exported' if with_avd else 'skipped'} ({avd_reason})")
@@ -205,6 +218,9 @@ def export_checkpoint(checkpoint: str | os.PathLike[str], out_dir: str | os.Path
                          f"{time.perf_counter() - t1:.1f}s")
             entries[name] = stage_to_dict(stage, files)
             log(line)
+        int8_info = None
+        if clip is not None:
+            int8_info = _export_int8(tmp, stages, entries, clip, cfg.align_corners, opset, min_psnr, threads, log)
 
         info = {
             "exporter": "torch.onnx.export (TorchScript, dynamo=False) + onnxsim",
@@ -216,6 +232,7 @@ def export_checkpoint(checkpoint: str | os.PathLike[str], out_dir: str | os.Path
             "avd": avd_reason,
             "fp16": {"body_scopes": {k: list(v) for k, v in FP16_BODIES.items() if k in stages},
                      "fp32_islands": FP32_ISLANDS} if "fp16" in precisions else None,
+            "int8": int8_info,
             "verify": None,
         }
         # Pixel conversion and the relative algebra as tiny graphs: TensorRT keeps frames on the GPU.
@@ -245,6 +262,30 @@ def export_checkpoint(checkpoint: str | os.PathLike[str], out_dir: str | os.Path
     seconds = time.perf_counter() - start
     log(f"done in {seconds:.1f}s: {out_dir}/{MANIFEST_NAME}")
     return ExportResult(out_dir, manifest, seconds, report)
+
+
+def _export_int8(tmp: Path, stages, entries: dict, clip, align_corners: bool, opset: int,
+                 min_psnr: float | None, threads: int | None, log: Callable[[str], None]) -> dict[str, Any]:
+    """Quantize and gate the stages (jamsdk.export.int8); write ``<stage>.int8.onnx`` for accepted ones.
+
+    A stage left un-quantized (by the gates, or not a candidate) records its FP32 graph as its
+    ``int8`` file, so an INT8 folder always runs; the manifest's ``export.int8`` says which is which.
+    """
+    from jamsdk.export.int8 import DEFAULT_MIN_PSNR, quantize_model
+
+    chain = ("region_predictor", "generator_encoder", "dense_motion", "generator")
+    fp32 = {name: tmp / graph_file(name, "fp32") for name in chain}
+    accepted, report = quantize_model(fp32, clip, DEFAULT_MIN_PSNR if min_psnr is None else min_psnr,
+                                      threads=threads, log=log)
+    for name, stage in stages.items():
+        files = entries[name]["files"]
+        if name in accepted:
+            check_graph(accepted[name], stage, align_corners, opset, f"{name} (int8)")
+            save_model(accepted[name], tmp / graph_file(name, "int8"))
+            files["int8"] = file_ref(tmp, graph_file(name, "int8"))
+        else:
+            files["int8"] = dict(files["fp32"])
+    return report.summary()
 
 
 def _versions() -> dict[str, str]:

@@ -26,7 +26,7 @@ pixels and the relative algebra).
 from __future__ import annotations
 
 import os
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import numpy as np
 
@@ -38,11 +38,13 @@ from jamsdk.runtime.backends import BACKENDS, Backend, resolve_backend
 from jamsdk.runtime.frames import check_float_range, check_frame, check_output_size, output_side, to_image, \
     to_model_input
 from jamsdk.runtime.plan import Pipeline, Plan, slot_specs
+from jamsdk.runtime.reference import best_reference
+from jamsdk.runtime.smoothing import RegionSmoother
 from jamsdk.runtime.stats import LatencyStats
 from jamsdk.video import center_crop_resize, resize_square
 
 Params = dict[str, np.ndarray]
-PRECISIONS = ("fp32", "fp16")
+PRECISIONS = ("fp32", "fp16", "int8")
 
 
 class Animator:
@@ -57,7 +59,8 @@ class Animator:
         mode: ``"relative"`` (motion relative to the first driving frame, scaled to the source;
             the default), ``"standard"`` (absolute driving regions) or ``"avd"`` (needs a model
             with the AVD network).
-        precision: which ONNX graphs ONNX Runtime loads, ``"fp32"`` (default) or ``"fp16"``.
+        precision: which ONNX graphs ONNX Runtime loads, ``"fp32"`` (default), ``"fp16"`` or
+            ``"int8"`` (Q/DQ graphs from ``jamsdk export --precision int8``).
             TensorRT runs the engines as built (``jamsdk build`` chose their precision).
         providers: ONNX Runtime execution providers (None: CPU; ``"auto"``: TensorRT/CUDA EPs
             when installed).
@@ -70,6 +73,9 @@ class Animator:
             default: like MRAA's animation, the background transform is the identity.
         verify_hashes: check every graph's/engine's SHA-256 against the manifest when opening.
         stats_window: how many recent samples per stage :meth:`stats` keeps for percentiles.
+        smoothing: One-Euro filter on the driving regions, its time constant in frames while
+            still (0 = off, the default; 2–5 calms a jittery driver). See
+            :mod:`jamsdk.runtime.smoothing`.
 
     The constructor loads every stage the mode needs (the only point where a GPU is touched);
     :meth:`close` or leaving the ``with`` block frees them.
@@ -84,8 +90,12 @@ class Animator:
                  precision: str = "fp32", providers: str | Sequence[str] | None = None,
                  threads: int | None = None, cuda_graph: bool = False, bgr: bool = False,
                  output_size: str | int = "model", use_bg_motion: bool = False, verify_hashes: bool = True,
-                 stats_window: int = 10_000):
+                 stats_window: int = 10_000, smoothing: float = 0.0):
         self._backends: dict[str, Backend] = {}
+        # Hooks of issue 11 (live views): driving-region smoothing and the region read-out.
+        self._smoother = RegionSmoother(smoothing)
+        self._last_regions: dict[str, Params] | None = None
+        self._keep_regions = False  # off: the default plans stay as they are (no host step)
         if precision not in PRECISIONS:
             raise InputError(f"precision: expected one of {PRECISIONS}, got {precision!r}")
         self.output_size = check_output_size(output_size)
@@ -157,6 +167,7 @@ class Animator:
         self._source_image = src
         self._source = {key: out[f"source_{key}"] for key in regions.PARAM_NAMES}
         self._scale = None
+        self._smoother.reset()
         if self._device_relative and self._initial is not None:  # the kept reference, scaled for this source
             self._pipeline().write("scale", self._reference_scale())
 
@@ -217,6 +228,61 @@ class Animator:
         """Make the next driving frame the relative mode's reference (e.g. after the driver moved)."""
         self._initial = None
         self._scale = None
+        self._smoother.reset()
+
+    # -- reference search and region read-out (issue 11: live views; keep these hooks) ---------
+
+    def find_reference(self, frames: Iterable[np.ndarray]) -> int:
+        """Index of the driving frame whose region layout best matches the source's.
+
+        Runs ``region_predictor`` on each frame (one at a time: a long video is not held in
+        memory); the measure is :func:`jamsdk.runtime.reference.layout_distance`. Changes no state:
+        pass the chosen frame to :meth:`set_reference` to use it.
+
+        Raises:
+            InputError: no source set, no frames, or a bad frame.
+        """
+        self._require_source()
+        params = (self._call("region_predictor", {"image": to_model_input(f, self.image_size, self.bgr,
+                                                                          "candidate frame")},
+                             stat=False)
+                  for f in frames)
+        return best_reference(self._source, params)
+
+    def set_reference(self, frame: np.ndarray) -> None:
+        """Make ``frame`` the relative mode's reference (instead of the next driving frame)."""
+        self._require_source()
+        x = to_model_input(frame, self.image_size, self.bgr, "reference frame")
+        self._initial = {k: v for k, v in self._call("region_predictor", {"image": x}, stat=False).items()
+                         if k in regions.PARAM_NAMES}
+        self._scale = None
+        self._smoother.reset()
+        if self._device_relative:  # the device-side relative step reads the reference from its slots
+            pipe = self._pipeline()
+            pipe.write("initial_shift", self._initial["shift"])
+            pipe.write("initial_affine", self._initial["affine"])
+            pipe.write("scale", self._reference_scale())
+
+    @property
+    def last_regions(self) -> dict[str, Params] | None:
+        """Region params of the last :meth:`run`: ``{"source", "driving", "transferred"}``, each
+        ``{"shift", "covar", "affine"}`` (driving after smoothing; transferred = what the
+        generator was driven with). None unless :attr:`keep_regions` is on (and a frame ran since)."""
+        return self._last_regions
+
+    @property
+    def keep_regions(self) -> bool:
+        """Whether :attr:`last_regions` is kept (default off). On, the frame's region params visit
+        the host (a numpy step; on the device-resident TensorRT path one small round trip per frame,
+        and the relative algebra runs on the host), e.g. for the region overlay of
+        :mod:`jamsdk.runtime.views`."""
+        return self._keep_regions
+
+    @keep_regions.setter
+    def keep_regions(self, value: bool) -> None:
+        self._keep_regions = bool(value)
+        if not value:
+            self._last_regions = None
 
     def stats(self) -> dict[str, dict[str, float]]:
         """Latency per stage (and ``frame``, ``source``, ``preprocess``, ``postprocess``) in ms.
@@ -339,7 +405,19 @@ class Animator:
 
     def _host_params(self) -> bool:
         """Whether driving region params must visit the host each frame (a host-side filter is on)."""
-        return False
+        return self._smoother.enabled or self._keep_regions
+
+    def _host_smooth(self, slots: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """Host step: the One-Euro filter on this frame's region params (:mod:`jamsdk.runtime.smoothing`)."""
+        out = self._smoother({key: slots[f"frame_{key}"] for key in regions.PARAM_NAMES})
+        return {f"frame_{key}": out[key] for key in regions.PARAM_NAMES}
+
+    def _host_record(self, slots: dict[str, np.ndarray], moved: Mapping[str, str]) -> dict[str, np.ndarray]:
+        """Host step: keep this frame's driving and transferred region params for :attr:`last_regions`."""
+        self._last_regions = {"source": self._source or {},
+                              "driving": {key: slots[f"frame_{key}"] for key in regions.PARAM_NAMES},
+                              "transferred": {key: slots[slot] for key, slot in moved.items()}}
+        return {}
 
     def _frame_plan(self, entry: str, exit: str, reference: bool | None = None,
                     host_params: bool | None = None) -> Plan:
@@ -347,7 +425,9 @@ class Animator:
         return frame_plans.frame_plan(
             self._layout(), entry, exit, self._initial is None if reference is None else reference,
             self._host_params() if host_params is None else host_params,
-            take_reference=self._take_reference, host_transfer=self._host_transfer)
+            take_reference=self._take_reference, host_transfer=self._host_transfer,
+            smooth=self._host_smooth if self._smoother.enabled else None,
+            record=self._host_record if self._keep_regions else None)
 
     def _take_reference(self, slots: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         """Host step of the first relative frame: keep it as the reference, upload its params and scale."""

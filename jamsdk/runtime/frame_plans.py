@@ -13,8 +13,9 @@ TensorRT (device slots; with helper graphs the pixels and the relative algebra a
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
-from typing import Iterable
+from typing import Callable, Iterable, Mapping
 
 from jamsdk.runtime.plan import HostFn, Plan, Step
 from jamsdk.runtime.regions import PARAM_NAMES
@@ -50,7 +51,8 @@ def source_plan(layout: Layout) -> Plan:
 
 
 def frame_plan(layout: Layout, entry: str, exit: str, reference: bool, host_params: bool, *,
-               take_reference: HostFn, host_transfer: HostFn) -> Plan:
+               take_reference: HostFn, host_transfer: HostFn, smooth: HostFn | None = None,
+               record: Callable[..., dict] | None = None) -> Plan:
     """One frame from ``entry`` (``frame_u8`` or ``driving``) to ``exit`` (``result_u8`` or ``prediction``).
 
     Args:
@@ -58,11 +60,18 @@ def frame_plan(layout: Layout, entry: str, exit: str, reference: bool, host_para
         host_params: the driving region params must visit the host (a host-side filter is on).
         take_reference: host step ``frame_*`` → ``initial_shift``, ``initial_affine``, ``scale``.
         host_transfer: host step ``frame_*`` → ``driving_*`` (the numpy transfer).
+        smooth: with ``host_params``, host step ``frame_*`` → ``frame_*`` right after the region
+            predictor (the Animator's motion smoothing).
+        record: with ``host_params``, host step reading ``frame_*`` and the transferred params
+            before ``dense_motion``, called as ``record(slots, moved={param: slot})`` (the
+            Animator's ``last_regions``); it writes nothing.
     """
     steps = []
     if entry == "frame_u8":
         steps.append(Step("preprocess", {"frame": "frame_u8", "channel_order": "channel_order"}, {"image": "driving"}))
     steps.append(Step("region_predictor", {"image": "driving"}, params("frame"), stat="region_predictor"))
+    if host_params and smooth is not None:
+        steps.append(Step("smooth", _same(params("frame").values()), _same(params("frame").values()), host=smooth))
     if layout.use_bg_motion:
         steps.append(Step("bg_motion", {"source": "source", "driving": "driving"}, {"bg_params": "bg_params"},
                           stat="bg_motion"))
@@ -87,6 +96,9 @@ def frame_plan(layout: Layout, entry: str, exit: str, reference: bool, host_para
         moved = driving
     else:  # standard: the region predictor's outputs are dense_motion's inputs
         moved = frame
+    if host_params and record is not None:
+        steps.append(Step("regions", {**_same(params("frame").values()), **_same(moved.values())}, {},
+                          host=functools.partial(record, moved=dict(moved))))
     dm = {"source": "source", **params("source", "source"), **{f"driving_{k}": v for k, v in moved.items()}}
     if layout.has_bg_motion:
         dm["bg_params"] = "bg_params"
@@ -97,5 +109,6 @@ def frame_plan(layout: Layout, entry: str, exit: str, reference: bool, host_para
     if exit == "result_u8":
         steps.append(Step("postprocess", {"prediction": "prediction", "channel_order": "channel_order"},
                           {"frame": "result_u8"}))
-    name = f"frame:{entry}>{exit}{':ref' if reference else ''}{':host' if host_params else ''}"
+    extra = "".join(f":{st.name}" for st in steps if st.name in ("smooth", "regions"))  # CUDA graphs: keyed by name
+    name = f"frame:{entry}>{exit}{':ref' if reference else ''}{':host' if host_params else ''}{extra}"
     return Plan(name, tuple(steps), feeds=(entry,), fetches=(exit,))

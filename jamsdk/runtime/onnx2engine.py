@@ -12,6 +12,12 @@ Precision paths (DEPLOY_FACTS §0, §4):
   pooling, activations, normalisation and concatenation; the region predictor and AVD stages stay
   FP32 throughout (their outputs feed determinants that underflow in FP16).
 * ``fp32``: the FP32 graph, strongly typed (for parity checks against ONNX Runtime).
+* ``int8``: the explicitly quantized graph ``<stage>.int8.onnx`` (Q/DQ, symmetric INT8, see
+  :mod:`jamsdk.export.int8`), strongly typed: TensorRT runs INT8 exactly where the graph has Q/DQ
+  and FP32 elsewhere, with no precision flags (implicit INT8 calibration is deprecated, and
+  TensorRT 11 has no INT8 flag). Strongly typed only. Stages the export left un-quantized build
+  from their FP32 graph (the manifest's ``int8`` file). Written to the TensorRT 10 API and
+  checked against stand-ins only: no TensorRT could run where it was written.
 
 TF32 is cleared for every build (``engines.tf32: false`` in the manifest): TensorRT enables it by
 default (``BuilderFlag.kTF32``, "Enabled by default", ``NvInfer.h`` 10.3 and 11.0) and strong
@@ -42,7 +48,7 @@ from jamsdk.manifest import MANIFEST_NAME, file_ref, load_manifest, write_manife
 from jamsdk.runtime import _cuda
 from jamsdk.runtime.helpers import load_helpers
 
-PRECISIONS = ("fp16", "fp32")
+PRECISIONS = ("fp16", "fp32", "int8")
 TYPINGS = ("auto", "strong", "weak")
 #: stages that stay FP32 in the weakly typed FP16 build
 FP32_STAGES = ("region_predictor", "avd")
@@ -78,6 +84,9 @@ def resolve_typing(typing: str, precision: str, tensorrt_version: str, has_fp16_
         raise InputError(f"precision: expected one of {PRECISIONS}, got {precision!r}")
     if typing == "auto":
         return "strong"
+    if typing == "weak" and precision == "int8":
+        raise InputError("INT8 engines are built strongly typed from the Q/DQ graphs only (implicit INT8 "
+                         "calibration is deprecated in TensorRT 10 and gone in 11); drop --typing weak")
     always_strong = not has_fp16_flag or version_tuple(tensorrt_version) >= (11,)
     if typing == "weak" and always_strong:
         if precision == "fp16":
@@ -182,10 +191,11 @@ def onnx2engine(onnx_path: str | os.PathLike[str], engine_path: str | os.PathLik
     """Build one TensorRT plan from one ONNX graph and write it atomically.
 
     Args:
-        onnx_path: the graph (``<stage>.fp16.onnx`` for strongly typed FP16, else ``<stage>.onnx``).
+        onnx_path: the graph (``<stage>.fp16.onnx`` for strongly typed FP16, ``<stage>.int8.onnx`` for
+            INT8, else ``<stage>.onnx``).
         engine_path: where the plan goes (written only when the build succeeded).
         stage: the stage name (for messages, and for the weak build's FP32 stages).
-        precision: ``fp16`` or ``fp32``.
+        precision: ``fp16``, ``fp32`` or ``int8`` (no builder flag: the graph's Q/DQ carry it).
         typing: ``strong`` or ``weak`` (resolve ``auto`` with :func:`resolve_typing` first).
         workspace_mb: cap on the builder's scratch memory (None: TensorRT's default, all memory).
         timing_cache: file to load tactics from and save them to (None: no cache).
@@ -275,7 +285,7 @@ def build_engines(model_dir: str | os.PathLike[str], out_dir: str | os.PathLike[
         out_dir: where engines go (default: ``model_dir``). Another folder becomes a complete model
             folder: the graphs are hard-linked (or copied) there with the updated manifest, and
             ``model_dir`` is left untouched.
-        precision: ``fp16`` (default) or ``fp32``.
+        precision: ``fp16`` (default), ``fp32`` or ``int8`` (the Q/DQ graphs, strongly typed).
         typing: ``auto`` (strongly typed), ``strong`` or ``weak`` (see the module docstring).
         workspace_mb: builder scratch-memory cap in MiB.
         timing_cache: timing-cache file (default: one per TensorRT version and GPU under
@@ -294,9 +304,13 @@ def build_engines(model_dir: str | os.PathLike[str], out_dir: str | os.PathLike[
     version = str(trt.__version__)
     typing = resolve_typing(typing, precision, version, hasattr(trt.BuilderFlag, "FP16"))
     graph_precision = "fp16" if (precision == "fp16" and typing == "strong") else "fp32"
+    if precision == "int8":
+        graph_precision = "int8"  # the Q/DQ graphs; strongly typed (resolve_typing refuses weak)
     if graph_precision not in manifest.precisions:
+        how = "--precision int8 --calibration VIDEO" if graph_precision == "int8" else \
+            f"--precision {graph_precision} (or both)"
         raise InputError(f"{model_dir} has no {graph_precision} graphs (it has {list(manifest.precisions)}); "
-                         f"export with --precision {graph_precision} (or both), or build with --precision fp32")
+                         f"export with {how}, or build with --precision fp32")
     names = list(stages) if stages else list(manifest.stages)
     unknown = [n for n in names if n not in manifest.stages]
     if unknown:

@@ -46,7 +46,8 @@ def render_video(model_dir: str | os.PathLike[str], source: str | os.PathLike[st
                  fps: float | None = None, max_frames: int | None = None, precision: str = "fp32",
                  providers: str | Sequence[str] | None = None, threads: int | None = None,
                  output_size: str | int = "model", fit: str = "crop", show_progress: bool = True,
-                 notify: Callable[[str], None] | None = None) -> RenderResult:
+                 notify: Callable[[str], None] | None = None, layout: str = "result",
+                 show_regions: bool = False, best_frame: bool = False, smoothing: float = 0.0) -> RenderResult:
     """Animate ``source`` by ``driving`` and write ``out`` (``.mp4``, ``.avi`` or ``.gif``) atomically.
 
     Args:
@@ -67,7 +68,15 @@ def render_video(model_dir: str | os.PathLike[str], source: str | os.PathLike[st
         show_progress: progress bar on stderr.
         notify: called with one line when the source or the driving frames are not square (what
             the centre crop cuts, or that they are padded).
+        layout, show_regions: the view written (:func:`jamsdk.runtime.views.compose`):
+            ``"result"`` or ``"side-by-side"`` (source | driving | result, the squares the model
+            saw: padded ones with ``fit="pad"``), region ellipses on.
+        best_frame: make the driving frame whose regions best match the source's the relative
+            mode's reference (:meth:`Animator.find_reference`; reads the driving video twice).
+        smoothing: :class:`~jamsdk.runtime.animator.Animator`'s driving-region smoothing.
     """
+    from jamsdk.runtime.views import LAYOUTS, RegionGeometry, compose
+
     out = Path(out)
     if out.suffix.lower() not in WRITE_EXTS:
         raise InputError(f"--out {out}: expected a {', '.join(WRITE_EXTS)} file")
@@ -77,7 +86,12 @@ def render_video(model_dir: str | os.PathLike[str], source: str | os.PathLike[st
         raise InputError(f"fps: expected > 0, got {fps}")
     if fit not in FITS:
         raise InputError(f"fit: expected one of {FITS}, got {fit!r}")
+    if layout not in LAYOUTS:
+        raise InputError(f"layout: expected one of {LAYOUTS}, got {layout!r}")
     camera = _is_camera(driving)
+    if best_frame and camera:
+        raise InputError("--best-frame searches the whole driving video first: expected a video file, "
+                         f"got camera {driving}")
     info = probe(int(driving) if camera else driving)  # fails early on a missing/unreadable video
     total = info.frames if info.frames is None or max_frames is None else min(info.frames, max_frames)
     if max_frames is not None and total is None:
@@ -85,7 +99,7 @@ def render_video(model_dir: str | os.PathLike[str], source: str | os.PathLike[st
     out_fps = float(fps or info.fps or DEFAULT_FPS)
     picture = read_image(source)
     with Animator(model_dir, backend=backend, mode=mode, precision=precision, providers=providers,
-                  threads=threads, output_size=output_size) as anim:
+                  threads=threads, output_size=output_size, smoothing=smoothing) as anim:
         box, side_in = None, 0
         if fit == "pad":
             if picture.shape[0] != picture.shape[1]:
@@ -96,6 +110,15 @@ def render_video(model_dir: str | os.PathLike[str], source: str | os.PathLike[st
         else:
             _notify(notify, crop_note(picture.shape, "the source picture", _FIT_HINT))
         anim.set_source(picture)
+        if best_frame:
+            def candidates(limit: int | None) -> Iterator[np.ndarray]:  # as the model will see them
+                for f in iter_frames(driving, max_frames=limit):
+                    yield pad_to_square(f, "driving frame")[0] if fit == "pad" else f
+
+            best = anim.find_reference(candidates(max_frames))
+            anim.set_reference(next(f for i, f in enumerate(candidates(best + 1)) if i == best))
+        geometry = RegionGeometry.from_manifest(anim.manifest) if show_regions else None
+        anim.keep_regions = show_regions
         frames = iter_frames(int(driving) if camera else driving, max_frames=max_frames)
         shape = [0, 0]  # (height, width) of the results
 
@@ -108,7 +131,16 @@ def render_video(model_dir: str | os.PathLike[str], source: str | os.PathLike[st
                         elif not shape[0]:
                             _notify(notify, crop_note(frame.shape, "the driving frames", _FIT_HINT))
                         result = anim.run(frame)
-                        if box is not None:
+                        if show_regions or layout != "result":
+                            regs = anim.last_regions if show_regions else None
+                            if layout == "result":
+                                result = compose(result, regions=regs, geometry=geometry)
+                                if box is not None:
+                                    result = unpad(result, box, side_in)
+                            else:
+                                result = compose(result, layout=layout, source=picture, driving=frame,
+                                                 regions=regs, geometry=geometry)
+                        elif box is not None:
                             result = unpad(result, box, side_in)
                         shape[:] = result.shape[:2]
                         yield result

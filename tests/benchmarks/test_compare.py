@@ -16,7 +16,7 @@ pytest.importorskip("onnxsim")
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 import compare  # noqa: E402
 
-ROWS = ("baseline_eager", "candidate_eager", "candidate_jamsdk")
+ROWS = ("baseline_eager", "candidate_eager", "candidate_jamsdk", "candidate_jamsdk_int8")
 
 
 @pytest.fixture(autouse=True)
@@ -35,6 +35,7 @@ def test_tiny_configs_end_to_end(tmp_path, capsys):
     printed = capsys.readouterr().out
     assert printed == md.read_text()
     for label in ("tiny-mraa PyTorch eager", "tiny-jam PyTorch eager", "tiny-jam jamsdk (ONNX Runtime FP32)",
+                  "tiny-jam jamsdk (ONNX Runtime INT8)", "INT8 row:", "jamsdk INT8 |",
                   "Target:", "Where the time goes", "generator_encoder (source)", "set_source"):
         assert label in printed
     r = json.loads(js.read_text())
@@ -48,6 +49,12 @@ def test_tiny_configs_end_to_end(tmp_path, capsys):
         assert list(stages) == ["region_predictor", "dense_motion", "generator_encoder", "generator"]
         assert all(s["count"] == 2 and s["median"] > 0 for s in stages.values())
         assert sum(s["median"] for s in stages.values()) <= r["rows"][key]["latency_ms"]["median"] * 1.5
+    q = r["rows"]["candidate_jamsdk_int8"]
+    assert list(q["stages_ms"]) == ["region_predictor", "dense_motion", "generator"]
+    assert set(q["int8"]["quantized"]) | set(q["int8"]["fp32_fallback"]) == {"generator", "dense_motion",
+                                                                             "region_predictor"}
+    assert r["ratios"]["candidate_jamsdk_int8/candidate_jamsdk"] == pytest.approx(
+        q["latency_ms"]["median"] / r["rows"]["candidate_jamsdk"]["latency_ms"]["median"])
     jam = r["rows"]["candidate_jamsdk"]
     assert list(jam["stages_ms"]) == ["region_predictor", "dense_motion", "generator"] and jam["set_source_ms"] > 0
     ratio = jam["latency_ms"]["median"] / r["rows"]["baseline_eager"]["latency_ms"]["median"]
@@ -56,7 +63,7 @@ def test_tiny_configs_end_to_end(tmp_path, capsys):
     import cv2
 
     img = cv2.imread(str(png))
-    assert img is not None and img.shape == (420, 1200, 3) and img.std() > 10
+    assert img is not None and img.shape == (510, 1200, 3) and img.std() > 10
 
 
 def test_configs_of_different_sizes_are_refused(capsys):

@@ -79,7 +79,7 @@ def test_size_the_model_cannot_take_names_the_sizes_it_can(tiny_checkpoint, tmp_
 
 @pytest.mark.parametrize("kwargs, match", [
     ({"opset": 20}, "--opset: expected one of \\(16, 17, 18, 19\\)"),
-    ({"precision": "int8"}, "--precision: expected one of"),
+    ({"precision": "fp8"}, "--precision: expected one of"),
     ({"avd": "maybe"}, "--avd: expected one of"),
 ])
 def test_bad_options(tiny_checkpoint, tmp_path, kwargs, match):

@@ -85,3 +85,35 @@ def _one_torch_thread():
     torch.set_num_threads(1)
     yield
     torch.set_num_threads(before)
+
+
+# --- the bundled demo model and example (issue 11's view/smoothing/reference tests) ---------------
+
+DEMO_ASSETS = Path(__file__).resolve().parents[2] / "jamsdk" / "assets"
+
+
+@pytest.fixture(scope="session")
+def demo_assets():
+    return DEMO_ASSETS
+
+
+@pytest.fixture(scope="session")
+def demo_model():
+    path = DEMO_ASSETS / "demo_model"
+    if not (path / "manifest.json").is_file():
+        pytest.skip("the bundled demo model is not in this checkout")
+    return path
+
+
+@pytest.fixture(scope="session")
+def demo_source():
+    from jamsdk.video import read_image
+
+    return read_image(DEMO_ASSETS / "example_source.png")
+
+
+@pytest.fixture(scope="session")
+def demo_frames():
+    from jamsdk.video import read_frames
+
+    return read_frames(DEMO_ASSETS / "example_driving.mp4")

@@ -33,7 +33,10 @@ def test_resolve_typing():
     with pytest.raises(InputError, match="typing"):
         resolve_typing("loose", "fp16", "10.3.0", True)
     with pytest.raises(InputError, match="precision"):
-        resolve_typing("auto", "int8", "10.3.0", True)
+        resolve_typing("auto", "fp8", "10.3.0", True)
+    assert resolve_typing("auto", "int8", "10.3.0", True) == "strong"
+    with pytest.raises(InputError, match="strongly typed from the Q/DQ graphs"):
+        resolve_typing("weak", "int8", "10.3.0", True)
 
 
 def _animate(model_dir, backend, mode="relative", **kw):

@@ -214,3 +214,40 @@ def test_build_fp32_turns_tf32_off(fake_builder, model_copy):
     (name, flags, set_flags, cleared), = FakeBuilder.calls
     assert name == "avd.onnx" and "TF32" in cleared and flags == 1 << 5
     assert json.loads((model_copy / "manifest.json").read_text())["engines"]["stages"].keys() == {"avd"}
+
+
+def _with_int8_graphs(model_dir, quantized=("generator",)):
+    """``model_dir`` with an ``int8`` precision: ``<stage>.int8.onnx`` for ``quantized`` (copies of the
+    FP32 graphs: the fake builder only records which file it was given), the FP32 file for the others."""
+    data = json.loads((model_dir / "manifest.json").read_text())
+    for name, entry in data["stages"].items():
+        file = f"{name}.int8.onnx" if name in quantized else f"{name}.onnx"
+        if name in quantized:
+            shutil.copy(model_dir / f"{name}.onnx", model_dir / file)
+        entry["files"]["int8"] = {"file": file, "sha256": sha256_file(model_dir / file)}
+    data["precisions"] = [*data["precisions"], "int8"]
+    (model_dir / "manifest.json").write_text(json.dumps(data))
+    return model_dir
+
+
+def test_build_int8_uses_the_qdq_graphs_strongly_typed(fake_builder, model_copy):
+    from jamsdk.manifest import load_manifest
+    from jamsdk.runtime.onnx2engine import build_engines
+
+    build_engines(_with_int8_graphs(model_copy), precision="int8", timing_cache=model_copy / "t.cache",
+                  log=lambda _m: None)
+    built = {name: (flags, set_flags) for name, flags, set_flags, _ in FakeBuilder.calls}
+    assert "generator.int8.onnx" in built and "region_predictor.onnx" in built  # un-quantized: its FP32 graph
+    assert all(flags == 1 << 5 and not set_flags for flags, set_flags in built.values())  # no precision flags
+    assert load_manifest(model_copy).engines.precision == "int8"
+
+
+def test_build_int8_refusals(fake_builder, model_copy):
+    from jamsdk.errors import InputError
+    from jamsdk.runtime.onnx2engine import build_engines
+
+    with pytest.raises(InputError, match="no int8 graphs.*--precision int8 --calibration VIDEO"):
+        build_engines(model_copy, precision="int8", log=lambda _m: None)
+    with pytest.raises(InputError, match="strongly typed from the Q/DQ graphs only"):
+        build_engines(_with_int8_graphs(model_copy), precision="int8", typing="weak", log=lambda _m: None)
+    assert FakeBuilder.calls == []

@@ -1,0 +1,292 @@
+"""INT8 vs FP32 on ONNX Runtime (CPU): per-stage and per-frame latency, PSNR, which stages stayed FP32.
+
+    python benchmarks/int8.py                                  # jam-256 (trained-like) + the demo model
+    python benchmarks/int8.py --rounds 8 --frames 4 --json int8.json --markdown int8.md
+    python benchmarks/int8.py --models demo --rounds 2         # quick run
+
+For each model: export with ``jamsdk export --precision int8`` (calibrated on the bundled example
+clip ``jamsdk/assets/example_driving.mp4`` with ``example_source.png`` as the source, 16 frames,
+the rest held out; quality gates at ``--min-psnr``), then the same folder's graphs are streamed by
+:class:`jamsdk.Animator` (standard mode, model-space frames of that clip) in three variants,
+interleaved: **fp32** (``<stage>.onnx``), **int8** (the exported symmetric S8S8 Q/DQ graphs, the
+ones TensorRT gets) and **u8s8** (the same stages quantized with ONNX Runtime's x86 default,
+asymmetric UINT8 activations and INT32 biases; not TensorRT-clean, measured for the decision in
+export/README.md). In every round each variant runs one untimed frame and then ``--frames`` timed
+ones; the order is reversed every other round. Reported: the median and p10–p90 per frame and per
+stage (``Animator.stats``), the ratio of medians INT8/FP32 per frame and its spread over rounds
+(min–max of the per-round ratios), the PSNR of INT8 vs FP32 end to end (the export's gates: per
+stage alone, on the calibration frames, on held-out frames; and on the frames timed here), and
+which stages stayed FP32 and why. ``jam-256`` uses :func:`jamsdk.export.samples.trained_like`
+weights (a random model's outputs are nearly constant, which flatters PSNR); the demo model its
+shipped weights.
+
+Targets: jam-256 per frame INT8 ≤ 0.65 × FP32 at ≥ 35 dB end to end; the demo model ≥ 35 dB on
+held-out frames.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import shutil
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from _cost import machine_info, write_reports  # benchmarks/ is sys.path[0]
+from jamsdk.errors import JamError
+
+TARGET_RATIO = 0.65
+TARGET_PSNR = 35.0
+STAGES = ("region_predictor", "dense_motion", "generator")
+VARIANTS = ("fp32", "int8", "u8s8")
+
+
+def assets() -> Path:
+    from jamsdk.config import CONFIG_DIR
+
+    return CONFIG_DIR.parent / "assets"
+
+
+def checkpoint_for(name: str, workdir: Path) -> Path:
+    """``jam-256``: a trained-like jam-256 checkpoint written to ``workdir``; ``demo``: the shipped one."""
+    if name == "demo":
+        return assets() / "demo.pt"
+    from jamsdk.config import load_model_config
+    from jamsdk.export.samples import trained_like
+    from jamsdk.model.checkpoint import save_checkpoint
+    from jamsdk.model.jam import build_model
+
+    torch.manual_seed(0)
+    cfg = load_model_config(name)
+    model = trained_like(build_model(cfg).eval())
+    path = workdir / f"{name}.pt"
+    save_checkpoint(path, model, cfg)
+    return path
+
+
+def u8s8_folder(model_dir: Path, out: Path, gates: dict[str, Any], clip, log) -> Path:
+    """A copy of ``model_dir`` whose ``int8`` graphs are ONNX Runtime's U8S8 variant of the same stages
+    (the same FP32 convs as the accepted S8S8 graphs)."""
+    from jamsdk.export.calibration import StageChain
+    from jamsdk.export.int8 import quantize_stage
+    from jamsdk.export.torch2onnx import save_model
+    from jamsdk.manifest import load_manifest, sha256_file
+
+    shutil.copytree(model_dir, out)
+    m = load_manifest(out)
+    record: dict[str, list] = {}
+    StageChain({n: m.stage_file(n, "fp32") for n in ("region_predictor", "generator_encoder", "dense_motion",
+                                                     "generator")}).animate(clip.source, clip.calibration, record)
+    data = json.loads((out / "manifest.json").read_text())
+    for name in [n for n, g in gates.items() if g["int8"]]:
+        proto = quantize_stage(m.stage_file(name, "fp32"), name, record[name], "u8s8", gates[name]["fp32_convs"])
+        save_model(proto, out / f"{name}.int8.onnx")
+        data["stages"][name]["files"]["int8"]["sha256"] = sha256_file(out / f"{name}.int8.onnx")
+        log(f"  u8s8: {name} re-quantized with UINT8 asymmetric activations")
+    (out / "manifest.json").write_text(json.dumps(data, indent=1))
+    return out
+
+
+def summarize(ms: list[float]) -> dict[str, float]:
+    a = np.asarray(ms, np.float64)
+    p10, p50, p90 = np.percentile(a, [10, 50, 90])
+    return {"median": float(p50), "p10": float(p10), "p90": float(p90), "count": int(a.size)}
+
+
+def time_variants(folders: dict[str, Path], source: np.ndarray, frames: np.ndarray, args) -> dict[str, Any]:
+    import jamsdk
+    from jamsdk.export.int8 import psnr
+
+    anims = {v: jamsdk.Animator(folders[v], backend="onnxruntime", mode="standard", threads=args.threads,
+                                precision="fp32" if v == "fp32" else "int8", stats_window=100_000)
+             for v in VARIANTS}
+    try:
+        outs: dict[str, list[np.ndarray]] = {v: [] for v in VARIANTS}
+        for v, anim in anims.items():
+            anim.set_source_tensor(source)
+            for t in range(len(frames)):  # warm-up, and the frames compared for PSNR
+                outs[v].append(anim.run_tensor(frames[t:t + 1]))
+        samples: dict[str, list[float]] = {v: [] for v in VARIANTS}
+        per_round: dict[str, list[float]] = {v: [] for v in VARIANTS}
+        stage_ms: dict[str, dict[str, list[float]]] = {v: {s: [] for s in STAGES} for v in VARIANTS}
+        k = 0
+        for r in range(args.rounds):
+            order = list(VARIANTS) if r % 2 == 0 else list(VARIANTS)[::-1]
+            for v in order:
+                anim = anims[v]
+                anim.run_tensor(frames[k % len(frames):k % len(frames) + 1])  # untimed: wake its threads
+                times = []
+                for _ in range(args.frames):
+                    k += 1
+                    x = frames[k % len(frames):k % len(frames) + 1]
+                    t0 = time.perf_counter()
+                    anim.run_tensor(x)
+                    times.append((time.perf_counter() - t0) * 1e3)
+                samples[v] += times
+                per_round[v].append(float(np.median(times)))
+        for v, anim in anims.items():
+            st = anim.stats()
+            for s in STAGES:
+                stage_ms[v][s] = {"median": st[s]["p50_ms"], "p90": st[s]["p90_ms"], "count": st[s]["count"]}
+        psnr_here = {v: psnr(np.concatenate(outs[v]), np.concatenate(outs["fp32"])) for v in ("int8", "u8s8")}
+    finally:
+        for anim in anims.values():
+            anim.close()
+    frame = {v: summarize(samples[v]) for v in VARIANTS}
+    rounds_ratio = [i / f for i, f in zip(per_round["int8"], per_round["fp32"])]
+    return {"frame_ms": frame, "stage_ms": stage_ms, "psnr_db_frames_timed": psnr_here,
+            "int8_over_fp32_frame": frame["int8"]["median"] / frame["fp32"]["median"],
+            "int8_over_fp32_frame_rounds": {"min": min(rounds_ratio), "max": max(rounds_ratio),
+                                            "median": float(np.median(rounds_ratio))},
+            "u8s8_over_fp32_frame": frame["u8s8"]["median"] / frame["fp32"]["median"],
+            "u8s8_over_int8_frame": frame["u8s8"]["median"] / frame["int8"]["median"],
+            "int8_over_fp32_stage": {s: stage_ms["int8"][s]["median"] / stage_ms["fp32"][s]["median"] for s in STAGES},
+            "u8s8_over_fp32_stage": {s: stage_ms["u8s8"][s]["median"] / stage_ms["fp32"][s]["median"] for s in STAGES}}
+
+
+def run_model(name: str, workdir: Path, args) -> dict[str, Any]:
+    from jamsdk.export.calibration import load_calibration
+    from jamsdk.export.pipeline import export_checkpoint
+
+    clip_path, source_path = assets() / "example_driving.mp4", assets() / "example_source.png"
+    ckpt = checkpoint_for(name, workdir)
+    out = workdir / f"{name}-model"
+    lines: list[str] = []
+    t0 = time.perf_counter()
+    res = export_checkpoint(ckpt, out, precision="int8", avd="off", calibration=clip_path,
+                            calibration_frames=args.calibration_frames, calibration_source=source_path,
+                            min_psnr=args.min_psnr, log=lines.append)
+    export_s = time.perf_counter() - t0
+    for line in lines:
+        if "int8:" in line:
+            print("   ", line, flush=True)
+    info = res.manifest["export"]["int8"]
+    size = res.manifest["image_size"]
+    clip = load_calibration(clip_path, size, args.calibration_frames, source_path)
+    u8 = u8s8_folder(out, workdir / f"{name}-u8s8", info["stages"], clip, lambda s: print("   ", s, flush=True))
+    frames = np.concatenate([clip.calibration, clip.held_out])
+    timing = time_variants({"fp32": out, "int8": out, "u8s8": u8}, clip.source, frames, args)
+    return {"model": res.manifest["model"]["name"], "image_size": size, "export_s": export_s,
+            "quantized": info["quantized"], "fp32_fallback": info["fp32_fallback"], "gates": info["stages"],
+            "psnr_db_end_to_end": info["psnr_db_end_to_end"], "calibration": info["calibration"], **timing}
+
+
+def run(args) -> dict[str, Any]:
+    torch.set_num_threads(args.threads)
+    load = [os.getloadavg()]
+    results = {}
+    with tempfile.TemporaryDirectory(prefix="jamsdk-int8-") as tmp:
+        for name in args.models:
+            key = "jam-256" if name == "jam-256" else "demo"
+            print(f"{key}: exporting and calibrating…", flush=True)
+            results[key] = run_model(name, Path(tmp), args)
+            load.append(os.getloadavg())
+    machine = machine_info()
+    import onnxruntime
+
+    machine["onnxruntime"] = onnxruntime.__version__
+    out: dict[str, Any] = {"machine": machine, "load_average_1_5_15": load,
+                           "settings": {"threads": args.threads, "rounds": args.rounds, "frames": args.frames,
+                                        "calibration_frames": args.calibration_frames, "min_psnr": args.min_psnr,
+                                        "mode": "standard", "clip": "jamsdk/assets/example_driving.mp4"},
+                           "models": results}
+    if "jam-256" in results:
+        j = results["jam-256"]
+        out["int8_over_fp32_frame"] = j["int8_over_fp32_frame"]
+        out["psnr_db_end_to_end"] = j["psnr_db_end_to_end"]["held_out"]
+        out["target"] = {"max_ratio": TARGET_RATIO, "min_psnr_db": TARGET_PSNR,
+                         "met": bool(j["int8_over_fp32_frame"] <= TARGET_RATIO
+                                     and _num(j["psnr_db_end_to_end"]["held_out"]) >= TARGET_PSNR)}
+    if "demo" in results:
+        out["demo_psnr_db_held_out"] = results["demo"]["psnr_db_end_to_end"]["held_out"]
+        out["demo_target_met"] = bool(_num(out["demo_psnr_db_held_out"]) >= TARGET_PSNR)
+    return out
+
+
+def _num(v: float | str) -> float:
+    return float("inf") if v == "inf" else float(v)
+
+
+def fmt(s: dict[str, float]) -> str:
+    return f"{s['median']:.1f} ({s['p10']:.1f}–{s['p90']:.1f})"
+
+
+def render(result: dict[str, Any]) -> str:
+    m, st = result["machine"], result["settings"]
+    loads = ", ".join(f"{a[0]:.1f}" for a in result["load_average_1_5_15"])
+    lines = ["# INT8 vs FP32 on ONNX Runtime (CPU)", "",
+             f"- machine: {m['cpu']}, {m['logical_cpus']} logical CPUs; onnxruntime {m['onnxruntime']}; "
+             f"{st['threads']} intra-op threads; 1-min load average during the run: {loads}",
+             f"- standard mode, frames of {st['clip']}; {st['rounds']} interleaved rounds × {st['frames']} timed "
+             f"frames per variant; median (p10–p90) ms", ""]
+    for key, r in result["models"].items():
+        rr = r["int8_over_fp32_frame_rounds"]
+        p = r["psnr_db_end_to_end"]
+        lines += [f"## {r['model']} ({r['image_size']}px)", "",
+                  f"INT8 stages: {', '.join(r['quantized']) or 'none'}; left FP32: "
+                  + ("; ".join(f"{s} ({why})" for s, why in r["fp32_fallback"].items()) or "none"), "",
+                  "| variant | per frame ms | region_predictor | dense_motion | generator | × FP32 per frame |",
+                  "|---|---:|---:|---:|---:|---:|"]
+        for v in VARIANTS:
+            cells = " | ".join(f"{r['stage_ms'][v][s]['median']:.1f}" for s in STAGES)
+            ratio = r["frame_ms"][v]["median"] / r["frame_ms"]["fp32"]["median"]
+            lines.append(f"| {v} | {fmt(r['frame_ms'][v])} | {cells} | {ratio:.3f} |")
+        lines += ["", f"INT8/FP32 per frame {r['int8_over_fp32_frame']:.3f} (per-round ratios {rr['min']:.3f}–"
+                      f"{rr['max']:.3f}); per stage: "
+                  + ", ".join(f"{s} {v:.2f}" for s, v in r["int8_over_fp32_stage"].items())
+                  + f". U8S8/S8S8 per frame {r['u8s8_over_int8_frame']:.3f}.", "",
+                  f"PSNR INT8 vs FP32 end to end: {p['calibration']} dB on the "
+                  f"{r['calibration']['calibration_frames']} calibration frames, **{p['held_out']} dB on {r['calibration']['held_out_frames']} held-out "
+                  f"frames**; {r['psnr_db_frames_timed']['int8']:.1f} dB (u8s8: "
+                  f"{r['psnr_db_frames_timed']['u8s8']:.1f} dB) over all frames streamed here. Per stage alone: "
+                  + ", ".join(f"{s} {g['psnr_db_stage_alone']} dB" for s, g in r["gates"].items()), ""]
+    if "target" in result:
+        t = result["target"]
+        lines.append(f"Target jam-256: INT8 ≤ {t['max_ratio']} × FP32 per frame at ≥ {t['min_psnr_db']:g} dB: "
+                     f"{result['int8_over_fp32_frame']:.3f} at {result['psnr_db_end_to_end']} dB → "
+                     f"{'met' if t['met'] else 'NOT met'}")
+    if "demo_psnr_db_held_out" in result:
+        lines.append(f"Target demo: ≥ {TARGET_PSNR:g} dB held out: {result['demo_psnr_db_held_out']} dB → "
+                     f"{'met' if result['demo_target_met'] else 'NOT met'}")
+    return "\n".join(lines) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0],
+                                formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("--models", nargs="+", choices=("jam-256", "demo"), default=["jam-256", "demo"],
+                   help="models to measure (default: both)")
+    p.add_argument("--threads", type=int, default=2, help="ONNX Runtime intra-op threads (default: 2)")
+    p.add_argument("--rounds", type=int, default=6, help="interleaved rounds (default: 6)")
+    p.add_argument("--frames", type=int, default=4, help="timed frames per variant per round (default: 4)")
+    p.add_argument("--calibration-frames", type=int, default=16, help="frames to calibrate on (default: 16)")
+    p.add_argument("--min-psnr", type=float, default=35.0, help="the export's quality gate (default: 35)")
+    p.add_argument("--json", metavar="OUT", help="also write everything as JSON")
+    p.add_argument("--markdown", metavar="OUT", help="also write the markdown report here")
+    args = p.parse_args(argv)
+    for flag in ("threads", "rounds", "frames", "calibration_frames"):
+        if getattr(args, flag) < 1:
+            p.error(f"--{flag.replace('_', '-')}: expected an integer ≥ 1, got {getattr(args, flag)}")
+    try:
+        result = run(args)
+        text = render(result)
+        write_reports(result, text, args.json, args.markdown)
+    except JamError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    print(text, end="")
+    if "int8_over_fp32_frame" in result:
+        print(json.dumps({"int8_over_fp32_frame": round(result["int8_over_fp32_frame"], 4),
+                          "psnr_db_end_to_end": result["psnr_db_end_to_end"]}))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,250 @@
+"""INT8 stage graphs: explicit quantization (Q/DQ) calibrated on a real clip, with quality gates.
+
+Quantization is ONNX Runtime's (``onnxruntime.quantization.quantize_static``, QDQ format, MinMax
+calibration); this module chooses what to quantize and judges the result.
+
+* **What TensorRT accepts** (its "explicit quantization" rules): symmetric INT8 only (zero point
+  0), per-channel weight scales on the output-channel axis (0 for Conv), per-tensor activation
+  scales. The ``s8s8`` variant written to ``<stage>.int8.onnx`` is exactly that: INT8 activations
+  and weights, ``ActivationSymmetric``/``WeightSymmetric``, per-channel weights, and float biases
+  (``QuantizeBias`` off: TensorRT dequantizes INT8 only, not ORT's INT32 biases).
+  :func:`jamsdk.export.checks.qdq_problems` checks every graph against these rules.
+  ``u8s8`` (ONNX Runtime's x86 default: asymmetric UINT8 activations) is kept for the benchmark
+  that compares the two on the CPU (export/README.md has the numbers and the decision).
+* **What is quantized**: only ``Conv`` nodes (their activation input, weights and output) of the
+  per-frame convolutional stages, :data:`CANDIDATES`. Everything else stays FP32 as in the FP32
+  graph: the region statistics and the closed-form 2×2 solver, softmaxes, Gaussian heatmaps,
+  sparse motions, every GridSample and its grid, the occlusion blends. Per stage,
+  :data:`FP32_CONVS` keeps some convolutions in FP32 too: always the dense-motion mask and
+  occlusion heads (their softmax/sigmoid decide the flow) and the region predictor's heatmap head (a
+  softmax at temperature 0.1 multiplies its error by 10); if that is not enough, also the stage's
+  hourglass decoder, which feeds those heads (on jam-256 with trained-like weights, dense motion
+  went from 25.9 to 36.4 dB end to end with its decoder in FP32; its encoder, attention convs or
+  input blur in FP32 changed nothing). ``generator_encoder`` runs once per
+  source, ``avd`` is a small MLP of region geometry and ``bg_motion`` is off while animating: no
+  time to gain, so they stay FP32.
+* **Quality gates**: each candidate (the most expensive first) is quantized and accepted only if
+  the end-to-end PSNR of the chain with it (and the stages accepted before it) against the FP32
+  chain on the calibration frames stays ≥ ``min_psnr``; a stage that fails is retried with its
+  larger FP32 island, and when that fails too it keeps its FP32 graph and the log and the manifest
+  say so, with the numbers of every attempt. Also reported: each stage's own effect (the
+  chain with only that stage in INT8) and the final chain on held-out frames of the clip.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import tempfile
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
+
+import numpy as np
+
+from jamsdk._lazy import require
+from jamsdk.errors import EngineError, InputError
+
+if TYPE_CHECKING:
+    import onnx
+
+    from jamsdk.export.calibration import CalibrationClip
+
+DEFAULT_MIN_PSNR = 35.0
+#: per-frame stages worth quantizing, in the order the gates try them (most expensive first)
+CANDIDATES = ("generator", "dense_motion", "region_predictor")
+#: Conv node-name prefixes kept in FP32 inside a quantized stage, as alternatives the gates try in
+#: order until one passes (see the module docstring)
+_DM_HEADS = ("/dense_motion/mask/", "/dense_motion/occlusion/")
+FP32_CONVS: dict[str, tuple[tuple[str, ...], ...]] = {
+    "generator": ((),),
+    "dense_motion": (_DM_HEADS, _DM_HEADS + ("/dense_motion/hourglass/decoder/",)),
+    "region_predictor": (("/region_predictor/regions/",),
+                         ("/region_predictor/regions/", "/region_predictor/predictor/decoder/")),
+}
+VARIANTS = ("s8s8", "u8s8")
+
+
+def psnr(a: np.ndarray, b: np.ndarray) -> float:
+    """PSNR in dB of two images in [0, 1] (inf when equal)."""
+    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
+    return float("inf") if mse == 0 else 10 * math.log10(1.0 / mse)
+
+
+def _db(value: float) -> float | str:
+    return round(value, 2) if math.isfinite(value) else "inf"
+
+
+class _Reader:
+    """A ``CalibrationDataReader`` over recorded feeds (built lazily: the base class is onnxruntime's)."""
+
+    def __new__(cls, feeds: Sequence[Mapping[str, np.ndarray]]):
+        base = require("onnxruntime.quantization", "export").CalibrationDataReader
+
+        class Reader(base):  # type: ignore[misc, valid-type]
+            def __init__(self) -> None:
+                self._it = iter(feeds)
+
+            def get_next(self) -> dict[str, np.ndarray] | None:
+                return dict(next(self._it, None) or {}) or None
+
+        return Reader()
+
+
+def quantize_stage(fp32: "str | os.PathLike[str] | onnx.ModelProto", stage: str,
+                   feeds: Sequence[Mapping[str, np.ndarray]], variant: str = "s8s8",
+                   fp32_convs: Sequence[str] | None = None) -> "onnx.ModelProto":
+    """The Q/DQ graph of one stage, calibrated on ``feeds`` (the stage's inputs, call by call).
+
+    Args:
+        fp32: the stage's FP32 graph (file or proto).
+        stage: its name (selects the first alternative of :data:`FP32_CONVS` unless ``fp32_convs`` is given).
+        feeds: calibration inputs, e.g. recorded by :class:`~jamsdk.export.calibration.StageChain`.
+        variant: ``s8s8`` (symmetric INT8, TensorRT's rules; the exported one) or ``u8s8``.
+        fp32_convs: Conv node-name prefixes to leave in FP32.
+    """
+    if variant not in VARIANTS:
+        raise InputError(f"variant: expected one of {VARIANTS}, got {variant!r}")
+    if not feeds:
+        raise InputError(f"{stage}: no calibration inputs")
+    onnx = require("onnx")
+    q = require("onnxruntime.quantization", "export")
+    proto = onnx.load(os.fspath(fp32)) if isinstance(fp32, (str, os.PathLike)) else fp32
+    prefixes = tuple(FP32_CONVS.get(stage, ((),))[0] if fp32_convs is None else fp32_convs)
+    exclude = [n.name for n in proto.graph.node if n.op_type == "Conv" and n.name.startswith(prefixes)] \
+        if prefixes else []
+    symmetric = variant == "s8s8"
+    extra = {"ActivationSymmetric": symmetric, "WeightSymmetric": True,
+             # TensorRT dequantizes INT8 (not INT32) tensors: biases stay float, it fuses them itself
+             "QuantizeBias": not symmetric}
+    # Not "CalibMaxIntermediateOutputs": in onnxruntime 1.32 MinMax drops each full batch unused
+    # (collect_data clears it without computing), and MinMax keeps only per-tensor min/max anyway.
+    with tempfile.TemporaryDirectory(prefix="jamsdk-int8-") as tmp:
+        src, dst = Path(tmp) / f"{stage}.onnx", Path(tmp) / f"{stage}.int8.onnx"
+        onnx.save(proto, os.fspath(src))
+        quiet = logging.root.manager.disable
+        logging.disable(logging.WARNING)  # its "consider pre-processing" advice: the graphs are onnxsim'd already
+        try:
+            q.quantize_static(os.fspath(src), os.fspath(dst), _Reader(feeds), quant_format=q.QuantFormat.QDQ,
+                              op_types_to_quantize=["Conv"], per_channel=True,
+                              activation_type=q.QuantType.QInt8 if symmetric else q.QuantType.QUInt8,
+                              weight_type=q.QuantType.QInt8, nodes_to_exclude=exclude,
+                              calibrate_method=q.CalibrationMethod.MinMax, extra_options=extra)
+        except Exception as exc:  # noqa: BLE001 - onnxruntime raises many types here
+            raise EngineError(f"{stage}: ONNX Runtime quantization failed: {type(exc).__name__}: {exc}") from exc
+        finally:
+            logging.disable(quiet)
+        out = onnx.load(os.fspath(dst))
+    _drop_unused_domains(out)
+    return out
+
+
+def _drop_unused_domains(proto: "onnx.ModelProto") -> None:
+    """ONNX Runtime's quantizer declares com.microsoft even when no node uses it; TensorRT refuses it."""
+    used = {n.domain for n in proto.graph.node} | {"", "ai.onnx"}
+    keep = [o for o in proto.opset_import if o.domain in used]
+    del proto.opset_import[:]
+    proto.opset_import.extend(keep)
+
+
+def conv_counts(proto: "onnx.ModelProto") -> tuple[int, int]:
+    """``(quantized convs, all convs)``: a Conv is quantized when its weights come from a DequantizeLinear."""
+    dq = {o for n in proto.graph.node if n.op_type == "DequantizeLinear" for o in n.output}
+    convs = [n for n in proto.graph.node if n.op_type == "Conv"]
+    return sum(len(n.input) > 1 and n.input[1] in dq for n in convs), len(convs)
+
+
+@dataclass
+class Int8Report:
+    """What :func:`quantize_model` decided and measured (``summary()`` goes into the manifest)."""
+
+    min_psnr: float
+    variant: str
+    clip: dict[str, Any]
+    stages: dict[str, dict[str, Any]] = field(default_factory=dict)
+    psnr_calibration: float = float("nan")
+    psnr_held_out: float = float("nan")
+    seconds: float = 0.0
+
+    @property
+    def quantized(self) -> list[str]:
+        return [s for s, r in self.stages.items() if r["int8"]]
+
+    @property
+    def fallback(self) -> dict[str, str]:
+        return {s: r["reason"] for s, r in self.stages.items() if not r["int8"]}
+
+    def summary(self) -> dict[str, Any]:
+        return {"format": "QDQ", "variant": self.variant, "scheme": "symmetric INT8 (zero point 0), per-channel "
+                "weights (axis 0), per-tensor activations, float biases; Conv only; MinMax calibration",
+                "min_psnr_db": self.min_psnr, "calibration": self.clip, "quantized": self.quantized,
+                "fp32_fallback": self.fallback, "stages": self.stages,
+                "psnr_db_end_to_end": {"calibration": _db(self.psnr_calibration),
+                                       "held_out": _db(self.psnr_held_out)},
+                "held_out_ok": bool(self.psnr_held_out >= self.min_psnr), "seconds": round(self.seconds, 1)}
+
+
+def quantize_model(fp32_files: Mapping[str, "str | os.PathLike[str]"], clip: "CalibrationClip",
+                   min_psnr: float = DEFAULT_MIN_PSNR, variant: str = "s8s8",
+                   candidates: Sequence[str] = CANDIDATES, threads: int | None = None,
+                   log: Callable[[str], None] = print, fp32_convs: Mapping[str, Sequence[str]] | None = None,
+                   ) -> tuple[dict[str, "onnx.ModelProto"], Int8Report]:
+    """Calibrate, quantize and gate the stages of one model; ``({stage: int8 proto}, report)``.
+
+    Only accepted stages get a proto; the others keep their FP32 graph (``report.fallback``
+    says why). ``fp32_files`` maps every stage the chain needs to its FP32 graph.
+    """
+    from jamsdk.export.calibration import StageChain
+
+    if not isinstance(min_psnr, (int, float)) or isinstance(min_psnr, bool) or not math.isfinite(min_psnr):
+        raise InputError(f"--min-psnr: expected a number of dB, got {min_psnr!r}")
+    start = time.perf_counter()
+    chain = StageChain(fp32_files, threads)
+    record: dict[str, list] = {}
+    ref_cal = chain.animate(clip.source, clip.calibration, record)
+    ref_held = chain.animate(clip.source, clip.held_out)
+    report = Int8Report(float(min_psnr), variant,
+                        {"clip": os.path.basename(clip.path), "source": clip.source_from,
+                         "calibration_frames": len(clip.calibration), "held_out_frames": len(clip.held_out)})
+    log(f"  int8: calibrating on {len(clip.calibration)} frames of {os.path.basename(clip.path)} "
+        f"(source: {clip.source_from}); {len(clip.held_out)} frames held out; gate: end to end ≥ {min_psnr:g} dB")
+    accepted: dict[str, Any] = {}
+    for name in candidates:
+        if name not in fp32_files:
+            continue
+        tries = [tuple(fp32_convs[name])] if fp32_convs and name in fp32_convs else list(FP32_CONVS.get(name, ((),)))
+        attempts: list[dict[str, Any]] = []
+        for islands in tries:  # from the most INT8 to the least
+            t0 = time.perf_counter()
+            proto = quantize_stage(fp32_files[name], name, record[name], variant, islands)
+            n_q, n_all = conv_counts(proto)
+            own = psnr(StageChain({**fp32_files, name: proto}, threads).animate(clip.source, clip.calibration),
+                       ref_cal)
+            cumulative = own if not accepted else psnr(
+                StageChain({**fp32_files, **accepted, name: proto}, threads).animate(clip.source, clip.calibration),
+                ref_cal)
+            ok = cumulative >= min_psnr
+            attempts.append({"fp32_convs": list(islands), "convs_int8": n_q, "convs": n_all,
+                             "psnr_db_stage_alone": _db(own), "psnr_db_with_previous": _db(cumulative)})
+            log(f"  int8: {name:18s} {n_q}/{n_all} convs INT8; end to end alone {own:.1f} dB, with the stages "
+                f"before {cumulative:.1f} dB → " + ("INT8" if ok else "too far from FP32")
+                + f" [{time.perf_counter() - t0:.1f}s]")
+            if ok:
+                accepted[name] = proto
+                break
+        reason = "" if ok else (f"end-to-end PSNR {cumulative:.1f} dB with it in INT8 < --min-psnr {min_psnr:g} dB "
+                                f"(alone: {own:.1f} dB"
+                                + (f"; {len(tries)} sets of FP32 convs tried" if len(tries) > 1 else "") + ")")
+        report.stages[name] = {"int8": ok, **attempts[-1], "reason": reason, "attempts": attempts}
+        if not ok:
+            log(f"  int8: {name:18s} left FP32: {reason}")
+    final = StageChain({**fp32_files, **accepted}, threads)
+    report.psnr_calibration = psnr(final.animate(clip.source, clip.calibration), ref_cal) if accepted else float("inf")
+    report.psnr_held_out = psnr(final.animate(clip.source, clip.held_out), ref_held) if accepted else float("inf")
+    report.seconds = time.perf_counter() - start
+    note = "" if report.psnr_held_out >= min_psnr else f" — BELOW --min-psnr {min_psnr:g} dB on held-out frames"
+    log(f"  int8: {len(accepted)} stage(s) in INT8 ({', '.join(accepted) or 'none'}); end to end vs FP32: "
+        f"{report.psnr_calibration:.1f} dB on the calibration frames, {report.psnr_held_out:.1f} dB held out{note}")
+    return accepted, report

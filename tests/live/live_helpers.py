@@ -1,0 +1,91 @@
+"""Helpers for the live-server tests (importable as ``live_helpers``): free loopback ports and a
+``jamsdk live`` subprocess that is always stopped (SIGINT, then kill) whatever the test does."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import signal
+import socket
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+ASSETS = ROOT / "jamsdk" / "assets"
+DRIVING = ASSETS / "example_driving.mp4"
+
+
+def free_port() -> int:
+    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class LiveProcess:
+    def __init__(self, proc: subprocess.Popen, url: str):
+        self.proc, self.url = proc, url
+        self.stdout: list[str] = []
+        self.stderr = ""
+
+    def stop(self, sig: int = signal.SIGINT, timeout: float = 30.0) -> int:
+        if self.proc.poll() is None:
+            self.proc.send_signal(sig)
+        try:
+            out, err = self.proc.communicate(timeout=timeout)
+        except subprocess.TimeoutExpired:
+            self.proc.kill()
+            out, err = self.proc.communicate()
+        self.stdout.extend(out.splitlines())
+        self.stderr = err
+        return self.proc.returncode
+
+
+@contextlib.contextmanager
+def live_process(*args: str, startup: float = 90.0) -> Iterator[LiveProcess]:
+    """Start ``python -m jamsdk live ARGS`` and yield once it prints its URL."""
+    if not (ASSETS / "demo_model" / "manifest.json").is_file():
+        pytest.skip("the bundled demo model is not in this checkout")
+    env = {**os.environ, "PYTHONUNBUFFERED": "1"}
+    proc = subprocess.Popen([sys.executable, "-m", "jamsdk", "live", *args], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
+    lines: list[str] = []
+    got = threading.Event()
+
+    def read_first_line() -> None:
+        lines.append(proc.stdout.readline())
+        got.set()
+
+    threading.Thread(target=read_first_line, daemon=True).start()
+    live = None
+    try:
+        if not got.wait(startup) or "http://" not in lines[0]:
+            proc.kill()
+            out, err = proc.communicate(timeout=10)
+            raise AssertionError(f"jamsdk live did not start: {lines} {out} {err}")
+        url = lines[0].split()[2]
+        live = LiveProcess(proc, url)
+        live.stdout.append(lines[0].rstrip("\n"))
+        yield live
+    finally:
+        if proc.poll() is None:
+            if live is not None:
+                live.stop()
+            else:
+                proc.kill()
+                proc.wait(10)
+
+
+def wait_for(predicate, timeout: float = 30.0, interval: float = 0.2):
+    end = time.monotonic() + timeout
+    while time.monotonic() < end:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(interval)
+    raise AssertionError("timed out waiting")
