@@ -22,8 +22,15 @@ Before training, a short interleaved phase times the same step on a fixed batch 
 the VGG-19 perceptual pyramid (``train.loss.perceptual`` all 0 skips VGG; everything else — model
 forward and backward, pixel and equivariance losses, Adam — is unchanged) and counts forward MACs of
 model and VGG: the VGG part is the same for both configs and dominates a CPU step, which bounds the
-step-time ratio however light the model gets. After training, :func:`jamsdk.train.evaluate.evaluate`
-scores each final checkpoint (mean L1 over the test videos, standard mode).
+step-time ratio however light the model gets (skipped with ``train.loss.reconstruction: pyramid``,
+which has no VGG). After training, :func:`jamsdk.train.evaluate.evaluate` scores each final
+checkpoint (mean L1 over the test videos, standard mode) and
+:func:`jamsdk.train.animation_eval.evaluate_animation` scores its animation against ground truth on
+held-out pairs (relative mode, ``--pairs`` of them written with the synthetic data, or the
+``pairs/`` of ``--data``): L1 and PSNR, and L1 relative to leaving the source still.
+
+    python benchmarks/ablation.py --train-config train/configs/demo-continue.yaml --steps 1000 \
+        --clips 300 --pairs 16 --workdir runs/ablation-1000 --json abl.json --markdown abl.md   # the issue's budget
 """
 
 from __future__ import annotations
@@ -173,6 +180,9 @@ def vgg_share(sides: dict[str, Side], data: Path, work: Path, rounds: int, devic
     """
     sync = _sync(device)
     runs: dict[tuple[str, str], dict[str, Any]] = {}
+    if any(side.train_cfg.loss.reconstruction != "vgg" for side in sides.values()):
+        log("no VGG in this recipe (train.loss.reconstruction: pyramid): VGG-share phase skipped")
+        return {}
     for key, side in sides.items():
         no_vgg = replace(side.train_cfg, loss=dataclasses.replace(side.train_cfg.loss, perceptual=(0.0,) * 5))
         for variant, cfg in (("full", side.train_cfg), ("no_vgg", no_vgg)):
@@ -329,9 +339,10 @@ def run(args: argparse.Namespace, log: Callable[[str], None]) -> dict[str, Any]:
 
             data = work / "data"
             seed = sides["jam"].train_cfg.seed
-            s = write_dataset(data, clips=args.clips, frames=args.frames, size=size, seed=seed)
+            s = write_dataset(data, clips=args.clips, frames=args.frames, size=size, seed=seed, pairs=args.pairs)
             data_info = {"root": str(data) if not own_work else None, "synthetic": True, "seed": seed,
-                         "train_clips": s.train, "test_clips": s.test, "frames": s.frames, "size": s.size}
+                         "train_clips": s.train, "test_clips": s.test, "frames": s.frames, "size": s.size,
+                         "pairs": s.pairs}
             log(f"data: {s.train} train / {s.test} test synthetic clips × {s.frames} frames at {s.size}²")
         for side in sides.values():
             side.run_dir = work / side.key
@@ -349,6 +360,24 @@ def run(args: argparse.Namespace, log: Callable[[str], None]) -> dict[str, Any]:
                                       args.max_frames)
             evals[key]["wall_s"] = time.perf_counter() - t0
             log(f"[{key}] eval L1 {evals[key]['l1']:.5f} over {evals[key]['num_videos']} videos")
+        anims = {}
+        if (data / "pairs").is_dir():
+            from jamsdk.train.animation_eval import evaluate_animation
+
+            for key, side in sides.items():
+                t0 = time.perf_counter()
+                a = evaluate_animation(data, checkpoint=side.run_dir / "checkpoint.pt", modes=("relative",),
+                                       device=args.device, max_pairs=args.max_pairs)
+                rel = a["modes"]["relative"]
+                anims[key] = {"num_pairs": a["num_pairs"], "pairs_version": a["pairs_version"], "mode": "relative",
+                              "model": rel["model"], "no_motion": rel["no_motion"],
+                              "l1_vs_no_motion": rel["l1_vs_no_motion"],
+                              "pairs": [{"name": r["name"], "l1": r["model"]["l1"]} for r in rel["pairs"]],
+                              "wall_s": time.perf_counter() - t0}
+                log(f"[{key}] animation L1 {rel['model']['l1']:.5f} = {rel['l1_vs_no_motion']:.3f}× no motion "
+                    f"over {a['num_pairs']} pairs")
+        else:
+            notes.append(f"{data} has no pairs/ folder: no animation metric (jamsdk synth --pairs N)")
     finally:
         if own_work:
             shutil.rmtree(work, ignore_errors=True)
@@ -361,20 +390,22 @@ def run(args: argparse.Namespace, log: Callable[[str], None]) -> dict[str, Any]:
         configs[key] = {
             "config": side.config, "model": side.model_cfg.name, "image_size": side.model_cfg.image_size,
             "params": params, "params_stage1": params_stage1, "perceptual": side.perceptual,
-            "pixel_weight": side.pixel_weight, **_summary(side), "vgg_phase": vgg[key],
-            "eval": evals[key], "steps": side.steps, "chunks": side.chunks,
+            "pixel_weight": side.pixel_weight, **_summary(side), "vgg_phase": vgg.get(key, {}),
+            "eval": evals[key], "animation": anims.get(key), "steps": side.steps, "chunks": side.chunks,
         }
     j, m = configs["jam"], configs["mraa"]
     names = [v["name"] for v in j["eval"]["videos"]]
     paired = [(a["l1"], b["l1"]) for a, b in zip(j["eval"]["videos"], m["eval"]["videos"])]
     if names != [v["name"] for v in m["eval"]["videos"]]:
         raise JamError("the two evaluations scored different test videos")
+    ja, ma = j["animation"], m["animation"]
     ratios = {
         "l1": _ratio(j["eval"]["l1"], m["eval"]["l1"]),
+        "animation_l1": _ratio(ja["model"]["l1"], ma["model"]["l1"]) if ja and ma else None,
         "s_per_step": _ratio(j["median_s"], m["median_s"]),
         "cpu_s_per_step": _ratio(j["cpu_median_s"], m["cpu_median_s"]),
-        "no_vgg_s_per_step": _ratio(vgg["jam"]["no_vgg_s"], vgg["mraa"]["no_vgg_s"]),
-        "model_gmacs": _ratio(vgg["jam"]["gmacs"]["model"], vgg["mraa"]["gmacs"]["model"]),
+        "no_vgg_s_per_step": _ratio(vgg["jam"]["no_vgg_s"], vgg["mraa"]["no_vgg_s"]) if vgg else None,
+        "model_gmacs": _ratio(vgg["jam"]["gmacs"]["model"], vgg["mraa"]["gmacs"]["model"]) if vgg else None,
         "params": _ratio(j["params"], m["params"]),
         "params_stage1": _ratio(j["params_stage1"], m["params_stage1"]),
     }
@@ -386,14 +417,15 @@ def run(args: argparse.Namespace, log: Callable[[str], None]) -> dict[str, Any]:
                      "seed": sides["jam"].train_cfg.seed, "chunk": args.chunk, "warmup_per_chunk": args.warmup,
                      "vgg_rounds": args.vgg_rounds, "device": args.device, "image_size": size,
                      "train_config": args.train_config, "train": sides["jam"].train_cfg.to_dict(),
-                     "max_test_videos": args.max_test_videos, "max_frames": args.max_frames},
+                     "max_test_videos": args.max_test_videos, "max_frames": args.max_frames,
+                     "pairs": args.pairs, "max_pairs": args.max_pairs},
         "data": data_info,
         "calibration": {"checks": calibration, "gmacs_best": max(gm), "gmacs_median": statistics.median(gm),
                         "slow_checks": slow, "unstable": slow > 0.25 * len(gm)},
         "configs": configs,
         "ratios": ratios,
         "l1_paired": {"videos": len(paired), "jam_better": sum(a < b for a, b in paired)},
-        "vgg_floor_ratio": vgg["jam"]["vgg_s"] / vgg["mraa"]["full_s"],
+        "vgg_floor_ratio": vgg["jam"]["vgg_s"] / vgg["mraa"]["full_s"] if vgg else None,
         "target": {"max_step_ratio": TARGET_STEP_RATIO, "step_ratio_met": ratios["s_per_step"] <= TARGET_STEP_RATIO,
                    "l1_no_worse": j["eval"]["l1"] <= m["eval"]["l1"]},
         "paper": {**PAPER, "ratios": {"l1": PAPER["l1"]["jam"] / PAPER["l1"]["mraa"],
@@ -418,6 +450,7 @@ def render(res: dict[str, Any]) -> str:
     j, m = res["configs"]["jam"], res["configs"]["mraa"]
     st, mc, cal, d, rt = res["settings"], res["machine"], res["calibration"], res["data"], res["ratios"]
     vj, vm = j["vgg_phase"], m["vgg_phase"]
+    ja, ma = j.get("animation"), m.get("animation")
     data = (f"synthetic (jamsdk.train.synth, seed {d['seed']}): {d['train_clips']} train / {d['test_clips']} test "
             f"clips × {d['frames']} frames" if d["synthetic"] else d["root"])
     ev = j["eval"]
@@ -443,17 +476,12 @@ def render(res: dict[str, Any]) -> str:
         f"| eval L1 (lower is better) | {j['eval']['l1']:.5f} | {m['eval']['l1']:.5f} | {_r(rt['l1'])} |",
         f"| test videos with the lower L1 | {res['l1_paired']['jam_better']} | "
         f"{res['l1_paired']['videos'] - res['l1_paired']['jam_better']} | |",
+        *_animation_rows(ja, ma, rt),
         f"| s/step, median (min) | {j['median_s']:.3f} ({j['min_s']:.3f}) | {m['median_s']:.3f} ({m['min_s']:.3f}) "
         f"| {_r(rt['s_per_step'])} |",
         f"| CPU s/step (all threads), median | {j['cpu_median_s']:.3f} | {m['cpu_median_s']:.3f} "
         f"| {_r(rt['cpu_s_per_step'])} |",
-        f"| s/step without VGG (fixed batch) | {vj['no_vgg_s']:.3f} | {vm['no_vgg_s']:.3f} "
-        f"| {_r(rt['no_vgg_s_per_step'])} |",
-        f"| VGG share of a step (fixed batch) | {100 * vj['vgg_share']:.0f} % ({vj['vgg_s']:.3f} s) | "
-        f"{100 * vm['vgg_share']:.0f} % ({vm['vgg_s']:.3f} s) | |",
-        f"| forward GMAC/step, model + VGG | {vj['gmacs']['model']:.2f} + {vj['gmacs']['vgg']:.2f} | "
-        f"{vm['gmacs']['model']:.2f} + {vm['gmacs']['vgg']:.2f} | {_r(rt['model_gmacs'])} (model) |",
-        f"| params, all (stage 1 trains) | {j['params']:,} ({j['params_stage1']:,}) | "
+        *_vgg_rows(vj, vm, rt),        f"| params, all (stage 1 trains) | {j['params']:,} ({j['params_stage1']:,}) | "
         f"{m['params']:,} ({m['params_stage1']:,}) | {_r(rt['params'])} ({_r(rt['params_stage1'])}) |",
         f"| training loss, first step → mean of last {min(LAST_LOSSES, st['steps'])} | "
         f"{j['loss_first']:.3f} → {j['loss_last']:.3f} | {m['loss_first']:.3f} → {m['loss_last']:.3f} | |",
@@ -468,12 +496,13 @@ def render(res: dict[str, Any]) -> str:
         f"{1 / res['paper']['ratios']['stage1']:.2f}× faster); stage 2 {res['paper']['ratios']['stage2']:.3f} "
         f"({1 / res['paper']['ratios']['stage2']:.2f}×).",
         "",
-        f"Why the step ratio is what it is: the VGG-19 perceptual pyramid is the same for both configs "
-        f"(≈ {vj['vgg_s']:.2f} s vs {vm['vgg_s']:.2f} s per step measured, {vj['gmacs']['vgg']:.1f} forward GMAC) and "
-        f"takes {100 * vj['vgg_share']:.0f} % / {100 * vm['vgg_share']:.0f} % of a step here. The rest of the step "
-        f"(model forward and backward, pixel and equivariance losses, Adam) is where the configs differ: JAM/MRAA "
-        f"{_r(rt['no_vgg_s_per_step'])} in time, {_r(rt['model_gmacs'])} in forward MACs. Even a model that cost "
-        f"nothing would leave JAM at {res['vgg_floor_ratio']:.2f}× MRAA's step with this loss.",
+        *([] if not vj else [
+            f"Why the step ratio is what it is: the VGG-19 perceptual pyramid is the same for both configs "
+            f"(≈ {vj['vgg_s']:.2f} s vs {vm['vgg_s']:.2f} s per step measured, {vj['gmacs']['vgg']:.1f} forward GMAC) "
+            f"and takes {100 * vj['vgg_share']:.0f} % / {100 * vm['vgg_share']:.0f} % of a step here. The rest of the "
+            f"step (model forward and backward, pixel and equivariance losses, Adam) is where the configs differ: "
+            f"JAM/MRAA {_r(rt['no_vgg_s_per_step'])} in time, {_r(rt['model_gmacs'])} in forward MACs. Even a model "
+            f"that cost nothing would leave JAM at {res['vgg_floor_ratio']:.2f}× MRAA's step with this loss."]),
         f"L1 after {st['steps']} steps from scratch measures early training (how fast each model learns to "
         f"reconstruct), not converged quality; the paper's figures are after full training.",
     ]
@@ -482,6 +511,32 @@ def render(res: dict[str, Any]) -> str:
         lines += [f"- trainer: {n}" for n in res["notes"]]
     lines.append(f"\nTotal run time: {res['elapsed_s'] / 60:.1f} min.")
     return "\n".join(lines) + "\n"
+
+
+def _vgg_rows(vj: dict[str, Any], vm: dict[str, Any], rt: dict[str, Any]) -> list[str]:
+    if not vj:
+        return ["| VGG share of a step | no VGG in this recipe | | |"]
+    return [
+        f"| s/step without VGG (fixed batch) | {vj['no_vgg_s']:.3f} | {vm['no_vgg_s']:.3f} "
+        f"| {_r(rt['no_vgg_s_per_step'])} |",
+        f"| VGG share of a step (fixed batch) | {100 * vj['vgg_share']:.0f} % ({vj['vgg_s']:.3f} s) | "
+        f"{100 * vm['vgg_share']:.0f} % ({vm['vgg_s']:.3f} s) | |",
+        f"| forward GMAC/step, model + VGG | {vj['gmacs']['model']:.2f} + {vj['gmacs']['vgg']:.2f} | "
+        f"{vm['gmacs']['model']:.2f} + {vm['gmacs']['vgg']:.2f} | {_r(rt['model_gmacs'])} (model) |",
+    ]
+
+
+def _animation_rows(ja: dict[str, Any] | None, ma: dict[str, Any] | None, rt: dict[str, Any]) -> list[str]:
+    if not ja or not ma:
+        return ["| animation vs ground truth | no pairs in the data | | |"]
+    return [
+        f"| animation L1 vs ground truth, relative mode ({ja['num_pairs']} held-out pairs) | "
+        f"{ja['model']['l1']:.5f} | {ma['model']['l1']:.5f} | {_r(rt['animation_l1'])} |",
+        f"| animation L1 / no-motion L1 ({ja['no_motion']['l1']:.5f}) | {ja['l1_vs_no_motion']:.3f} | "
+        f"{ma['l1_vs_no_motion']:.3f} | |",
+        f"| animation PSNR, dB (no motion {ja['no_motion']['psnr']:.2f}) | {ja['model']['psnr']:.2f} | "
+        f"{ma['model']['psnr']:.2f} | |",
+    ]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -501,6 +556,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--data", metavar="ROOT", help="data set with train/ and test/ (default: synthesize one)")
     p.add_argument("--clips", type=int, default=40, help="synthetic clips, 20 %% of them test (default: 40)")
     p.add_argument("--frames", type=int, default=32, help="frames per synthetic clip (default: 32)")
+    p.add_argument("--pairs", type=int, default=8,
+                   help="held-out animation pairs written with the synthetic data (default: 8; 0: none)")
+    p.add_argument("--max-pairs", type=int, help="score animation on only the first N pairs")
     p.add_argument("--max-test-videos", type=int, help="evaluate only the first N test videos")
     p.add_argument("--max-frames", type=int, help="evaluate only the first N frames of each test video")
     p.add_argument("--chunk", type=int, default=10, help="steps per interleaved chunk (default: 10)")
@@ -515,7 +573,9 @@ def main(argv: list[str] | None = None) -> int:
     for flag in ("steps", "threads", "chunk", "vgg_rounds", "clips", "frames"):
         if getattr(args, flag) < 1:
             p.error(f"--{flag.replace('_', '-')}: expected an integer ≥ 1, got {getattr(args, flag)}")
-    for flag in ("max_test_videos", "max_frames"):
+    if args.pairs < 0:
+        p.error(f"--pairs: expected an integer ≥ 0, got {args.pairs}")
+    for flag in ("max_test_videos", "max_frames", "max_pairs"):
         if getattr(args, flag) is not None and getattr(args, flag) < 1:
             p.error(f"--{flag.replace('_', '-')}: expected an integer ≥ 1, got {getattr(args, flag)}")
     if not 0 <= args.warmup < args.chunk:

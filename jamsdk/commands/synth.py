@@ -23,6 +23,10 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
     p.add_argument("--test-fraction", type=float, default=0.2, metavar="F", help="share of clips for test/ (default 0.2)")
     p.add_argument("--format", choices=("folder", "gif", "mp4"), default="folder",
                    help="each clip as a folder of PNG frames (default), a GIF or an mp4v MP4")
+    p.add_argument("--pairs", type=int, default=0, metavar="N",
+                   help="also write N held-out animation pairs with ground truth to DIR/pairs (source figure A, "
+                        "driving clip of figure B, A performing B's motion in relative and standard mode); "
+                        "scored by jamsdk eval --animation (default 0)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace --out if it holds an earlier synthetic data set")
     p.add_argument("--quiet", action="store_true", help="no progress output")
@@ -37,8 +41,9 @@ def run(args: argparse.Namespace) -> int:
             print(f"\rclip {done}/{total}", end="" if done < total else "\n", file=sys.stderr, flush=True)
 
     s = write_dataset(args.out, clips=args.clips, frames=args.frames, size=args.size, seed=args.seed,
-                      test_fraction=args.test_fraction, fmt=args.format, overwrite=args.overwrite,
+                      test_fraction=args.test_fraction, fmt=args.format, pairs=args.pairs, overwrite=args.overwrite,
                       progress=progress)
     print(f"wrote {s.train} train + {s.test} test clips ({s.frames} frames, {s.size}×{s.size}, "
-          f"{s.fmt}) to {s.root} ({s.bytes / 1e6:.1f} MB)")
+          f"{s.fmt}) to {s.root}" + (f", {s.pairs} animation pairs to {s.root}/pairs" if s.pairs else "")
+          + f" ({s.bytes / 1e6:.1f} MB)")
     return 0

@@ -6,7 +6,8 @@ Examples:
     jamsdk train --out runs/jam --resume                      # continue after Ctrl-C / SIGTERM / a crash
     jamsdk train --config train/configs/jam.yaml --data data/shapes --out runs/jam-avd \\
         --stage 2 --init runs/jam/checkpoint.pt               # AVD network on the stage-1 model
-    torchrun --nproc-per-node 4 -m jamsdk train ...          # several GPUs (DDP)
+    torchrun --nproc-per-node 4 -m jamsdk train ...           # several GPUs (DDP, NCCL)
+    jamsdk train --nproc 2 ...                                # the same, launched for you (CPU: gloo)
 
 Command-line flags win over the config file; the resolved config is written to RUN/config.yaml.
 """
@@ -39,12 +40,50 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
     p.add_argument("--seed", type=int, metavar="K", help="override train.seed")
     p.add_argument("--plot", action="store_true", help="draw RUN/loss.png from the log at each checkpoint")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--nproc", type=int, default=1, metavar="N",
+                   help="train with N processes (DistributedDataParallel) by launching torchrun on this machine: "
+                        "one per GPU with --device cuda (NCCL), else N CPU processes (gloo); the batch size is "
+                        "the global one (default 1: no launcher)")
     return p
 
 
+# Options of this command that the --nproc launcher passes on to each process (flag, attribute).
+_VALUE_FLAGS = (("--config", "config"), ("--data", "data"), ("--out", "out"), ("--stage", "stage"),
+                ("--init", "init"), ("--max-steps", "max_steps"), ("--device", "device"),
+                ("--vgg-weights", "vgg_weights"), ("--batch-size", "batch_size"), ("--num-workers", "num_workers"),
+                ("--seed", "seed"))
+_SWITCHES = (("--resume", "resume"), ("--plot", "plot"), ("--no-progress", "no_progress"))
+
+
+def _launch(args: argparse.Namespace) -> int:
+    """Run this command again under ``torch.distributed.run`` (torchrun) with ``--nproc`` processes."""
+    import os
+    import subprocess
+    import sys
+
+    argv = [sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={args.nproc}",
+            "-m", "jamsdk", "train"]
+    for flag, attr in _VALUE_FLAGS:
+        value = getattr(args, attr)
+        if value is not None:
+            argv += [flag, str(value)]
+    argv += [flag for flag, attr in _SWITCHES if getattr(args, attr)]
+    env = dict(os.environ)
+    env.setdefault("OMP_NUM_THREADS", "1")  # N processes share the cores
+    return subprocess.call(argv, env=env)
+
+
 def run(args: argparse.Namespace) -> int:
+    import os
+
     from jamsdk.errors import InputError
 
+    if args.nproc < 1:
+        raise InputError(f"--nproc: expected ≥ 1, got {args.nproc}")
+    if args.nproc > 1:
+        if int(os.environ.get("WORLD_SIZE", "1")) > 1:
+            raise InputError("--nproc inside a torchrun launch: pass one or the other")
+        return _launch(args)
     out = Path(args.out)
     config = args.config
     if config is None:

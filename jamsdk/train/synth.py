@@ -110,20 +110,42 @@ class _Chain:
     outline: tuple[float, float, float]
     per_segment_ids: bool
 
-    def joints(self, t: float) -> list[np.ndarray]:
+    def angles_at(self, t: float) -> tuple[float, ...]:
+        return tuple(swing.at(t) for swing in self.angles)
+
+    def joints(self, angles: tuple[float, ...]) -> list[np.ndarray]:
+        """Joint positions (body frame) for per-segment angles (see :attr:`angles`)."""
         p = np.array(self.anchor, dtype=np.float64)
         pts, ang = [p], 0.0
-        for length, swing in zip(self.lengths, self.angles):
-            ang += swing.at(t)
+        for length, a in zip(self.lengths, angles):
+            ang += a
             p = p + length * np.array([np.cos(ang), np.sin(ang)])
             pts.append(p)
         return pts
 
 
+@dataclass(frozen=True)
+class Pose:
+    """Everything about a figure that changes over time (its proportions and colours do not).
+
+    ``angles`` holds one tuple of per-segment joint angles (radians, body frame) per chain, in
+    the order limbs…, tail, neck; ``center`` (pixels) includes the walk's bob; ``rot`` is before
+    mirroring; ``scale`` multiplies every length.
+    """
+
+    angles: tuple[tuple[float, ...], ...]
+    head_tilt: float
+    center: tuple[float, float]
+    rot: float
+    scale: float
+
+
 class _Figure:
     """A random articulated figure; :meth:`draw` renders it at time ``t`` (in frames)."""
 
-    def __init__(self, rng: np.random.Generator, size: int) -> None:
+    def __init__(self, rng: np.random.Generator, size: int, like: "_Figure | None" = None) -> None:
+        # ``like``: copy its structure (limb count, which limbs are arms, mirroring) so that the two
+        # figures' joints correspond one to one; every other draw stays this figure's own.
         S = float(size)
         u = rng.uniform
         self.size = S
@@ -151,10 +173,16 @@ class _Figure:
         walk = 2 * np.pi / u(14.0, 30.0)
         self.chains: list[_Chain] = []
         n_limbs = int(rng.integers(2, 5))
+        if like is not None:
+            n_limbs = len(like.arms)
+        arms = []
         xs = np.linspace(-0.6, 0.6, n_limbs) * self.rx + u(-0.08, 0.08, n_limbs) * self.rx
         leg_r = u(0.022, 0.035) * S
         for i in range(n_limbs):
             arm = rng.random() < 0.25  # some limbs point up: arms or wings
+            if like is not None:
+                arm = like.arms[i]
+            arms.append(arm)
             base = -np.pi / 2 + u(-0.6, 0.6) if arm else np.pi / 2 + u(-0.35, 0.35)
             phase = u(0, 2 * np.pi) if arm else np.pi * (i % 2) + u(-0.4, 0.4)
             far = i % 2 == 1
@@ -169,6 +197,7 @@ class _Figure:
                 outline=self.outline,
                 per_segment_ids=True,
             ))
+        self.arms = tuple(arms)
         self.far = self.chains[1::2]  # drawn behind the body
         self.near = self.chains[0::2]
         wag = 2 * np.pi / u(10.0, 26.0)
@@ -198,15 +227,36 @@ class _Figure:
         self.rot = _Swing(u(-0.15, 0.15), u(0.03, 0.15), slow(), u(0, 2 * np.pi))
         self.scale = _Swing(u(0.85, 1.05), u(0.02, 0.06), slow(), u(0, 2 * np.pi))
         self.mirror = 1.0 if rng.random() < 0.5 else -1.0
+        if like is not None:
+            self.mirror = like.mirror
 
-    def _world(self, t: float) -> Callable[[np.ndarray], np.ndarray]:
-        c = np.array([self.cx.at(t), self.cy.at(t) + self.bob * np.sin(2 * self.walk * t)])
-        th, s = self.rot.at(t) * self.mirror, self.scale.at(t)
+    @property
+    def all_chains(self) -> list[_Chain]:
+        """Limbs, tail, neck: the order of :attr:`Pose.angles`."""
+        return [*self.chains, self.tail, self.neck]
+
+    def pose(self, t: float) -> Pose:
+        """The figure's pose at time ``t`` (in frames)."""
+        return Pose(
+            angles=tuple(chain.angles_at(t) for chain in self.all_chains),
+            head_tilt=self.head_tilt.at(t),
+            center=(self.cx.at(t), self.cy.at(t) + self.bob * np.sin(2 * self.walk * t)),
+            rot=self.rot.at(t),
+            scale=self.scale.at(t),
+        )
+
+    def size_at(self, pose: Pose) -> float:
+        """A length that grows with the figure on screen (body half-length × scale)."""
+        return self.rx * pose.scale
+
+    def _world(self, pose: Pose) -> Callable[[np.ndarray], np.ndarray]:
+        c = np.array(pose.center)
+        th, s = pose.rot * self.mirror, pose.scale
         m = s * np.array([[np.cos(th), -np.sin(th)], [np.sin(th), np.cos(th)]]) @ np.diag([self.mirror, 1.0])
         return lambda p: np.atleast_2d(p) @ m.T + c
 
-    def _chain(self, cv: _Canvas, chain: _Chain, t: float, world: Callable, scale: float) -> None:
-        pts = [world(p)[0] for p in chain.joints(t)]
+    def _chain(self, cv: _Canvas, chain: _Chain, angles: tuple[float, ...], world: Callable, scale: float) -> None:
+        pts = [world(p)[0] for p in chain.joints(angles)]
         r = chain.radius * scale
         for k, (a, b) in enumerate(zip(pts[:-1], pts[1:])):
             part = chain.part + k if chain.per_segment_ids else chain.part
@@ -214,12 +264,16 @@ class _Figure:
             cv.fill(_capsule_pts(a, b, r), chain.fill, part)
 
     def draw(self, cv: _Canvas, t: float) -> None:
-        world = self._world(t)
-        scale = self.scale.at(t)
-        th = self.rot.at(t) * self.mirror
+        self.draw_pose(cv, self.pose(t))
+
+    def draw_pose(self, cv: _Canvas, pose: Pose) -> None:
+        world = self._world(pose)
+        scale = pose.scale
+        th = pose.rot * self.mirror
+        angles = dict(zip(map(id, self.all_chains), pose.angles))
         for chain in self.far:
-            self._chain(cv, chain, t, world, scale)
-        self._chain(cv, self.tail, t, world, scale)
+            self._chain(cv, chain, angles[id(chain)], world, scale)
+        self._chain(cv, self.tail, angles[id(self.tail)], world, scale)
         center = world(np.zeros(2))[0]
         body_angle = th if self.mirror > 0 else th + np.pi
         o = self.line * scale
@@ -228,12 +282,12 @@ class _Figure:
         for offset, a, b, ang, color in self.spots:
             cv.fill(_ellipse_pts(world(offset)[0], a * scale, b * scale, body_angle + ang * self.mirror), color)
         for chain in self.near:
-            self._chain(cv, chain, t, world, scale)
+            self._chain(cv, chain, angles[id(chain)], world, scale)
         # Neck, then the head at its end, tilted relative to the neck.
-        self._chain(cv, self.neck, t, world, scale)
-        joints = self.neck.joints(t)
+        self._chain(cv, self.neck, angles[id(self.neck)], world, scale)
+        joints = self.neck.joints(angles[id(self.neck)])
         d = joints[-1] - joints[-2]
-        head_angle_body = np.arctan2(d[1], d[0]) * 0.5 + self.head_tilt.at(t)
+        head_angle_body = np.arctan2(d[1], d[0]) * 0.5 + pose.head_tilt
         hc_body = joints[-1] + 0.6 * self.head_r * np.array([np.cos(head_angle_body), np.sin(head_angle_body)])
         hc = world(hc_body)[0]
         hang = (th + head_angle_body) if self.mirror > 0 else (th + np.pi - head_angle_body)
@@ -317,6 +371,7 @@ class SynthSummary:
     size: int
     fmt: str
     bytes: int
+    pairs: int = 0
 
 
 def _umask_mode(path: Path, mode: int) -> None:
@@ -356,6 +411,7 @@ def write_dataset(
     test_fraction: float = 0.2,
     fmt: str = "folder",
     *,
+    pairs: int = 0,
     overwrite: bool = False,
     progress: Callable[[int, int], None] | None = None,
 ) -> SynthSummary:
@@ -377,6 +433,9 @@ def write_dataset(
         test_fraction: share of clips for ``test`` in [0, 1); with ≥ 2 clips and a positive
             fraction both splits get at least one clip.
         fmt: ``"folder"``, ``"gif"`` or ``"mp4"``.
+        pairs: also write this many held-out animation pairs with ground truth into
+            ``out/pairs`` (:mod:`jamsdk.train.pairs`; PNG frames whatever ``fmt``; ``frames``
+            frames each).
         progress: called as ``progress(done, clips)`` after each clip.
 
     Raises:
@@ -386,6 +445,7 @@ def write_dataset(
     frames = _check_int("frames", frames, 1)
     size = _check_int("size", size, 16)
     seed = _check_int("seed", seed, 0)
+    pairs = _check_int("pairs", pairs, 0)
     if fmt not in FORMATS:
         raise InputError(f"expected fmt one of {FORMATS}, got {fmt!r}")
     if not (isinstance(test_fraction, (int, float)) and 0.0 <= test_fraction < 1.0):
@@ -424,6 +484,11 @@ def write_dataset(
         meta = {"generator": "jamsdk.train.synth", "version": 1, "seed": seed, "clips": clips,
                 "frames": frames, "size": size, "format": fmt, "fps": FPS,
                 "train": n_train, "test": n_test}
+        if pairs:
+            from jamsdk.train.pairs import PAIRS_DIR, VERSION, write_pairs
+
+            write_pairs(tmp / PAIRS_DIR, pairs, frames, size, seed)
+            meta.update(pairs=pairs, pairs_version=VERSION)
         (tmp / "synth.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
         total = sum(f.stat().st_size for f in tmp.rglob("*") if f.is_file())
         trash = None
@@ -439,4 +504,4 @@ def write_dataset(
     if trash is not None:
         with contextlib.suppress(OSError):
             shutil.rmtree(trash)
-    return SynthSummary(out, n_train, n_test, frames, size, fmt, total)
+    return SynthSummary(out, n_train, n_test, frames, size, fmt, total, pairs)

@@ -28,10 +28,20 @@ from jamsdk.errors import ConfigError
 from jamsdk.train.datasets import AugmentConfig
 
 
+RECONSTRUCTION_LOSSES = ("vgg", "pyramid")
+
+
 @dataclass(frozen=True)
 class LossConfig:
     """Loss weights of stage 1 (the total is the plain sum of the weighted terms)."""
 
+    # "vgg": the paper's VGG-19 perceptual pyramid (give ImageNet weights with vgg_weights);
+    # "pyramid": image-pyramid L1 + SSIM instead, no VGG at all (cheaper per step; for runs without
+    # ImageNet weights, where a random-init VGG carries no learned features).
+    reconstruction: str = "vgg"
+    # Weights of the "pyramid" kind, per pyramid scale.
+    pyramid_l1: float = 10.0
+    pyramid_ssim: float = 10.0
     # One weight per VGG-19 slice: relu1_1, relu2_1, relu3_1, relu4_1, relu5_1.
     perceptual: tuple[float, ...] = (10.0, 10.0, 10.0, 10.0, 10.0)
     # L1 on pixels in [0, 1]; MRAA has none.
@@ -120,9 +130,11 @@ def _check(cfg: TrainConfig) -> None:
     for s in cfg.scales:
         if not 0 < s <= 1 or abs(1 / s - round(1 / s)) > 1e-6:
             bad("scales", f"expected values 1/n for whole n ≥ 1, got {s}")
+    if cfg.loss.reconstruction not in RECONSTRUCTION_LOSSES:
+        bad("loss.reconstruction", f"expected one of {list(RECONSTRUCTION_LOSSES)}, got {cfg.loss.reconstruction!r}")
     if len(cfg.loss.perceptual) != 5:
         bad("loss.perceptual", f"expected 5 weights (relu1_1 … relu5_1), got {len(cfg.loss.perceptual)}")
-    for key in ("pixel", "fallback_pixel", "equivariance_shift", "equivariance_affine"):
+    for key in ("pixel", "fallback_pixel", "pyramid_l1", "pyramid_ssim", "equivariance_shift", "equivariance_affine"):
         if getattr(cfg.loss, key) < 0:
             bad(f"loss.{key}", f"expected ≥ 0, got {getattr(cfg.loss, key)}")
     if any(w < 0 for w in cfg.loss.perceptual):

@@ -253,6 +253,17 @@ def _any_rank(flag: bool, dist_info: _Dist, device: torch.device) -> bool:
     return bool(t.item())
 
 
+def _mean_over_ranks(values: dict[str, float], dist_info: _Dist, device: torch.device) -> dict[str, float]:
+    """Loss values averaged over processes: what a single process would log for the global batch."""
+    if dist_info.world == 1:
+        return values
+    import torch.distributed as dist
+
+    t = torch.tensor(list(values.values()), dtype=torch.float64, device=device)
+    dist.all_reduce(t)
+    return dict(zip(values, (t / dist_info.world).tolist()))
+
+
 def _first_difference(a: Any, b: Any, path: str = "model") -> str | None:
     if isinstance(a, dict) and isinstance(b, dict):
         for k in sorted(set(a) | set(b)):
@@ -317,7 +328,8 @@ class Trainer:
         torch.manual_seed(train_cfg.seed)
         np.random.seed(train_cfg.seed % 2**32)
         random.seed(train_cfg.seed)
-        self.transform_gen = torch.Generator().manual_seed(train_cfg.seed + 1000 * self.dist.rank)
+        # The same on every process: each draws the global batch's warps and keeps its rows.
+        self.transform_gen = torch.Generator().manual_seed(train_cfg.seed)
 
         self.model = build_model(model_cfg)
         self.init_meta: dict[str, Any] = {}
@@ -327,11 +339,16 @@ class Trainer:
             raise ConfigError("model.avd.enabled is false: stage 2 trains the AVD network; enable it in the config")
         self.model.to(self.device)
         self.objective, self.params = self._build_objective()
+        self.objective.shard = (self.dist.rank, self.dist.world)
         self.wrapped = self.objective
-        if self.dist.world > 1:  # pragma: no cover - needs several processes (torchrun)
+        if self.dist.world > 1:
             from torch.nn.parallel import DistributedDataParallel
 
             ids = [self.device.index] if self.device.type == "cuda" else None
+            if self.device.type == "cuda" and self.stage == 1:
+                # BatchNorm statistics over the global batch, as MRAA's synchronized BatchNorm
+                # (torch's SyncBatchNorm is GPU-only: on CPU/gloo each process normalises its share).
+                torch.nn.SyncBatchNorm.convert_sync_batchnorm(self.objective)
             self.wrapped = DistributedDataParallel(self.objective, device_ids=ids)
 
         self.optimizer = torch.optim.Adam(self.params, lr=self.lr, betas=tuple(train_cfg.betas))
@@ -403,16 +420,25 @@ class Trainer:
         from jamsdk.train.losses import AvdObjective, ReconstructionObjective
 
         if self.stage == 1:
-            from jamsdk.train.vgg import Vgg19
-
-            vgg = Vgg19(self.cfg.vgg_weights, seed=self.cfg.vgg_seed)
-            self.perceptual_source = vgg.source
             pixel = self.cfg.loss.pixel
-            if not vgg.pretrained:
-                pixel += self.cfg.loss.fallback_pixel
-                self.echo(f"WARNING: no VGG-19 weights given (--vgg-weights): the perceptual loss uses a "
-                          f"{vgg.source} plus an L1 pixel term (weight {pixel:g}) instead of ImageNet features; "
-                          "pass torchvision's vgg19 ImageNet file (vgg19-dcbb9e9d.pth) for the paper's loss")
+            if self.cfg.loss.reconstruction == "pyramid":
+                vgg = None
+                lw = self.cfg.loss
+                self.perceptual_source = (f"image pyramid L1 (weight {lw.pyramid_l1:g}) + SSIM (weight "
+                                          f"{lw.pyramid_ssim:g}), no VGG")
+                if self.cfg.vgg_weights is not None:
+                    self.echo("note: train.loss.reconstruction is 'pyramid', so the VGG-19 weights are not used")
+            else:
+                from jamsdk.train.vgg import Vgg19
+
+                vgg = Vgg19(self.cfg.vgg_weights, seed=self.cfg.vgg_seed)
+                self.perceptual_source = vgg.source
+                if not vgg.pretrained:
+                    pixel += self.cfg.loss.fallback_pixel
+                    self.echo(f"WARNING: no VGG-19 weights given (--vgg-weights): the perceptual loss uses a "
+                              f"{vgg.source} plus an L1 pixel term (weight {pixel:g}) instead of ImageNet "
+                              "features; pass torchvision's vgg19 ImageNet file (vgg19-dcbb9e9d.pth) for the "
+                              "paper's loss, or set train.loss.reconstruction: pyramid (cheaper, no VGG)")
             self.pixel_weight = pixel
             if self.model.avd is not None:  # not part of stage 1 (and DDP rejects unused parameters)
                 self.model.avd.requires_grad_(False)
@@ -543,6 +569,7 @@ class Trainer:
         total = sum(losses.values())
         values = {k: float(v.detach()) for k, v in losses.items()}
         values["total"] = float(total.detach())
+        values = _mean_over_ranks(values, self.dist, self.device)
         # Agreed across processes, so no rank is left waiting in a collective when one stops.
         if _any_rank(not all(math.isfinite(v) for v in values.values()), self.dist, self.device):
             raise NonFiniteLossError(self.step + 1, "loss", values)
@@ -623,7 +650,7 @@ class Trainer:
         if self.stage == 1:
             lines.append(f"Perceptual features: {self.perceptual_source}; L1 pixel weight in use: "
                          f"{self.pixel_weight:g}.")
-            if self.cfg.vgg_weights is None:
+            if self.cfg.vgg_weights is None and self.cfg.loss.reconstruction == "vgg":
                 lines.append("FALLBACK: no VGG-19 ImageNet weights were given, so the random-init VGG-19 plus "
                              "loss.fallback_pixel replaces the paper's perceptual loss.")
         lines.append(f"Data: {self.data_root}; device: {self.device}; processes: {self.dist.world}; "

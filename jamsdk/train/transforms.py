@@ -32,16 +32,21 @@ class RandomTPS:
         generator: CPU generator to draw from (the trainer owns one, so resumes are exact).
         device: where the parameters live.
         dtype: parameter dtype.
+        rows: keep only these of the ``batch`` drawn warps (a process's share of the global batch
+            under DDP: every process draws the global batch's warps from the same generator, so
+            each sample gets the warp it would get in a single process).
     """
 
     def __init__(self, batch: int, sigma_affine: float, sigma_tps: float, points: int = 5,
                  generator: torch.Generator | None = None, device: torch.device | str = "cpu",
-                 dtype: torch.dtype = torch.float32):
+                 dtype: torch.dtype = torch.float32, rows: slice | None = None):
         # Drawn on the CPU whatever the device, so the same seed gives the same warps on CPU and GPU.
         noise = torch.randn(batch, 2, 3, generator=generator) * sigma_affine
+        weights = torch.randn(batch, points * points, 2, generator=generator) * sigma_tps
+        if rows is not None:
+            noise, weights = noise[rows], weights[rows]
         self.theta = (torch.eye(2, 3).unsqueeze(0) + noise).to(device=device, dtype=dtype)
         self.control_points = coordinate_grid(points, points, dtype, device).reshape(1, 1, points * points, 2)
-        weights = torch.randn(batch, points * points, 2, generator=generator) * sigma_tps
         self.control_weights = weights.to(device=device, dtype=dtype)
 
     def warp_coordinates(self, coords: torch.Tensor) -> torch.Tensor:

@@ -35,8 +35,8 @@ def test_smoke_run_reports_both_sides_and_matches_a_straight_run(tmp_path, capsy
     work, out_json, out_md = tmp_path / "work", tmp_path / "abl.json", tmp_path / "abl.md"
     rc = _main(["--config-jam", "tiny-jam", "--config-mraa", "tiny-mraa", "--train-config", str(TINY),
                 "--steps", "3", "--chunk", "2", "--threads", "1", "--clips", "4", "--frames", "4",
-                "--vgg-rounds", "1", "--workdir", str(work), "--json", str(out_json), "--markdown", str(out_md),
-                "--quiet"])
+                "--vgg-rounds", "1", "--pairs", "2", "--workdir", str(work), "--json", str(out_json),
+                "--markdown", str(out_md), "--quiet"])
     assert rc == 0
     res = json.loads(out_json.read_text())
     for key in ("machine", "settings", "data", "calibration", "configs", "ratios", "l1_paired", "target", "paper"):
@@ -60,7 +60,14 @@ def test_smoke_run_reports_both_sides_and_matches_a_straight_run(tmp_path, capsy
         assert c["params"] > c["params_stage1"] > 0
     # One VGG-19 and one batch shape: the same VGG MACs on both sides.
     assert j["vgg_phase"]["gmacs"]["vgg"] == m["vgg_phase"]["gmacs"]["vgg"]
+    # The animation metric on the held-out pairs, both sides, with the same no-motion baseline.
+    for c in (j, m):
+        a = c["animation"]
+        assert a["num_pairs"] == 2 and a["mode"] == "relative" and math.isfinite(a["model"]["l1"])
+        assert a["l1_vs_no_motion"] == pytest.approx(a["model"]["l1"] / a["no_motion"]["l1"])
+    assert j["animation"]["no_motion"] == m["animation"]["no_motion"]
     r = res["ratios"]
+    assert r["animation_l1"] == pytest.approx(j["animation"]["model"]["l1"] / m["animation"]["model"]["l1"])
     assert r["l1"] == pytest.approx(j["eval"]["l1"] / m["eval"]["l1"])
     assert r["s_per_step"] == pytest.approx(j["median_s"] / m["median_s"])
     assert r["no_vgg_s_per_step"] == pytest.approx(j["vgg_phase"]["no_vgg_s"] / m["vgg_phase"]["no_vgg_s"])
@@ -70,6 +77,7 @@ def test_smoke_run_reports_both_sides_and_matches_a_straight_run(tmp_path, capsy
     text = capsys.readouterr().out
     assert out_md.read_text() == text
     assert "| eval L1 (lower is better) |" in text and "JAM/MRAA" in text
+    assert "| animation L1 vs ground truth, relative mode (2 held-out pairs) |" in text
 
     # Interleaving through resume leaves each side with the weights of a straight run. Same thread
     # count as the ablation run: a different reduction order changes gradients in the last bits,
@@ -98,3 +106,23 @@ def test_different_recipes_are_refused_before_any_work(tmp_path, capsys):
     err = capsys.readouterr().err
     assert "train differently" in err and "--train-config" in err
     assert not (tmp_path / "w").exists()
+
+
+def test_pyramid_recipe_skips_the_vgg_phase(tmp_path):
+    import dataclasses
+
+    from jamsdk.train.train_config import load_run_config, replace, write_run_config
+
+    model_cfg, train_cfg = load_run_config(TINY)
+    recipe = tmp_path / "pyramid.yaml"
+    write_run_config(recipe, model_cfg, replace(train_cfg, loss=dataclasses.replace(train_cfg.loss,
+                                                                                    reconstruction="pyramid")))
+    out_json = tmp_path / "abl.json"
+    rc = _main(["--config-jam", "tiny-jam", "--config-mraa", "tiny-mraa", "--train-config", str(recipe),
+                "--steps", "2", "--chunk", "2", "--threads", "1", "--clips", "3", "--frames", "3", "--pairs", "1",
+                "--json", str(out_json), "--quiet"])
+    assert rc == 0
+    res = json.loads(out_json.read_text())
+    assert res["configs"]["jam"]["vgg_phase"] == {} and res["ratios"]["no_vgg_s_per_step"] is None
+    assert "image pyramid" in res["configs"]["jam"]["perceptual"]
+    assert res["configs"]["mraa"]["animation"]["num_pairs"] == 1

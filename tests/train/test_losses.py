@@ -261,3 +261,42 @@ def test_avd_objective_trains_only_the_avd_network():
     sum(losses.values()).backward()
     assert all(p.grad is None for n, p in model.named_parameters() if not n.startswith("avd."))
     assert all(p.grad is not None and torch.isfinite(p.grad).all() for p in model.avd.parameters())
+
+
+def test_ssim_and_pyramid_loss():
+    from jamsdk.train.losses import PyramidLoss, ssim_map
+
+    g = torch.Generator().manual_seed(0)
+    a = torch.rand(2, 3, 32, 32, generator=g)
+    assert torch.allclose(ssim_map(a, a), torch.ones(2, 3, 32, 32), atol=1e-5)
+    loss = PyramidLoss((1.0, 0.5), l1=10.0, ssim=10.0)
+    assert float(loss(a, a)) == pytest.approx(0.0, abs=1e-5)
+    near = (a + 0.02 * torch.rand(2, 3, 32, 32, generator=g)).clamp(0, 1)
+    far = torch.rand(2, 3, 32, 32, generator=g)
+    assert 0 < float(loss(near, a)) < float(loss(far, a))
+    only_l1 = PyramidLoss((1.0,), l1=1.0, ssim=0.0)
+    assert float(only_l1(far, a)) == pytest.approx(float((far - a).abs().mean()), rel=1e-6)
+    x = far.clone().requires_grad_(True)
+    loss(x, a).backward()
+    assert torch.isfinite(x.grad).all() and x.grad.abs().sum() > 0
+
+
+def test_pyramid_reconstruction_builds_no_vgg(tmp_path):
+    import dataclasses
+
+    from jamsdk.errors import ConfigError
+    from jamsdk.train.losses import PyramidLoss, ReconstructionObjective
+    from jamsdk.train.train_config import replace, train_config_from_dict
+
+    cfg = TrainConfig()
+    cfg = replace(cfg, scales=(1.0, 0.5), loss=dataclasses.replace(cfg.loss, reconstruction="pyramid"))
+    model = build_model(load_model_config("tiny-jam"))
+    obj = ReconstructionObjective(model, None, cfg, 0.0)
+    assert isinstance(obj.perceptual, PyramidLoss)
+    losses = obj(torch.rand(2, 3, 64, 64), torch.rand(2, 3, 64, 64))
+    assert set(losses) == {"perceptual", "equivariance_shift", "equivariance_affine"}
+    assert all(torch.isfinite(v) for v in losses.values())
+    with pytest.raises(ConfigError, match="train.loss.reconstruction: expected one of"):
+        train_config_from_dict({"loss": {"reconstruction": "lpips"}})
+    with pytest.raises(ConfigError, match="train.loss.pyramid_ssim"):
+        train_config_from_dict({"loss": {"pyramid_ssim": -1}})
