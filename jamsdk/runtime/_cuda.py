@@ -24,7 +24,7 @@ import numpy as np
 from jamsdk.errors import EngineError, MissingDependencyError
 
 _INSTALL_HINT = ('install it with: pip install "jamsdk[tensorrt]" '
-                 '(on JetPack 6: pip install "cuda-python>=12.6,<13")')
+                 '(on JetPack 6: pip install "cuda-python>=12.6,<12.7")')
 
 
 @dataclass(frozen=True)
