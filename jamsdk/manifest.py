@@ -190,6 +190,15 @@ class Manifest:
     def has_bg_motion(self) -> bool:
         return "bg_motion" in self.stages
 
+    def check_mode(self, mode: str) -> str:
+        """``mode`` when this model can animate in it; InputError naming the modes it has."""
+        if mode not in MODES:
+            raise InputError(f"mode: expected one of {MODES}, got {mode!r}")
+        if mode == "avd" and not self.has_avd:
+            raise InputError(f"mode 'avd' needs a model exported with its AVD network; "
+                             f"{self.model_dir} has no avd stage (modes: {list(self.modes)})")
+        return mode
+
 
 # ---------------------------------------------------------------------------------------------
 # Writing

@@ -32,10 +32,10 @@ import numpy as np
 
 from jamsdk.bundled import DEMO_SPEC, resolve_model, warn_if_demo
 from jamsdk.errors import InputError
-from jamsdk.manifest import MODES, Manifest, load_manifest
+from jamsdk.manifest import Manifest, load_manifest
 from jamsdk.runtime import frame_plans, regions
 from jamsdk.runtime.backends import BACKENDS, Backend, resolve_backend
-from jamsdk.runtime.frames import check_float_range, check_frame, check_output_size, output_side, to_image, \
+from jamsdk.runtime.frames import check_frame, check_model_tensor, check_output_size, output_side, to_image, \
     to_model_input
 from jamsdk.runtime.plan import Pipeline, Plan, slot_specs
 from jamsdk.runtime.reference import best_reference
@@ -104,7 +104,7 @@ class Animator:
             model_dir = resolve_model(model_dir)
         self.manifest: Manifest = load_manifest(model_dir, verify_hashes=verify_hashes)
         warn_if_demo(self.manifest.model_dir)  # once per process: the bundled model's scope
-        self.mode = self._check_mode(mode)
+        self.mode = self.manifest.check_mode(mode)
         self.kind = resolve_backend(self.manifest, backend)
         self.image_size = self.manifest.image_size
         self.use_bg_motion = bool(use_bg_motion) and self.manifest.has_bg_motion
@@ -329,14 +329,6 @@ class Animator:
 
     # -- internals -------------------------------------------------------------------------------
 
-    def _check_mode(self, mode: str) -> str:
-        if mode not in MODES:
-            raise InputError(f"mode: expected one of {MODES}, got {mode!r}")
-        if mode == "avd" and not self.manifest.has_avd:
-            raise InputError(f"mode 'avd' needs a model exported with its AVD network; "
-                             f"{self.manifest.model_dir} has no avd stage (modes: {list(self.manifest.modes)})")
-        return mode
-
     def _require_open(self) -> None:
         if not self._backends:
             raise InputError("this Animator is closed")
@@ -347,13 +339,7 @@ class Animator:
             raise InputError("no source picture: call set_source(image) before run(frame)")
 
     def _check_tensor(self, x: Any, what: str) -> None:
-        shape = (1, 3, self.image_size, self.image_size)
-        if not isinstance(x, np.ndarray) or x.dtype != np.float32 or x.shape != shape:
-            got = f"{tuple(x.shape)} {x.dtype}" if isinstance(x, np.ndarray) else type(x).__name__
-            raise InputError(f"{what}: expected a {shape} float32 array in [0, 1], got {got}")
-        if not np.isfinite(x).all():
-            raise InputError(f"{what}: NaN or infinite values")
-        check_float_range(x, what)
+        check_model_tensor(x, self.image_size, what)
 
     def _call(self, name: str, feeds: Mapping[str, np.ndarray], stat: bool = True) -> dict[str, np.ndarray]:
         """One stage on host arrays, outside the plans (for hooks that need a single stage)."""

@@ -35,10 +35,10 @@ import numpy as np
 
 from jamsdk.bundled import DEMO_SPEC, resolve_model, warn_if_demo
 from jamsdk.errors import InputError
-from jamsdk.manifest import MODES, Manifest, load_manifest
+from jamsdk.manifest import Manifest, load_manifest
 from jamsdk.runtime import regions
 from jamsdk.runtime.backends import BACKENDS, Backend, resolve_backend
-from jamsdk.runtime.frames import check_output_size, output_side, to_image, to_model_input
+from jamsdk.runtime.frames import check_model_tensor, check_output_size, output_side, to_image, to_model_input
 from jamsdk.runtime.stats import LatencyStats
 
 Params = dict[str, np.ndarray]
@@ -100,9 +100,7 @@ class StreamBatch:
             model_dir = resolve_model(model_dir)
         self.manifest: Manifest = load_manifest(model_dir, verify_hashes=verify_hashes)
         warn_if_demo(self.manifest.model_dir)  # once per process, as the Animator does
-        if mode not in MODES or (mode == "avd" and not self.manifest.has_avd):
-            raise InputError(f"mode: expected one of {list(self.manifest.modes)}, got {mode!r}")
-        self.mode = mode
+        self.mode = self.manifest.check_mode(mode)
         self.kind = resolve_backend(self.manifest, backend)
         self.image_size = self.manifest.image_size
         self.use_bg_motion = bool(use_bg_motion) and self.manifest.has_bg_motion
@@ -277,12 +275,7 @@ class StreamBatch:
             raise InputError(f"no stream {sid!r} (open streams: {list(self._streams)})") from None
 
     def _check_tensor(self, x: Any, what: str) -> None:
-        shape = (1, 3, self.image_size, self.image_size)
-        if not isinstance(x, np.ndarray) or x.dtype != np.float32 or x.shape != shape:
-            got = f"{tuple(x.shape)} {x.dtype}" if isinstance(x, np.ndarray) else type(x).__name__
-            raise InputError(f"{what}: expected a {shape} float32 array in [0, 1], got {got}")
-        if not np.isfinite(x).all():
-            raise InputError(f"{what}: NaN or infinite values")
+        check_model_tensor(x, self.image_size, what)
 
     def _call(self, name: str, b: int, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         with self._stats.time(f"{name}@b{b}"):

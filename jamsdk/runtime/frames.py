@@ -36,6 +36,17 @@ def check_float_range(x: np.ndarray, what: str = "frame") -> None:
                          f"{tuple(x.shape)} {x.dtype} array{hint}; divide by 255, or pass the uint8 frame")
 
 
+def check_model_tensor(x: Any, size: int, what: str) -> None:
+    """InputError unless ``x`` is a ``(1, 3, size, size)`` float32 array, finite, in [0, 1]."""
+    shape = (1, 3, size, size)
+    if not isinstance(x, np.ndarray) or x.dtype != np.float32 or x.shape != shape:
+        got = f"{tuple(x.shape)} {x.dtype}" if isinstance(x, np.ndarray) else type(x).__name__
+        raise InputError(f"{what}: expected a {shape} float32 array in [0, 1], got {got}")
+    if not np.isfinite(x).all():
+        raise InputError(f"{what}: NaN or infinite values")
+    check_float_range(x, what)
+
+
 def check_frame(frame: Any, what: str = "frame") -> np.ndarray:
     """The frame as an ``(H, W, 3)`` uint8 or float array; InputError naming expected vs got."""
     if not isinstance(frame, np.ndarray):
@@ -136,4 +147,4 @@ def to_image(prediction: np.ndarray, side: int, bgr: bool = False) -> np.ndarray
     return np.ascontiguousarray(img)
 
 
-__all__ = ["FLOAT_TOLERANCE", "OUTPUT_SIZES", "check_float_range", "check_frame", "check_output_size", "crop_note", "pad_to_square", "unpad", "output_side", "to_image", "to_model_input"]
+__all__ = ["FLOAT_TOLERANCE", "OUTPUT_SIZES", "check_float_range", "check_frame", "check_model_tensor", "check_output_size", "crop_note", "pad_to_square", "unpad", "output_side", "to_image", "to_model_input"]

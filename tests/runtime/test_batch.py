@@ -116,6 +116,13 @@ def test_arguments_are_checked(tiny_batched):
         StreamBatch(tiny_batched, backend="onnxruntime", mode="sideways")
     with StreamBatch(tiny_batched, backend="onnxruntime", max_batch=3, threads=1) as sb:
         assert sb.batch_sizes == (1, 2)
+        # Model-space tensors obey the Animator's rules: float32 in [0, 1] (a 0..255 tensor is an error).
+        size = sb.image_size
+        sid = sb.add_stream(PICTURES[0])
+        with pytest.raises(InputError, match=r"must lie in \[0, 1\].*divide by 255"):
+            sb.run_tensors({sid: np.full((1, 3, size, size), 200.0, np.float32)})
+        with pytest.raises(InputError, match="must lie in"):
+            sb.encode_tensor(np.full((1, 3, size, size), 2.0, np.float32))
 
 
 def test_manifest_batched_section(tiny_batched, tmp_path):
