@@ -6,19 +6,20 @@
 
 For each model: export with ``jamsdk export --precision int8`` (calibrated on the bundled example
 clip ``jamsdk/assets/example_driving.mp4`` with ``example_source.png`` as the source, 16 frames,
-the rest held out; quality gates at ``--min-psnr``), then the same folder's graphs are streamed by
+the rest held out; quality gates at ``--min-psnr``; the CPU speed gate timing each stage's FP32, S8S8
+and U8S8 forms on this machine with ``--threads``), then the same folder's graphs are streamed by
 :class:`jamsdk.Animator` (standard mode, model-space frames of that clip) in three variants,
-interleaved: **fp32** (``<stage>.onnx``), **int8** (the exported symmetric S8S8 Q/DQ graphs, the
-ones TensorRT gets) and **u8s8** (the same stages quantized with ONNX Runtime's x86 default,
-asymmetric UINT8 activations and INT32 biases; not TensorRT-clean, measured for the decision in
-export/README.md). In every round each variant runs one untimed frame and then ``--frames`` timed
-ones; the order is reversed every other round. Reported: the median and p10–p90 per frame and per
-stage (``Animator.stats``), the ratio of medians INT8/FP32 per frame and its spread over rounds
-(min–max of the per-round ratios), the PSNR of INT8 vs FP32 end to end (the export's gates: per
-stage alone, on the calibration frames, on held-out frames; and on the frames timed here), and
-which stages stayed FP32 and why. ``jam-256`` uses :func:`jamsdk.export.samples.trained_like`
-weights (a random model's outputs are nearly constant, which flatters PSNR); the demo model its
-shipped weights.
+interleaved: **fp32** (``<stage>.onnx``), **int8** (what ``precision="int8"`` runs on the CPU: each
+stage's ``int8_cpu`` graph, the fastest form that passed) and **int8_trt** (the symmetric S8S8
+``<stage>.int8.onnx`` graphs TensorRT gets, run by ONNX Runtime everywhere they exist: the
+one-graph-for-both-targets alternative, export/README.md). In every round each variant runs one
+untimed frame and then ``--frames`` timed ones; the order is reversed every other round. Reported:
+the median and p10–p90 per frame and per stage (``Animator.stats``), the ratio of medians
+INT8/FP32 per frame and its spread over rounds (min–max of the per-round ratios), the PSNR vs FP32
+end to end (the export's gates: per stage alone, on the calibration frames, on held-out frames; and
+on the frames timed here), the export's own per-stage times of each form, and which stages stayed
+FP32 and why. ``jam-256`` uses :func:`jamsdk.export.samples.trained_like` weights (a random model's
+outputs are nearly constant, which flatters PSNR); the demo model its shipped weights.
 
 Targets: jam-256 per frame INT8 ≤ 0.65 × FP32 at ≥ 35 dB end to end; the demo model ≥ 35 dB on
 held-out frames.
@@ -45,7 +46,7 @@ from jamsdk.errors import JamError
 TARGET_RATIO = 0.65
 TARGET_PSNR = 35.0
 STAGES = ("region_predictor", "dense_motion", "generator")
-VARIANTS = ("fp32", "int8", "u8s8")
+VARIANTS = ("fp32", "int8", "int8_trt")
 
 
 def assets() -> Path:
@@ -71,25 +72,12 @@ def checkpoint_for(name: str, workdir: Path) -> Path:
     return path
 
 
-def u8s8_folder(model_dir: Path, out: Path, gates: dict[str, Any], clip, log) -> Path:
-    """A copy of ``model_dir`` whose ``int8`` graphs are ONNX Runtime's U8S8 variant of the same stages
-    (the same FP32 convs as the accepted S8S8 graphs)."""
-    from jamsdk.export.calibration import StageChain
-    from jamsdk.export.int8 import quantize_stage
-    from jamsdk.export.torch2onnx import save_model
-    from jamsdk.manifest import load_manifest, sha256_file
-
+def trt_graphs_folder(model_dir: Path, out: Path) -> Path:
+    """A copy of ``model_dir`` without ``int8_cpu`` files: ONNX Runtime then runs TensorRT's S8S8 graphs."""
     shutil.copytree(model_dir, out)
-    m = load_manifest(out)
-    record: dict[str, list] = {}
-    StageChain({n: m.stage_file(n, "fp32") for n in ("region_predictor", "generator_encoder", "dense_motion",
-                                                     "generator")}).animate(clip.source, clip.calibration, record)
     data = json.loads((out / "manifest.json").read_text())
-    for name in [n for n, g in gates.items() if g["int8"]]:
-        proto = quantize_stage(m.stage_file(name, "fp32"), name, record[name], "u8s8", gates[name]["fp32_convs"])
-        save_model(proto, out / f"{name}.int8.onnx")
-        data["stages"][name]["files"]["int8"]["sha256"] = sha256_file(out / f"{name}.int8.onnx")
-        log(f"  u8s8: {name} re-quantized with UINT8 asymmetric activations")
+    for entry in data["stages"].values():
+        entry["files"].pop("int8_cpu", None)
     (out / "manifest.json").write_text(json.dumps(data, indent=1))
     return out
 
@@ -135,7 +123,7 @@ def time_variants(folders: dict[str, Path], source: np.ndarray, frames: np.ndarr
             st = anim.stats()
             for s in STAGES:
                 stage_ms[v][s] = {"median": st[s]["p50_ms"], "p90": st[s]["p90_ms"], "count": st[s]["count"]}
-        psnr_here = {v: psnr(np.concatenate(outs[v]), np.concatenate(outs["fp32"])) for v in ("int8", "u8s8")}
+        psnr_here = {v: psnr(np.concatenate(outs[v]), np.concatenate(outs["fp32"])) for v in VARIANTS[1:]}
     finally:
         for anim in anims.values():
             anim.close()
@@ -145,10 +133,10 @@ def time_variants(folders: dict[str, Path], source: np.ndarray, frames: np.ndarr
             "int8_over_fp32_frame": frame["int8"]["median"] / frame["fp32"]["median"],
             "int8_over_fp32_frame_rounds": {"min": min(rounds_ratio), "max": max(rounds_ratio),
                                             "median": float(np.median(rounds_ratio))},
-            "u8s8_over_fp32_frame": frame["u8s8"]["median"] / frame["fp32"]["median"],
-            "u8s8_over_int8_frame": frame["u8s8"]["median"] / frame["int8"]["median"],
+            "int8_trt_over_fp32_frame": frame["int8_trt"]["median"] / frame["fp32"]["median"],
             "int8_over_fp32_stage": {s: stage_ms["int8"][s]["median"] / stage_ms["fp32"][s]["median"] for s in STAGES},
-            "u8s8_over_fp32_stage": {s: stage_ms["u8s8"][s]["median"] / stage_ms["fp32"][s]["median"] for s in STAGES}}
+            "int8_trt_over_fp32_stage": {s: stage_ms["int8_trt"][s]["median"] / stage_ms["fp32"][s]["median"]
+                                         for s in STAGES}}
 
 
 def run_model(name: str, workdir: Path, args) -> dict[str, Any]:
@@ -162,7 +150,7 @@ def run_model(name: str, workdir: Path, args) -> dict[str, Any]:
     t0 = time.perf_counter()
     res = export_checkpoint(ckpt, out, precision="int8", avd="off", calibration=clip_path,
                             calibration_frames=args.calibration_frames, calibration_source=source_path,
-                            min_psnr=args.min_psnr, log=lines.append)
+                            min_psnr=args.min_psnr, threads=args.threads, log=lines.append)
     export_s = time.perf_counter() - t0
     for line in lines:
         if "int8:" in line:
@@ -170,12 +158,13 @@ def run_model(name: str, workdir: Path, args) -> dict[str, Any]:
     info = res.manifest["export"]["int8"]
     size = res.manifest["image_size"]
     clip = load_calibration(clip_path, size, args.calibration_frames, source_path)
-    u8 = u8s8_folder(out, workdir / f"{name}-u8s8", info["stages"], clip, lambda s: print("   ", s, flush=True))
+    trt = trt_graphs_folder(out, workdir / f"{name}-int8-trt")
     frames = np.concatenate([clip.calibration, clip.held_out])
-    timing = time_variants({"fp32": out, "int8": out, "u8s8": u8}, clip.source, frames, args)
+    timing = time_variants({"fp32": out, "int8": out, "int8_trt": trt}, clip.source, frames, args)
     return {"model": res.manifest["model"]["name"], "image_size": size, "export_s": export_s,
             "quantized": info["quantized"], "fp32_fallback": info["fp32_fallback"], "gates": info["stages"],
-            "psnr_db_end_to_end": info["psnr_db_end_to_end"], "calibration": info["calibration"], **timing}
+            "cpu": info["cpu"], "psnr_db_end_to_end": info["cpu"]["psnr_db_end_to_end"],
+            "psnr_db_end_to_end_trt": info["psnr_db_end_to_end"], "calibration": info["calibration"], **timing}
 
 
 def run(args) -> dict[str, Any]:
@@ -229,8 +218,12 @@ def render(result: dict[str, Any]) -> str:
     for key, r in result["models"].items():
         rr = r["int8_over_fp32_frame_rounds"]
         p = r["psnr_db_end_to_end"]
+        pt = r["psnr_db_end_to_end_trt"]
+        cpu = r["cpu"]
         lines += [f"## {r['model']} ({r['image_size']}px)", "",
-                  f"INT8 stages: {', '.join(r['quantized']) or 'none'}; left FP32: "
+                  "On this CPU (`int8`, the export's speed gate): "
+                  + ", ".join(f"{s} {g}" for s, g in cpu["graphs"].items())
+                  + f". TensorRT's S8S8 graphs (`int8_trt`): {', '.join(r['quantized']) or 'none'}; left FP32: "
                   + ("; ".join(f"{s} ({why})" for s, why in r["fp32_fallback"].items()) or "none"), "",
                   "| variant | per frame ms | region_predictor | dense_motion | generator | × FP32 per frame |",
                   "|---|---:|---:|---:|---:|---:|"]
@@ -241,11 +234,20 @@ def render(result: dict[str, Any]) -> str:
         lines += ["", f"INT8/FP32 per frame {r['int8_over_fp32_frame']:.3f} (per-round ratios {rr['min']:.3f}–"
                       f"{rr['max']:.3f}); per stage: "
                   + ", ".join(f"{s} {v:.2f}" for s, v in r["int8_over_fp32_stage"].items())
-                  + f". U8S8/S8S8 per frame {r['u8s8_over_int8_frame']:.3f}.", "",
-                  f"PSNR INT8 vs FP32 end to end: {p['calibration']} dB on the "
-                  f"{r['calibration']['calibration_frames']} calibration frames, **{p['held_out']} dB on {r['calibration']['held_out_frames']} held-out "
-                  f"frames**; {r['psnr_db_frames_timed']['int8']:.1f} dB (u8s8: "
-                  f"{r['psnr_db_frames_timed']['u8s8']:.1f} dB) over all frames streamed here. Per stage alone: "
+                  + f". TensorRT's graphs on this CPU: {r['int8_trt_over_fp32_frame']:.3f} per frame.", "",
+                  "The export's speed gate (median ms per call of each form that passed, × FP32):", "",
+                  "| stage | fp32 | s8s8 | u8s8 | chosen |", "|---|---:|---:|---:|---|"]
+        for s, c in cpu["stages"].items():
+            cells = " | ".join(f"{c['ms'][f]:.1f} ({c['over_fp32'][f]:.2f}×)" if f in c["ms"] else
+                               ("—" if f not in c["rejected"] else "gate: " + c["rejected"][f].split(" (")[0])
+                               for f in ("fp32", "s8s8", "u8s8"))
+            lines.append(f"| {s} | {cells} | {c['graph']} |")
+        lines += ["", f"PSNR INT8 vs FP32 end to end (CPU graphs): {p['calibration']} dB on the "
+                      f"{r['calibration']['calibration_frames']} calibration frames, **{p['held_out']} dB on "
+                      f"{r['calibration']['held_out_frames']} held-out frames**; TensorRT's graphs {pt['calibration']} / "
+                      f"{pt['held_out']} dB; over all frames streamed here: "
+                  + ", ".join(f"{v} {r['psnr_db_frames_timed'][v]:.1f} dB" for v in VARIANTS[1:])
+                  + ". Per stage alone (S8S8): "
                   + ", ".join(f"{s} {g['psnr_db_stage_alone']} dB" for s, g in r["gates"].items()), ""]
     if "target" in result:
         t = result["target"]

@@ -14,7 +14,8 @@ Schema, format version 1::
         "<stage>": {"per": "source" | "frame",
                     "files": {"fp32": {"file": "<stage>.onnx", "sha256": "..."},
                               "fp16": {"file": "<stage>.fp16.onnx", "sha256": "..."},
-                              "int8": {"file": "<stage>.int8.onnx" | "<stage>.onnx", "sha256": "..."}},
+                              "int8": {"file": "<stage>.int8.onnx" | "<stage>.onnx", "sha256": "..."},
+                              "int8_cpu": {"file": "<stage>.int8-u8s8.onnx" | ..., "sha256": "..."}},
                     "inputs": [{"name": ..., "shape": [...], "dtype": "float32"}], "outputs": [...]}
       },
       "engines": null | {"tensorrt_version": ..., "gpu_name": ..., "compute_capability": ...,
@@ -36,6 +37,10 @@ their tensors are the stage's with the leading dimension B.
 Graph inputs and outputs are float32 in every precision (the FP16 graphs cast inside, the INT8
 graphs quantize inside). A stage that INT8 export left un-quantized (its quality gate, or a stage
 not worth quantizing) lists its FP32 file as its ``int8`` file; ``export.int8`` says which and why.
+``int8_cpu`` (optional, INT8 folders) is the graph ONNX Runtime's CPU provider runs for ``int8``:
+the fastest that passed the gates on the exporting CPU (:mod:`jamsdk.export.int8_cpu`) — the stage's
+``int8`` file, its FP32 file, or ONNX Runtime's own UINT8-activation form; TensorRT and other
+providers always use ``int8``.
 Stage names and tensors are those of :func:`jamsdk.stages.stage_table`, and the loader checks that
 they still are.
 Other keys (e.g. ``export``: how and when the folder was exported) are kept but not interpreted.
@@ -60,6 +65,8 @@ FORMAT = "jamsdk.model"
 FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
 PRECISIONS = ("fp32", "fp16", "int8")
+#: graph files a stage may list besides its precisions: ONNX Runtime CPU's INT8 choice
+FILE_KEYS = PRECISIONS + ("int8_cpu",)
 MODES = ("standard", "relative", "avd")
 PIXEL: Mapping[str, Any] = MappingProxyType(
     {"layout": "NCHW", "channels": "RGB", "range": [0.0, 1.0], "dtype": "float32"})
@@ -141,9 +148,15 @@ class Manifest:
                 f"{self.model_dir}: no stage {name!r} in the manifest (it has: {', '.join(self.stages)})"
             ) from None
 
-    def stage_file(self, name: str, precision: str = "fp32", batch: int = 1) -> Path:
-        """Path of stage ``name``'s ONNX graph in ``precision`` (``fp32``, ``fp16``, ``int8``) for ``batch`` streams."""
+    def stage_file(self, name: str, precision: str = "fp32", batch: int = 1, cpu: bool = False) -> Path:
+        """Path of stage ``name``'s ONNX graph in ``precision`` (``fp32``, ``fp16``, ``int8``) for ``batch`` streams.
+
+        ``cpu=True``: for ONNX Runtime's CPU provider, whose ``int8`` graph is the stage's ``int8_cpu``
+        file when the export chose one by speed.
+        """
         entry = self.stage(name)
+        if cpu and precision == "int8" and batch == 1 and "int8_cpu" in entry.files:
+            return self.model_dir / entry.files["int8_cpu"].file
         if batch != 1:
             ref = self.batched.get(name, {}).get(batch, {}).get(precision)
             if ref is None:
@@ -370,8 +383,8 @@ def parse_manifest(model_dir: str | os.PathLike[str], data: Any, verify_hashes: 
             raise bad(f"{key}.files", f"no {lacking[0]!r} file although precisions lists it")
         files = {}
         for prec, ref_raw in files_raw.items():
-            if prec not in PRECISIONS:
-                raise bad(f"{key}.files", f"unknown precision {prec!r} (expected one of {PRECISIONS})")
+            if prec not in FILE_KEYS:
+                raise bad(f"{key}.files", f"unknown precision {prec!r} (expected one of {FILE_KEYS})")
             ref = _file_ref(ref_raw, f"{key}.files.{prec}", bad)
             _check_file(model_dir, ref, f"{key}.files.{prec}", verify_hashes)
             files[prec] = ref

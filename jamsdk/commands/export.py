@@ -36,6 +36,9 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
     p.add_argument("--min-psnr", type=float, default=35.0, metavar="DB",
                    help="INT8: a stage whose INT8 graph drops the end-to-end PSNR vs FP32 below this stays FP32 "
                         "(default 35)")
+    p.add_argument("--no-cpu-speed-gate", dest="cpu_speed_gate", action="store_false",
+                   help="INT8: do not time the stages on this CPU (by default each stage's ONNX Runtime CPU graph "
+                        "is the fastest of FP32/S8S8/U8S8 that passes --min-psnr; export on the CPU that will run it)")
     p.add_argument("--avd", choices=("auto", "on", "off"), default="auto",
                    help="export avd.onnx: auto = when the checkpoint records a trained AVD network "
                         "(meta.avd_trained, or a converted MRAA checkpoint with AVD weights), on/off = always/never")
@@ -57,6 +60,6 @@ def run(args: argparse.Namespace) -> int:
     export_checkpoint(args.checkpoint, args.out, size=args.size, opset=args.opset, precision=args.precision,
                       verify=args.verify, avd=args.avd, threads=args.threads, log=lambda line: print(line, flush=True),
                       calibration=args.calibration, calibration_frames=args.calibration_frames,
-                      calibration_source=args.source, min_psnr=args.min_psnr,
+                      calibration_source=args.source, min_psnr=args.min_psnr, cpu_speed_gate=args.cpu_speed_gate,
                       batch_sizes=parse_batch_sizes(args.batch_sizes))
     return 0

@@ -111,11 +111,14 @@ class StageChain:
 
     def set(self, stage: str, graph: Graph) -> None:
         """Use ``graph`` for ``stage`` from now on."""
+        from jamsdk.runtime.backends.onnxruntime import session_options
+
         ort = require("onnxruntime")
         opts = ort.SessionOptions()
         opts.log_severity_level = 3
         if self.threads:
             opts.intra_op_num_threads = self.threads
+        session_options(opts)  # one session per stage: no pool spinning while the next one runs
         if hasattr(graph, "SerializeToString"):
             graph = graph.SerializeToString()
         elif isinstance(graph, (str, os.PathLike)):

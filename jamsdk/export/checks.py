@@ -94,8 +94,12 @@ def _attrs(node: "onnx.NodeProto") -> dict[str, Any]:
 
 
 def graph_problems(proto: "onnx.ModelProto", stage: Stage, align_corners: bool,
-                   opset: int | None = None) -> list[str]:
-    """Every hygiene rule ``proto`` (a graph of ``stage``) breaks, as readable lines; empty when clean."""
+                   opset: int | None = None, qdq_rules: bool = True) -> list[str]:
+    """Every hygiene rule ``proto`` (a graph of ``stage``) breaks, as readable lines; empty when clean.
+
+    ``qdq_rules=False`` skips TensorRT's Q/DQ rules (:func:`qdq_problems`), for ONNX Runtime's own
+    INT8 form (``<stage>.int8-u8s8.onnx``), which TensorRT never gets.
+    """
     require("onnx")  # a clear MissingDependencyError before the import below
     from onnx import TensorProto
 
@@ -155,7 +159,7 @@ def graph_problems(proto: "onnx.ModelProto", stage: Stage, align_corners: bool,
             if name and (node.op_type, i) in CONSTANT_INPUTS and name not in constants:
                 problems.append(f"{where}: input {i} ({name}) must be a constant")
 
-    if any(n.op_type in QDQ_OPS for n in graph.node):
+    if qdq_rules and any(n.op_type in QDQ_OPS for n in graph.node):
         problems += qdq_problems(proto)
 
     # Graph I/O: exactly the stage table.
@@ -264,9 +268,9 @@ def checked_inference(proto: "onnx.ModelProto") -> "onnx.ModelProto":
 
 
 def check_graph(proto: "onnx.ModelProto", stage: Stage, align_corners: bool, opset: int | None = None,
-                label: str = "") -> None:
+                label: str = "", qdq_rules: bool = True) -> None:
     """Raise :class:`EngineError` listing every hygiene problem of ``proto`` (see :func:`graph_problems`)."""
-    problems = graph_problems(proto, stage, align_corners, opset)
+    problems = graph_problems(proto, stage, align_corners, opset, qdq_rules)
     if problems:
         more = f" (+{len(problems) - 10} more)" if len(problems) > 10 else ""
         raise EngineError(f"{label or stage.name}: the exported graph is not TensorRT-clean: "

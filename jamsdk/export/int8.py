@@ -9,8 +9,10 @@ calibration); this module chooses what to quantize and judges the result.
   and weights, ``ActivationSymmetric``/``WeightSymmetric``, per-channel weights, and float biases
   (``QuantizeBias`` off: TensorRT dequantizes INT8 only, not ORT's INT32 biases).
   :func:`jamsdk.export.checks.qdq_problems` checks every graph against these rules.
-  ``u8s8`` (ONNX Runtime's x86 default: asymmetric UINT8 activations) is kept for the benchmark
-  that compares the two on the CPU (export/README.md has the numbers and the decision).
+  ``u8s8`` is ONNX Runtime's x86 form: asymmetric UINT8 activations, INT32 biases and 7-bit
+  weights (``reduce_range``: ONNX Runtime's advice for x86 CPUs without VNNI, whose ``VPMADDUBSW``
+  saturates on full-range weights). Not TensorRT's; :mod:`jamsdk.export.int8_cpu` may choose it
+  for ONNX Runtime on the CPU (export/README.md has the numbers and the decision).
 * **What is quantized**: only ``Conv`` nodes (their activation input, weights and output) of the
   per-frame convolutional stages, :data:`CANDIDATES`. Everything else stays FP32 as in the FP32
   graph: the region statistics and the closed-form 2×2 solver, softmaxes, Gaussian heatmaps,
@@ -23,6 +25,9 @@ calibration); this module chooses what to quantize and judges the result.
   input blur in FP32 changed nothing). ``generator_encoder`` runs once per
   source, ``avd`` is a small MLP of region geometry and ``bg_motion`` is off while animating: no
   time to gain, so they stay FP32.
+* **The CPU's graphs**: after the gates, :mod:`jamsdk.export.int8_cpu` times FP32, S8S8 and U8S8
+  per stage on this machine and records the fastest passing one as the stage's ``int8_cpu`` graph
+  (what ONNX Runtime's CPU provider runs for ``precision="int8"``).
 * **Quality gates**: each candidate (the most expensive first) is quantized and accepted only if
   the end-to-end PSNR of the chain with it (and the stages accepted before it) against the FP32
   chain on the calibration frames stays ≥ ``min_psnr``; a stage that fails is retried with its
@@ -51,6 +56,7 @@ if TYPE_CHECKING:
     import onnx
 
     from jamsdk.export.calibration import CalibrationClip
+    from jamsdk.export.int8_cpu import Timer
 
 DEFAULT_MIN_PSNR = 35.0
 #: per-frame stages worth quantizing, in the order the gates try them (most expensive first)
@@ -102,7 +108,8 @@ def quantize_stage(fp32: "str | os.PathLike[str] | onnx.ModelProto", stage: str,
         fp32: the stage's FP32 graph (file or proto).
         stage: its name (selects the first alternative of :data:`FP32_CONVS` unless ``fp32_convs`` is given).
         feeds: calibration inputs, e.g. recorded by :class:`~jamsdk.export.calibration.StageChain`.
-        variant: ``s8s8`` (symmetric INT8, TensorRT's rules; the exported one) or ``u8s8``.
+        variant: ``s8s8`` (symmetric INT8, TensorRT's rules; ``<stage>.int8.onnx``) or ``u8s8``
+            (ONNX Runtime's x86 form: UINT8 activations, 7-bit weights).
         fp32_convs: Conv node-name prefixes to leave in FP32.
     """
     if variant not in VARIANTS:
@@ -128,7 +135,7 @@ def quantize_stage(fp32: "str | os.PathLike[str] | onnx.ModelProto", stage: str,
         logging.disable(logging.WARNING)  # its "consider pre-processing" advice: the graphs are onnxsim'd already
         try:
             q.quantize_static(os.fspath(src), os.fspath(dst), _Reader(feeds), quant_format=q.QuantFormat.QDQ,
-                              op_types_to_quantize=["Conv"], per_channel=True,
+                              op_types_to_quantize=["Conv"], per_channel=True, reduce_range=not symmetric,
                               activation_type=q.QuantType.QInt8 if symmetric else q.QuantType.QUInt8,
                               weight_type=q.QuantType.QInt8, nodes_to_exclude=exclude,
                               calibrate_method=q.CalibrationMethod.MinMax, extra_options=extra)
@@ -167,6 +174,11 @@ class Int8Report:
     psnr_calibration: float = float("nan")
     psnr_held_out: float = float("nan")
     seconds: float = 0.0
+    #: ONNX Runtime CPU: stage → choice (jamsdk.export.int8_cpu), and the INT8 graphs chosen
+    cpu: dict[str, Any] = field(default_factory=dict)
+    cpu_graphs: dict[str, "onnx.ModelProto"] = field(default_factory=dict)
+    cpu_psnr: dict[str, float] = field(default_factory=dict)
+    cpu_threads: int | None = None
 
     @property
     def quantized(self) -> list[str]:
@@ -183,18 +195,32 @@ class Int8Report:
                 "fp32_fallback": self.fallback, "stages": self.stages,
                 "psnr_db_end_to_end": {"calibration": _db(self.psnr_calibration),
                                        "held_out": _db(self.psnr_held_out)},
-                "held_out_ok": bool(self.psnr_held_out >= self.min_psnr), "seconds": round(self.seconds, 1)}
+                "held_out_ok": bool(self.psnr_held_out >= self.min_psnr), "seconds": round(self.seconds, 1),
+                **({"cpu": self.cpu_summary()} if self.cpu else {})}
+
+    def cpu_summary(self) -> dict[str, Any]:
+        from jamsdk.export.int8_cpu import SPEED_MARGIN
+        from jamsdk.runtime.sysinfo import cpu_model
+
+        return {"runtime": "onnxruntime CPUExecutionProvider", "cpu": cpu_model(), "threads": self.cpu_threads,
+                "rule": f"per stage the fastest of fp32/s8s8/u8s8 passing --min-psnr; INT8 only at ≤ {SPEED_MARGIN:g}× "
+                        "FP32's time", "graphs": {s: c.form for s, c in self.cpu.items()},
+                "stages": {s: c.summary() for s, c in self.cpu.items()},
+                "psnr_db_end_to_end": {k: _db(v) for k, v in self.cpu_psnr.items()}}
 
 
 def quantize_model(fp32_files: Mapping[str, "str | os.PathLike[str]"], clip: "CalibrationClip",
                    min_psnr: float = DEFAULT_MIN_PSNR, variant: str = "s8s8",
                    candidates: Sequence[str] = CANDIDATES, threads: int | None = None,
                    log: Callable[[str], None] = print, fp32_convs: Mapping[str, Sequence[str]] | None = None,
+                   cpu: bool = True, timer: "Timer | None" = None,
                    ) -> tuple[dict[str, "onnx.ModelProto"], Int8Report]:
     """Calibrate, quantize and gate the stages of one model; ``({stage: int8 proto}, report)``.
 
     Only accepted stages get a proto; the others keep their FP32 graph (``report.fallback``
-    says why). ``fp32_files`` maps every stage the chain needs to its FP32 graph.
+    says why). ``fp32_files`` maps every stage the chain needs to its FP32 graph. With ``cpu``,
+    also choose each candidate's ONNX Runtime CPU graph by speed (``report.cpu``, ``report.cpu_graphs``;
+    :mod:`jamsdk.export.int8_cpu`), timed by ``timer`` (default: :func:`~jamsdk.export.int8_cpu.time_graphs`).
     """
     from jamsdk.export.calibration import StageChain
 
@@ -240,6 +266,9 @@ def quantize_model(fp32_files: Mapping[str, "str | os.PathLike[str]"], clip: "Ca
         report.stages[name] = {"int8": ok, **attempts[-1], "reason": reason, "attempts": attempts}
         if not ok:
             log(f"  int8: {name:18s} left FP32: {reason}")
+    if cpu:
+        _choose_cpu_graphs(fp32_files, accepted, record, clip, ref_cal, ref_held, report, candidates, threads,
+                           log, timer)
     final = StageChain({**fp32_files, **accepted}, threads)
     report.psnr_calibration = psnr(final.animate(clip.source, clip.calibration), ref_cal) if accepted else float("inf")
     report.psnr_held_out = psnr(final.animate(clip.source, clip.held_out), ref_held) if accepted else float("inf")
@@ -248,3 +277,40 @@ def quantize_model(fp32_files: Mapping[str, "str | os.PathLike[str]"], clip: "Ca
     log(f"  int8: {len(accepted)} stage(s) in INT8 ({', '.join(accepted) or 'none'}); end to end vs FP32: "
         f"{report.psnr_calibration:.1f} dB on the calibration frames, {report.psnr_held_out:.1f} dB held out{note}")
     return accepted, report
+
+
+def _choose_cpu_graphs(fp32_files, accepted, record, clip, ref_cal, ref_held, report: Int8Report,
+                       candidates: Sequence[str], threads: int | None, log: Callable[[str], None],
+                       timer: "Timer | None") -> None:
+    """Per candidate, ONNX Runtime's CPU graph: the fastest of FP32/S8S8/U8S8 that passes (int8_cpu)."""
+    from jamsdk.export.calibration import StageChain
+    from jamsdk.export.int8_cpu import choose, time_graphs
+
+    onnx = require("onnx")
+    chosen: dict[str, Any] = {}  # stage → INT8 proto on the CPU chain
+    report.cpu_threads = threads
+    for name in candidates:
+        if name not in fp32_files or name not in report.stages:
+            continue
+        forms = {"s8s8": accepted[name]} if name in accepted else {}
+        forms["u8s8"] = quantize_stage(fp32_files[name], name, record[name], "u8s8",
+                                       report.stages[name]["fp32_convs"])
+
+        def chain_psnr(proto: Any, name: str = name) -> float:
+            return psnr(StageChain({**fp32_files, **chosen, name: proto}, threads).animate(clip.source,
+                                                                                            clip.calibration), ref_cal)
+
+        fp32 = onnx.load(os.fspath(fp32_files[name]))
+        c = choose(name, fp32, forms, chain_psnr, record[name], report.min_psnr, threads, timer or time_graphs)
+        report.cpu[name] = c
+        if c.form != "fp32":
+            chosen[name] = forms[c.form]
+            if c.form != "s8s8":
+                report.cpu_graphs[name] = forms[c.form]
+        times = ", ".join(f"{f} {v * 1e3:.1f} ms" for f, v in c.seconds.items())
+        log(f"  int8: {name:18s} on this CPU (ONNX Runtime): {times or 'only FP32 passes'} → {c.form}"
+            + (f" ({c.seconds[c.form] / c.seconds['fp32']:.2f}× FP32)" if c.form != "fp32" else ""))
+    final = StageChain({**fp32_files, **chosen}, threads)
+    report.cpu_psnr = ({"calibration": psnr(final.animate(clip.source, clip.calibration), ref_cal),
+                        "held_out": psnr(final.animate(clip.source, clip.held_out), ref_held)}
+                       if chosen else {"calibration": float("inf"), "held_out": float("inf")})

@@ -153,11 +153,12 @@ def export_checkpoint(checkpoint: str | os.PathLike[str], out_dir: str | os.Path
                       calibration: str | os.PathLike[str] | None = None, calibration_frames: int | None = None,
                       calibration_source: str | os.PathLike[str] | None = None,
                       min_psnr: float | None = None, threads: int | None = None,
-                      batch_sizes: tuple[int, ...] = ()) -> ExportResult:
+                      batch_sizes: tuple[int, ...] = (), cpu_speed_gate: bool = True) -> ExportResult:
     """Export a jamsdk checkpoint (own or converted MRAA) into the model folder ``out_dir``.
 
     ``batch_sizes`` (e.g. ``(2, 4, 8)``) adds the per-frame stages' graphs for that many streams
-    per call (:mod:`jamsdk.export.batched`).
+    per call (:mod:`jamsdk.export.batched`). ``cpu_speed_gate`` (INT8): also choose each stage's ONNX
+    Runtime CPU graph by timing it on this machine (:mod:`jamsdk.export.int8_cpu`).
 
     Raises:
         CheckpointError: missing, corrupt or unsafe checkpoint.
@@ -220,7 +221,8 @@ def export_checkpoint(checkpoint: str | os.PathLike[str], out_dir: str | os.Path
             log(line)
         int8_info = None
         if clip is not None:
-            int8_info = _export_int8(tmp, stages, entries, clip, cfg.align_corners, opset, min_psnr, threads, log)
+            int8_info = _export_int8(tmp, stages, entries, clip, cfg.align_corners, opset, min_psnr, threads, log,
+                                     cpu_speed_gate)
 
         info = {
             "exporter": "torch.onnx.export (TorchScript, dynamo=False) + onnxsim",
@@ -265,18 +267,21 @@ def export_checkpoint(checkpoint: str | os.PathLike[str], out_dir: str | os.Path
 
 
 def _export_int8(tmp: Path, stages, entries: dict, clip, align_corners: bool, opset: int,
-                 min_psnr: float | None, threads: int | None, log: Callable[[str], None]) -> dict[str, Any]:
+                 min_psnr: float | None, threads: int | None, log: Callable[[str], None],
+                 cpu_speed_gate: bool = True) -> dict[str, Any]:
     """Quantize and gate the stages (jamsdk.export.int8); write ``<stage>.int8.onnx`` for accepted ones.
 
     A stage left un-quantized (by the gates, or not a candidate) records its FP32 graph as its
     ``int8`` file, so an INT8 folder always runs; the manifest's ``export.int8`` says which is which.
+    With ``cpu_speed_gate`` every stage also gets an ``int8_cpu`` file (ONNX Runtime's CPU graph:
+    its ``int8`` file, its FP32 file, or ``<stage>.int8-u8s8.onnx``; jamsdk.export.int8_cpu).
     """
     from jamsdk.export.int8 import DEFAULT_MIN_PSNR, quantize_model
 
     chain = ("region_predictor", "generator_encoder", "dense_motion", "generator")
     fp32 = {name: tmp / graph_file(name, "fp32") for name in chain}
     accepted, report = quantize_model(fp32, clip, DEFAULT_MIN_PSNR if min_psnr is None else min_psnr,
-                                      threads=threads, log=log)
+                                      threads=threads, log=log, cpu=cpu_speed_gate)
     for name, stage in stages.items():
         files = entries[name]["files"]
         if name in accepted:
@@ -285,6 +290,15 @@ def _export_int8(tmp: Path, stages, entries: dict, clip, align_corners: bool, op
             files["int8"] = file_ref(tmp, graph_file(name, "int8"))
         else:
             files["int8"] = dict(files["fp32"])
+        if not cpu_speed_gate:
+            continue
+        form = report.cpu[name].form if name in report.cpu else "fp32"
+        if form == "u8s8":  # ONNX Runtime's own form, never TensorRT's: all checks but TensorRT's Q/DQ rules
+            check_graph(report.cpu_graphs[name], stage, align_corners, opset, f"{name} (int8-u8s8)", qdq_rules=False)
+            save_model(report.cpu_graphs[name], tmp / graph_file(name, "int8-u8s8"))
+            files["int8_cpu"] = file_ref(tmp, graph_file(name, "int8-u8s8"))
+        else:
+            files["int8_cpu"] = dict(files["int8" if form == "s8s8" else "fp32"])
     return report.summary()
 
 

@@ -92,8 +92,10 @@ class OrtChain:
     """The exported graphs of one precision, chained like the runtime does (for checking only)."""
 
     def __init__(self, manifest: "Manifest", precision: str, threads: int | None = None):
+        from jamsdk.runtime.backends.onnxruntime import session_options
+
         ort = require("onnxruntime")
-        opts = ort.SessionOptions()
+        opts = session_options(ort.SessionOptions())  # one session per stage: no spinning pools
         if threads:
             opts.intra_op_num_threads = threads
         opts.log_severity_level = 3  # ORT warns about the Cast nodes it inserts for FP16 on CPU

@@ -10,6 +10,7 @@ from __future__ import annotations
 from pathlib import Path
 from types import SimpleNamespace
 
+import numpy as np
 import pytest
 
 torch = pytest.importorskip("torch")
@@ -63,3 +64,31 @@ def tiny_checkpoint(tmp_path_factory):
     path = tmp_path_factory.mktemp("ckpt") / "tiny.pt"
     make_checkpoint(path, "tiny-jam")
     return path
+
+
+INT8_FRAMES = 4  # calibration frames of int8_dir
+
+
+@pytest.fixture(scope="module")
+def clip_dir(tmp_path_factory):
+    """A folder of 8 PNG frames: the synthetic clip (moving, turning ellipses) at 64×64."""
+    import cv2
+
+    from jamsdk.export.samples import synthetic_clip
+
+    folder = tmp_path_factory.mktemp("clip")
+    _, driving = synthetic_clip(64, 8, seed=1)
+    for i, f in enumerate((driving.numpy().transpose(0, 2, 3, 1) * 255 + 0.5).astype(np.uint8)):
+        cv2.imwrite(str(folder / f"{i:03d}.png"), f[..., ::-1])
+    return folder
+
+
+@pytest.fixture(scope="module")
+def int8_dir(tiny_checkpoint, clip_dir, tmp_path_factory):
+    from jamsdk.export.pipeline import export_checkpoint
+
+    out = tmp_path_factory.mktemp("int8") / "model"
+    lines: list[str] = []
+    export_checkpoint(tiny_checkpoint, out, precision="int8", calibration=clip_dir, calibration_frames=INT8_FRAMES,
+                      log=lines.append)
+    return out, lines

@@ -21,30 +21,7 @@ from jamsdk.manifest import load_manifest
 from jamsdk.stages import Stage
 
 QUIET = {"log": lambda _line: None}
-FRAMES = 4
-
-
-@pytest.fixture(scope="module")
-def clip_dir(tmp_path_factory):
-    """A folder of 8 PNG frames: the synthetic clip (moving, turning ellipses) at 64×64."""
-    import cv2
-
-    from jamsdk.export.samples import synthetic_clip
-
-    folder = tmp_path_factory.mktemp("clip")
-    _, driving = synthetic_clip(64, 8, seed=1)
-    for i, f in enumerate((driving.numpy().transpose(0, 2, 3, 1) * 255 + 0.5).astype(np.uint8)):
-        cv2.imwrite(str(folder / f"{i:03d}.png"), f[..., ::-1])
-    return folder
-
-
-@pytest.fixture(scope="module")
-def int8_dir(tiny_checkpoint, clip_dir, tmp_path_factory):
-    out = tmp_path_factory.mktemp("int8") / "model"
-    lines: list[str] = []
-    export_checkpoint(tiny_checkpoint, out, precision="int8", calibration=clip_dir, calibration_frames=FRAMES,
-                      log=lines.append)
-    return out, lines
+FRAMES = 4  # calibration frames of conftest's int8_dir
 
 
 def _stage(manifest, name):
@@ -87,18 +64,38 @@ def test_int8_folder_manifest_and_graph_structure(int8_dir):
     assert any("int8:" in line and "held out" in line for line in lines)
 
 
-def test_int8_animator_close_to_fp32(int8_dir):
+def _without_cpu_choice(out, tmp_path):
+    """A copy of the INT8 folder whose manifest has no ``int8_cpu`` files: ONNX Runtime runs the
+    TensorRT-clean ``int8`` graphs, which the CPU speed gate may have passed over on this CPU."""
+    import shutil
+
+    copy = tmp_path / "int8-graphs"
+    shutil.copytree(out, copy)
+    data = json.loads((copy / "manifest.json").read_text())
+    for entry in data["stages"].values():
+        entry["files"].pop("int8_cpu", None)
+    (copy / "manifest.json").write_text(json.dumps(data))
+    return copy
+
+
+def _animate(folder, precision, source, driving):
+    with jamsdk.Animator(folder, backend="onnxruntime", mode="standard", precision=precision) as anim:
+        anim.set_source_tensor(source.numpy())
+        return np.concatenate([anim.run_tensor(driving[t:t + 1].numpy()) for t in range(len(driving))])
+
+
+def test_int8_animator_close_to_fp32(int8_dir, tmp_path):
     out, _ = int8_dir
     from jamsdk.export.samples import synthetic_clip
 
     source, driving = synthetic_clip(64, 3, seed=5)
-    results = {}
-    for precision in ("fp32", "int8"):
-        with jamsdk.Animator(out, backend="onnxruntime", mode="standard", precision=precision) as anim:
-            anim.set_source_tensor(source.numpy())
-            results[precision] = np.concatenate([anim.run_tensor(driving[t:t + 1].numpy()) for t in range(3)])
-    value = psnr(results["int8"], results["fp32"])
+    fp32 = _animate(out, "fp32", source, driving)
+    value = psnr(_animate(_without_cpu_choice(out, tmp_path), "int8", source, driving), fp32)
     assert 30.0 <= value < 200.0  # close, and not secretly the FP32 graphs
+    # on this CPU: INT8 exactly where the speed gate chose it
+    cpu = load_manifest(out).data["export"]["int8"]["cpu"]["graphs"]
+    value = psnr(_animate(out, "int8", source, driving), fp32)
+    assert (value == float("inf")) == all(form == "fp32" for form in cpu.values()), (value, cpu)
 
 
 def test_fallback_when_a_stage_is_too_sensitive(tiny_checkpoint, clip_dir, tmp_path, capsys):

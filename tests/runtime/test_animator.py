@@ -154,3 +154,20 @@ def test_new_source_mid_stream_gets_its_own_movement_scale(tiny_jam):
         anim.set_source(first)
         assert abs(float(regions.relative_scale(anim._source, anim._initial)) - float(scales[0])) > 0.05
     assert all(np.array_equal(g, w) for g, w in zip(got, want))
+
+
+def test_onnxruntime_pools_do_not_spin_unless_asked(tiny_jam):
+    """Each stage is its own session: an idle pool spinning would take the next stage's cores."""
+    from jamsdk.manifest import load_manifest
+    from jamsdk.runtime.backends.onnxruntime import OnnxRuntimeBackend
+
+    key = "session.intra_op.allow_spinning"
+    m = load_manifest(tiny_jam[1])
+    with OnnxRuntimeBackend.from_manifest(m, "generator", {"threads": 2}) as b:
+        assert b._session.get_session_options().get_session_config_entry(key) == "0"
+    e = m.stage("generator")
+    from jamsdk.stages import Stage
+
+    with OnnxRuntimeBackend(Stage("generator", e.per, e.inputs, e.outputs), m.stage_file("generator"),
+                            threads=2, spinning=True) as b:
+        assert b._session.get_session_options().get_session_config_entry(key) == "1"
