@@ -202,3 +202,22 @@ def write_reports(result: dict, text: str, json_out: str | None = None, markdown
         write_bytes(json_out, (json.dumps(result, indent=1) + "\n").encode())
     if markdown_out:
         write_bytes(markdown_out, text.encode())
+
+
+def run_and_report(run: Callable[[], dict], render: Callable[[dict], str], json_out: str | None = None,
+                   markdown_out: str | None = None) -> dict | None:
+    """The scripts' common tail: run, render, write the reports, print; ``None`` (after printing the
+    error) when the run raised a :class:`~jamsdk.errors.JamError`, for the script to exit with 2."""
+    import sys
+
+    from jamsdk.errors import JamError
+
+    try:
+        result = run()
+        text = render(result)
+        write_reports(result, text, json_out, markdown_out)
+    except JamError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return None
+    print(text, end="")
+    return result

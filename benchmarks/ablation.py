@@ -49,7 +49,7 @@ from typing import Any, Callable
 
 import torch
 
-from _cost import MacCounter, calibration_gmacs, count_params, machine_info, write_reports
+from _cost import MacCounter, calibration_gmacs, count_params, machine_info, run_and_report
 from jamsdk.config import ModelConfig, model_config_from_dict, size_problems
 from jamsdk.errors import ConfigError, InputError, JamError
 from jamsdk.model.jam import build_model
@@ -583,15 +583,7 @@ def main(argv: list[str] | None = None) -> int:
     if args.data is None and args.clips < 2:
         p.error("--clips: expected ≥ 2 (the synthetic data set needs a train and a test clip)")
     log = (lambda msg: None) if args.quiet else (lambda msg: print(msg, file=sys.stderr, flush=True))
-    try:
-        result = run(args, log)
-        text = render(result)
-        write_reports(result, text, args.json, args.markdown)
-    except JamError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(text, end="")
-    return 0
+    return 0 if run_and_report(lambda: run(args, log), render, args.json, args.markdown) is not None else 2
 
 
 if __name__ == "__main__":

@@ -19,7 +19,6 @@ islands stay FP32). With ``--device cuda`` and no CUDA the script says so, write
 from __future__ import annotations
 
 import argparse
-import json
 import statistics
 import sys
 import time

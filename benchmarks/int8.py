@@ -40,8 +40,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from _cost import machine_info, write_reports  # benchmarks/ is sys.path[0]
-from jamsdk.errors import JamError
+from _cost import machine_info, run_and_report  # benchmarks/ is sys.path[0]
 
 TARGET_RATIO = 0.65
 TARGET_PSNR = 35.0
@@ -276,14 +275,9 @@ def main(argv: list[str] | None = None) -> int:
     for flag in ("threads", "rounds", "frames", "calibration_frames"):
         if getattr(args, flag) < 1:
             p.error(f"--{flag.replace('_', '-')}: expected an integer ≥ 1, got {getattr(args, flag)}")
-    try:
-        result = run(args)
-        text = render(result)
-        write_reports(result, text, args.json, args.markdown)
-    except JamError as exc:
-        print(f"error: {exc}", file=sys.stderr)
+    result = run_and_report(lambda: run(args), render, args.json, args.markdown)
+    if result is None:
         return 2
-    print(text, end="")
     if "int8_over_fp32_frame" in result:
         print(json.dumps({"int8_over_fp32_frame": round(result["int8_over_fp32_frame"], 4),
                           "psnr_db_end_to_end": result["psnr_db_end_to_end"]}))

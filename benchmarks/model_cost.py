@@ -26,7 +26,7 @@ from typing import Callable
 
 import torch
 
-from _cost import MacCounter, calibration_call, count_params, machine_info, time_interleaved, write_reports
+from _cost import MacCounter, calibration_call, count_params, machine_info, run_and_report, time_interleaved
 from jamsdk.config import ModelConfig, load_model_config
 from jamsdk.errors import JamError
 from jamsdk.stages import stage_table
@@ -320,15 +320,7 @@ def main(argv: list[str] | None = None) -> int:
             p.error(f"--{flag}: expected an integer ≥ 1, got {getattr(args, flag)}")
     if args.warmup < 0:
         p.error(f"--warmup: expected an integer ≥ 0, got {args.warmup}")
-    try:
-        result = run(args)
-        text = render(result)
-        write_reports(result, text, args.json, args.markdown)
-    except JamError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(text, end="")
-    return 0
+    return 0 if run_and_report(lambda: run(args), render, args.json, args.markdown) is not None else 2
 
 
 if __name__ == "__main__":

@@ -26,8 +26,7 @@ from unittest import mock
 
 import numpy as np
 
-from _cost import machine_info, write_reports  # benchmarks/ is sys.path[0]
-from jamsdk.errors import JamError
+from _cost import machine_info, run_and_report  # benchmarks/ is sys.path[0]
 
 STAGES = ("region_predictor", "dense_motion", "generator")
 SETTINGS = ("off", "on")
@@ -132,15 +131,7 @@ def main(argv: list[str] | None = None) -> int:
     for flag in ("threads", "rounds", "frames"):
         if getattr(args, flag) < 1:
             p.error(f"--{flag}: expected an integer ≥ 1, got {getattr(args, flag)}")
-    try:
-        result = run(args)
-        text = render(result)
-        write_reports(result, text, args.json, args.markdown)
-    except JamError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(text, end="")
-    return 0
+    return 0 if run_and_report(lambda: run(args), render, args.json, args.markdown) is not None else 2
 
 
 if __name__ == "__main__":

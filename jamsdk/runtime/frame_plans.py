@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass
-from typing import Callable, Iterable, Mapping
+from typing import Callable, Iterable
 
 from jamsdk.runtime.plan import HostFn, Plan, Step
 from jamsdk.runtime.regions import PARAM_NAMES

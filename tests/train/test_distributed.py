@@ -12,7 +12,6 @@ summation order), and records how far a plain one-process run at the same global
 
 from __future__ import annotations
 
-import copy
 import dataclasses
 import os
 import subprocess
