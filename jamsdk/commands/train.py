@@ -36,6 +36,9 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
                    help="torchvision vgg19 ImageNet weight file (vgg19-dcbb9e9d.pth) for the perceptual loss; "
                         "without it a random-init VGG-19 plus an L1 pixel term is used (a warning says so)")
     p.add_argument("--batch-size", type=int, metavar="N", help="override the batch size of the chosen stage")
+    p.add_argument("--milestones", metavar="N,N,...",
+                   help="override the chosen stage's learning-rate milestones (the steps after which lr × gamma), "
+                        "e.g. --resume --milestones 2501 to decay a long run from step 2501 on; 'none' for none")
     p.add_argument("--num-workers", type=int, metavar="N", help="override train.num_workers")
     p.add_argument("--seed", type=int, metavar="K", help="override train.seed")
     p.add_argument("--plot", action="store_true", help="draw RUN/loss.png from the log at each checkpoint")
@@ -51,7 +54,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
 _VALUE_FLAGS = (("--config", "config"), ("--data", "data"), ("--out", "out"), ("--stage", "stage"),
                 ("--init", "init"), ("--max-steps", "max_steps"), ("--device", "device"),
                 ("--vgg-weights", "vgg_weights"), ("--batch-size", "batch_size"), ("--num-workers", "num_workers"),
-                ("--seed", "seed"))
+                ("--seed", "seed"), ("--milestones", "milestones"))
 _SWITCHES = (("--resume", "resume"), ("--plot", "plot"), ("--no-progress", "no_progress"))
 
 
@@ -71,6 +74,18 @@ def _launch(args: argparse.Namespace) -> int:
     env = dict(os.environ)
     env.setdefault("OMP_NUM_THREADS", "1")  # N processes share the cores
     return subprocess.call(argv, env=env)
+
+
+def _milestones(text: str) -> tuple[int, ...]:
+    """``"2501,3001"`` → ``(2501, 3001)``; ``"none"`` → ``()`` (the schedule checks order and range)."""
+    from jamsdk.errors import InputError
+
+    if text.strip().lower() == "none":
+        return ()
+    try:
+        return tuple(int(v) for v in text.split(","))
+    except ValueError:
+        raise InputError(f"--milestones: expected whole numbers separated by commas (or none), got {text!r}") from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -105,6 +120,8 @@ def run(args: argparse.Namespace) -> int:
         stage_changes.update(steps=args.max_steps, epochs=None)
     if args.batch_size is not None:
         stage_changes["batch_size"] = args.batch_size
+    if args.milestones is not None:
+        stage_changes["milestones"] = _milestones(args.milestones)
     if args.stage == 1:
         changes.update(stage_changes)
     elif stage_changes:

@@ -199,6 +199,20 @@ def test_cli_train_resume_and_plot(data, tmp_path, capsys):
     assert "already holds a checkpoint" in capsys.readouterr().err
     assert main(["train", "--out", str(out), "--resume", "--max-steps", "3", "--no-progress", "--device", "cpu"]) == 0
     assert read_checkpoint(out / "checkpoint.pt")["train_state"]["step"] == 3
+    # --milestones decays a resumed run from that step on (and is recorded in the run's config)
+    lr = load_run_config(out / "config.yaml")[1].lr
+    assert main(["train", "--out", str(out), "--resume", "--max-steps", "5", "--milestones", "4", "--no-progress",
+                 "--device", "cpu"]) == 0
+    rows = [line.split(",") for line in (out / "log.csv").read_text().splitlines()[1:]]
+    lrs = {int(r[0]): float(r[2]) for r in rows}
+    gamma = load_run_config(out / "config.yaml")[1].gamma
+    # the log's lr is the one the next step uses: steps 1-4 ran at lr, step 5 at lr × gamma
+    assert lrs[3] == pytest.approx(lr) and lrs[4] == pytest.approx(lr * gamma) and lrs[5] == pytest.approx(lr * gamma)
+    assert load_run_config(out / "config.yaml")[1].milestones == (4,)
+    assert main(["train", "--out", str(out), "--resume", "--milestones", "4,x", "--no-progress"]) == 2
+    assert "--milestones: expected whole numbers" in capsys.readouterr().err
+    assert main(["train", "--out", str(out), "--resume", "--milestones", "5,4", "--no-progress"]) == 2
+    assert "milestones" in capsys.readouterr().err
 
 
 # ---- real processes: SIGTERM and SIGKILL -----------------------------------------------------
