@@ -491,9 +491,15 @@ class Trainer:
                 self.scaler.load_state_dict(state["scaler"])
         except (KeyError, ValueError, RuntimeError) as exc:
             raise CheckpointError(f"{self.ckpt_path}: optimizer/schedule state does not fit ({exc})") from None
-        # The config (not the checkpoint) decides the learning-rate schedule from here on.
+        # The config (not the checkpoint) decides the learning-rate schedule from here on, milestones
+        # already passed included: MultiStepLR decays only on reaching a milestone exactly, so the
+        # rate for the next step is set here from the closed form (base lr × gamma^milestones passed).
         mult = self.steps_per_epoch if self.epochs_cfg is not None else 1
         self.scheduler.milestones = Counter([m * mult for m in self.milestones])
+        passed = sum(1 for m in self.milestones if m * mult <= int(state["step"]))
+        for group in self.optimizer.param_groups:
+            group["lr"] = group["initial_lr"] * self.cfg.gamma ** passed
+        self.scheduler._last_lr = [g["lr"] for g in self.optimizer.param_groups]
         self.step = int(state["step"])
         self.epoch = int(state["epoch"])
         self.batch_in_epoch = int(state["batch_in_epoch"])

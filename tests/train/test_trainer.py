@@ -209,6 +209,16 @@ def test_cli_train_resume_and_plot(data, tmp_path, capsys):
     # the log's lr is the one the next step uses: steps 1-4 ran at lr, step 5 at lr × gamma
     assert lrs[3] == pytest.approx(lr) and lrs[4] == pytest.approx(lr * gamma) and lrs[5] == pytest.approx(lr * gamma)
     assert load_run_config(out / "config.yaml")[1].milestones == (4,)
+    # a milestone at or before the resumed step applies at once (MultiStepLR alone would skip it),
+    # and the config decides: without milestones the rate is back to lr
+    assert main(["train", "--out", str(out), "--resume", "--max-steps", "6", "--milestones", "none", "--no-progress",
+                 "--device", "cpu"]) == 0
+    rows = [line.split(",") for line in (out / "log.csv").read_text().splitlines()[1:]]
+    assert float(rows[-1][2]) == pytest.approx(lr)
+    assert main(["train", "--out", str(out), "--resume", "--max-steps", "7", "--milestones", "6", "--no-progress",
+                 "--device", "cpu"]) == 0
+    rows = [line.split(",") for line in (out / "log.csv").read_text().splitlines()[1:]]
+    assert int(rows[-1][0]) == 7 and float(rows[-1][2]) == pytest.approx(lr * gamma)
     assert main(["train", "--out", str(out), "--resume", "--milestones", "4,x", "--no-progress"]) == 2
     assert "--milestones: expected whole numbers" in capsys.readouterr().err
     assert main(["train", "--out", str(out), "--resume", "--milestones", "5,4", "--no-progress"]) == 2
