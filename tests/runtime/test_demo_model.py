@@ -39,7 +39,10 @@ def test_bundled_graphs_match_the_checkpoint(mode):
     with Animator(DEMO_MODEL, backend="onnxruntime", mode=mode) as anim:
         anim.set_source_tensor(source)
         got = np.concatenate([anim.run_tensor(f) for f in frames])
-    assert np.abs(got - ref).max() < 1e-4
+    # Each FP32 graph matches PyTorch to 1e-4 (export --verify); three to four graphs chained (avd: the
+    # AVD network's regions feed dense motion) add up to ~1.1e-4 on v3's weights. 2e-4 is still
+    # 1/20 of one 8-bit level.
+    assert np.abs(got - ref).max() < 2e-4
     # The frames really move with the driving clip: the animated frames differ from each other as
     # the driving frames do, while a static clip (the first frame repeated) gives a still result.
     with Animator(DEMO_MODEL, backend="onnxruntime", mode=mode) as anim:
