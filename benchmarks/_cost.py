@@ -221,3 +221,12 @@ def run_and_report(run: Callable[[], dict], render: Callable[[dict], str], json_
         return None
     print(text, end="")
     return result
+
+
+def require_at_least(parser, args, minimum: int, *flags: str) -> None:
+    """``parser.error`` naming the first of ``flags`` (attribute names) below ``minimum``; ``None`` passes
+    (an option left unset)."""
+    for flag in flags:
+        value = getattr(args, flag)
+        if value is not None and value < minimum:
+            parser.error(f"--{flag.replace('_', '-')}: expected an integer ≥ {minimum}, got {value}")

@@ -50,7 +50,7 @@ from typing import Any, Callable
 
 import torch
 
-from _cost import MacCounter, calibration_gmacs, count_params, machine_info, run_and_report
+from _cost import MacCounter, calibration_gmacs, count_params, machine_info, require_at_least, run_and_report
 from jamsdk.config import ModelConfig, model_config_from_dict, size_problems
 from jamsdk.errors import ConfigError, InputError, JamError
 from jamsdk.model.jam import build_model
@@ -571,14 +571,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--markdown", metavar="OUT", help="also write the markdown report to this file")
     p.add_argument("--quiet", action="store_true", help="no progress lines on stderr")
     args = p.parse_args(argv)
-    for flag in ("steps", "threads", "chunk", "vgg_rounds", "clips", "frames"):
-        if getattr(args, flag) < 1:
-            p.error(f"--{flag.replace('_', '-')}: expected an integer ≥ 1, got {getattr(args, flag)}")
-    if args.pairs < 0:
-        p.error(f"--pairs: expected an integer ≥ 0, got {args.pairs}")
-    for flag in ("max_test_videos", "max_frames", "max_pairs"):
-        if getattr(args, flag) is not None and getattr(args, flag) < 1:
-            p.error(f"--{flag.replace('_', '-')}: expected an integer ≥ 1, got {getattr(args, flag)}")
+    require_at_least(p, args, 1, "steps", "threads", "chunk", "vgg_rounds", "clips", "frames")
+    require_at_least(p, args, 0, "pairs")
+    require_at_least(p, args, 1, "max_test_videos", "max_frames", "max_pairs")
     if not 0 <= args.warmup < args.chunk:
         p.error(f"--warmup: expected 0 ≤ warmup < chunk ({args.chunk}), got {args.warmup}")
     if args.data is None and args.clips < 2:

@@ -51,7 +51,7 @@ import cv2
 import numpy as np
 import torch
 
-from _cost import calibration_call, machine_info, write_reports  # benchmarks/ is sys.path[0]
+from _cost import calibration_call, machine_info, require_at_least, write_reports  # benchmarks/ is sys.path[0]
 from jamsdk._atomic import write_bytes
 from jamsdk.errors import JamError
 
@@ -394,11 +394,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--png", metavar="OUT.png", help="also write a bar chart here")
     p.add_argument("--json", metavar="OUT", help="also write everything (with all samples) as JSON")
     args = p.parse_args(argv)
-    for flag in ("threads", "rounds", "frames"):
-        if getattr(args, flag) < 1:
-            p.error(f"--{flag.replace('_', '-')}: expected an integer ≥ 1, got {getattr(args, flag)}")
-    if args.warmup < 0:
-        p.error(f"--warmup: expected an integer ≥ 0, got {args.warmup}")
+    require_at_least(p, args, 1, "threads", "rounds", "frames")
+    require_at_least(p, args, 0, "warmup")
     if args.png and not args.png.lower().endswith(".png"):
         p.error(f"--png: expected a .png file, got {args.png}")
     try:

@@ -40,7 +40,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from _cost import machine_info, run_and_report  # benchmarks/ is sys.path[0]
+from _cost import machine_info, require_at_least, run_and_report  # benchmarks/ is sys.path[0]
 
 TARGET_RATIO = 0.65
 TARGET_PSNR = 35.0
@@ -272,9 +272,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", metavar="OUT", help="also write everything as JSON")
     p.add_argument("--markdown", metavar="OUT", help="also write the markdown report here")
     args = p.parse_args(argv)
-    for flag in ("threads", "rounds", "frames", "calibration_frames"):
-        if getattr(args, flag) < 1:
-            p.error(f"--{flag.replace('_', '-')}: expected an integer ≥ 1, got {getattr(args, flag)}")
+    require_at_least(p, args, 1, "threads", "rounds", "frames", "calibration_frames")
     result = run_and_report(lambda: run(args), render, args.json, args.markdown)
     if result is None:
         return 2

@@ -26,7 +26,8 @@ from typing import Callable
 
 import torch
 
-from _cost import MacCounter, calibration_call, count_params, machine_info, run_and_report, time_interleaved
+from _cost import (MacCounter, calibration_call, count_params, machine_info, require_at_least, run_and_report,
+                   time_interleaved)
 from jamsdk.config import ModelConfig, load_model_config
 from jamsdk.errors import JamError
 from jamsdk.stages import stage_table
@@ -315,11 +316,8 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", metavar="OUT", help="also write the full result (with all samples) as JSON")
     p.add_argument("--markdown", metavar="OUT", help="also write the markdown report to this file")
     args = p.parse_args(argv)
-    for flag in ("threads", "rounds"):
-        if getattr(args, flag) < 1:
-            p.error(f"--{flag}: expected an integer ≥ 1, got {getattr(args, flag)}")
-    if args.warmup < 0:
-        p.error(f"--warmup: expected an integer ≥ 0, got {args.warmup}")
+    require_at_least(p, args, 1, "threads", "rounds")
+    require_at_least(p, args, 0, "warmup")
     return 0 if run_and_report(lambda: run(args), render, args.json, args.markdown) is not None else 2
 
 

@@ -26,7 +26,7 @@ from unittest import mock
 
 import numpy as np
 
-from _cost import machine_info, run_and_report  # benchmarks/ is sys.path[0]
+from _cost import machine_info, require_at_least, run_and_report  # benchmarks/ is sys.path[0]
 
 STAGES = ("region_predictor", "dense_motion", "generator")
 SETTINGS = ("off", "on")
@@ -128,9 +128,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", metavar="OUT", help="also write the result as JSON")
     p.add_argument("--markdown", metavar="OUT", help="also write the markdown report here")
     args = p.parse_args(argv)
-    for flag in ("threads", "rounds", "frames"):
-        if getattr(args, flag) < 1:
-            p.error(f"--{flag}: expected an integer ≥ 1, got {getattr(args, flag)}")
+    require_at_least(p, args, 1, "threads", "rounds", "frames")
     return 0 if run_and_report(lambda: run(args), render, args.json, args.markdown) is not None else 2
 
 
