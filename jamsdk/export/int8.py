@@ -209,6 +209,33 @@ class Int8Report:
                 "psnr_db_end_to_end": {k: _db(v) for k, v in self.cpu_psnr.items()}}
 
 
+class _EndToEnd:
+    """End-to-end PSNR against the FP32 chain with some stages' graphs swapped in.
+
+    The gates, the CPU choice and the final reports ask for the same chains more than once (the
+    first candidate alone and "with the stages before"; the CPU chain while it equals the accepted
+    one): each chain runs once per frame set. An empty swap is the FP32 chain itself (inf dB).
+    """
+
+    def __init__(self, fp32_files: Mapping[str, Any], clip: "CalibrationClip", ref_cal: np.ndarray,
+                 ref_held: np.ndarray, threads: int | None):
+        self.fp32_files, self.clip, self.threads = fp32_files, clip, threads
+        self.refs = {False: ref_cal, True: ref_held}
+        self._memo: dict[tuple, tuple[list, float]] = {}  # the graphs are kept so their ids stay theirs
+
+    def __call__(self, changed: Mapping[str, Any], held_out: bool = False) -> float:
+        from jamsdk.export.calibration import StageChain
+
+        if not changed:
+            return float("inf")
+        key = (held_out, tuple(sorted((name, id(graph)) for name, graph in changed.items())))
+        if key not in self._memo:
+            frames = self.clip.held_out if held_out else self.clip.calibration
+            out = StageChain({**self.fp32_files, **changed}, self.threads).animate(self.clip.source, frames)
+            self._memo[key] = (list(changed.values()), psnr(out, self.refs[held_out]))
+        return self._memo[key][1]
+
+
 def quantize_model(fp32_files: Mapping[str, "str | os.PathLike[str]"], clip: "CalibrationClip",
                    min_psnr: float = DEFAULT_MIN_PSNR, variant: str = "s8s8",
                    candidates: Sequence[str] = CANDIDATES, threads: int | None = None,
@@ -234,6 +261,7 @@ def quantize_model(fp32_files: Mapping[str, "str | os.PathLike[str]"], clip: "Ca
     report = Int8Report(float(min_psnr), variant,
                         {"clip": os.path.basename(clip.path), "source": clip.source_from,
                          "calibration_frames": len(clip.calibration), "held_out_frames": len(clip.held_out)})
+    judge = _EndToEnd(fp32_files, clip, ref_cal, ref_held, threads)
     log(f"  int8: calibrating on {len(clip.calibration)} frames of {os.path.basename(clip.path)} "
         f"(source: {clip.source_from}); {len(clip.held_out)} frames held out; gate: end to end ≥ {min_psnr:g} dB")
     accepted: dict[str, Any] = {}
@@ -246,11 +274,7 @@ def quantize_model(fp32_files: Mapping[str, "str | os.PathLike[str]"], clip: "Ca
             t0 = time.perf_counter()
             proto = quantize_stage(fp32_files[name], name, record[name], variant, islands)
             n_q, n_all = conv_counts(proto)
-            own = psnr(StageChain({**fp32_files, name: proto}, threads).animate(clip.source, clip.calibration),
-                       ref_cal)
-            cumulative = own if not accepted else psnr(
-                StageChain({**fp32_files, **accepted, name: proto}, threads).animate(clip.source, clip.calibration),
-                ref_cal)
+            own, cumulative = judge({name: proto}), judge({**accepted, name: proto})
             ok = cumulative >= min_psnr
             attempts.append({"fp32_convs": list(islands), "convs_int8": n_q, "convs": n_all,
                              "psnr_db_stage_alone": _db(own), "psnr_db_with_previous": _db(cumulative)})
@@ -267,11 +291,8 @@ def quantize_model(fp32_files: Mapping[str, "str | os.PathLike[str]"], clip: "Ca
         if not ok:
             log(f"  int8: {name:18s} left FP32: {reason}")
     if cpu:
-        _choose_cpu_graphs(fp32_files, accepted, record, clip, ref_cal, ref_held, report, candidates, threads,
-                           log, timer)
-    final = StageChain({**fp32_files, **accepted}, threads)
-    report.psnr_calibration = psnr(final.animate(clip.source, clip.calibration), ref_cal) if accepted else float("inf")
-    report.psnr_held_out = psnr(final.animate(clip.source, clip.held_out), ref_held) if accepted else float("inf")
+        _choose_cpu_graphs(fp32_files, accepted, record, judge, report, candidates, threads, log, timer)
+    report.psnr_calibration, report.psnr_held_out = judge(accepted), judge(accepted, held_out=True)
     report.seconds = time.perf_counter() - start
     note = "" if report.psnr_held_out >= min_psnr else f" — BELOW --min-psnr {min_psnr:g} dB on held-out frames"
     log(f"  int8: {len(accepted)} stage(s) in INT8 ({', '.join(accepted) or 'none'}); end to end vs FP32: "
@@ -279,11 +300,10 @@ def quantize_model(fp32_files: Mapping[str, "str | os.PathLike[str]"], clip: "Ca
     return accepted, report
 
 
-def _choose_cpu_graphs(fp32_files, accepted, record, clip, ref_cal, ref_held, report: Int8Report,
+def _choose_cpu_graphs(fp32_files, accepted, record, judge: _EndToEnd, report: Int8Report,
                        candidates: Sequence[str], threads: int | None, log: Callable[[str], None],
                        timer: "Timer | None") -> None:
     """Per candidate, ONNX Runtime's CPU graph: the fastest of FP32/S8S8/U8S8 that passes (int8_cpu)."""
-    from jamsdk.export.calibration import StageChain
     from jamsdk.export.int8_cpu import choose, time_graphs
 
     onnx = require("onnx")
@@ -295,13 +315,9 @@ def _choose_cpu_graphs(fp32_files, accepted, record, clip, ref_cal, ref_held, re
         forms = {"s8s8": accepted[name]} if name in accepted else {}
         forms["u8s8"] = quantize_stage(fp32_files[name], name, record[name], "u8s8",
                                        report.stages[name]["fp32_convs"])
-
-        def chain_psnr(proto: Any, name: str = name) -> float:
-            return psnr(StageChain({**fp32_files, **chosen, name: proto}, threads).animate(clip.source,
-                                                                                            clip.calibration), ref_cal)
-
         fp32 = onnx.load(os.fspath(fp32_files[name]))
-        c = choose(name, fp32, forms, chain_psnr, record[name], report.min_psnr, threads, timer or time_graphs)
+        c = choose(fp32, forms, lambda proto, name=name: judge({**chosen, name: proto}), record[name],
+                   report.min_psnr, threads, timer or time_graphs)
         report.cpu[name] = c
         if c.form != "fp32":
             chosen[name] = forms[c.form]
@@ -310,7 +326,4 @@ def _choose_cpu_graphs(fp32_files, accepted, record, clip, ref_cal, ref_held, re
         times = ", ".join(f"{f} {v * 1e3:.1f} ms" for f, v in c.seconds.items())
         log(f"  int8: {name:18s} on this CPU (ONNX Runtime): {times or 'only FP32 passes'} → {c.form}"
             + (f" ({c.seconds[c.form] / c.seconds['fp32']:.2f}× FP32)" if c.form != "fp32" else ""))
-    final = StageChain({**fp32_files, **chosen}, threads)
-    report.cpu_psnr = ({"calibration": psnr(final.animate(clip.source, clip.calibration), ref_cal),
-                        "held_out": psnr(final.animate(clip.source, clip.held_out), ref_held)}
-                       if chosen else {"calibration": float("inf"), "held_out": float("inf")})
+    report.cpu_psnr = {"calibration": judge(chosen), "held_out": judge(chosen, held_out=True)}

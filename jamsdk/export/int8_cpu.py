@@ -94,10 +94,10 @@ class CpuChoice:
                 "rejected": dict(self.rejected)}
 
 
-def choose(name: str, fp32: "onnx.ModelProto", int8: Mapping[str, "onnx.ModelProto"],
+def choose(fp32: "onnx.ModelProto", int8: Mapping[str, "onnx.ModelProto"],
            chain_psnr: Callable[["onnx.ModelProto"], float], feeds: Sequence[Mapping[str, np.ndarray]],
            min_psnr: float, threads: int | None = None, timer: Timer = time_graphs) -> CpuChoice:
-    """Pick stage ``name``'s CPU graph among FP32 and the INT8 forms in ``int8`` (form → graph).
+    """Pick a stage's CPU graph among its FP32 graph and the INT8 forms in ``int8`` (form → graph).
 
     ``chain_psnr(graph)`` is the end-to-end PSNR against FP32 with this stage's graph swapped in
     (and the CPU choices already made): a form below ``min_psnr`` is not timed.

@@ -35,12 +35,12 @@ def _fixed_timer(seconds: dict[str, float], calls: list):
 def test_choose_takes_the_fastest_passing_form_and_needs_a_margin():
     forms = {"s8s8": _proto("s8"), "u8s8": _proto("u8")}
     calls: list = []
-    c = choose("g", _proto("fp32"), forms, lambda p: 40.0, [{}], 35.0,
+    c = choose(_proto("fp32"), forms, lambda p: 40.0, [{}], 35.0,
                timer=_fixed_timer({"fp32": 1.0, "s8s8": 0.6, "u8s8": 0.7}, calls))
     assert c.form == "s8s8" and calls == [["fp32", "s8s8", "u8s8"]]
     assert "s8s8 faster" in c.rejected["u8s8"]
     # 0.97× FP32 is within noise: FP32 it stays, and the record says why
-    c = choose("g", _proto("fp32"), {"s8s8": forms["s8s8"]}, lambda p: 40.0, [{}], 35.0,
+    c = choose(_proto("fp32"), {"s8s8": forms["s8s8"]}, lambda p: 40.0, [{}], 35.0,
                timer=_fixed_timer({"fp32": 1.0, "s8s8": 0.97}, []))
     assert c.form == "fp32" and f"≤ {SPEED_MARGIN:g}×" in c.rejected["s8s8"]
     assert c.summary()["over_fp32"]["s8s8"] == 0.97
@@ -49,13 +49,13 @@ def test_choose_takes_the_fastest_passing_form_and_needs_a_margin():
 def test_choose_never_times_a_form_below_the_gate():
     calls: list = []
     db = {"s8": 30.0, "u8": 38.0}
-    c = choose("g", _proto("fp32"), {"s8s8": _proto("s8"), "u8s8": _proto("u8")}, lambda p: db[p.doc_string],
+    c = choose(_proto("fp32"), {"s8s8": _proto("s8"), "u8s8": _proto("u8")}, lambda p: db[p.doc_string],
                [{}], 35.0, timer=_fixed_timer({"fp32": 1.0, "s8s8": 0.1, "u8s8": 0.8}, calls))
     assert calls == [["fp32", "u8s8"]]  # the faster but too lossy S8S8 was not even timed
     assert c.form == "u8s8" and "30.0 dB < 35 dB" in c.rejected["s8s8"]
     # nothing passes: no timing at all, FP32
     calls.clear()
-    c = choose("g", _proto("fp32"), {"s8s8": _proto("s8")}, lambda p: 1.0, [{}], 35.0,
+    c = choose(_proto("fp32"), {"s8s8": _proto("s8")}, lambda p: 1.0, [{}], 35.0,
                timer=_fixed_timer({}, calls))
     assert c.form == "fp32" and calls == [] and c.seconds == {}
 
