@@ -1,0 +1,80 @@
+"""The installed jamsdk wins from any working directory, including the folder that holds the clone.
+
+From the clone's parent the working directory holds a folder named ``jamsdk`` (the clone itself,
+with no ``__init__.py``). Python puts the working directory first on ``sys.path`` (``python -c``,
+``python -m``) and Ray puts the driver's working directory on every worker's ``sys.path``; an
+editable install that resolves ``jamsdk`` after the normal path search let that folder be imported
+as a namespace package instead of the real one. CI clones into a folder of any name, so each test
+makes the situation itself: a temporary folder holding a link named ``jamsdk`` to the repository.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+REPO = Path(__file__).resolve().parents[1]
+REINSTALL = 'if this checkout was installed before, reinstall it: pip install -e ".[dev]" -c constraints.txt'
+
+
+@pytest.fixture()
+def parent(tmp_path) -> Path:
+    """A working directory like the clone's parent: it holds a folder named jamsdk (the repository)."""
+    (tmp_path / "jamsdk").symlink_to(REPO, target_is_directory=True)
+    return tmp_path
+
+
+def _run(argv: list[str], cwd: Path, timeout: float = 300) -> subprocess.CompletedProcess:
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "RAY_ADDRESS")}
+    return subprocess.run(argv, cwd=cwd, env=env, capture_output=True, text=True, timeout=timeout)
+
+
+def test_python_api_from_the_clones_parent(parent):
+    code = (
+        "import warnings, numpy as np, jamsdk\n"
+        "from jamsdk.bundled import DemoModelWarning\n"
+        "warnings.simplefilter('ignore', DemoModelWarning)\n"
+        "print(jamsdk.__file__)\n"
+        "import jamsdk.runtime\n"
+        "print(jamsdk.runtime.__file__)\n"
+        "with jamsdk.Animator('demo', backend='onnxruntime', threads=1) as anim:\n"
+        "    anim.set_source(np.zeros((64, 64, 3), np.uint8))\n"
+        "    print(anim.run(np.zeros((64, 64, 3), np.uint8)).shape)\n"
+    )
+    proc = _run([sys.executable, "-c", code], parent)
+    assert proc.returncode == 0, f"{REINSTALL}\n{proc.stderr[-2000:]}"
+    package, runtime, shape = proc.stdout.split("\n")[:3]
+    assert Path(package).resolve() == REPO / "jamsdk" / "__init__.py", REINSTALL
+    assert Path(runtime).resolve() == REPO / "jamsdk" / "runtime" / "__init__.py"  # not the top-level runtime/
+    assert shape == "(128, 128, 3)"
+
+
+def test_cli_module_from_the_clones_parent(parent):
+    proc = _run([sys.executable, "-m", "jamsdk", "--version"], parent)
+    assert proc.returncode == 0 and proc.stdout.startswith("jamsdk "), f"{REINSTALL}\n{proc.stderr[-2000:]}"
+
+
+@pytest.mark.slow
+def test_batch_on_ray_from_the_clones_parent(parent):
+    """Ray's workers get the driver's working directory on sys.path: the actor must still import jamsdk."""
+    pytest.importorskip("ray.data")
+    pytest.importorskip("onnxruntime")
+    import numpy as np
+
+    from jamsdk.video import write_video
+
+    write_video(parent / "clip.mp4", [np.full((64, 64, 3), 40 * i, np.uint8) for i in range(2)], fps=10)
+    source = REPO / "jamsdk" / "assets" / "example_source.png"
+    (parent / "jobs.csv").write_text(f"source,driving,out\n{source},clip.mp4,row1.mp4\n")
+    # The console script: its own sys.path is fine, so only the workers' can fail.
+    script = Path(sys.executable).parent / "jamsdk"
+    if not script.is_file():
+        pytest.skip(f"no jamsdk console script next to {sys.executable}")
+    proc = _run([str(script), "batch", "--jobs", "jobs.csv", "--out-dir", "outs",
+                 "--threads", "1", "--backend", "onnxruntime", "--no-progress"], parent)
+    assert proc.returncode == 0, f"{REINSTALL}\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}"
+    assert "1 done" in proc.stdout and (parent / "outs" / "row1.mp4").is_file()
