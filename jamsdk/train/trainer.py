@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import contextlib
 import csv
+import gc
+import importlib
 from collections import Counter
 import io
 import math
@@ -210,6 +212,7 @@ class _Dist:
     rank: int = 0
     world: int = 1
     local_rank: int = 0
+    owned: bool = False  # this process group was started here, so it is torn down here
 
     @property
     def main(self) -> bool:
@@ -224,12 +227,37 @@ def _init_distributed(device: str | None) -> tuple[_Dist, torch.device]:
 
     local_rank = int(os.environ.get("LOCAL_RANK", "0"))
     cuda = torch.cuda.is_available() and device != "cpu"
-    if not dist.is_initialized():
+    owned = not dist.is_initialized()
+    if owned:
+        # DDP imports torch.distributed.nn, whose functions take `group=group.WORLD` as a default
+        # argument: imported after the group exists, those defaults hold it until the interpreter
+        # ends, and _shutdown_distributed could no longer free it (nor join its threads).
+        importlib.import_module("torch.distributed.nn")
+
         dist.init_process_group(backend="nccl" if cuda else "gloo")
     if cuda:
         torch.cuda.set_device(local_rank)
     dev = torch.device("cuda", local_rank) if cuda else torch.device("cpu")
-    return _Dist(dist.get_rank(), dist.get_world_size(), local_rank), dev
+    return _Dist(dist.get_rank(), dist.get_world_size(), local_rank, owned), dev
+
+
+def _shutdown_distributed(dist_info: _Dist) -> None:
+    """Tear down the process group this process started, once every rank has finished.
+
+    Gloo's worker threads release the last collective's tensors after the caller has its result;
+    releasing a tensor that Python knows takes the GIL. If the interpreter is already shutting down
+    by then (a rank that finished first and exits while rank 0 still writes the checkpoint), Python
+    ends that thread with a forced unwind and C++ aborts the process ("terminate called without an
+    active exception"). Destroying the group while the interpreter is alive joins those threads
+    first. The barrier keeps a rank from leaving while another still needs it.
+    """
+    if dist_info.world == 1 or not dist_info.owned:
+        return
+    import torch.distributed as dist
+
+    if dist.is_initialized():
+        dist.barrier()
+        dist.destroy_process_group()
 
 
 def _pick_device(device: str | None) -> torch.device:
@@ -593,6 +621,18 @@ class Trainer:
         self.step += 1
         return values
 
+    def close(self) -> None:
+        """Let go of the process group this trainer started (under torchrun), after all ranks finished.
+
+        Called by :func:`train`; a script that drives a :class:`Trainer` itself under torchrun calls
+        it after :meth:`run`. Single-process trainers have nothing to close.
+        """
+        if self.dist.world > 1 and self.dist.owned:
+            self.wrapped = self.objective  # DDP holds the process group: drop it first
+            gc.collect()
+            _shutdown_distributed(self.dist)
+            self.dist.owned = False
+
     def run(self) -> TrainResult:
         """Train until ``total_steps`` or a stop signal; returns how it ended."""
         from tqdm import tqdm
@@ -674,5 +714,11 @@ class Trainer:
 
 def train(model_cfg: ModelConfig, train_cfg: TrainConfig, data_root: str | os.PathLike[str],
           out_dir: str | os.PathLike[str], **kwargs: Any) -> TrainResult:
-    """Build a :class:`Trainer` and run it (keyword arguments as for :class:`Trainer`)."""
-    return Trainer(model_cfg, train_cfg, data_root, out_dir, **kwargs).run()
+    """Build a :class:`Trainer` and run it (keyword arguments as for :class:`Trainer`).
+
+    Under torchrun, the process group the trainer started is torn down before this returns.
+    """
+    trainer = Trainer(model_cfg, train_cfg, data_root, out_dir, **kwargs)
+    result = trainer.run()
+    trainer.close()
+    return result

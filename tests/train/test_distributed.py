@@ -146,3 +146,42 @@ def test_ddp_two_processes_gloo_resume_and_parity(setup, tmp_path):
     # Adam moves each weight by at most ~lr per step; BatchNorm on 2 vs 4 samples changes the
     # gradients' directions a little, never the order of the steps.
     assert moved > 0 and differ <= 2 * moved, (differ, moved)
+
+
+# Run under torchrun by the test below: train one step, then report what is left of the process group.
+_TEARDOWN_SCRIPT = """
+import os, sys
+import torch.distributed as dist
+from jamsdk.train.train_config import load_run_config
+from jamsdk.train.trainer import train
+
+model_cfg, train_cfg = load_run_config(sys.argv[1])
+train(model_cfg, train_cfg, sys.argv[2], sys.argv[3], device="cpu", progress=False, echo=lambda m: None)
+names = sorted(open(f"/proc/self/task/{t}/comm").read().strip() for t in os.listdir("/proc/self/task"))
+with open(f"{sys.argv[4]}.{os.environ['RANK']}", "w") as fh:
+    fh.write(f"initialized={dist.is_initialized()} threads={','.join(names)}")
+"""
+
+
+@pytest.mark.skipif(not Path("/proc/self/task").is_dir(), reason="reads the thread names from /proc")
+def test_ddp_tears_down_its_process_group_before_the_interpreter_exits(setup, tmp_path):
+    """A rank that finishes first must not exit with gloo's threads still running.
+
+    Those threads release the last collective's tensors after the caller has its result, and that
+    takes the GIL: once the interpreter is shutting down, Python ends such a thread with a forced
+    unwind and the process aborts ("terminate called without an active exception") — rarely, and
+    more often on a loaded machine. train() must destroy the process group (which joins the
+    threads) before it returns, on every rank.
+    """
+    tmp, _, _ = setup
+    script = tmp_path / "teardown.py"
+    script.write_text(_TEARDOWN_SCRIPT)
+    cfg = tmp_path / "cfg.yaml"
+    model_cfg, train_cfg = load_run_config(tmp / "cfg.yaml")
+    write_run_config(cfg, model_cfg, replace(train_cfg, steps=1))
+    proc = _run([sys.executable, "-m", "torch.distributed.run", "--standalone", f"--nproc-per-node={WORLD}",
+                 str(script), str(cfg), str(tmp / "data"), str(tmp_path / "run"), str(tmp_path / "report")])
+    for rank in range(WORLD):
+        report = (tmp_path / f"report.{rank}").read_text()
+        assert "initialized=False" in report, f"rank {rank}: {report}\n{proc.stdout[-2000:]}"
+        assert "gloo" not in report, f"rank {rank}: gloo threads still running when train() returned: {report}"
