@@ -34,19 +34,41 @@ COMMANDS: tuple[tuple[str, str], ...] = (
 )
 
 
-class CommandParser(argparse.ArgumentParser):
+class JamParser(argparse.ArgumentParser):
+    """argparse with its errors as one line (``jamsdk CMD: error: ...``), like every other error."""
+
+    def error(self, message: str):  # noqa: ANN201 - argparse's signature (it never returns)
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+class CommandParser(JamParser):
     """A subcommand's parser. The grammar has no positional arguments: every operand is a named
     option, so a bare word where none belongs is reported in one line with the flag to use
-    (``OPERANDS`` of the command's module) before argparse's own checks run."""
+    (``OPERANDS`` of the command's module) before argparse's own checks run. The options given on
+    the command line are recorded in ``args._given`` (see :func:`jamsdk.commands._options.given`)."""
 
     operands: str = ""
 
     def parse_known_args(self, args=None, namespace=None):  # noqa: ANN001, ANN201
-        stray = self._first_stray(list(args) if args is not None else sys.argv[1:])
+        args = list(args) if args is not None else sys.argv[1:]
+        stray = self._first_stray(args)
         if stray is not None:
             hint = f"this command takes {self.operands}" if self.operands else "this command takes no operands"
             self.exit(2, f"{self.prog}: error: unexpected argument {stray!r}: {hint}\n")  # one line, no usage
-        return super().parse_known_args(args, namespace)
+        parsed, rest = super().parse_known_args(args, namespace)
+        parsed._given = self._given_options(args)
+        return parsed, rest
+
+    def _given_options(self, args: list[str]) -> frozenset[str]:
+        found = set()
+        for token in args:
+            if token == "--":
+                break
+            if token.startswith("--"):
+                action = self._option(token.split("=", 1)[0])
+                if action is not None:
+                    found.update(o for o in action.option_strings if o.startswith("--"))
+        return frozenset(found)
 
     def _option(self, token: str) -> argparse.Action | None:
         action = self._option_string_actions.get(token)
@@ -84,7 +106,7 @@ def _plain(text: str | None) -> str | None:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="jamsdk", description="Image animation (JAM/MRAA): train, export, run.")
+    parser = JamParser(prog="jamsdk", description="Image animation (JAM/MRAA): train, export, run.")
     parser.add_argument("--version", action="version", version=f"jamsdk {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=CommandParser)
     for name, module in COMMANDS:
@@ -98,12 +120,15 @@ def build_parser() -> argparse.ArgumentParser:
             action.help = _plain(action.help)
     for action in sub._choices_actions:
         action.help = _plain(action.help)
+    parser.commands = sub.choices
     return parser
 
 
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # named by the command it was given to, as its other errors are
+        parser.commands.get(getattr(args, "command", None), parser).error(f"unrecognized arguments: {' '.join(extra)}")
     if not hasattr(args, "_run"):
         parser.print_help()
         return 2

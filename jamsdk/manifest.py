@@ -165,7 +165,7 @@ class Manifest:
             return self.model_dir / ref.file
         if precision not in entry.files:
             how = ("--precision int8 --calibration VIDEO (a driving clip)" if precision == "int8"
-                   else f"--precision {precision} or both")
+                   else f"--precision {precision} (or the default, auto: fp32 and fp16)")
             raise ManifestError(
                 f"{self.model_dir}: stage {name!r} has no {precision!r} graph "
                 f"(it has: {', '.join(entry.files)}); export with {how}"

@@ -90,3 +90,109 @@ def test_missing_model_folder_is_one_line(tmp_path, capsys):
     assert main(["bench", "--model", str(tmp_path / "nope"), "--no-progress"]) == 2
     err = capsys.readouterr().err
     assert "nope does not exist" in err and err.count("\n") == 1
+
+
+# Options that several commands name alike for different things; the walk below checks every other
+# shared option has the same choices and default on every command that has it.
+DIFFERENT_MEANINGS = {
+    "--out": "the file or folder each command writes (demo has a default file name)",
+    "--size": "convert-mraa: the model's size; synth: the frame size; export: the export size",
+    "--frames": "synth: frames per clip; bench: timed frames",
+    "--seed": "synth: the data set's seed (default 0); train: overrides the config's",
+    "--plot": "train: draw RUN/loss.png; bench: write box plots to a PNG",
+    "--stage": "train: training stage 1 or 2; build: a model stage to build",
+}
+
+
+def _options_by_name() -> dict[str, dict[str, object]]:
+    parser = build_parser()
+    sub = next(a for a in parser._actions if a.dest == "command")
+    found: dict[str, dict[str, object]] = {}
+    for name, p in sub.choices.items():
+        for action in p._actions:
+            for option in action.option_strings:
+                if option.startswith("--") and option != "--help":
+                    found.setdefault(option, {})[name] = action
+    return found
+
+
+def _grammar(action) -> tuple:
+    default = getattr(action, "single_default", action.default)  # a repeatable option's one value
+    return (action.nargs == 0, tuple(action.choices) if action.choices else None, default)
+
+
+def test_the_same_option_has_the_same_choices_and_default_on_every_command():
+    shared = {o: per for o, per in _options_by_name().items() if len(per) > 1}
+    assert {"--backend", "--precision", "--mode", "--threads", "--model", "--json"} <= set(shared)
+    for option, per in shared.items():
+        grammars = {name: _grammar(action) for name, action in per.items()}
+        if option in DIFFERENT_MEANINGS:
+            assert len(set(grammars.values())) > 1, f"{option} is alike everywhere now: drop it from DIFFERENT_MEANINGS"
+            continue
+        assert len(set(grammars.values())) == 1, f"{option} differs between commands: {grammars}"
+
+
+def test_shared_choices_are_the_runtime_s():
+    from jamsdk.commands._options import BACKENDS, MODES
+    from jamsdk.manifest import MODES as MANIFEST_MODES
+    from jamsdk.runtime.backends import BACKENDS as RUNTIME_BACKENDS
+
+    assert set(BACKENDS) == {"auto", *RUNTIME_BACKENDS}  # a new backend is one word in _options.BACKENDS
+    assert set(MODES) == set(MANIFEST_MODES)
+    per = _options_by_name()
+    for option in ("--backend", "--precision"):
+        assert {"animate", "demo", "bench", "batch", "serve", "live"} <= set(per[option]), option
+    assert "int8" in per["--precision"]["live"].choices
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["animate", "--source", "s.png"], "the following arguments are required: --driving, --out"),
+    (["animate", "--source", "s.png", "--driving", "d.mp4", "--out", "o.mp4", "--mode", "sideways"],
+     "argument --mode: invalid choice: 'sideways'"),
+    (["bench", "--frames", "many"], "argument --frames: invalid int value: 'many'"),
+    (["export", "--checkpoint", "c.pt", "--out", "m", "--precision", "both"], "argument --precision: invalid choice"),
+    (["eval", "--backend", "cuda"], "argument --backend: invalid choice: 'cuda'"),
+    (["live", "--driving", "0", "--nope"], "unrecognized arguments: --nope"),
+])
+def test_argparse_errors_are_one_line(argv, says, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"jamsdk {argv[0]}: error: ") and says in err, err
+    assert err.count("\n") == 1 and "usage:" not in err, err
+
+
+def test_top_level_argparse_error_is_one_line(capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["animat"])
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and err.startswith("jamsdk: error: ") and err.count("\n") == 1
+
+
+@pytest.mark.parametrize("argv, says", [
+    (["batch", "--jobs", "j.csv", "--out-dir", "o", "--precision", "int8"], "--precision int8: several streams"),
+    (["serve", "--precision", "int8"], "--precision int8: several streams"),
+    (["eval", "--checkpoint", "c.pt", "--data", "d", "--backend", "onnxruntime"], "--backend applies to"),
+    (["eval", "--checkpoint", "c.pt", "--data", "d", "--mode", "avd"], "--mode applies to --animation"),
+    (["eval", "--animation", "d", "--checkpoint", "c.pt", "--backend", "tensorrt"], "--backend applies to"),
+])
+def test_an_option_that_cannot_apply_is_one_line(argv, says, capsys):
+    assert main(argv) == 2
+    err = capsys.readouterr().err
+    assert says in err and err.count("\n") == 1, err
+
+
+@pytest.mark.parametrize("values, graphs", [
+    (["auto"], "both"), (["fp32"], "fp32"), (["fp16"], "fp16"), (["int8"], "int8"),
+    (["fp16", "int8"], "all"), (["auto", "int8"], "all"), (["fp32", "fp16"], "both"),
+])
+def test_export_precision_values_name_the_graph_set(values, graphs):
+    from jamsdk.commands.export import graph_set
+
+    parser = build_parser()
+    argv = ["export", "--checkpoint", "c.pt", "--out", "m"]
+    for v in values:
+        argv += ["--precision", v]
+    args = parser.parse_args(argv if values != ["auto"] else argv[:5])
+    assert graph_set(args.precision) == graphs

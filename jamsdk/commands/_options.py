@@ -1,7 +1,9 @@
 """Options several subcommands share, spelled once (the CLI grammar: every operand is a named option).
 
-``--model DIR|demo`` wherever an exported model runs (default: the bundled demo model), ``--threads N``
-wherever ONNX Runtime runs, ``--json OUT`` for a machine-readable report.
+``--model DIR|demo`` wherever an exported model runs (default: the bundled demo model), ``--backend``
+and ``--precision`` wherever a model runs (the same choices and default everywhere), ``--mode`` wherever
+motion is transferred, ``--threads N`` wherever ONNX Runtime runs, ``--json OUT`` for a machine-readable
+report. A command where a shared option cannot apply says so in one line (:func:`restrict`).
 """
 
 from __future__ import annotations
@@ -10,7 +12,86 @@ import argparse
 import json
 import os
 from pathlib import Path
-from typing import Any
+from typing import Any, Iterable
+
+#: ``--backend`` on every command; ``auto`` takes the first backend that can run the model here
+BACKENDS: tuple[str, ...] = ("auto", "tensorrt", "onnxruntime")
+#: ``--precision`` on every command; ``auto`` is each backend's own: FP32 graphs on ONNX Runtime,
+#: FP16 engines when ``jamsdk build`` makes them (a TensorRT run uses its engines as built)
+PRECISIONS: tuple[str, ...] = ("auto", "fp32", "fp16", "int8")
+#: ``--mode`` on every command that transfers motion
+MODES: tuple[str, ...] = ("relative", "standard", "avd")
+#: the precisions of jamsdk batch and jamsdk serve, whose streams share stage calls (StreamBatch)
+STREAM_BATCH_PRECISIONS: tuple[str, ...] = ("auto", "fp32", "fp16")
+STREAM_BATCH_WHY = "several streams share each stage call here, and INT8 graphs are exported for one stream at a time"
+
+
+class Repeatable(argparse.Action):
+    """A repeatable option whose default is one value (as the option's single-value form elsewhere).
+
+    Not given: the default, as a one-item list; given: the values given, in order, without repeats.
+    """
+
+    def __init__(self, option_strings, dest, default=None, **kwargs):  # noqa: ANN001
+        super().__init__(option_strings, dest, default=[default] if default is not None else None, **kwargs)
+        self.single_default = default
+
+    def __call__(self, parser, namespace, values, option_string=None):  # noqa: ANN001
+        given = getattr(namespace, f"_{self.dest}_given", [])
+        if values not in given:
+            given.append(values)
+        setattr(namespace, f"_{self.dest}_given", given)
+        setattr(namespace, self.dest, list(given))
+
+
+def add_backend(p: argparse.ArgumentParser, where: str = "") -> None:
+    """``--backend auto|tensorrt|onnxruntime`` (default auto)."""
+    p.add_argument("--backend", choices=BACKENDS, default="auto",
+                   help=f"inference backend{where} (default auto: TensorRT where engines and a GPU are there, "
+                        "else ONNX Runtime)")
+
+
+def add_precision(p: argparse.ArgumentParser, what: str = "", repeatable: bool = False) -> None:
+    """``--precision auto|fp32|fp16|int8`` (default auto); ``what`` says what it picks on this command."""
+    what = what or ("which ONNX graphs ONNX Runtime runs: auto = fp32; int8 needs jamsdk export --precision int8; "
+                    "TensorRT runs its engines as built")
+    if repeatable:
+        p.add_argument("--precision", choices=PRECISIONS, default="auto", action=Repeatable,
+                       help=f"{what} (repeatable; default auto)")
+    else:
+        p.add_argument("--precision", choices=PRECISIONS, default="auto", help=f"{what} (default auto)")
+
+
+def add_mode(p: argparse.ArgumentParser, repeatable: bool = False) -> None:
+    """``--mode relative|standard|avd`` (default relative)."""
+    if repeatable:
+        p.add_argument("--mode", choices=MODES, default="relative", action=Repeatable,
+                       help="motion transfer: relative (default), standard or avd; repeat it to score several")
+    else:
+        p.add_argument("--mode", choices=MODES, default="relative",
+                       help="motion transfer: relative (default), standard or avd (needs a model with the AVD network)")
+
+
+def run_precision(value: str) -> str:
+    """The precision the runtime gets for ``--precision value`` (``auto``: FP32 graphs on ONNX Runtime)."""
+    return "fp32" if value == "auto" else value
+
+
+def given(args: argparse.Namespace, option: str) -> bool:
+    """Whether ``--option`` was on the command line (not just its default)."""
+    return option in getattr(args, "_given", ())
+
+
+def restrict(args: argparse.Namespace, option: str, allowed: Iterable[Any], why: str) -> None:
+    """InputError (one line) when ``--option``'s value is not one this command can honour."""
+    from jamsdk.errors import InputError
+
+    value = getattr(args, option.lstrip("-").replace("-", "_"))
+    values = value if isinstance(value, list) else [value]
+    allowed = tuple(allowed)
+    bad = [v for v in values if v not in allowed]
+    if bad:
+        raise InputError(f"{option} {bad[0]}: {why} (this command takes {'|'.join(map(str, allowed))})")
 
 
 def positive_int(text: str) -> int:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import argparse
 
-from jamsdk.commands._options import add_json, add_model, add_threads, model_dir, write_json
+from jamsdk.commands._options import add_backend, add_json, add_mode, add_model, add_precision, add_threads, \
+    model_dir, run_precision, write_json
 
 OPERANDS = "--source IMG --driving VIDEO|CAMERA --out OUT (and optionally --model DIR)"
 
@@ -54,14 +55,11 @@ def add_view_options(p: argparse.ArgumentParser) -> None:
                         "while still (default 0 = off; 2 to 5 calms a jittery driver)")
 
 
-def add_common(p: argparse.ArgumentParser, backend: str = "auto") -> None:
+def add_common(p: argparse.ArgumentParser) -> None:
     """Options shared with jamsdk demo."""
-    p.add_argument("--mode", choices=("relative", "standard", "avd"), default="relative",
-                   help="motion transfer (default relative)")
-    p.add_argument("--backend", choices=("auto", "tensorrt", "onnxruntime"), default=backend,
-                   help=f"inference backend (default {backend})")
-    p.add_argument("--precision", choices=("fp32", "fp16", "int8"), default="fp32",
-                   help="ONNX graphs for onnxruntime (default fp32; TensorRT uses its engines)")
+    add_mode(p)
+    add_backend(p)
+    add_precision(p)
     add_threads(p)
     p.add_argument("--output-size", type=output_size, default="model", metavar="model|crop|N",
                    help="side of the square output: model = the model's resolution (default), crop = the side of "
@@ -100,7 +98,7 @@ def render(args: argparse.Namespace, model, source, driving):  # noqa: ANN001, A
     from jamsdk.runtime.render import render_video
 
     return render_video(model, source, driving, args.out, mode=args.mode, backend=args.backend, fps=args.fps,
-                        max_frames=args.max_frames, precision=args.precision, threads=args.threads,
+                        max_frames=args.max_frames, precision=run_precision(args.precision), threads=args.threads,
                         output_size=args.output_size, fit=args.fit, show_progress=not args.no_progress, notify=note,
                         # animate's view options (jamsdk demo has none)
                         layout=getattr(args, "layout", "result"), show_regions=getattr(args, "show_regions", False),

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import argparse
 
-from jamsdk.commands._options import add_json, add_model, add_threads
+from jamsdk.commands._options import STREAM_BATCH_PRECISIONS, STREAM_BATCH_WHY, add_backend, add_json, add_model, add_precision, \
+    add_threads, restrict, run_precision
 
 OPERANDS = "--jobs JOBS --out-dir DIR (and optionally --model DIR)"
 
@@ -29,9 +30,9 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
     p.add_argument("--gpus-per-actor", type=float, default=0.0, metavar="G",
                    help="GPUs each actor reserves (default 0: CPU)")
     p.add_argument("--cpus-per-actor", type=float, default=1.0, metavar="C", help="CPUs each actor reserves (default 1)")
-    p.add_argument("--backend", choices=("auto", "tensorrt", "onnxruntime"), default="auto",
-                   help="inference backend in the actors (default auto)")
-    p.add_argument("--precision", choices=("fp32", "fp16"), default="fp32", help="ONNX graphs for onnxruntime")
+    add_backend(p, " in the actors")
+    add_precision(p, "which ONNX graphs ONNX Runtime runs in the actors: auto = fp32 (int8 is for one stream: "
+                     "jamsdk animate); TensorRT runs its engines as built")
     add_threads(p)
     add_json(p, "the summary and every row's result")
     p.add_argument("--no-progress", action="store_true", help="no per-row progress lines")
@@ -45,11 +46,12 @@ def run(args: argparse.Namespace) -> int:
     from jamsdk.scale._ray import require_ray, resolve_model
     from jamsdk.scale.offline import print_summary, run_job
 
+    restrict(args, "--precision", STREAM_BATCH_PRECISIONS, STREAM_BATCH_WHY)
     require_ray("ray.data")  # before any work: says which extra to install
     model = resolve_model(args.model)
     summary = run_job(args.jobs, args.out_dir, model, ray_address=args.ray, actors=args.actors,
                       gpus_per_actor=args.gpus_per_actor, cpus_per_actor=args.cpus_per_actor, backend=args.backend,
-                      precision=args.precision, threads=args.threads,
+                      precision=run_precision(args.precision), threads=args.threads,
                       log=None if args.no_progress else (lambda line: print(line, file=sys.stderr, flush=True)))
     print_summary(summary)
     if args.json:

@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import argparse
 
-from jamsdk.commands._options import add_json, add_model, add_threads, model_dir
+from jamsdk.commands._options import add_backend, add_json, add_mode, add_model, add_precision, add_threads, \
+    model_dir, run_precision
 from jamsdk.errors import InputError
 
 OPERANDS = "--model DIR"
@@ -31,14 +32,11 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
     p = sub.add_parser(name, help="benchmark streaming latency, FPS and memory of a model folder",
                        description=__doc__)
     add_model(p, "model to benchmark")
-    p.add_argument("--backend", choices=("auto", "tensorrt", "onnxruntime"), default="auto",
-                   help="inference backend (default auto: TensorRT when engines and a GPU are there)")
+    add_backend(p)
     p.add_argument("--frames", type=int, default=200, metavar="N", help="timed frames (default 200)")
     p.add_argument("--warmup", type=int, default=20, metavar="N", help="untimed frames first (default 20)")
-    p.add_argument("--mode", choices=("relative", "standard", "avd"), default="relative",
-                   help="motion transfer (default relative)")
-    p.add_argument("--precision", choices=("fp32", "fp16", "int8"), default="fp32",
-                   help="ONNX graphs for onnxruntime (default fp32; TensorRT runs its engines as built)")
+    add_mode(p)
+    add_precision(p)
     add_threads(p)
     p.add_argument("--cuda-graph", action="store_true", help="TensorRT: replay each stage as a CUDA graph")
     p.add_argument("--input-shape", type=_shape, default=(480, 640), metavar="HxW",
@@ -56,7 +54,7 @@ def run(args: argparse.Namespace) -> int:
     if args.plot and not args.plot.lower().endswith(".png"):
         raise InputError(f"--plot: expected a .png file, got {args.plot}")
     result = run_bench(model_dir(args), backend=args.backend, frames=args.frames, warmup=args.warmup, mode=args.mode,
-                       precision=args.precision, threads=args.threads, cuda_graph=args.cuda_graph,
+                       precision=run_precision(args.precision), threads=args.threads, cuda_graph=args.cuda_graph,
                        input_shape=args.input_shape, use_tegrastats=not args.no_tegrastats,
                        show_progress=not args.no_progress)
     print(format_report(result))

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from jamsdk.commands._options import add_model, model_dir
+from jamsdk.commands._options import add_model, add_precision, model_dir
 
 OPERANDS = "--model DIR (and optionally --out ENGINE_DIR)"
 
@@ -20,9 +20,8 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
     add_model(p, "exported model folder to build engines for")
     p.add_argument("--out", metavar="ENGINE_DIR",
                    help="write engines (and a complete copy of the model folder) here instead of into --model")
-    p.add_argument("--precision", choices=("fp16", "fp32", "int8"), default="fp16",
-                   help="engine precision (default fp16); int8 builds the Q/DQ graphs of jamsdk export --precision "
-                        "int8, strongly typed")
+    add_precision(p, "engine precision: auto = fp16; fp32 for a parity reference; int8 builds the Q/DQ graphs "
+                     "of jamsdk export --precision int8, strongly typed")
     p.add_argument("--typing", choices=("auto", "strong", "weak"), default="auto",
                    help="strong: the mixed FP16 graph as a strongly typed network (default); weak: FP32 graph "
                         "+ BuilderFlag.FP16 with FP32 constraints (TensorRT < 11 only)")
@@ -43,7 +42,8 @@ def run(args: argparse.Namespace) -> int:
     if args.out is None and is_demo(model):
         raise InputError("the bundled demo model's folder belongs to the installed jamsdk: pass --out ENGINE_DIR "
                          "to build its engines into a copy")
-    path = build_engines(model, args.out, precision=args.precision, typing=args.typing,
+    precision = "fp16" if args.precision == "auto" else args.precision
+    path = build_engines(model, args.out, precision=precision, typing=args.typing,
                          workspace_mb=args.workspace, timing_cache=args.timing_cache, stages=args.stages)
     print(f"wrote {path}")
     return 0

@@ -1,6 +1,7 @@
 """jamsdk demo: animate the bundled example picture with the bundled driving video and demo model.
 
-Runs on the CPU with ONNX Runtime by default and writes demo.mp4 unless --out says otherwise. The
+Runs on the CPU with ONNX Runtime (the bundled folder has no TensorRT engines, so --backend auto
+picks it) and writes demo.mp4 unless --out says otherwise. The
 demo model knows synthetic cartoon figures only; for your own pictures see jamsdk animate.
 """
 
@@ -20,7 +21,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
 
     p = sub.add_parser(name, help="animate the bundled example with the bundled model (CPU)", description=__doc__)
     p.add_argument("--out", default="demo.mp4", metavar="OUT", help="output .mp4, .avi or .gif (default demo.mp4)")
-    add_common(p, backend="onnxruntime")
+    add_common(p)
     return p
 
 

@@ -15,15 +15,14 @@ OPERANDS = "only options, such as --model DIR (a model folder to check)"
 
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentParser:
-    from jamsdk.commands._options import add_json
+    from jamsdk.commands._options import add_backend, add_json
 
     p = sub.add_parser(name, help="check that this machine can run a model, and say what to fix",
                        description=__doc__)
     p.add_argument("--model", metavar="DIR",
                    help="also check this exported model folder (or the word demo for the bundled model); "
                         "default: check the machine only")
-    p.add_argument("--backend", choices=("auto", "tensorrt", "onnxruntime"), default="auto",
-                   help="the backend you will run (default auto: TensorRT where it can run, else ONNX Runtime)")
+    add_backend(p, " you will run")
     add_json(p, "the report, for bug reports,")
     return p
 

@@ -7,6 +7,7 @@ Animation (--animation DATA, with --checkpoint CKPT or --model DIR|demo): the mo
 held-out pair's source picture by the pair's driving clip (pairs written by jamsdk synth --pairs N)
 and is scored against the rendered ground truth per mode (--mode, repeatable; default relative), next
 to two baselines of the same run: no motion (output = the source) and the ground truth itself (0).
+--backend applies to an exported folder (--model) only.
 A checkpoint runs in PyTorch, an exported folder through the Animator.
 
 With --json the result is written atomically.
@@ -16,10 +17,9 @@ from __future__ import annotations
 
 import argparse
 
-from jamsdk.commands._options import add_json, add_threads
+from jamsdk.commands._options import add_backend, add_json, add_mode, add_threads, given
 
 OPERANDS = "--checkpoint CKPT --data DIR, or --animation DATA with --checkpoint CKPT or --model DIR"
-MODES = ("relative", "standard", "avd")
 
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentParser:
@@ -32,11 +32,10 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
     p.add_argument("--model", metavar="DIR",
                    help="with --animation: an exported model folder run through the Animator, or the word demo "
                         "for the bundled demo model")
-    p.add_argument("--mode", action="append", choices=(*MODES, "all"),
-                   help="with --animation: a mode to score, repeatable (default relative; all: the three)")
+    add_mode(p, repeatable=True)
     add_json(p)
     p.add_argument("--device", help="cpu or cuda for a checkpoint (default: cuda when available)")
-    p.add_argument("--backend", default="onnxruntime", help="with --model: Animator backend (default onnxruntime)")
+    add_backend(p, " for --model")
     add_threads(p)
     p.add_argument("--batch", type=int, default=16, metavar="N", help="frames per forward pass in reconstruction "
                                                                        "(default 16)")
@@ -52,8 +51,11 @@ def run(args: argparse.Namespace) -> int:
     if args.model is not None:
         raise InputError("--model (an exported folder) is scored with --animation DATA; reconstruction on --data "
                          "needs --checkpoint CKPT")
-    if args.mode is not None:
+    if given(args, "--mode"):
         raise InputError("--mode applies to --animation; reconstruction is standard mode by definition")
+    if given(args, "--backend"):
+        raise InputError("--backend applies to an exported folder (--animation DATA --model DIR); a checkpoint runs "
+                         "in PyTorch (--device)")
     if args.checkpoint is None or args.data is None:
         raise InputError("pass --checkpoint CKPT with --data DIR (reconstruction), or --animation DATA with "
                          "--checkpoint CKPT or --model DIR (animation against ground truth)")
@@ -78,13 +80,15 @@ def _run_animation(args: argparse.Namespace) -> int:
     if (args.checkpoint is None) == (args.model is None):
         raise InputError("--animation needs one model to score: --checkpoint CKPT (PyTorch) or --model DIR "
                          "(an exported folder, or demo)")
+    if args.checkpoint is not None and given(args, "--backend"):
+        raise InputError("--backend applies to an exported folder (--model DIR); a checkpoint runs in PyTorch "
+                         "(--device)")
     model_dir = None
     if args.model is not None:
         from jamsdk.bundled import resolve_model
 
         model_dir = resolve_model(args.model)
-    modes = args.mode or ["relative"]
-    modes = list(MODES) if "all" in modes else list(dict.fromkeys(modes))
+    modes = args.mode
     result = evaluate_animation(args.animation, checkpoint=args.checkpoint, model_dir=model_dir, modes=tuple(modes),
                                 device=args.device, backend=args.backend, threads=args.threads,
                                 max_pairs=args.max_videos, echo=print)

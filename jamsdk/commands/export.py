@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 
-from jamsdk.commands._options import add_threads
+from jamsdk.commands._options import add_precision, add_threads
 
 OPERANDS = "--checkpoint CKPT --out DIR"
 
@@ -23,9 +23,9 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
     p.add_argument("--out", required=True, metavar="DIR", help="model folder to write (replaced if it holds an export)")
     p.add_argument("--size", type=int, metavar="N", help="square input size (default: the model's own)")
     p.add_argument("--opset", type=int, default=17, metavar="V", help="ONNX opset, 16–19 (default 17)")
-    p.add_argument("--precision", choices=("fp32", "fp16", "both", "int8", "all"), default="both",
-                   help="graphs to write: FP32, mixed FP16 (FP16 body, FP32 islands), both (default), int8 "
-                        "(FP32 + INT8 Q/DQ graphs; needs --calibration) or all (FP32 + FP16 + INT8)")
+    add_precision(p, "graphs to write: auto = fp32 and fp16 (what ONNX Runtime and TensorRT run by default); fp32; "
+                     "fp16 (mixed: FP16 body, FP32 islands); int8 (Q/DQ, with its FP32 graphs; needs --calibration). "
+                     "Repeat it for several: --precision fp16 --precision int8 writes all three", repeatable=True)
     p.add_argument("--calibration", metavar="VIDEO|FOLDER",
                    help="INT8: a driving clip (video or folder of frames) to calibrate on and judge with")
     p.add_argument("--calibration-frames", type=int, default=16, metavar="N",
@@ -53,11 +53,21 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
     return p
 
 
+def graph_set(precisions: list[str]) -> str:
+    """The export pipeline's graph set for the --precision values given (INT8 always comes with FP32)."""
+    wanted = set()
+    for p in precisions:
+        wanted.update(("fp32", "fp16") if p == "auto" else (p,))
+    if "int8" in wanted:
+        return "all" if "fp16" in wanted else "int8"
+    return "both" if wanted == {"fp32", "fp16"} else wanted.pop()
+
+
 def run(args: argparse.Namespace) -> int:
     from jamsdk.export.batched import parse_batch_sizes
     from jamsdk.export.pipeline import export_checkpoint
 
-    export_checkpoint(args.checkpoint, args.out, size=args.size, opset=args.opset, precision=args.precision,
+    export_checkpoint(args.checkpoint, args.out, size=args.size, opset=args.opset, precision=graph_set(args.precision),
                       verify=args.verify, avd=args.avd, threads=args.threads, log=lambda line: print(line, flush=True),
                       calibration=args.calibration, calibration_frames=args.calibration_frames,
                       calibration_source=args.source, min_psnr=args.min_psnr, cpu_speed_gate=args.cpu_speed_gate,

@@ -17,7 +17,7 @@ OPERANDS = "--driving VIDEO|CAMERA (and optionally --source IMG --model DIR)"
 
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentParser:
-    from jamsdk.commands._options import add_model, add_threads
+    from jamsdk.commands._options import add_backend, add_mode, add_model, add_precision, add_threads
     from jamsdk.commands.animate import add_view_options
 
     p = sub.add_parser(name, help="animate live from a camera or looped video, shown in a browser",
@@ -32,12 +32,9 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
                    help="at most F animated frames a second (default: a video's own rate, a camera's pace)")
     p.add_argument("--out", metavar="FILE", help="also record to this .mp4, .avi or .gif (complete when stopped)")
     p.add_argument("--vcam", action="store_true", help="also send to a virtual camera (needs jamsdk[vcam])")
-    p.add_argument("--mode", choices=("relative", "standard", "avd"), default="relative",
-                   help="motion transfer (default relative)")
-    p.add_argument("--backend", choices=("auto", "tensorrt", "onnxruntime"), default="auto",
-                   help="inference backend (default auto)")
-    p.add_argument("--precision", choices=("fp32", "fp16"), default="fp32",
-                   help="ONNX graphs for onnxruntime (default fp32)")
+    add_mode(p)
+    add_backend(p)
+    add_precision(p)
     p.add_argument("--max-frames", type=int, metavar="N", help="stop after N frames (scripted runs and tests)")
     add_view_options(p)
     add_threads(p)
@@ -45,7 +42,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
 
 
 def run(args: argparse.Namespace) -> int:
-    from jamsdk.commands._options import model_dir
+    from jamsdk.commands._options import model_dir, run_precision
     from jamsdk.commands.demo import DEMO_SOURCE
     from jamsdk.errors import InputError
     from jamsdk.live.server import make_server
@@ -72,7 +69,7 @@ def run(args: argparse.Namespace) -> int:
         rate = driving.fps if not driving.camera else None
         rate = min(x for x in (rate, args.max_fps) if x) if (rate or args.max_fps) else None
         anim = Animator(model_dir(args), backend=args.backend, mode=args.mode,
-                        precision=args.precision, threads=args.threads, smoothing=args.smoothing,
+                        precision=run_precision(args.precision), threads=args.threads, smoothing=args.smoothing,
                         stats_window=100)
         resources.append(anim.close)
         anim.set_source(picture)

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import argparse
 
-from jamsdk.commands._options import add_model, add_threads
+from jamsdk.commands._options import STREAM_BATCH_PRECISIONS, STREAM_BATCH_WHY, add_backend, add_mode, add_model, \
+    add_precision, add_threads, restrict, run_precision
 
 OPERANDS = "only options, such as --model DIR --port P"
 
@@ -23,11 +24,10 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, this machine only)")
     p.add_argument("--port", type=int, default=8000, metavar="P", help="port (default 8000)")
     p.add_argument("--ray", metavar="ADDRESS", help="Ray cluster address; default: start a local Ray")
-    p.add_argument("--mode", choices=("relative", "standard", "avd"), default="relative",
-                   help="motion transfer for every stream (default relative)")
-    p.add_argument("--backend", choices=("auto", "tensorrt", "onnxruntime"), default="auto",
-                   help="inference backend in the replicas (default auto)")
-    p.add_argument("--precision", choices=("fp32", "fp16"), default="fp32", help="ONNX graphs for onnxruntime")
+    add_mode(p)
+    add_backend(p, " in the replicas")
+    add_precision(p, "which ONNX graphs ONNX Runtime runs in the replicas: auto = fp32 (int8 is for one stream: "
+                     "jamsdk live); TensorRT runs its engines as built")
     add_threads(p)
     p.add_argument("--gpus-per-replica", type=float, default=0.0, metavar="G", help="GPUs per replica (default 0)")
     p.add_argument("--max-streams", type=int, default=16, metavar="N", help="streams per replica (default 16)")
@@ -44,6 +44,7 @@ def run(args: argparse.Namespace) -> int:
 
     from jamsdk.scale._ray import init_ray, require_ray, resolve_model
 
+    restrict(args, "--precision", STREAM_BATCH_PRECISIONS, STREAM_BATCH_WHY)
     require_ray("ray.serve")
     require_ray("fastapi")
     from jamsdk.serve import app as service
@@ -54,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
                     idle_timeout_s=args.idle_timeout)
     init_ray(args.ray)
     application = service.build_app(str(model), replicas=args.replicas, limits=limits, backend=args.backend,
-                                    mode=args.mode, precision=args.precision, threads=args.threads,
+                                    mode=args.mode, precision=run_precision(args.precision), threads=args.threads,
                                     gpus_per_replica=args.gpus_per_replica)
     service.run(application, host=args.host, port=args.port)
     print(f"serving {model} on ws://{args.host}:{args.port}{ROUTE} with {args.replicas} replica(s); "

@@ -308,7 +308,7 @@ def build_engines(model_dir: str | os.PathLike[str], out_dir: str | os.PathLike[
         graph_precision = "int8"  # the Q/DQ graphs; strongly typed (resolve_typing refuses weak)
     if graph_precision not in manifest.precisions:
         how = "--precision int8 --calibration VIDEO" if graph_precision == "int8" else \
-            f"--precision {graph_precision} (or both)"
+            f"--precision {graph_precision} (or the default, auto: fp32 and fp16)"
         raise InputError(f"{model_dir} has no {graph_precision} graphs (it has {list(manifest.precisions)}); "
                          f"export with {how}, or build with --precision fp32")
     names = list(stages) if stages else list(manifest.stages)
