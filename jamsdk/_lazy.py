@@ -12,17 +12,52 @@ from types import ModuleType
 
 from jamsdk.errors import MissingDependencyError
 
-# Which extra provides which import, for the error message.
+# Which extra provides which import (top-level name), for the error message; as pyproject.toml says.
 _EXTRA_OF = {
     "torch": "train",
+    "yaml": "train",
+    "tqdm": "train",
     "onnx": "export",
     "onnxsim": "export",
     "onnxscript": "export",
     "onnxruntime": "onnxruntime",
     "tensorrt": "tensorrt",
-    "yaml": "",
-    "tqdm": "",
+    "cuda": "tensorrt",
+    "imageio": "video",
+    "pyvirtualcam": "vcam",
+    "ray": "ray",
+    "fastapi": "ray",
+    "starlette": "ray",
+    "uvicorn": "ray",
+    "websockets": "ray",
 }
+# What each extra brings (its own and the extras it includes), so a command can name its own.
+_PACKAGES_OF = {
+    "train": {"torch", "yaml", "tqdm", "imageio"},
+    "export": {"torch", "yaml", "tqdm", "imageio", "onnx", "onnxsim", "onnxscript", "onnxruntime"},
+    "onnxruntime": {"onnxruntime"},
+    "tensorrt": {"tensorrt", "cuda"},
+    "video": {"imageio"},
+    "vcam": {"pyvirtualcam"},
+    "ray": {"onnxruntime", "ray", "fastapi", "starlette", "uvicorn", "websockets"},
+}
+
+
+def missing_extra(exc: ImportError, command_extra: str | None = None) -> tuple[str, str] | None:
+    """``(package, extra)`` when ``exc`` is an optional package that is not installed, else None.
+
+    ``command_extra`` (the extra a command needs as a whole) is named when it brings the package,
+    so ``jamsdk export`` without torch says ``jamsdk[export]``, not ``jamsdk[train]``.
+    """
+    name = getattr(exc, "name", None)
+    if not isinstance(exc, ModuleNotFoundError) or not name:
+        return None
+    top = name.split(".")[0]
+    if top not in _EXTRA_OF:
+        return None  # a module jamsdk itself or a core dependency needs: a bug or a broken install
+    if command_extra and top in _PACKAGES_OF.get(command_extra, ()):
+        return top, command_extra
+    return top, _EXTRA_OF[top]
 
 
 def require(module: str, extra: str | None = None) -> ModuleType:

@@ -112,7 +112,7 @@ def build_parser() -> argparse.ArgumentParser:
     for name, module in COMMANDS:
         mod = importlib.import_module(f"jamsdk.commands.{module}")
         p = mod.add_parser(sub, name)
-        p.set_defaults(_run=mod.run)
+        p.set_defaults(_run=mod.run, _extra=getattr(mod, "EXTRA", None))
         p.operands = getattr(mod, "OPERANDS", "")
         p.formatter_class = argparse.RawDescriptionHelpFormatter
         p.description = _plain(p.description)
@@ -138,6 +138,16 @@ def main(argv: list[str] | None = None) -> int:
             return int(args._run(args) or 0)
     except JamError as exc:
         print(f"jamsdk {args.command}: error: {exc}", file=sys.stderr)
+        return 2
+    except ModuleNotFoundError as exc:
+        from jamsdk._lazy import missing_extra
+
+        found = missing_extra(exc, getattr(args, "_extra", None))
+        if found is None:
+            raise
+        package, extra = found
+        print(f"jamsdk {args.command}: error: {package} is not installed (jamsdk {args.command} needs it); install "
+              f'it with: pip install "jamsdk[{extra}]"', file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"jamsdk {args.command}: interrupted", file=sys.stderr)

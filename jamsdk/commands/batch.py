@@ -14,6 +14,7 @@ from jamsdk.commands._options import STREAM_BATCH_PRECISIONS, STREAM_BATCH_WHY, 
     add_threads, restrict, run_precision
 
 OPERANDS = "--jobs JOBS --out-dir DIR (and optionally --model DIR)"
+EXTRA = "ray"  # what this command needs installed (named when a package of it is missing)
 
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentParser:

@@ -16,6 +16,7 @@ import argparse
 import sys
 
 OPERANDS = "--checkpoint CKPT --config YAML --out OUT"
+EXTRA = "train"  # what this command needs installed (named when a package of it is missing)
 
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentParser:

@@ -14,6 +14,7 @@ import argparse
 from jamsdk.commands._options import add_precision, add_threads
 
 OPERANDS = "--checkpoint CKPT --out DIR"
+EXTRA = "export"  # what this command needs installed (named when a package of it is missing)
 
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentParser:

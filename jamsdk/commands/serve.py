@@ -15,6 +15,7 @@ from jamsdk.commands._options import STREAM_BATCH_PRECISIONS, STREAM_BATCH_WHY, 
     add_precision, add_threads, restrict, run_precision
 
 OPERANDS = "only options, such as --model DIR --port P"
+EXTRA = "ray"  # what this command needs installed (named when a package of it is missing)
 
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentParser:

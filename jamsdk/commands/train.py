@@ -18,6 +18,7 @@ import argparse
 from pathlib import Path
 
 OPERANDS = "--config YAML --data DIR --out DIR"
+EXTRA = "train"  # what this command needs installed (named when a package of it is missing)
 
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentParser:
