@@ -50,15 +50,23 @@ def run(args: argparse.Namespace) -> int:
     require_ray("fastapi")
     from jamsdk.serve import app as service
     from jamsdk.serve.protocol import ROUTE, Limits
+    from jamsdk.serve.startup import check_port, start
 
     model = resolve_model(args.model)
     limits = Limits(max_streams=args.max_streams, max_message_bytes=args.max_frame_bytes,
                     idle_timeout_s=args.idle_timeout)
+    check_port(args.host, args.port)  # a taken port fails before Ray starts
+    ray = require_ray()
+    started_ray = not ray.is_initialized()
     init_ray(args.ray)
     application = service.build_app(str(model), replicas=args.replicas, limits=limits, backend=args.backend,
                                     mode=args.mode, precision=run_precision(args.precision), threads=args.threads,
                                     gpus_per_replica=args.gpus_per_replica)
-    service.run(application, host=args.host, port=args.port)
+    try:
+        start(application, host=args.host, port=args.port)
+    except BaseException:
+        _stop(ray, started_ray)
+        raise
     print(f"serving {model} on ws://{args.host}:{args.port}{ROUTE} with {args.replicas} replica(s); "
           f"health: http://{args.host}:{args.port}/health; Ctrl-C stops", flush=True)
     def stop(_signum, _frame):  # noqa: ANN001 - a service manager's SIGTERM stops it like Ctrl-C
@@ -69,10 +77,20 @@ def run(args: argparse.Namespace) -> int:
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
-        import ray
-        from ray import serve
-
-        serve.shutdown()
-        ray.shutdown()
+        _stop(ray, True)
         print("stopped", flush=True)
     return 0
+
+
+def _stop(ray, started_ray: bool) -> None:  # noqa: ANN001
+    """Shut Serve down, and Ray too when this command started it (a Ray it joined keeps running)."""
+    from ray import serve
+
+    try:
+        if started_ray:
+            serve.shutdown()
+        else:
+            serve.delete("jamsdk")
+    finally:
+        if started_ray:
+            ray.shutdown()
