@@ -175,7 +175,10 @@ class Manifest:
     def engine_file(self, name: str, verify_hash: bool = True, batch: int = 1) -> Path:
         """Path of stage ``name``'s TensorRT engine (checked to exist and, by default, its hash)."""
         if self.engines is None:
-            raise ManifestError(f"{self.model_dir}: no engines built yet; run `jamsdk build --model {self.model_dir}`")
+            from jamsdk.bundled import build_command
+
+            raise ManifestError(f"{self.model_dir}: no engines built yet; build them where they will run: "
+                                f"{build_command(self.model_dir)}")
         self.stage(name)
         if batch != 1:
             ref = self.engines.batched.get(name, {}).get(batch)

@@ -69,3 +69,34 @@ def test_animator_on_demo_warns_once(fresh_notice):
     notes = [w for w in caught if issubclass(w.category, DemoModelWarning)]
     assert len(notes) == 1
     assert notes[0].filename == __file__  # points at the caller's line, not at jamsdk
+
+
+def test_the_model_is_recognised_by_content_not_by_folder(tmp_path):
+    import json
+    import shutil
+
+    copy = tmp_path / "copy"
+    shutil.copytree(DEMO_MODEL_DIR, copy)
+    assert is_demo(copy) and not bundled.is_bundled_folder(copy)  # the note goes with it; build may write here
+    other = tmp_path / "other"
+    shutil.copytree(DEMO_MODEL_DIR, other)
+    manifest = json.loads((other / "manifest.json").read_text())
+    manifest["export"]["checkpoint_sha256"] = "0" * 64  # exported from some other checkpoint
+    (other / "manifest.json").write_text(json.dumps(manifest))
+    assert not is_demo(other)
+
+
+@pytest.mark.slow
+def test_a_re_export_of_demo_pt_elsewhere_carries_the_note(fresh_notice, tmp_path):
+    pytest.importorskip("torch")
+    pytest.importorskip("onnxruntime")
+    from jamsdk.export.pipeline import export_checkpoint
+    from jamsdk.runtime.animator import Animator
+
+    export_checkpoint(bundled.DEMO_CHECKPOINT, tmp_path / "mine", precision="fp32", log=lambda _line: None)
+    assert is_demo(tmp_path / "mine")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        with Animator(tmp_path / "mine", backend="onnxruntime", threads=1):
+            pass
+    assert [str(w.message) for w in caught if issubclass(w.category, DemoModelWarning)] == [DEMO_NOTICE]

@@ -34,12 +34,12 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
 
 
 def run(args: argparse.Namespace) -> int:
-    from jamsdk.bundled import is_demo
+    from jamsdk.bundled import is_bundled_folder
     from jamsdk.errors import InputError
     from jamsdk.runtime.onnx2engine import build_engines
 
     model = model_dir(args)
-    if args.out is None and is_demo(model):
+    if args.out is None and is_bundled_folder(model):
         raise InputError("the bundled demo model's folder belongs to the installed jamsdk: pass --out ENGINE_DIR "
                          "to build its engines into a copy")
     precision = "fp16" if args.precision == "auto" else args.precision

@@ -56,6 +56,11 @@ def run(args: argparse.Namespace) -> int:
     limits = Limits(max_streams=args.max_streams, max_message_bytes=args.max_frame_bytes,
                     idle_timeout_s=args.idle_timeout)
     check_port(args.host, args.port)  # a taken port fails before Ray starts
+    if args.ray is None:  # the replicas run on this machine: a backend it cannot run is said now, not per replica
+        from jamsdk.manifest import load_manifest
+        from jamsdk.runtime.backends import resolve_backend
+
+        resolve_backend(load_manifest(model, verify_hashes=False), args.backend)
     ray = require_ray()
     started_ray = not ray.is_initialized()
     init_ray(args.ray)

@@ -21,10 +21,12 @@ PAGE = """<!doctype html>
            border: 0; border-radius: 4px; cursor: pointer; }
   kbd { background: #333; border-radius: 3px; padding: 0 4px; font-size: 12px; }
   #message, #state { color: #aab; }
+  #note { padding: 6px 16px; background: #5a4a12; color: #ffe8a3; }
 </style>
 </head>
 <body>
-<header><h1>jamsdk live</h1><span id="state">connecting…</span></header>
+<header><h1>jamsdk live</h1><span id="model"></span><span id="state">connecting…</span></header>
+<div id="note" hidden></div>
 <main>
   <img id="stream" src="/stream.mjpg" alt="animated stream">
   <aside>
@@ -55,6 +57,10 @@ function poll() {
       `<tr><td>${k}</td><td class="ms">${v.toFixed(1)} ms</td></tr>`);
     document.getElementById("stages").innerHTML = rows.join("");
     document.getElementById("message").textContent = s.message || "";
+    document.getElementById("model").textContent = s.model ? "model: " + s.model : "";
+    const note = document.getElementById("note");
+    note.textContent = s.note || "";
+    note.hidden = !s.note;
     document.getElementById("state").textContent = s.frames === undefined ? "starting…" :
       `${s.driving} · ${s.backend} · ${s.mode} · ${s.layout}${s.regions ? " + regions" : ""} · frame ${s.frames}`;
   }).catch(() => { document.getElementById("state").textContent = "disconnected"; });

@@ -17,6 +17,7 @@ from typing import Any, Callable
 import cv2
 import numpy as np
 
+from jamsdk.bundled import DEMO_PAGE_NOTE, is_demo
 from jamsdk.errors import InputError
 from jamsdk.live.sources import DrivingSource, Pacer
 from jamsdk.runtime.views import LAYOUTS, RegionGeometry, compose
@@ -98,6 +99,9 @@ class LiveSession:
         self._recent: collections.deque[np.ndarray] = collections.deque(maxlen=SEARCH_FRAMES)
         self._lock = threading.Lock()
         self._stats: dict[str, Any] = {}
+        # The page names the model, and says what the bundled demo model is whenever it runs.
+        self.model_name = animator.manifest.model.name
+        self.note = DEMO_PAGE_NOTE if is_demo(animator.manifest.model_dir) else ""
         self._update_stats()  # the page has something to show before the first frame
 
     # -- called from other threads ---------------------------------------------------------------
@@ -194,7 +198,7 @@ class LiveSession:
             self._stats = {"fps": round(fps, 2), "frames": self.frames, "ms": stages,
                            "layout": self.layout, "regions": self.show_regions, "message": self.message,
                            "backend": self.anim.backend, "mode": self.anim.mode, "driving": self.driving.name,
-                           "max_fps": self.options.max_fps}
+                           "max_fps": self.options.max_fps, "model": self.model_name, "note": self.note}
 
 
 __all__ = ["ACTIONS", "FrameHub", "LiveOptions", "LiveSession"]

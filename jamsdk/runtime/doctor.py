@@ -220,15 +220,22 @@ def check_model(facts: _Facts, model_dir: str | os.PathLike[str]) -> list[Result
     out = [Result("model", "manifest", OK, f"manifest: {manifest.model.name} {manifest.image_size}², stages: "
                   f"{', '.join(manifest.stages)}"),
            Result("model", "graphs", OK, f"ONNX graphs present and intact ({', '.join(manifest.precisions)})")]
-    from jamsdk.bundled import is_demo
+    from jamsdk.bundled import build_command
 
-    # The bundled model's folder is part of the installed package: engines go elsewhere.
-    build = f"jamsdk build --model {'demo --out ENGINE_DIR' if is_demo(model_dir) else model_dir}"
+    build = build_command(model_dir)
     out += _helpers(manifest, build)
     engines = manifest.engines
     if engines is None:
-        out.append(Result("model", "engines", _optional(facts, "tensorrt"), "engines: none built yet",
-                          f"build them on this machine: {build}"))
+        why_not = _can_run(facts, "tensorrt", with_model=False)
+        if why_not:  # build needs what TensorRT needs: advise it only where it can run
+            out.append(Result("model", "engines", _optional(facts, "tensorrt"),
+                              f"engines: none built yet; TensorRT cannot run on this machine ({why_not}), so they "
+                              "cannot be built here either: ONNX Runtime runs this folder's graphs",
+                              "" if facts.backend != "tensorrt" else
+                              "build them on the machine with the GPU that will run them (jamsdk doctor there first)"))
+        else:
+            out.append(Result("model", "engines", _optional(facts, "tensorrt"), "engines: none built yet",
+                              f"build them on this machine: {build}"))
         return out
     try:
         for name in manifest.stages:

@@ -66,3 +66,7 @@ def test_page_in_headless_chromium(tmp_path):
     for stage in ("region_predictor", "dense_motion", "generator"):
         assert re.search(rf"<td>{stage}</td><td class=\"ms\">[0-9.]+ ms</td>", dom), stage
     assert "side-by-side + regions" in dom
+    # What the page shows about the model: its name, and the bundled demo model's caveat.
+    assert re.search(r'id="model">model: jam-demo-128<', dom), dom[:2000]
+    note = re.search(r'<div id="note"( hidden="")?>([^<]*)<', dom)
+    assert note and not note.group(1) and "synthetic cartoon figures only" in note.group(2), dom[:2000]

@@ -85,6 +85,9 @@ def test_live_serves_page_stream_stats_controls_and_records(tmp_path):
         for stage in ("region_predictor", "dense_motion", "generator", "frame"):
             assert stats["ms"][stage] > 0
         assert stats["layout"] == "side-by-side" and stats["regions"] is False
+        # The page names the model and says what the bundled demo model is.
+        assert stats["model"] == "jam-demo-128" and "synthetic cartoon figures only" in stats["note"]
+        assert 'id="model"' in page and 'id="note"' in page
         # controls: the preview changes; the recording keeps the command line's view
         assert _post(base, "layout") == {"queued": "layout"}
         _post(base, "regions")

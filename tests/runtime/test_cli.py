@@ -177,3 +177,38 @@ def test_fit_pad_keeps_everything_and_the_source_aspect(tiny_jam, inputs, tmp_pa
     err = capsys.readouterr().err
     assert "the source picture: 150×100 (W×H), only the centred 100×100 square" in err and "--fit pad" in err
     assert "the driving frames: 80×100 (W×H)" in err and "cut from the top and bottom" in err
+
+
+def test_tensorrt_on_a_machine_without_a_gpu_says_so_first(monkeypatch, inputs, tmp_path, capsys):
+    # No GPU and no driver, whatever this machine has; the bundled folder has no engines either,
+    # but the machine is what the user must hear about (a build command could not run here).
+    from jamsdk.runtime import _cuda, cudaenv
+
+    monkeypatch.setattr(_cuda, "_probe", lambda: (None, "no CUDA binding imports"))
+    monkeypatch.setattr(cudaenv, "driver_cuda_version", lambda: (None, "none found (libcuda.so.1 does not load)"))
+    out = tmp_path / "out.mp4"
+    assert main(["animate", "--backend", "tensorrt", "--source", str(inputs / "source.png"),
+                 "--driving", str(inputs / "driving.mp4"), "--out", str(out), "--no-progress"]) == 2
+    errors = [line for line in capsys.readouterr().err.splitlines() if "error:" in line]
+    assert errors == ["jamsdk animate: error: backend 'tensorrt' cannot run on this machine: no usable NVIDIA GPU "
+                      "(no NVIDIA driver: none found (libcuda.so.1 does not load)); backend 'onnxruntime' (or "
+                      "'auto') runs here"]
+    assert not out.exists()
+
+
+def test_no_engines_on_a_gpu_machine_names_a_build_that_works(monkeypatch, tiny_jam):
+    # A GPU answers but the folder has no engines: then the build command is the advice, and for
+    # the bundled folder it builds into a copy (build refuses to write into the installed package).
+    from jamsdk.bundled import DEMO_MODEL_DIR
+    from jamsdk.manifest import ManifestError, load_manifest
+    from jamsdk.runtime.backends import TensorRTBackend
+
+    monkeypatch.setattr(TensorRTBackend, "machine_problem", classmethod(lambda cls: ""))
+    from jamsdk.runtime.animator import Animator
+
+    with pytest.raises(ManifestError, match="no engines built yet; build them where they will run: jamsdk build "
+                                            r"--model demo --out demo-engines \(then run it with --model demo-engines\)"):
+        Animator(DEMO_MODEL_DIR, backend="tensorrt")
+    _, model_dir = tiny_jam
+    with pytest.raises(ManifestError, match=f"jamsdk build --model {model_dir}$"):
+        load_manifest(model_dir).engine_file("generator")

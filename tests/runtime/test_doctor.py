@@ -112,7 +112,9 @@ def test_doctor_here_without_a_gpu(capsys, tmp_path):
 def test_doctor_checks_a_model_folder(capsys, tmp_path):
     assert main(["doctor", "--model", "demo", "--backend", "onnxruntime"]) == 0
     out = capsys.readouterr().out
-    assert "jam-demo-128" in out and "engines: none built yet" in out and "jamsdk build --model" in out
+    assert "jam-demo-128" in out and "engines: none built yet" in out
+    # No GPU here: build cannot run either, so no build command is suggested.
+    assert "TensorRT cannot run on this machine (no usable GPU)" in out and "jamsdk build" not in out
     broken = tmp_path / "broken"
     shutil.copytree(DEMO_MODEL, broken)
     (broken / "generator.onnx").write_bytes(b"not the exported graph")
@@ -200,6 +202,18 @@ def test_gpu_present_and_engines_that_fit(monkeypatch, capsys, tmp_path):
     assert report.chosen == "tensorrt" and report.ok
     assert main(["doctor", "--model", str(model), "--backend", "tensorrt"]) == 0
     assert "tensorrt can run this model here" in capsys.readouterr().out
+
+
+def test_build_is_suggested_where_it_can_run_with_a_command_that_works(monkeypatch, tmp_path):
+    install_fake_cuda(monkeypatch)
+    install_fake_tensorrt(monkeypatch)
+    engines = by_name(doctor.run_checks(str(DEMO_MODEL)))["engines"]
+    # The bundled folder belongs to the installed package (build refuses to write into it): a copy.
+    assert engines.fix == "build them on this machine: jamsdk build --model demo --out demo-engines (then run it " \
+                          "with --model demo-engines)"
+    own = tmp_path / "own"
+    shutil.copytree(DEMO_MODEL, own)
+    assert by_name(doctor.run_checks(str(own)))["engines"].fix == f"build them on this machine: jamsdk build --model {own}"
 
 
 def test_binding_newer_than_the_driver(monkeypatch, capsys):

@@ -31,11 +31,18 @@ def resolve_backend(manifest: "Manifest", backend: str = "auto") -> str:
     """The backend kind to use: ``backend`` itself, or for ``"auto"`` the first usable of :data:`AUTO_ORDER`.
 
     ``auto`` takes TensorRT when the folder has engines, a GPU answers (probed first, without
-    touching TensorRT) and tensorrt imports; otherwise ONNX Runtime on the ONNX graphs.
+    touching TensorRT) and tensorrt imports; otherwise ONNX Runtime on the ONNX graphs. A backend
+    named explicitly is first checked against the machine (EngineError naming what is missing and
+    the backends that can run here), before anything about the model folder.
     """
     if backend != "auto":
         if backend not in BACKENDS:
             raise InputError(f"backend: expected 'auto' or one of {sorted(BACKENDS)}, got {backend!r}")
+        problem = BACKENDS[backend].machine_problem()
+        if problem:
+            here = [kind for kind in AUTO_ORDER if kind != backend and not BACKENDS[kind].machine_problem()]
+            hint = f"; backend {here[0]!r} (or 'auto') runs here" if here else ""
+            raise EngineError(f"backend {backend!r} cannot run on this machine: {problem}{hint}")
         return backend
     reasons = []
     for kind in AUTO_ORDER:

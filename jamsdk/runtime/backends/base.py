@@ -148,6 +148,15 @@ class Backend:
         raise NotImplementedError
 
     @classmethod
+    def machine_problem(cls) -> str:
+        """Why this machine cannot run this backend at all, whatever the model ("" when it can).
+
+        Asked before anything about a model folder when a backend is named explicitly, so that a
+        machine without what the backend needs hears that first; must be cheap and take nothing.
+        """
+        return ""
+
+    @classmethod
     def from_manifest(cls, manifest: "Manifest", name: str, options: Mapping[str, Any]) -> "Backend":
         """A (closed) backend for stage ``name`` of ``manifest``; picks the options it understands."""
         raise NotImplementedError

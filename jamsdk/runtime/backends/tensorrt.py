@@ -206,8 +206,16 @@ class TensorRTBackend(Backend):
     def usable(cls, manifest: "Manifest") -> str:
         if manifest.engines is None:
             return "no engines in the model folder (build them with `jamsdk build`)"
+        return cls.machine_problem()
+
+    @classmethod
+    def machine_problem(cls) -> str:
         if _cuda.gpu_info() is None:  # probed before tensorrt is imported or touched
-            return f"no usable GPU ({_cuda.gpu_problem()})"
+            from jamsdk.runtime.cudaenv import driver_cuda_version
+
+            # Without a driver, that is the news (the binding's state would only distract).
+            driver, why = driver_cuda_version()
+            return f"no usable NVIDIA GPU ({_cuda.gpu_problem() if driver else 'no NVIDIA driver: ' + why})"
         try:  # safe now that a GPU answered; a broken install must not break "auto"
             importlib.import_module("tensorrt")
         except Exception as exc:
