@@ -13,7 +13,7 @@ from jamsdk.errors import InputError
 from jamsdk.runtime.animator import Animator
 from jamsdk.runtime.frames import crop_note, pad_to_square, unpad
 from jamsdk.runtime.progress import progress
-from jamsdk.video import WRITE_EXTS, iter_frames, probe, read_image, write_video
+from jamsdk.video import VIDEO_EXTS, WRITE_EXTS, iter_frames, probe, read_image, write_video
 
 DEFAULT_FPS = 25.0
 FITS = ("crop", "pad")
@@ -93,6 +93,10 @@ def render_video(model_dir: str | os.PathLike[str], source: str | os.PathLike[st
         raise InputError("--best-frame searches the whole driving video first: expected a video file, "
                          f"got camera {driving}")
     info = probe(int(driving) if camera else driving)  # fails early on a missing/unreadable video
+    if info.kind == "image":
+        # One picture drives no motion: it would write a one-frame video (usually swapped options).
+        raise InputError(f"--driving {driving}: expected a video ({', '.join(VIDEO_EXTS)}), a frame folder or a "
+                         "camera index, got a still picture (did you swap --source and --driving?)")
     total = info.frames if info.frames is None or max_frames is None else min(info.frames, max_frames)
     if max_frames is not None and total is None:
         total = max_frames

@@ -212,3 +212,15 @@ def test_no_engines_on_a_gpu_machine_names_a_build_that_works(monkeypatch, tiny_
     _, model_dir = tiny_jam
     with pytest.raises(ManifestError, match=f"jamsdk build --model {model_dir}$"):
         load_manifest(model_dir).engine_file("generator")
+
+
+def test_a_still_picture_as_driving_input_is_refused(tiny_jam, inputs, tmp_path, capsys):
+    # Swapped options: the picture where the video belongs would make a one-frame "animation".
+    _, model_dir = tiny_jam
+    out = tmp_path / "out.mp4"
+    assert main(["animate", "--model", str(model_dir), "--source", str(inputs / "source.png"),
+                 "--driving", str(inputs / "source.png"), "--out", str(out), "--no-progress"]) == 2
+    err = capsys.readouterr().err
+    assert f"--driving {inputs / 'source.png'}: expected a video" in err and "got a still picture" in err
+    assert "swap --source and --driving" in err and err.count("\n") == 1
+    assert not out.exists()
