@@ -107,8 +107,12 @@ def render_video(model_dir: str | os.PathLike[str], source: str | os.PathLike[st
         box, side_in = None, 0
         if fit == "pad":
             if picture.shape[0] != picture.shape[1]:
+                # Side by side shows the squares the model saw (padding included); only the result
+                # view is cut back to the picture's shape.
+                kept = ("the output keeps its aspect ratio" if layout == "result" else
+                        "the side-by-side panels show the padded squares")
                 _notify(notify, f"the source picture: {picture.shape[1]}×{picture.shape[0]} (W×H), padded to a square "
-                                "for the model; the output keeps its aspect ratio")
+                                f"for the model; {kept}")
             picture, box = pad_to_square(picture, "source image")
             side_in = picture.shape[0]
         else:
@@ -121,6 +125,8 @@ def render_video(model_dir: str | os.PathLike[str], source: str | os.PathLike[st
 
             best = anim.find_reference(candidates(max_frames))
             anim.set_reference(next(f for i, f in enumerate(candidates(best + 1)) if i == best))
+            _notify(notify, f"--best-frame: the reference is driving frame {best + 1} (counted from 1), the one posed "
+                            "most like the source")
         geometry = RegionGeometry.from_manifest(anim.manifest) if show_regions else None
         anim.keep_regions = show_regions
         frames = iter_frames(int(driving) if camera else driving, max_frames=max_frames)
@@ -134,6 +140,8 @@ def render_video(model_dir: str | os.PathLike[str], source: str | os.PathLike[st
                             frame = pad_to_square(frame, "driving frame")[0]
                         elif not shape[0]:
                             _notify(notify, crop_note(frame.shape, "the driving frames", _FIT_HINT))
+                        if not shape[0]:
+                            _notify(notify, _size_note(frame.shape, anim.image_size, output_size))
                         result = anim.run(frame)
                         if show_regions or layout != "result":
                             regs = anim.last_regions if show_regions else None
@@ -160,6 +168,15 @@ def render_video(model_dir: str | os.PathLike[str], source: str | os.PathLike[st
 
 
 _FIT_HINT = "--fit pad (fit=\"pad\") keeps everything"
+
+
+def _size_note(shape: tuple[int, ...], model_side: int, output_size: str | int) -> str | None:
+    """One line when the default output (the model's resolution) is smaller than the driving frames."""
+    side = min(int(shape[0]), int(shape[1]))
+    if output_size != "model" or side <= model_side:
+        return None
+    return (f"the output is {model_side}×{model_side}, the model's resolution, while the driving frames are "
+            f"{side}×{side}: --output-size crop (output_size=\"crop\") returns their size, upscaled")
 
 
 def _notify(notify: Callable[[str], None] | None, line: str | None) -> None:

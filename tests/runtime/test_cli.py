@@ -224,3 +224,21 @@ def test_a_still_picture_as_driving_input_is_refused(tiny_jam, inputs, tmp_path,
     assert f"--driving {inputs / 'source.png'}: expected a video" in err and "got a still picture" in err
     assert "swap --source and --driving" in err and err.count("\n") == 1
     assert not out.exists()
+
+
+def test_notes_say_what_was_chosen_and_what_is_written(tiny_jam, tmp_path, capsys):
+    # A wide picture padded and shown side by side, --best-frame, and driving frames larger than the model.
+    _, model_dir = tiny_jam
+    cv2.imwrite(str(tmp_path / "wide.png"), source_image(100)[:, :80][:, :, ::-1].repeat(2, axis=1))
+    write_video(tmp_path / "big.mp4", driving_frames(5, size=160), fps=10)
+    assert main(["animate", "--model", str(model_dir), "--source", str(tmp_path / "wide.png"), "--driving",
+                 str(tmp_path / "big.mp4"), "--out", str(tmp_path / "o.mp4"), "--fit", "pad", "--layout",
+                 "side-by-side", "--best-frame", "--no-progress"]) == 0
+    notes = [line for line in capsys.readouterr().err.splitlines() if line.startswith("note: ")]
+    assert any("padded to a square" in n and "side-by-side panels show the padded squares" in n for n in notes)
+    assert not any("keeps its aspect ratio" in n for n in notes)  # three square panels are written
+    best = [n for n in notes if n.startswith("note: --best-frame: the reference is driving frame ")]
+    assert len(best) == 1 and int(best[0].split("driving frame ")[1].split()[0]) in range(1, 6)
+    assert "note: the output is 64×64, the model's resolution, while the driving frames are 160×160: " \
+           "--output-size crop (output_size=\"crop\") returns their size, upscaled" in notes
+    assert read_frames(tmp_path / "o.mp4").shape[1:3] == (64, 192)
