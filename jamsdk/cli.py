@@ -13,6 +13,7 @@ import sys
 import warnings
 
 from jamsdk import __version__
+from jamsdk._quiet import library_output_hidden
 from jamsdk.errors import JamError
 
 # (command name, module under jamsdk.commands)
@@ -112,7 +113,11 @@ def build_parser() -> argparse.ArgumentParser:
     for name, module in COMMANDS:
         mod = importlib.import_module(f"jamsdk.commands.{module}")
         p = mod.add_parser(sub, name)
-        p.set_defaults(_run=mod.run, _extra=getattr(mod, "EXTRA", None))
+        p.set_defaults(_run=mod.run, _extra=getattr(mod, "EXTRA", None), _quiet=getattr(mod, "QUIET", False))
+        if getattr(mod, "QUIET", False):
+            p.add_argument("--verbose", action="store_true",
+                           help="also show what the libraries underneath print (Ray, FFmpeg, OpenCV, ONNX Runtime, "
+                                "Python warnings); hidden by default, so that only jamsdk's own lines show")
         p.operands = getattr(mod, "OPERANDS", "")
         p.formatter_class = argparse.RawDescriptionHelpFormatter
         p.description = _plain(p.description)
@@ -132,9 +137,10 @@ def main(argv: list[str] | None = None) -> int:
     if not hasattr(args, "_run"):
         parser.print_help()
         return 2
+    quiet = args._quiet and not getattr(args, "verbose", False)
     try:
-        with warnings.catch_warnings():
-            _notes_as_lines(args.command)
+        with warnings.catch_warnings(), library_output_hidden(quiet):
+            _notes_as_lines(args.command, quiet)
             return int(args._run(args) or 0)
     except JamError as exc:
         print(f"jamsdk {args.command}: error: {exc}", file=sys.stderr)
@@ -154,8 +160,9 @@ def main(argv: list[str] | None = None) -> int:
         return 130
 
 
-def _notes_as_lines(command: str) -> None:
-    """Show the bundled model's DemoModelWarning as one plain stderr line (others unchanged)."""
+def _notes_as_lines(command: str, quiet: bool = False) -> None:
+    """Show the bundled model's DemoModelWarning as one plain stderr line; other warnings as Python
+    shows them, or not at all when the libraries' output is hidden (``quiet``)."""
     from jamsdk.bundled import DemoModelWarning
 
     show = warnings.showwarning
@@ -163,7 +170,7 @@ def _notes_as_lines(command: str) -> None:
     def showwarning(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001
         if issubclass(category, DemoModelWarning):
             print(f"jamsdk {command}: note: {message}", file=sys.stderr, flush=True)
-        else:
+        elif not quiet:
             show(message, category, filename, lineno, file, line)
 
     warnings.showwarning = showwarning

@@ -10,7 +10,9 @@ makes the situation itself: a temporary folder holding a link named ``jamsdk`` t
 
 from __future__ import annotations
 
+import json
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -78,3 +80,53 @@ def test_batch_on_ray_from_the_clones_parent(parent):
                  "--threads", "1", "--backend", "onnxruntime", "--no-progress"], parent)
     assert proc.returncode == 0, f"{REINSTALL}\n{proc.stdout[-2000:]}\n{proc.stderr[-3000:]}"
     assert "1 done" in proc.stdout and (parent / "outs" / "row1.mp4").is_file()
+    # A clean run prints jamsdk's lines only (Ray's own warnings and C++ log lines are hidden).
+    assert _foreign(proc.stderr, "batch", ("animating 1 row(s) with 1 actor(s) on Ray ",)) == [], proc.stderr
+    assert proc.stdout.splitlines()[-1].startswith("1 rows: 1 done"), proc.stdout
+
+
+@pytest.mark.slow
+def test_serve_from_the_clones_parent_starts_and_stops_quietly(parent):
+    pytest.importorskip("ray.serve")
+    pytest.importorskip("onnxruntime")
+    import signal
+    import socket
+    import time
+    import urllib.request
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "RAY_ADDRESS")}
+    script = Path(sys.executable).parent / "jamsdk"
+    if not script.is_file():
+        pytest.skip(f"no jamsdk console script next to {sys.executable}")
+    proc = subprocess.Popen([str(script), "serve", "--port", str(port), "--threads", "1"], cwd=parent, env=env,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        deadline = time.monotonic() + 240
+        while True:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=5) as r:
+                    assert json.loads(r.read())["backend"] == "onnxruntime"
+                break
+            except OSError:
+                assert proc.poll() is None and time.monotonic() < deadline, proc.communicate(timeout=60)
+                time.sleep(1)
+        proc.send_signal(signal.SIGTERM)  # what a service manager sends; Ctrl-C takes the same path
+        out, err = proc.communicate(timeout=120)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+    assert proc.returncode == 0, err
+    assert out.splitlines() == [f"serving {REPO / 'jamsdk' / 'assets' / 'demo_model'} on ws://127.0.0.1:{port}/stream "
+                                f"with 1 replica(s); health: http://127.0.0.1:{port}/health; Ctrl-C stops", "stopped"], out
+    assert _foreign(err, "serve") == [], err
+
+
+def _foreign(stderr: str, command: str, own: tuple[str, ...] = ()) -> list[str]:
+    """Lines of ``stderr`` that are not jamsdk's own: its notes, its progress lines and ``own``."""
+    mine = (f"jamsdk {command}: note: ", "note: ", *own)
+    progress = re.compile(r"^\[\d+/\d+\] row \d+: ")  # jamsdk batch's per-row lines
+    return [line for line in stderr.splitlines() if line and not line.startswith(mine) and not progress.match(line)]

@@ -14,6 +14,7 @@ from jamsdk.commands._options import add_backend, add_json, add_mode, add_model,
     model_dir, run_precision, write_json
 
 OPERANDS = "--source IMG --driving VIDEO|CAMERA --out OUT (and optionally --model DIR)"
+QUIET = True  # the libraries' own output is hidden unless --verbose (jamsdk._quiet)
 
 
 def output_size(text: str) -> str | int:

@@ -14,6 +14,7 @@ from jamsdk.commands._options import STREAM_BATCH_PRECISIONS, STREAM_BATCH_WHY, 
     add_threads, restrict, run_precision
 
 OPERANDS = "--jobs JOBS --out-dir DIR (and optionally --model DIR)"
+QUIET = True  # the libraries' own output is hidden unless --verbose (jamsdk._quiet)
 EXTRA = "ray"  # what this command needs installed (named when a package of it is missing)
 
 

@@ -15,6 +15,7 @@ from jamsdk.commands._options import add_backend, add_json, add_mode, add_model,
 from jamsdk.errors import InputError
 
 OPERANDS = "--model DIR"
+QUIET = True  # the libraries' own output is hidden unless --verbose (jamsdk._quiet)
 
 
 def _shape(text: str) -> tuple[int, int]:

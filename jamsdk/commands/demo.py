@@ -14,6 +14,7 @@ from jamsdk.bundled import ASSETS, DEMO_MODEL_DIR as DEMO_MODEL
 DEMO_SOURCE = ASSETS / "example_source.png"
 DEMO_DRIVING = ASSETS / "example_driving.mp4"
 OPERANDS = "only options, such as --out OUT"
+QUIET = True  # the libraries' own output is hidden unless --verbose (jamsdk._quiet)
 
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentParser:

@@ -20,6 +20,7 @@ import argparse
 from jamsdk.commands._options import add_backend, add_json, add_mode, add_threads, given
 
 OPERANDS = "--checkpoint CKPT --data DIR, or --animation DATA with --checkpoint CKPT or --model DIR"
+QUIET = True  # the libraries' own output is hidden unless --verbose (jamsdk._quiet)
 EXTRA = "train"  # what this command needs installed (named when a package of it is missing)
 
 

@@ -14,6 +14,7 @@ import signal
 import threading
 
 OPERANDS = "--driving VIDEO|CAMERA (and optionally --source IMG --model DIR)"
+QUIET = True  # the libraries' own output is hidden unless --verbose (jamsdk._quiet)
 
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentParser:

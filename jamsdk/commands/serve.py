@@ -15,6 +15,7 @@ from jamsdk.commands._options import STREAM_BATCH_PRECISIONS, STREAM_BATCH_WHY, 
     add_precision, add_threads, restrict, run_precision
 
 OPERANDS = "only options, such as --model DIR --port P"
+QUIET = True  # the libraries' own output is hidden unless --verbose (jamsdk._quiet)
 EXTRA = "ray"  # what this command needs installed (named when a package of it is missing)
 
 
@@ -62,7 +63,9 @@ def run(args: argparse.Namespace) -> int:
 
         resolve_backend(load_manifest(model, verify_hashes=False), args.backend)
     ray = require_ray()
-    started_ray = not ray.is_initialized()
+    # Who owns what: a local Ray started here goes with the command; a cluster (--ray) keeps running;
+    # a Ray this process had joined before (the Python API, tests) keeps running with its Serve.
+    owner = "joined" if ray.is_initialized() else ("local" if args.ray is None else "cluster")
     init_ray(args.ray)
     application = service.build_app(str(model), replicas=args.replicas, limits=limits, backend=args.backend,
                                     mode=args.mode, precision=run_precision(args.precision), threads=args.threads,
@@ -70,7 +73,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         start(application, host=args.host, port=args.port)
     except BaseException:
-        _stop(ray, started_ray)
+        _stop(ray, owner)
         raise
     print(f"serving {model} on ws://{args.host}:{args.port}{ROUTE} with {args.replicas} replica(s); "
           f"health: http://{args.host}:{args.port}/health; Ctrl-C stops", flush=True)
@@ -82,20 +85,23 @@ def run(args: argparse.Namespace) -> int:
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
-        _stop(ray, True)
+        _stop(ray, owner)
         print("stopped", flush=True)
     return 0
 
 
-def _stop(ray, started_ray: bool) -> None:  # noqa: ANN001
-    """Shut Serve down, and Ray too when this command started it (a Ray it joined keeps running)."""
+def _stop(ray, owner: str) -> None:  # noqa: ANN001
+    """Take down what this command started (``owner`` as set in :func:`run`)."""
     from ray import serve
 
-    try:
-        if started_ray:
+    if owner == "local":
+        # The local Ray takes Serve with it. serve.shutdown() first would race its own ray.kill of
+        # the controller, and Ray prints that as a failed task on every clean stop.
+        ray.shutdown()
+    elif owner == "cluster":
+        try:
             serve.shutdown()
-        else:
-            serve.delete("jamsdk")
-    finally:
-        if started_ray:
+        finally:
             ray.shutdown()
+    else:
+        serve.delete("jamsdk")

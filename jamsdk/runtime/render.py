@@ -129,6 +129,11 @@ def render_video(model_dir: str | os.PathLike[str], source: str | os.PathLike[st
                             "most like the source")
         geometry = RegionGeometry.from_manifest(anim.manifest) if show_regions else None
         anim.keep_regions = show_regions
+        # Said before the progress bar starts (the probe read the first frame's size).
+        if fit != "pad":
+            _notify(notify, crop_note((info.height, info.width), "the driving frames", _FIT_HINT))
+        square = max(info.height, info.width) if fit == "pad" else min(info.height, info.width)
+        _notify(notify, _size_note(square, anim.image_size, output_size))
         frames = iter_frames(int(driving) if camera else driving, max_frames=max_frames)
         shape = [0, 0]  # (height, width) of the results
 
@@ -138,10 +143,6 @@ def render_video(model_dir: str | os.PathLike[str], source: str | os.PathLike[st
                     for frame in frames:
                         if fit == "pad":
                             frame = pad_to_square(frame, "driving frame")[0]
-                        elif not shape[0]:
-                            _notify(notify, crop_note(frame.shape, "the driving frames", _FIT_HINT))
-                        if not shape[0]:
-                            _notify(notify, _size_note(frame.shape, anim.image_size, output_size))
                         result = anim.run(frame)
                         if show_regions or layout != "result":
                             regs = anim.last_regions if show_regions else None
@@ -170,9 +171,8 @@ def render_video(model_dir: str | os.PathLike[str], source: str | os.PathLike[st
 _FIT_HINT = "--fit pad (fit=\"pad\") keeps everything"
 
 
-def _size_note(shape: tuple[int, ...], model_side: int, output_size: str | int) -> str | None:
-    """One line when the default output (the model's resolution) is smaller than the driving frames."""
-    side = min(int(shape[0]), int(shape[1]))
+def _size_note(side: int, model_side: int, output_size: str | int) -> str | None:
+    """One line when the default output (the model's resolution) is smaller than the driving frames' square."""
     if output_size != "model" or side <= model_side:
         return None
     return (f"the output is {model_side}×{model_side}, the model's resolution, while the driving frames are "

@@ -242,3 +242,32 @@ def test_notes_say_what_was_chosen_and_what_is_written(tiny_jam, tmp_path, capsy
     assert "note: the output is 64×64, the model's resolution, while the driving frames are 160×160: " \
            "--output-size crop (output_size=\"crop\") returns their size, upscaled" in notes
     assert read_frames(tmp_path / "o.mp4").shape[1:3] == (64, 192)
+
+
+def _jamsdk(*argv: str) -> "subprocess.CompletedProcess":
+    import subprocess
+    import sys
+
+    return subprocess.run([sys.executable, "-m", "jamsdk", *argv], capture_output=True, text=True, timeout=300)
+
+
+def test_library_output_is_hidden_unless_verbose(inputs, tmp_path):
+    # FFmpeg (inside OpenCV) reports a broken MP4 on its own before jamsdk's error about the same file.
+    (tmp_path / "broken.mp4").write_bytes(b"\x00\x00\x00\x18ftypmp42 not really a video")
+    argv = ("animate", "--source", str(inputs / "source.png"), "--driving", str(tmp_path / "broken.mp4"),
+            "--out", str(tmp_path / "o.mp4"), "--no-progress")
+    quiet = _jamsdk(*argv)
+    assert quiet.returncode == 2
+    assert quiet.stderr.splitlines() == [f"jamsdk animate: error: {tmp_path / 'broken.mp4'}: cannot open (corrupt, "
+                                         "empty or unsupported video)"], quiet.stderr
+    loud = _jamsdk(*argv, "--verbose")
+    assert loud.returncode == 2 and loud.stderr.splitlines()[-1] == quiet.stderr.splitlines()[-1]
+    assert len(loud.stderr.splitlines()) > 1, loud.stderr  # what was hidden is there with --verbose
+
+
+def test_a_clean_demo_run_prints_only_jamsdk_lines(tmp_path):
+    proc = _jamsdk("demo", "--out", str(tmp_path / "demo.mp4"), "--no-progress", "--threads", "1")
+    assert proc.returncode == 0, proc.stderr
+    foreign = [line for line in proc.stderr.splitlines() if not line.startswith(("jamsdk demo: note: ", "note: "))]
+    assert foreign == [], proc.stderr
+    assert proc.stdout.startswith(f"wrote {tmp_path / 'demo.mp4'}: 40 frames")
