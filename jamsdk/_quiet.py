@@ -48,7 +48,18 @@ def library_output_hidden(enabled: bool = True) -> Iterator[None]:
     previous_disable = logging.root.manager.disable
     logging.disable(logging.WARNING)
     sys.stderr.flush()
-    saved = os.dup(2)
+    try:
+        saved = os.dup(2)
+    except OSError:  # no file descriptor 2 at all (a daemon): nothing reaches a terminal anyway
+        saved = None
+    if saved is None:
+        try:
+            yield
+        finally:
+            logging.disable(previous_disable)
+            for key in set_env:
+                os.environ.pop(key, None)
+        return
     null = os.open(os.devnull, os.O_WRONLY)
     os.dup2(null, 2)
     os.close(null)
