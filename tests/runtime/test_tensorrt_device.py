@@ -128,7 +128,9 @@ def test_run_device(fake_gpu, tiny_jam, tmp_path):
 
 
 def test_stage_tensors_bound_by_name_with_enum_types(fake_gpu, tiny_jam, tmp_path):
-    # the stand-in lists outputs first and reversed, shapes as Dims, dtypes as enums
+    # the stand-in lists outputs first and reversed, shapes as Dims, dtypes as pybind11 enums
+    import enum
+
     import tensorrt
 
     engines = make_engine_dir(tiny_jam[1], tmp_path / "model")
@@ -136,7 +138,9 @@ def test_stage_tensors_bound_by_name_with_enum_types(fake_gpu, tiny_jam, tmp_pat
         engine = anim._backends["dense_motion"]._engine
         names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
         assert names[0] == "occlusion_map" and not isinstance(engine.get_tensor_shape(names[0]), tuple)
-        assert engine.get_tensor_dtype(names[0]) is tensorrt.DataType.FLOAT
+        dtype = engine.get_tensor_dtype(names[0])
+        assert dtype == tensorrt.float32 and dtype is not tensorrt.float32 and not isinstance(dtype, enum.Enum)
+        assert dtype is not engine.get_tensor_dtype(names[0])  # a fresh object per call
 
 
 def test_stats_and_run_device_without_helpers(fake_gpu, tiny_jam, tmp_path):
