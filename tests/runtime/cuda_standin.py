@@ -425,6 +425,7 @@ def fake_tensorrt(cuda: FakeCuda, dtype_override: dict | None = None) -> types.M
         def __init__(self, engine, strategy):
             self.engine, self.addr, self.strategy = engine, {}, strategy
             self.memory: tuple[int, int] | None = None
+            self.initialised = False
             if strategy == ExecutionContextAllocationStrategy.STATIC:
                 # RT.h:2612-2615: STATIC "will pre-allocate a block of device memory" for the context
                 token = cuda.reserve(engine.device_memory_size_v2)
@@ -474,6 +475,15 @@ def fake_tensorrt(cuda: FakeCuda, dtype_override: dict | None = None) -> types.M
                 log(self.engine.runtime.logger, 1, "IExecutionContext::enqueueV3: Error Code 3: API Usage Error "
                     "(context created with USER_MANAGED has no device memory: call set_device_memory first)")
                 return False
+            if not self.initialised:
+                # A context's first enqueue makes initialisation calls that must not be captured
+                # (sampleInference.cpp:960-962); inside a capture they invalidate it and enqueueV3 returns
+                # False ("the enqueue call may return false if the current CUDA graph capture fails", :971-972).
+                if cuda.capture is not None and cuda.capture["thread"] == threading.get_ident():
+                    cuda.capture["invalid"] = cuda.capture["invalid"] or "a context's first enqueue during capture"
+                    log(self.engine.runtime.logger, 1, "IExecutionContext::enqueueV3: initialisation during capture")
+                    return False
+                self.initialised = True
             cuda.counts["engine_runs"] += 1
             cuda.enqueue(stream, self._execute, 0, "enqueues")
             return True
