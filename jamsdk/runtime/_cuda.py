@@ -101,7 +101,7 @@ class Cuda:
         return ""
 
     def driver_version(self) -> int | None:
-        """``cudaDriverGetVersion()`` (e.g. 12060 for CUDA 12.6), None when unknown."""
+        """``cudaDriverGetVersion()`` (e.g. 12060 for CUDA 12.6), None when unknown or no driver is installed."""
         return None
 
     # CUDA graphs (only where supports_graphs)
@@ -201,9 +201,10 @@ class _CudaPython(Cuda):
     def driver_version(self) -> int | None:
         try:
             err, version = self.rt.cudaDriverGetVersion()[:2]
-        except Exception:
+        except Exception:  # cuda-python 12.6 raises without a driver
             return None
-        return int(version) if _code(err) == 0 else None
+        # cudaDriverGetVersion reports 0 when no driver is installed (cuda-python 12.9 answers (cudaSuccess, 0))
+        return int(version) if _code(err) == 0 and int(version or 0) > 0 else None
 
     def begin_capture(self, stream: int) -> None:
         mode = self.rt.cudaStreamCaptureMode.cudaStreamCaptureModeThreadLocal
