@@ -12,7 +12,8 @@ has helper-graph engines. Slots (device buffers of :class:`~jamsdk.runtime.backe
 * per batch size ``b<B>/…``: the batched engines' tensors.
 
 A chunk: H2D of each stream's uint8 crop, ``preprocess`` per position, device copies of rows into
-the batched tensors (and of each stream's source slots), the batched engines, ``relative`` per
+the batched tensors (and of a stream's source slots, when its row held another source before), the
+batched engines, ``relative`` per
 position in relative mode, ``postprocess`` per position, D2H of each uint8 result and **one**
 sync. The first chunk of a stream after ``add_stream``/``reset`` brings that frame's region
 params to the host once (the relative reference's scale needs a convex hull): one more sync then.
@@ -103,6 +104,10 @@ class DeviceBatch:
             for b in self.sizes:
                 self.pipe.write(f"b{b}/bg_params", np.repeat(np.eye(3, dtype=np.float32)[None], b, axis=0))
         self.prefixes: dict[int, str] = {}  # id(_Stream) → its slot prefix
+        self.versions: dict[str, int] = {}  # slot prefix → how often its source was written
+        # (size, row) → (prefix, version) of the source tensors already gathered there: a chunk
+        # copies a stream's source rows into the batched tensors only when they changed
+        self.rows: dict[tuple[int, int], tuple[str, int]] = {}
         self._next = 0
 
     def _batch_bindings(self, b: int) -> dict[str, dict[str, str]]:
@@ -156,10 +161,13 @@ class DeviceBatch:
         prefix = self.prefixes.pop(id(st), None)
         if prefix is not None:
             self.pipe.drop_slots(prefix + n for n in self.stream_specs)
+            self.versions.pop(prefix, None)
+            self.rows = {k: v for k, v in self.rows.items() if v[0] != prefix}
 
     def write_source(self, st: "_Stream") -> None:
         """The stream's source tensors (and, with a reference, its scale) into its slots: once per source."""
         prefix, src = self.prefixes[id(st)], st.source
+        self.versions[prefix] = self.versions.get(prefix, 0) + 1
         self.pipe.write(prefix + "source", src.image)
         for k in K:
             self.pipe.write(prefix + f"source_{k}", src.params[k])
@@ -187,9 +195,10 @@ class DeviceBatch:
                 steps.append(Step("preprocess", {"frame": f"p{i}/frame_u8", "channel_order": "channel_order"},
                                   {"image": f"p{i}/driving"}))
             steps.append(copy_step(f"p{i}/driving", p + "driving", 0, i * row["driving"], row["driving"]))
-            for name in ("source", *(f"source_{k}" for k in K), *self.features):
-                n = _nbytes(self.stream_specs[name])
-                steps.append(copy_step(pre + name, p + name, 0, i * n, n))
+            if self.rows.get((b, i)) != (pre, self.versions[pre]):  # this row holds another source
+                for name in ("source", *(f"source_{k}" for k in K), *self.features):
+                    n = _nbytes(self.stream_specs[name])
+                    steps.append(copy_step(pre + name, p + name, 0, i * n, n))
         bind = self._batch_bindings(b)
         steps.append(self._step(f"region_predictor@b{b}", bind[f"region_predictor@b{b}"]))
         if self.use_bg_motion:
@@ -221,7 +230,12 @@ class DeviceBatch:
                 steps.append(Step("postprocess", {"prediction": f"p{i}/prediction", "channel_order": "channel_order"},
                                   {"frame": f"p{i}/result_u8"}))
         fetches = tuple(f"p{i}/{exit}" for i in range(b))
+        for i in range(b):
+            self.rows.pop((b, i), None)  # unknown until the chunk has run
         out = self.pipe.run(Plan(f"chunk@b{b}", tuple(steps), tuple(feeds), fetches), feeds)
+        for i, (st, _, _) in enumerate(items):
+            pre = self.prefixes[id(st)]
+            self.rows[(b, i)] = (pre, self.versions[pre])
         return [out[f] for f in fetches]
 
     def _reference_step(self, items: list[tuple["_Stream", str, np.ndarray]], b: int) -> Step:

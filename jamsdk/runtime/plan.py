@@ -163,11 +163,16 @@ class HostPipeline(Pipeline):
         slots.update(feeds)
         for step in plan.steps:
             timed = time(step.stat) if (time is not None and step.stat) else contextlib.nullcontext()
-            if step.copy is not None:
-                src, dst = slots[step.inputs["src"]], slots[step.outputs["dst"]]
+            if step.copy is not None:  # a new array: results handed out earlier stay as they were
+                src, dst = slots[step.inputs["src"]], np.array(slots[step.outputs["dst"]], order="C")
                 start, at, n = step.copy
                 n = src.nbytes - start if n < 0 else n
-                dst.reshape(-1).view(np.uint8)[at:at + n] = src.reshape(-1).view(np.uint8)[start:start + n]
+                if start + n > src.nbytes or at + n > dst.nbytes:
+                    raise EngineError(f"copy of {n} bytes from {step.inputs['src']}+{start} to "
+                                      f"{step.outputs['dst']}+{at} overruns a slot")
+                dst.reshape(-1).view(np.uint8)[at:at + n] = np.ascontiguousarray(src).reshape(-1).view(np.uint8)[
+                    start:start + n]
+                slots[step.outputs["dst"]] = dst
                 continue
             if step.host is not None:
                 out = step.host({s: slots[s] for s in step.inputs.values()})

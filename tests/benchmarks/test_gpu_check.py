@@ -167,3 +167,23 @@ def test_gpu_check_prefers_python3_and_keeps_to_its_budget(tmp_path):
     assert done.returncode == 1 and "budget is spent" in done.stdout
     parts = json.loads((out / "gpu_check.json").read_text())["parts"]
     assert {p["status"] for p in parts.values()} == {"timeout"} and len(parts) == 3
+
+
+@no_cuda
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("bash") is None or shutil.which("timeout") is None, reason="needs bash, timeout")
+def test_gpu_check_cpu_quick_passes(tmp_path):
+    """The whole script on the CPU: the pipeline part runs the GPU run's code over the CUDA stand-in,
+    including its rule that a +graph mode launches exactly one graph per frame."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "GPU_CHECK_PIPELINE")}
+    env["PYTHON"] = sys.executable
+    out = tmp_path / "out"
+    done = subprocess.run(["bash", str(BENCH / "gpu_check.sh"), "--device", "cpu", "--quick", "--out", str(out)],
+                          env=env, capture_output=True, text=True, timeout=1800, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    summary = json.loads((out / "gpu_check.json").read_text())
+    assert summary["verdict"] == "PASS" and {p["verdict"] for p in summary["parts"].values()} == {"PASS"}
+    modes = summary["parts"]["pipeline"]["numbers"]["modes"]
+    assert set(modes) == {f"{m}{g}" for m in ("relative", "standard", "avd") for g in ("", "+graph")}
+    for name, m in modes.items():
+        assert m["graph_launches_per_frame"] == (1 if name.endswith("+graph") else 0) and m["syncs_per_frame"] == 1

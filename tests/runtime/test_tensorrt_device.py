@@ -194,3 +194,34 @@ def test_consecutive_host_steps_share_one_round_trip(fake_gpu, tiny_jam, tmp_pat
     np.testing.assert_array_equal(seen["s"], want["shift"] + 1)  # the second step saw the first's output
     np.testing.assert_array_equal(seen["a"], want["affine"])
     assert syncs == 2  # one round trip for both host steps, one at the end
+
+
+def test_copy_steps_gather_rows_alike_on_host_and_device(fake_gpu, tiny_jam, tmp_path):
+    from jamsdk.manifest import load_manifest
+    from jamsdk.runtime.backends.tensorrt import TensorRTBackend
+    from jamsdk.runtime.plan import HostPipeline, Plan, Step, copy_step, slot_specs
+    from jamsdk.stages import TensorSpec
+
+    engines = make_engine_dir(tiny_jam[1], tmp_path / "model")
+    backend = TensorRTBackend.from_manifest(load_manifest(engines), "region_predictor", {})
+    rp = Step("region_predictor", {"image": "img"}, {"shift": "s", "covar": "c", "affine": "a"})
+    shift = {s.name: s for s in backend.stage.outputs}["shift"]  # (1, K, 2) float32
+    k = shift.shape[1]
+    n = k * 2 * 4  # one row of region shifts
+    plan = Plan("t", (rp, copy_step("s", "pair", 0, n, n), copy_step("s", "pair", 0, 0, n)), ("img",), ("pair",))
+    extra = {"pair": TensorSpec("pair", (2, k, 2), "float32")}
+    image = np.random.default_rng(1).uniform(size=(1, 3, 64, 64)).astype(np.float32)
+    with backend:
+        host = HostPipeline({"region_predictor": backend})
+        host.write("pair", np.zeros((2, k, 2), np.float32))
+        want = host.run(plan, {"img": image})["pair"]
+        pipe = TensorRTBackend.open_pipeline({"region_predictor": backend}, slot_specs(
+            [plan], {"region_predictor": backend.stage}, extra), {"cuda_graph": True})
+        try:
+            got = [pipe.run(plan, {"img": image})["pair"] for _ in range(3)]  # plain, captured, replayed
+        finally:
+            pipe.close()
+    np.testing.assert_array_equal(want[0], want[1])
+    for g in got:
+        np.testing.assert_array_equal(g, want)
+    assert fake_gpu.launches == 2 and fake_gpu.counts["d2d_bytes"] > 0
