@@ -279,10 +279,12 @@ def main(argv: list[str] | None = None) -> int:
             b = r["before"]
             print(f"{args.config or r['model_dir']}: {r['image_size']}x{r['image_size']}, mode {r['mode']}, "
                   f"{r['batch']} streams, {r['path']}{', CUDA graph' if r['cuda_graph'] else ''}")
-            print(f"  per chunk   H2D {r['h2d_bytes_per_chunk']:>12,.0f} B   D2H {r['d2h_bytes_per_chunk']:>10,.0f} B   "
+            print(f"  per chunk   H2D {r['h2d_bytes_per_chunk']:>12,.0f} B   "
+                  f"D2H {r['d2h_bytes_per_chunk']:>10,.0f} B   "
                   f"syncs {r['syncs_per_chunk']:.0f}   graph launches {r['graph_launches_per_chunk']:.0f}   "
                   f"(on the device: D2D {r['d2d_bytes_per_chunk']:,.0f} B)")
-            print(f"  before      H2D {b['h2d_bytes_per_chunk']:>12,.0f} B   D2H {b['d2h_bytes_per_chunk']:>10,.0f} B   "
+            print(f"  before      H2D {b['h2d_bytes_per_chunk']:>12,.0f} B   "
+                  f"D2H {b['d2h_bytes_per_chunk']:>10,.0f} B   "
                   f"syncs {b['syncs_per_chunk']}")
             print(f"  per stream, once per set_source: H2D {r['source_h2d_bytes_per_stream']:,.0f} B")
             _write(args.json, r)

@@ -265,7 +265,10 @@ class StreamBatch:
             yield from (to_image(p, s, self.bgr) for p, s in zip(self._advance([(st, x) for x in chunk]), sides))
 
     def stats(self) -> dict[str, dict[str, float]]:
-        """Latency in ms per key: ``batch`` (one :meth:`run`), ``source``, and ``<stage>@b<B>`` per call."""
+        """Latency in ms per key: ``batch`` (one :meth:`run`), ``source``, and ``<stage>@b<B>`` per call.
+
+        On TensorRT with helper engines: ``chunk@b<B>`` per chunk instead (stages are enqueued, not run, one by one).
+        """
         return self._stats.summary()
 
     @property
@@ -355,10 +358,12 @@ class StreamBatch:
                 chunk.append((st, *self._device_entry(frame, "driving frame")))
                 shapes.append(frame.shape)
                 if len(chunk) == self.max_batch:
-                    yield from (self._device_image(o, s) for o, s in zip(self._advance_device(chunk, "result_u8"), shapes))
+                    outs = self._advance_device(chunk, "result_u8")
+                    yield from (self._device_image(o, s) for o, s in zip(outs, shapes))
                     chunk, shapes = [], []
             if chunk:
-                yield from (self._device_image(o, s) for o, s in zip(self._advance_device(chunk, "result_u8"), shapes))
+                outs = self._advance_device(chunk, "result_u8")
+                yield from (self._device_image(o, s) for o, s in zip(outs, shapes))
         finally:
             if self._device is not None:
                 self._device.detach(st)

@@ -145,7 +145,8 @@ class DeviceBatch:
         plan = Plan("encode", (
             Step("region_predictor@b1", {"image": "enc/source"}, {k: f"enc/source_{k}" for k in K}),
             Step("generator_encoder@b1", {"source": "enc/source"}, {f: f"enc/{f}" for f in self.features}),
-        ), feeds=("enc/source",), fetches=tuple(f"enc/source_{k}" for k in K) + tuple(f"enc/{f}" for f in self.features))
+        ), feeds=("enc/source",),
+            fetches=tuple(f"enc/source_{k}" for k in K) + tuple(f"enc/{f}" for f in self.features))
         out = self.pipe.run(plan, {"enc/source": source})
         return {k: out[f"enc/source_{k}"] for k in K}, {f: out[f"enc/{f}"] for f in self.features}
 

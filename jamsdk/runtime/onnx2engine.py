@@ -16,7 +16,9 @@ Precision paths (DEPLOY_FACTS §0, §4):
   :mod:`jamsdk.export.int8`), strongly typed: TensorRT runs INT8 exactly where the graph has Q/DQ
   and FP32 elsewhere, with no precision flags (implicit INT8 calibration is deprecated, and
   TensorRT 11 has no INT8 flag). Strongly typed only. Stages the export left un-quantized build
-  from their FP32 graph (the manifest's ``int8`` file). Written to the TensorRT 10 API and
+  from their FP32 graph (the manifest's ``int8`` file). Batched graphs (``export --batch-sizes``)
+  have no INT8 form: their engines are built from the batched FP16 graphs where exported, else
+  the FP32 ones, and ``engines.batched_precision`` records which. Written to the TensorRT 10 API and
   checked against stand-ins only: no TensorRT could run where it was written.
 
 TF32 is cleared for every build (``engines.tf32: false`` in the manifest): TensorRT enables it by

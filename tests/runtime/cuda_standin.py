@@ -282,9 +282,10 @@ class _PybindEnum:
 
     pybind11.h 3.0.4:3073-3074: ``==`` is true only for the same enum type and value (strict: no int
     equality for a scoped enum); :3095 hashes by value; :3198-3200 ``.value``, ``__int__``, ``__index__``;
-    :2964 ``str()`` is ``Type.NAME``. Each C++ value returned by value becomes a new Python object (pyCore.cpp:1192 binds
-    ``getTensorDataType`` directly), so a getter's result is equal to ``trt.float32`` but never
-    identical to it (pyFoundationalTypes.cpp:193 makes ``trt.float32`` its own instance).
+    :2964 ``str()`` is ``Type.NAME``. Each C++ value returned by value becomes a new Python object
+    (pyCore.cpp:1192 binds ``getTensorDataType`` directly), so a getter's result is equal to
+    ``trt.float32`` but never identical to it (pyFoundationalTypes.cpp:193 makes ``trt.float32`` its
+    own instance).
     """
 
     _names: dict[int, str] = {}

@@ -143,7 +143,7 @@ class ClockedCuda(FakeCuda):
         self.rt = self._runtime_api()
 
     def enqueue(self, stream, op, nbytes=0, kind=""):
-        if self.capture is not None and stream == self.capture["stream"]:  # timed when the graph's launch enqueues it
+        if self.capture is not None and stream == self.capture["stream"]:  # timed when a launch of the graph runs
             return super().enqueue(stream, op, nbytes, kind)
 
         def timed():
