@@ -162,7 +162,7 @@ def main(argv: list[str] | None = None) -> int:
 
 def _notes_as_lines(command: str, quiet: bool = False) -> None:
     """Show the bundled model's DemoModelWarning as one plain stderr line; other warnings as Python
-    shows them, or not at all when the libraries' output is hidden (``quiet``)."""
+    shows them, except the libraries' (not jamsdk's own) while their output is hidden (``quiet``)."""
     from jamsdk.bundled import DemoModelWarning
 
     show = warnings.showwarning
@@ -170,7 +170,7 @@ def _notes_as_lines(command: str, quiet: bool = False) -> None:
     def showwarning(message, category, filename, lineno, file=None, line=None):  # noqa: ANN001
         if issubclass(category, DemoModelWarning):
             print(f"jamsdk {command}: note: {message}", file=sys.stderr, flush=True)
-        elif not quiet:
+        elif not quiet or category.__module__.partition(".")[0] == "jamsdk":
             show(message, category, filename, lineno, file, line)
 
     warnings.showwarning = showwarning

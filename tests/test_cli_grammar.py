@@ -196,3 +196,17 @@ def test_export_precision_values_name_the_graph_set(values, graphs):
         argv += ["--precision", v]
     args = parser.parse_args(argv if values != ["auto"] else argv[:5])
     assert graph_set(args.precision) == graphs
+
+
+def test_quiet_commands_keep_jamsdk_warnings_and_drop_the_libraries(capsys):
+    import warnings
+
+    from jamsdk.cli import _notes_as_lines
+    from jamsdk.train.datasets import DataWarning
+
+    with warnings.catch_warnings():
+        _notes_as_lines("eval", quiet=True)
+        warnings.warn("a library's own complaint", UserWarning)
+        warnings.warn("data/x: skipping clip7: unreadable", DataWarning)
+    err = capsys.readouterr().err
+    assert "skipping clip7" in err and "a library's own complaint" not in err
