@@ -198,15 +198,17 @@ def test_export_precision_values_name_the_graph_set(values, graphs):
     assert graph_set(args.precision) == graphs
 
 
-def test_quiet_commands_keep_jamsdk_warnings_and_drop_the_libraries(capsys):
+def test_quiet_commands_keep_jamsdk_warnings_and_drop_the_libraries():
     import warnings
 
     from jamsdk.cli import _notes_as_lines
     from jamsdk.train.datasets import DataWarning
 
+    shown = []
     with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        warnings.showwarning = lambda message, *rest: shown.append(str(message))  # what Python would print
         _notes_as_lines("eval", quiet=True)
         warnings.warn("a library's own complaint", UserWarning)
         warnings.warn("data/x: skipping clip7: unreadable", DataWarning)
-    err = capsys.readouterr().err
-    assert "skipping clip7" in err and "a library's own complaint" not in err
+    assert shown == ["data/x: skipping clip7: unreadable"]
