@@ -77,7 +77,7 @@ def test_bad_model_space_tensors(anim):
         anim.run_tensor(np.full((1, 3, 64, 64), np.nan, np.float32))
 
 
-def test_bad_arguments(tiny_jam):
+def test_bad_arguments(tiny_jam, monkeypatch):
     _, model_dir = tiny_jam
     with pytest.raises(InputError, match=r"mode: expected one of .*got 'dance'"):
         jamsdk.Animator(model_dir, mode="dance")
@@ -87,6 +87,11 @@ def test_bad_arguments(tiny_jam):
         jamsdk.Animator(model_dir, precision="int8")
     with pytest.raises(InputError, match="output_size"):
         jamsdk.Animator(model_dir, output_size=0)
+    # Where TensorRT could run, a folder without engines is the problem (without a GPU, the machine
+    # is: tests/runtime/test_cli.py).
+    from jamsdk.runtime.backends import TensorRTBackend
+
+    monkeypatch.setattr(TensorRTBackend, "machine_problem", classmethod(lambda cls: ""))
     with pytest.raises(ManifestError, match="no engines built yet"):
         jamsdk.Animator(model_dir, backend="tensorrt")
 
@@ -222,6 +227,7 @@ def test_engines_for_another_gpu_in_the_manifest_are_refused(model_copy, monkeyp
     # deserialise the engines (they are not plans): the compatibility check must refuse them first.
     monkeypatch.setattr(_cuda, "require_gpu", lambda what: _cuda.GpuInfo("NVIDIA H200", "9.0"))
     monkeypatch.setattr(trt_backend, "require", lambda name: types.SimpleNamespace(__version__="10.3.0.30"))
+    monkeypatch.setattr(trt_backend.TensorRTBackend, "machine_problem", classmethod(lambda cls: ""))  # it has both
     with pytest.raises(EngineError, match=r"^the engines were built with TensorRT 10\.3\.0\.30 on Orin \(compute "
                                           r"capability 8\.7\), this machine has TensorRT 10\.3\.0\.30 on NVIDIA H200 "
                                           r"\(compute capability 9\.0\) \(different compute capability and GPU model\); "
