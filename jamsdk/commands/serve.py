@@ -67,26 +67,31 @@ def run(args: argparse.Namespace) -> int:
     # a Ray this process had joined before (the Python API, tests) keeps running with its Serve.
     owner = "joined" if ray.is_initialized() else ("local" if args.ray is None else "cluster")
     init_ray(args.ray)
-    application = service.build_app(str(model), replicas=args.replicas, limits=limits, backend=args.backend,
-                                    mode=args.mode, precision=run_precision(args.precision), threads=args.threads,
-                                    gpus_per_replica=args.gpus_per_replica)
-    try:
-        start(application, host=args.host, port=args.port)
-    except BaseException:
-        _stop(ray, owner)
-        raise
-    print(f"serving {model} on ws://{args.host}:{args.port}{ROUTE} with {args.replicas} replica(s); "
-          f"health: http://{args.host}:{args.port}/health; Ctrl-C stops", flush=True)
+
     def stop(_signum, _frame):  # noqa: ANN001 - a service manager's SIGTERM stops it like Ctrl-C
         raise KeyboardInterrupt
 
-    signal.signal(signal.SIGTERM, stop)
+    # Set after ray.init, which installs its own SIGTERM handler (it exits with status 15 mid-start).
+    previous = signal.signal(signal.SIGTERM, stop)
     try:
-        while True:
-            time.sleep(3600)
-    except KeyboardInterrupt:
-        _stop(ray, owner)
-        print("stopped", flush=True)
+        application = service.build_app(str(model), replicas=args.replicas, limits=limits, backend=args.backend,
+                                        mode=args.mode, precision=run_precision(args.precision),
+                                        threads=args.threads, gpus_per_replica=args.gpus_per_replica)
+        try:
+            start(application, host=args.host, port=args.port)
+        except BaseException:
+            _stop(ray, owner)
+            raise
+        print(f"serving {model} on ws://{args.host}:{args.port}{ROUTE} with {args.replicas} replica(s); "
+              f"health: http://{args.host}:{args.port}/health; Ctrl-C stops", flush=True)
+        try:
+            while True:
+                time.sleep(3600)
+        except KeyboardInterrupt:
+            _stop(ray, owner)
+            print("stopped", flush=True)
+    finally:
+        signal.signal(signal.SIGTERM, previous)
     return 0
 
 
