@@ -1,0 +1,131 @@
+"""Shipping a model folder to the nodes of a Ray cluster through the object store, once per node.
+
+The driver reads every file of the exported folder into one :class:`ModelBundle` and puts it in
+Ray's object store (:func:`ship`). An actor or replica calls :func:`ModelBundle.folder`
+(:func:`materialize`): the first one on a node pulls the files and writes them, atomically, into a
+cache folder named by the content's SHA-256 (``$TMPDIR/jamsdk-models-<uid>/<sha>``); later ones
+on that node — and later jobs with the same model — find the folder, check its content against the
+key, and use it without pulling. Nothing needs the driver's path to exist on the node.
+
+Engines (``.engine``) travel like any other file; they only load on the GPU and TensorRT they were
+built for, as anywhere.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import os
+import shutil
+import tempfile
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from jamsdk.errors import InputError
+
+CACHE_PREFIX = "jamsdk-models-"
+
+
+@dataclass(frozen=True)
+class ModelBundle:
+    """What travels to the nodes: the content key, the driver's path (for messages) and the files' bytes.
+
+    ``ref`` is a one-element list holding the ObjectRef of the files (a list, so Ray passes the
+    reference to actors as it is instead of pulling the bytes into every actor).
+    """
+
+    key: str
+    source: str
+    ref: list
+
+    def folder(self) -> Path:
+        """The model folder on this node (written from the object store on first use)."""
+        return materialize(self)
+
+
+def read_folder(folder: str | os.PathLike[str]) -> dict[str, bytes]:
+    """Every regular file under ``folder`` by relative POSIX path (symlinks and special files refused)."""
+    root = Path(folder)
+    files: dict[str, bytes] = {}
+    for dirpath, dirnames, filenames in os.walk(root):
+        dirnames.sort()
+        for name in sorted(filenames) + [d for d in dirnames if Path(dirpath, d).is_symlink()]:
+            path = Path(dirpath, name)
+            rel = path.relative_to(root).as_posix()
+            if path.is_symlink() or not path.is_file():
+                raise InputError(f"--model {root}: {rel} is not a regular file (a symlink or special file); "
+                                 "copy the real file into the model folder to ship it to other nodes")
+            files[rel] = path.read_bytes()
+    if "manifest.json" not in files:
+        raise InputError(f"--model {root}: expected an exported model folder (with manifest.json)")
+    return files
+
+
+def content_key(files: dict[str, bytes]) -> str:
+    """SHA-256 over the sorted (path, SHA-256 of bytes) pairs: equal keys, equal folders."""
+    h = hashlib.sha256()
+    for rel in sorted(files):
+        h.update(rel.encode("utf-8") + b"\0" + hashlib.sha256(files[rel]).digest())
+    return h.hexdigest()
+
+
+def folder_key(folder: Path) -> str | None:
+    """The content key of a folder on disk, or None when it cannot be read as a model folder."""
+    try:
+        return content_key(read_folder(folder))
+    except (OSError, InputError):
+        return None
+
+
+def ship(ray: Any, folder: str | os.PathLike[str]) -> ModelBundle:
+    """Read ``folder`` and put it in the object store of the connected Ray (owned by this driver)."""
+    files = read_folder(folder)
+    return ModelBundle(content_key(files), str(folder), [ray.put(files)])
+
+
+def cache_root() -> Path:
+    """This user's cache of shipped model folders on this node (created 0700, refused if not ours)."""
+    root = Path(tempfile.gettempdir()) / f"{CACHE_PREFIX}{os.getuid()}"
+    try:
+        root.mkdir(mode=0o700, exist_ok=True)
+        st = os.lstat(root)
+    except OSError as exc:
+        raise InputError(f"cannot create the model cache {root}: {exc.strerror or exc}") from None
+    if not os.path.isdir(root) or os.path.islink(root) or st.st_uid != os.getuid():
+        raise InputError(f"{root} exists but is not a folder of this user: remove it or set TMPDIR elsewhere")
+    return root
+
+
+def materialize(bundle: ModelBundle) -> Path:
+    """The bundle's folder on this node: reused when its content matches the key, else written from the object store."""
+    import ray
+
+    root = cache_root()
+    target = root / bundle.key
+    if target.is_dir() and folder_key(target) == bundle.key:
+        return target
+    files = ray.get(bundle.ref[0])
+    staging = Path(tempfile.mkdtemp(prefix=f".{bundle.key[:16]}.tmp-", dir=root))
+    try:
+        for rel, data in files.items():
+            path = staging / rel
+            path.parent.mkdir(parents=True, exist_ok=True)
+            path.write_bytes(data)
+        if target.exists():
+            # A folder with this name whose content does not match (another actor is writing it, or it
+            # was damaged): use a private copy rather than touch it.
+            if folder_key(target) == bundle.key:
+                shutil.rmtree(staging, ignore_errors=True)
+                return target
+            return staging
+        try:
+            os.rename(staging, target)
+        except OSError:  # another actor on this node renamed its copy first
+            shutil.rmtree(staging, ignore_errors=True)
+            if folder_key(target) != bundle.key:
+                raise
+        return target
+    except BaseException:
+        if staging.exists() and staging != target:
+            shutil.rmtree(staging, ignore_errors=True)
+        raise
