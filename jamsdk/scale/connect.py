@@ -201,6 +201,31 @@ def probe_gcs(address: str, auth: Auth, timeout: float = CHECK_TIMEOUT_S) -> tup
     return cluster, nodes
 
 
+def probe_client(address: str, auth: Auth, timeout: float = CHECK_TIMEOUT_S) -> None:
+    """Ping the Ray Client server at ``address`` (``ray://HOST[:PORT]``); ClusterError when unreachable or refused."""
+    rest = address[len("ray://"):]
+    host, port = split_address(rest if ":" in rest else f"{rest}:{DEFAULT_CLIENT_PORT}")
+    check_reachable(host, port, address, f"ray start --head --ray-client-server-port {port}")
+    try:
+        import grpc
+        from ray.core.generated import ray_client_pb2, ray_client_pb2_grpc
+    except ImportError:
+        return
+    metadata = [("authorization", f"Bearer {auth.token}")] if auth.enabled and auth.token else []
+    target = f"[{host}]:{port}" if ":" in host else f"{host}:{port}"
+    with grpc.insecure_channel(target) as channel:
+        try:
+            ray_client_pb2_grpc.RayletDriverStub(channel).ClusterInfo(
+                ray_client_pb2.ClusterInfoRequest(type=ray_client_pb2.ClusterInfoType.PING), timeout=timeout,
+                metadata=metadata)
+        except grpc.RpcError as exc:
+            if exc.code() == grpc.StatusCode.UNIMPLEMENTED:
+                raise ClusterError(f"{address} answers gRPC but is not a Ray Client server: give ray:// the head's "
+                                   f"--ray-client-server-port (default {DEFAULT_CLIENT_PORT}), or HOST:PORT without "
+                                   "ray:// for its GCS port") from None
+            raise _rpc_error(exc, address, auth, grpc) from None
+
+
 def _rpc_error(exc: Any, address: str, auth: Auth, grpc: Any) -> ClusterError:
     code = exc.code() if hasattr(exc, "code") else None
     if code == grpc.StatusCode.UNAUTHENTICATED:
@@ -296,9 +321,7 @@ def connect(address: str | None = None, *, num_cpus: int | None = None, check_ja
                      log_to_driver=False)
         return Connection(None, True, [_node_info(n) for n in ray.nodes() if n.get("Alive")], ray)
     if address.startswith("ray://"):
-        host, port = split_address(address[len("ray://"):] if ":" in address[6:] else
-                                   f"{address[6:]}:{DEFAULT_CLIENT_PORT}")
-        check_reachable(host, port, address, f"ray start --head --ray-client-server-port {port}")
+        probe_client(address, auth_settings())
     elif address != "auto":
         auth = auth_settings()
         cluster, _nodes = probe_gcs(address, auth)

@@ -160,7 +160,8 @@ class LoopbackCluster:
             try:
                 _cluster, alive = probe_gcs(self.address, auth, timeout=2.0)
                 seen = len(alive)
-                if seen >= want:
+                # The head's Ray Client server comes up after the node registers.
+                if seen >= want and (node.index > 0 or _listening(self.host, self.client_port)):
                     return
             except ClusterError:
                 pass
@@ -218,6 +219,14 @@ def _session_pids(sid: int) -> list[int]:
         if len(fields) > 3 and fields[0] != "Z" and int(fields[3]) == sid:
             pids.append(int(entry))
     return pids
+
+
+def _listening(host: str, port: int) -> bool:
+    try:
+        with socket.create_connection((host, port), timeout=1.0):
+            return True
+    except OSError:
+        return False
 
 
 def _tail(path: Path, lines: int = 3) -> str:

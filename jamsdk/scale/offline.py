@@ -11,8 +11,8 @@ output file. Nothing assumes that the nodes share a file system with the driver:
   ``--out-dir``, atomically (:mod:`jamsdk.scale.outputs`).
 
 So the driver's machine needs the inputs and room for the outputs; the other nodes need only Ray
-and jamsdk. :class:`RowAnimator` actors (``--actors N``, spread over the nodes) each open the model
-once per mode, animate whole rows with :meth:`StreamBatch.animate_clip
+and jamsdk. :class:`~jamsdk.scale.actor.RowAnimator` actors (``--actors N``, spread over the nodes)
+each open the model once per mode, animate whole rows with :meth:`StreamBatch.animate_clip
 <jamsdk.runtime.batch.StreamBatch.animate_clip>` and keep an LRU cache of encoded pictures (keyed
 by the picture's SHA-256), so a popular photo is encoded once per actor.
 
@@ -26,7 +26,6 @@ from __future__ import annotations
 
 import hashlib
 import os
-import shutil
 import sys
 import time
 from collections import OrderedDict, deque
@@ -34,12 +33,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from jamsdk.errors import ClusterError, InputError, JamError
+from jamsdk.errors import ClusterError, InputError
+from jamsdk.scale.actor import RowAnimator
 from jamsdk.scale.jobs import Row, read_jobs
-from jamsdk.scale.outputs import clean_stale_temps, clean_stale_workdirs, new_workdir, write_output
+from jamsdk.scale.outputs import clean_stale_temps, write_output
 
-DEFAULT_FPS = 25.0
 IN_FLIGHT_PER_ACTOR = 2   # one row running, the next one's inputs already shipped
+START_GRACE_S = 20.0      # how long rows wait for the other actors once the first is up
 
 
 @dataclass
@@ -70,114 +70,6 @@ class JobSummary:
                 "frames": self.frames, "seconds": round(self.seconds, 3), "frames_per_s": round(self.frames_per_s, 3),
                 "rows_per_s": round(self.rows_per_s, 4), "actors": self.actors, "nodes": self.nodes,
                 "cleaned": self.cleaned, "results": self.results}
-
-
-class RowAnimator:
-    """A Ray actor: the shipped model opened once per mode, rows animated from bytes, pictures cached.
-
-    Args:
-        bundle: the model folder (:class:`~jamsdk.scale.bundle.ModelBundle`), written on this node on first use.
-        backend, precision, threads: as for :class:`~jamsdk.runtime.batch.StreamBatch`.
-        cache_size: encoded pictures kept (least recently used dropped first).
-    """
-
-    def __init__(self, bundle: Any, backend: str = "auto", precision: str = "fp32", threads: int | None = None,
-                 cache_size: int = 64):
-        import ray
-
-        self.bundle, self.backend, self.precision, self.threads = bundle, backend, precision, threads
-        self.cache_size = cache_size
-        self._batches: dict[str, Any] = {}
-        self._sources: OrderedDict[str, Any] = OrderedDict()
-        self.encoded = 0
-        clean_stale_workdirs()  # scratch folders of actors killed on this node earlier
-        self.workdir = new_workdir()
-        self.node = ray.get_runtime_context().get_node_id()
-        self.node_ip = ray.util.get_node_ip_address()
-
-    def ready(self) -> dict[str, Any]:
-        """Where this actor runs (answered once the actor exists)."""
-        return {"node": self.node, "node_ip": self.node_ip, "pid": os.getpid()}
-
-    def animate(self, row: dict[str, Any], source: bytes, source_key: str, driving: dict[str, bytes]) -> dict[str, Any]:
-        """Animate one row; the result carries the encoded output (``video``) or the error, never raises.
-
-        Args:
-            row: the row (index, source, driving, out, mode), paths as the driver knows them.
-            source: the picture file's bytes; source_key: their SHA-256.
-            driving: the driving video's bytes by file name (one file, or the frames of a folder).
-        """
-        start = time.perf_counter()
-        result = {"index": int(row["index"]), "out": str(row["out"]), "status": "done", "frames": 0,
-                  "seconds": 0.0, "error": "", "source_cached": False, "pid": os.getpid(), "node": self.node,
-                  "node_ip": self.node_ip}
-        scratch = Path(self.workdir) / f"row{int(row['index'])}"
-        names = {}
-        try:
-            from jamsdk.video import iter_frames, probe, write_video
-
-            scratch.mkdir()
-            sb = self._batch(str(row["mode"]))
-            state, result["source_cached"] = self._source(sb, source_key, source, row, scratch, names)
-            clip = self._unpack(driving, row, scratch, names)
-            info = probe(str(clip))
-            out = scratch / ("out" + Path(str(row["out"])).suffix)
-            result["frames"] = write_video(out, sb.animate_clip(state, iter_frames(str(clip))),
-                                           fps=float(info.fps or DEFAULT_FPS))
-            result["video"] = out.read_bytes()
-        except Exception as exc:  # noqa: BLE001 - a row's failure is data for the report, not a crash
-            kind = "" if isinstance(exc, JamError) else f"{type(exc).__name__}: "
-            text = str(exc)
-            for local, shown in names.items():  # name the driver's files, not this actor's scratch copies
-                text = text.replace(local, shown)
-            result.update(status="failed", error=f"row {row['index']}: {kind}{text}")
-        finally:
-            shutil.rmtree(scratch, ignore_errors=True)
-        result["seconds"] = time.perf_counter() - start
-        return result
-
-    def close(self) -> None:
-        """Remove this actor's scratch folder (a killed actor's is removed by the next actor on its node)."""
-        shutil.rmtree(self.workdir, ignore_errors=True)
-
-    def _batch(self, mode: str) -> Any:
-        if mode not in self._batches:
-            from jamsdk.runtime.batch import StreamBatch
-
-            self._batches[mode] = StreamBatch(self.bundle.folder(), backend=self.backend, mode=mode,
-                                              precision=self.precision, threads=self.threads)
-        return self._batches[mode]
-
-    def _source(self, sb: Any, key: str, data: bytes, row: dict, scratch: Path, names: dict) -> tuple[Any, bool]:
-        from jamsdk.video import read_image
-
-        if key in self._sources:
-            self._sources.move_to_end(key)
-            return self._sources[key], True
-        path = scratch / ("source" + Path(str(row["source"])).suffix)
-        path.write_bytes(data)
-        names[str(path)] = str(row["source"])
-        # Encoded pictures do not depend on the mode: any StreamBatch of this model encodes them.
-        state = sb.encode(read_image(path))
-        self.encoded += 1
-        self._sources[key] = state
-        while len(self._sources) > self.cache_size:
-            self._sources.popitem(last=False)
-        return state, False
-
-    @staticmethod
-    def _unpack(driving: dict[str, bytes], row: dict, scratch: Path, names: dict) -> Path:
-        shown = str(row["driving"])
-        if list(driving) == [""]:  # a single file
-            path = scratch / ("driving" + Path(shown).suffix)
-            path.write_bytes(driving[""])
-        else:  # the frames of a folder
-            path = scratch / "driving"
-            path.mkdir()
-            for name, data in driving.items():
-                (path / name).write_bytes(data)
-        names[str(path)] = shown
-        return path
 
 
 class _Inputs:
@@ -283,9 +175,9 @@ def run_job(jobs: str | os.PathLike[str], out_dir: str | os.PathLike[str], model
         bundle = ship(conn.ray, model_dir)
         say(f"animating {len(todo)} row(s) with {actors} actor(s) on {conn.describe()}")
         start = time.perf_counter()
-        _run_rows(conn.ray, todo, out_root, summary, say, bundle=bundle, actors=actors,
-                  options={"num_cpus": cpus_per_actor, "num_gpus": gpus_per_actor or None},
-                  kwargs={"backend": backend, "precision": precision, "threads": threads})
+        _ActorPool(conn.ray, todo, out_root, summary, say, bundle=bundle, actors=actors,
+                   options={"num_cpus": cpus_per_actor, "num_gpus": gpus_per_actor or None},
+                   kwargs={"backend": backend, "precision": precision, "threads": threads}).run()
         summary.seconds = time.perf_counter() - start
     finally:
         if conn.address is not None or conn.started_here:
@@ -301,90 +193,120 @@ def _check_fits(nodes: list, cpus: float, gpus: float) -> None:
                            "lower --cpus-per-actor / --gpus-per-actor or add such a node")
 
 
-def _run_rows(ray: Any, todo: list[Row], out_root: Path, summary: JobSummary, say: Callable[[str], None], *,
-              bundle: Any, actors: int, options: dict[str, Any], kwargs: dict[str, Any]) -> None:
-    """The driver's loop: actors become ready, rows go to ready actors (two each at most), results are written."""
-    from ray.exceptions import RayActorError
+class _ActorPool:
+    """The driver's side of the job: actors start, rows go to ready actors (two each at most), results are written.
 
-    remote = ray.remote(RowAnimator).options(scheduling_strategy="SPREAD", **options)
-    pool: list[Any] = [None] * actors
-    ready_refs: dict[Any, int] = {}
-    ready: dict[int, dict] = {}
-    load = [0] * actors
-    inflight: dict[Any, tuple[int, Any, Row]] = {}
-    queue, inputs, finished = deque(todo), _Inputs(), 0
-    failed_starts = [0] * actors
-    last_start_error = ""
+    Rows wait until every actor is up, or :data:`START_GRACE_S` after the first one is, so that a
+    short job is not finished by the first actor alone while the others still start.
+    """
 
-    def start(i: int) -> None:
-        pool[i] = remote.remote(bundle, **kwargs)
-        ready_refs[pool[i].ready.remote()] = i
-        ready.pop(i, None)
-        load[i] = 0
+    def __init__(self, ray: Any, todo: list[Row], out_root: Path, summary: JobSummary, say: Callable[[str], None], *,
+                 bundle: Any, actors: int, options: dict[str, Any], kwargs: dict[str, Any]):
+        self.ray, self.out_root, self.summary, self.say = ray, out_root, summary, say
+        self.remote = ray.remote(RowAnimator).options(scheduling_strategy="SPREAD", **options)
+        self.bundle, self.kwargs = bundle, kwargs
+        self.pool: list[Any] = [None] * actors
+        self.starting: dict[Any, int] = {}              # ready() ref → slot
+        self.ready: dict[int, dict[str, Any]] = {}      # slot → where its actor runs
+        self.load = [0] * actors
+        self.failed_starts = [0] * actors
+        self.last_start_error = ""
+        self.first_ready = 0.0
+        self.inflight: dict[Any, tuple[int, Any, Row]] = {}
+        self.queue, self.inputs, self.finished, self.total = deque(todo), _Inputs(), 0, len(todo)
 
-    for i in range(actors):
-        start(i)
-    try:
-        while queue or inflight:
-            if not ready and not ready_refs and not inflight:  # every actor slot gave up starting
-                while queue:
-                    finished += 1
-                    _fail(summary, queue.popleft(), f"no actor could start: {last_start_error}", say,
-                          f"[{finished}/{len(todo)}] ")
-                break
-            for i in list(ready):
-                while pool[i] is not None and load[i] < IN_FLIGHT_PER_ACTOR and queue:
-                    row = queue.popleft()
-                    try:
-                        source, key = inputs.picture(row.source)
-                        driving = inputs.driving(row.driving)
-                    except InputError as exc:
-                        finished += 1
-                        _fail(summary, row, f"row {row.index}: {exc}", say, f"[{finished}/{len(todo)}] ")
-                        continue
-                    ref = pool[i].animate.remote(row.to_dict(), source, key, driving)
-                    inflight[ref] = (i, pool[i], row)
-                    load[i] += 1
-            if not queue and not inflight:
-                break
-            done, _ = ray.wait(list(inflight) + list(ready_refs), num_returns=1)
-            ref = done[0]
-            if ref in ready_refs:
-                i = ready_refs.pop(ref)
-                try:
-                    ready[i] = ray.get(ref)
-                except RayActorError as exc:
-                    last_start_error = _short(exc)
-                    failed_starts[i] += 1
-                    pool[i] = None
-                    if failed_starts[i] < 3:
-                        say(f"an actor could not start ({last_start_error}); starting another")
-                        start(i)
-                continue
-            i, actor, row = inflight.pop(ref)
-            finished += 1
-            prefix = f"[{finished}/{len(todo)}] "
-            try:
-                result = ray.get(ref)
-            except RayActorError as exc:
-                where = ready.get(i, {}).get("node_ip", "?") if pool[i] is actor else "?"
-                _fail(summary, row, f"row {row.index}: the actor animating it (node {where}) died: {_short(exc)}",
-                      say, prefix)
-                if pool[i] is actor:  # replace it once, not once per row it held
-                    start(i)
-                continue
-            if pool[i] is actor:
-                load[i] -= 1
-            _finish(summary, row, result, out_root, say, prefix)
-    finally:
-        closing = [a.close.remote() for a in pool if a is not None]
+    def run(self) -> None:
+        from ray.exceptions import RayActorError
+
+        for i in range(len(self.pool)):
+            self._start(i)
         try:
-            ray.wait(closing, num_returns=len(closing), timeout=10)
+            while self.queue or self.inflight:
+                if not self.ready and not self.starting and not self.inflight:  # every slot gave up starting
+                    while self.queue:
+                        self._fail(self.queue.popleft(), f"no actor could start: {self.last_start_error}")
+                    break
+                wait_s = self._dispatch()
+                if not self.queue and not self.inflight:
+                    break
+                done, _ = self.ray.wait(list(self.inflight) + list(self.starting), num_returns=1, timeout=wait_s)
+                if not done:
+                    continue
+                if done[0] in self.starting:
+                    self._on_ready(done[0], RayActorError)
+                else:
+                    self._on_result(done[0], RayActorError)
+        finally:
+            self._close()
+
+    def _start(self, i: int) -> None:
+        self.pool[i] = self.remote.remote(self.bundle, **self.kwargs)
+        self.starting[self.pool[i].ready.remote()] = i
+        self.ready.pop(i, None)
+        self.load[i] = 0
+
+    def _dispatch(self) -> float | None:
+        """Give queued rows to ready actors; returns how long to wait before dispatching may begin (None: no limit)."""
+        live = sum(a is not None for a in self.pool)
+        if self.starting and len(self.ready) < live:
+            left = START_GRACE_S - (time.monotonic() - self.first_ready) if self.first_ready else None
+            if left is None or left > 0:
+                return left
+        for i in list(self.ready):
+            while self.pool[i] is not None and self.load[i] < IN_FLIGHT_PER_ACTOR and self.queue:
+                row = self.queue.popleft()
+                try:
+                    source, key = self.inputs.picture(row.source)
+                    driving = self.inputs.driving(row.driving)
+                except InputError as exc:
+                    self._fail(row, f"row {row.index}: {exc}")
+                    continue
+                ref = self.pool[i].animate.remote(row.to_dict(), source, key, driving)
+                self.inflight[ref] = (i, self.pool[i], row)
+                self.load[i] += 1
+        return None
+
+    def _on_ready(self, ref: Any, actor_error: type) -> None:
+        i = self.starting.pop(ref)
+        try:
+            self.ready[i] = self.ray.get(ref)
+            self.first_ready = self.first_ready or time.monotonic()
+        except actor_error as exc:
+            self.last_start_error = _short(exc)
+            self.failed_starts[i] += 1
+            self.pool[i] = None
+            if self.failed_starts[i] < 3:
+                self.say(f"an actor could not start ({self.last_start_error}); starting another")
+                self._start(i)
+
+    def _on_result(self, ref: Any, actor_error: type) -> None:
+        i, actor, row = self.inflight.pop(ref)
+        try:
+            result = self.ray.get(ref)
+        except actor_error as exc:
+            where = self.ready.get(i, {}).get("node_ip", "?") if self.pool[i] is actor else "?"
+            self._fail(row, f"row {row.index}: the actor animating it (node {where}) died: {_short(exc)}")
+            if self.pool[i] is actor:  # replace it once, not once per row it held
+                self._start(i)
+            return
+        if self.pool[i] is actor:
+            self.load[i] -= 1
+        self.finished += 1
+        _finish(self.summary, row, result, self.out_root, self.say, f"[{self.finished}/{self.total}] ")
+
+    def _fail(self, row: Row, error: str) -> None:
+        self.finished += 1
+        _fail(self.summary, row, error, self.say, f"[{self.finished}/{self.total}] ")
+
+    def _close(self) -> None:
+        closing = [a.close.remote() for a in self.pool if a is not None]
+        try:
+            self.ray.wait(closing, num_returns=len(closing), timeout=10)
         except Exception:  # noqa: BLE001 - dead actors cannot close; their scratch is cleaned next time
             pass
-        for a in pool:
+        for a in self.pool:
             if a is not None:
-                ray.kill(a)
+                self.ray.kill(a)
 
 
 def _finish(summary: JobSummary, row: Row, result: dict[str, Any], out_root: Path, say: Callable[[str], None],

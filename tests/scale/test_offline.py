@@ -1,6 +1,7 @@
-"""`jamsdk batch` on Ray Data: a 24-row job over 2 actors, a corrupt row, a resumed re-run."""
+"""`jamsdk batch` on a local Ray: a 24-row job over 2 actors, a corrupt row, a resumed re-run; refused and cleaned outputs."""
 
 import json
+from pathlib import Path
 
 import cv2
 import numpy as np
@@ -68,3 +69,43 @@ def test_cli_errors_before_any_work(tmp_path, capsys):
     assert main(["batch", "--jobs", str(tmp_path / "absent.csv"), "--out-dir", str(tmp_path), "--model",
                  str(tmp_path)]) == 2
     assert "expected an exported model folder" in capsys.readouterr().err
+
+
+def test_symlinked_out_is_refused_and_stale_leftovers_are_cleaned(job, tiny_batched, ray_local, tmp_path):
+    """A row whose out leads out of --out-dir through a symlink fails and writes nothing there; the
+    temporary file an interrupted run left beside a row's output and a killed actor's scratch folder go."""
+    import os
+    import subprocess
+    import sys
+    import tempfile
+    import time
+
+    from jamsdk.scale.offline import run_job
+
+    out_dir, outside = tmp_path / "outs", tmp_path / "outside"
+    (out_dir / "a").mkdir(parents=True)
+    outside.mkdir()
+    (out_dir / "escape").symlink_to(outside, target_is_directory=True)
+    rows = [{"source": str(job / "pic0.png"), "driving": str(job / "clip0.mp4"), "out": out}
+            for out in ("a/one.mp4", "escape/two.mp4", "three.mp4")]
+    (tmp_path / "jobs.jsonl").write_text("".join(json.dumps(r) + "\n" for r in rows))
+    old = time.time() - 3600
+    stale = out_dir / "a" / ".one.mp4.tmp-k3_9zq0a.mp4"  # a run killed while writing a/one.mp4 left this
+    stale.write_bytes(b"half a video")
+    os.utime(stale, (old, old))
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()
+    scratch = Path(tempfile.gettempdir()) / f"jamsdk-batch-{dead.pid}-abcd_123"  # a killed actor's
+    scratch.mkdir()
+    (scratch / "row3").mkdir()
+
+    summary = run_job(tmp_path / "jobs.jsonl", out_dir, tiny_batched, actors=1, threads=1, backend="onnxruntime")
+    by_index = {r["index"]: r for r in summary.results}
+    assert by_index[1]["status"] == by_index[3]["status"] == "done"
+    assert by_index[2]["status"] == "failed" and "leads outside --out-dir" in by_index[2]["error"]
+    assert list(outside.iterdir()) == []
+    assert (out_dir / "a" / "one.mp4").is_file() and (out_dir / "three.mp4").is_file()
+    assert summary.cleaned == [str(stale)] and not stale.exists()
+    assert not scratch.exists()
+    assert all(by_index[i]["node"] and by_index[i]["node_ip"] for i in (1, 3))
+    assert summary.nodes == {by_index[1]["node"]: {"ip": by_index[1]["node_ip"], "rows": 2}}
