@@ -71,6 +71,7 @@ class Connection:
     started_here: bool
     nodes: list[NodeInfo] = field(default_factory=list)
     ray: Any = None
+    reaper: Any = None                  # the watcher of a local Ray (jamsdk.scale._reaper)
 
     def describe(self) -> str:
         where = "a local Ray" if self.started_here else f"the Ray cluster at {self.address}"
@@ -316,10 +317,14 @@ def connect(address: str | None = None, *, num_cpus: int | None = None, check_ja
     say = log or (lambda _line: None)
     if address is None:
         # "local" forces a new Ray even where RAY_ADDRESS is set; without a dashboard (memory, a port).
+        from jamsdk.scale._reaper import watch
+
         with _keep_sigterm_handler():
             ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, logging_level="WARNING",
                      log_to_driver=False)
-        return Connection(None, True, [_node_info(n) for n in ray.nodes() if n.get("Alive")], ray)
+        conn = Connection(None, True, [_node_info(n) for n in ray.nodes() if n.get("Alive")], ray)
+        conn.reaper = watch()  # a kill -9 of this process must not leave Ray's agents running
+        return conn
     if address.startswith("ray://"):
         probe_client(address, auth_settings())
     elif address != "auto":
@@ -375,3 +380,7 @@ def disconnect(conn: Connection) -> None:
     """Leave the cluster (a local Ray started here stops with it)."""
     if conn.ray is not None and conn.ray.is_initialized():
         conn.ray.shutdown()
+    if conn.reaper is not None:
+        conn.reaper.stdin.close()  # end of file: the watcher checks (Ray stopped them already) and exits
+        conn.reaper.wait(timeout=30)
+        conn.reaper = None

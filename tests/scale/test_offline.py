@@ -109,3 +109,39 @@ def test_symlinked_out_is_refused_and_stale_leftovers_are_cleaned(job, tiny_batc
     assert not scratch.exists()
     assert all(by_index[i]["node"] and by_index[i]["node_ip"] for i in (1, 3))
     assert summary.nodes == {by_index[1]["node"]: {"ip": by_index[1]["node_ip"], "rows": 2}}
+
+
+@pytest.mark.parametrize("sig", ["SIGTERM", "SIGKILL"])
+def test_a_stopped_or_killed_job_leaves_no_ray_process(job, tiny_batched, tmp_path, sig):
+    """`jamsdk batch` on its own local Ray, stopped with SIGTERM or killed with SIGKILL mid-job: within a few
+    seconds no process of its Ray (GCS, raylet, agents, workers) is left, nor a temporary file among the outputs.
+    (Without a watcher, Ray's dashboard and runtime-env agents outlive a SIGKILL of the driver by about a minute.)"""
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    from jamsdk.scale.loopback import _session_pids
+
+    out_dir = tmp_path / "outs"
+    proc = subprocess.Popen([sys.executable, "-m", "jamsdk", "batch", "--jobs", str(job / "jobs.jsonl"), "--out-dir",
+                             str(out_dir), "--model", str(tiny_batched), "--threads", "1", "--backend", "onnxruntime"],
+                            cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+                            start_new_session=True, env={**os.environ, "RAY_ADDRESS": ""})
+    try:
+        for line in proc.stdout:
+            if line.startswith("[1/"):  # Ray, its agents and an actor are up, rows are being written
+                break
+        assert len(_session_pids(proc.pid)) > 3, "the job should be running on its own Ray"
+        proc.send_signal(getattr(signal, sig))
+        proc.wait(timeout=60)
+        deadline = time.monotonic() + 15
+        while _session_pids(proc.pid) and time.monotonic() < deadline:
+            time.sleep(0.5)
+        left = [open(f"/proc/{p}/cmdline", "rb").read().split(b"\0")[0][-60:] for p in _session_pids(proc.pid)]
+        assert left == [], left
+        assert not [p for p in out_dir.rglob("*") if ".tmp-" in p.name]
+    finally:
+        for pid in _session_pids(proc.pid):
+            os.kill(pid, signal.SIGKILL)
