@@ -145,3 +145,32 @@ def test_a_stopped_or_killed_job_leaves_no_ray_process(job, tiny_batched, tmp_pa
     finally:
         for pid in _session_pids(proc.pid):
             os.kill(pid, signal.SIGKILL)
+
+
+def test_an_actor_killed_mid_job_fails_its_rows_only(job, tiny_batched, ray_local, tmp_path):
+    """An actor process killed while it holds rows: those rows are reported failed (the actor died), a new
+    actor takes its place, and every other row is done."""
+    import os
+    import signal
+    import threading
+
+    import ray._private.state as state
+
+    from jamsdk.scale.offline import run_job
+
+    killed = []
+
+    def log(line):
+        if line.startswith("[1/") and not killed:  # the first row is written: both actors are up and busy
+            alive = [a for a in state.actors().values()
+                     if a["ActorClassName"] == "RowAnimator" and a["State"] == "ALIVE" and a["Pid"]]
+            killed.append(alive[0]["Pid"])
+            threading.Thread(target=os.kill, args=(killed[0], signal.SIGKILL)).start()
+
+    summary = run_job(job / "jobs.jsonl", tmp_path / "outs", tiny_batched, actors=2, threads=1, backend="onnxruntime",
+                      log=log)
+    died = [r for r in summary.results if "died" in r["error"]]
+    assert killed and 1 <= len(died) <= 2, summary.results  # the rows it held (two at most)
+    assert summary.done + summary.failed == ROWS
+    assert summary.failed == len(died) + 2  # plus the corrupt picture and the missing video
+    assert summary.done == ROWS - 2 - len(died)
