@@ -365,8 +365,9 @@ def _keep_sigterm_handler() -> Iterator[None]:
 def _init_error(exc: BaseException, address: str) -> ClusterError:
     text = " ".join(str(exc).split())
     if "Version mismatch" in text:
-        return ClusterError(f"version mismatch with the Ray cluster at {address}: {text[len('Version mismatch: '):][:240]}; "
-                            "install the cluster's Ray and Python versions here")
+        detail = text.split("Version mismatch:", 1)[1].strip()[:240]
+        return ClusterError(f"version mismatch with the Ray cluster at {address}: {detail}; install the cluster's Ray "
+                            "and Python versions here")
     if "authentication" in text.lower() or "token" in text.lower():
         return ClusterError(f"the Ray cluster at {address} refused this process's credentials ({text[:160]}): {TOKEN_FIX}")
     if "IP address" in text and "Raylet" in text:
