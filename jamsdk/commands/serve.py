@@ -66,7 +66,8 @@ def run(args: argparse.Namespace) -> int:
         spread = service.replicas_per_node(conn.nodes, args.replicas, 1.0, args.gpus_per_replica)
         application = service.build_app(str(model), replicas=args.replicas, limits=limits, backend=args.backend,
                                         mode=args.mode, precision=args.precision, threads=args.threads,
-                                        gpus_per_replica=args.gpus_per_replica, max_replicas_per_node=spread)
+                                        gpus_per_replica=args.gpus_per_replica, max_replicas_per_node=spread,
+                                        ray_client=str(conn.address or "").startswith("ray://"))
         service.run(application, host=args.host, port=args.port)
     except BaseException:
         disconnect(conn)  # a local Ray started here goes with it; a cluster keeps running

@@ -31,7 +31,9 @@ class ModelBundle:
     """What travels to the nodes: the content key, the driver's path (for messages) and the files' bytes.
 
     ``ref`` is a one-element list holding the ObjectRef of the files (a list, so Ray passes the
-    reference to actors as it is instead of pulling the bytes into every actor).
+    reference to actors as it is instead of pulling the bytes into every actor), or the files
+    themselves (``inline``, for Serve over Ray Client: a reference made through Ray Client cannot
+    travel inside a deployment's arguments).
     """
 
     key: str
@@ -77,10 +79,13 @@ def folder_key(folder: Path) -> str | None:
         return None
 
 
-def ship(ray: Any, folder: str | os.PathLike[str]) -> ModelBundle:
-    """Read ``folder`` and put it in the object store of the connected Ray (owned by this driver)."""
+def ship(ray: Any, folder: str | os.PathLike[str], inline: bool = False) -> ModelBundle:
+    """Read ``folder`` and put it in the object store of the connected Ray (owned by this driver).
+
+    ``inline``: carry the bytes in the bundle itself instead (they then travel with each use).
+    """
     files = read_folder(folder)
-    return ModelBundle(content_key(files), str(folder), [ray.put(files)])
+    return ModelBundle(content_key(files), str(folder), [files if inline else ray.put(files)])
 
 
 def cache_root() -> Path:
@@ -104,7 +109,7 @@ def materialize(bundle: ModelBundle) -> Path:
     target = root / bundle.key
     if target.is_dir() and folder_key(target) == bundle.key:
         return target
-    files = ray.get(bundle.ref[0])
+    files = bundle.ref[0] if isinstance(bundle.ref[0], dict) else ray.get(bundle.ref[0])
     staging = Path(tempfile.mkdtemp(prefix=f".{bundle.key[:16]}.tmp-", dir=root))
     try:
         for rel, data in files.items():

@@ -180,11 +180,13 @@ class AnimationService:
 def build_app(model_dir: str, *, replicas: int = 1, limits: Optional[Limits] = None, backend: str = "auto",
               mode: str = "relative", precision: str = "fp32", threads: Optional[int] = None,
               cpus_per_replica: float = 1.0, gpus_per_replica: float = 0.0, batch_wait_s: float = 0.005,
-              max_replicas_per_node: Optional[int] = None) -> Any:
+              max_replicas_per_node: Optional[int] = None, ray_client: bool = False) -> Any:
     """The bound Serve application (pass it to :func:`run`); needs a connected Ray (the model is shipped).
 
     Args:
         max_replicas_per_node: spread replicas over nodes (see :func:`replicas_per_node`); None: Serve's own spread.
+        ray_client: connected through Ray Client (``ray://``): the model's bytes travel in the deployment's
+            arguments, as a Ray Client object reference cannot.
     """
     from jamsdk.scale.bundle import ship
 
@@ -205,7 +207,7 @@ def build_app(model_dir: str, *, replicas: int = 1, limits: Optional[Limits] = N
     # (with a clear message) before Serve's queueing would hold a connection silently.
     return AnimationService.options(num_replicas=replicas, max_ongoing_requests=limits.max_streams + 4,
                                     ray_actor_options=actor, **options).bind(
-        ship(ray, model_dir), asdict(limits), backend=backend, mode=mode, precision=precision, threads=threads,
+        ship(ray, model_dir, inline=ray_client), asdict(limits), backend=backend, mode=mode, precision=precision, threads=threads,
         batch_wait_s=batch_wait_s)
 
 
