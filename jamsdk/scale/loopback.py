@@ -169,6 +169,11 @@ class LoopbackCluster:
         raise ClusterError(f"node {node.index} did not join within {self.start_timeout:g} s ({seen} of {want} alive): "
                            f"{_tail(node.log)}")
 
+    def remove_node(self, node: Node) -> None:
+        """Stop one node started by :meth:`add_node` (every process of it)."""
+        self._end(node)
+        self.nodes.remove(node)
+
     def stop(self, grace: float = 5.0) -> None:
         """End every process of every node started here (newest first); safe to call twice."""
         for node in reversed(self.nodes):

@@ -178,8 +178,7 @@ def test_node_without_jamsdk_is_named(cluster, work, tiny_batched, tmp_path):
         one_line_error(proc, f"jamsdk is not installed on node {cluster.host} (")
         assert f"Python {bare_python}" in proc.stderr and "pip install" in proc.stderr
     finally:
-        cluster._end(node)
-        cluster.nodes.remove(node)
+        cluster.remove_node(node)
 
 
 def test_stop_leaves_no_process(cluster):
