@@ -370,6 +370,10 @@ def _init_error(exc: BaseException, address: str) -> ClusterError:
                             "and Python versions here")
     if "authentication" in text.lower() or "token" in text.lower():
         return ClusterError(f"the Ray cluster at {address} refused this process's credentials ({text[:160]}): {TOKEN_FIX}")
+    if "Starting Ray client server failed" in text or "Proxy failed to Connect to backend" in text:
+        return ClusterError(f"Ray Client at {address} could not start its server for this driver on the head (its "
+                            "logs: ray_client_server*.err in the head's Ray session folder); try again, or run jamsdk on "
+                            f"a node of the cluster with --ray HOST:{DEFAULT_GCS_PORT}")
     if "IP address" in text and "Raylet" in text:
         return ClusterError(f"cannot join the Ray cluster at {address} from this machine: a driver needs a Ray node "
                             "on its own machine; run jamsdk on a node of the cluster (e.g. the head), or use "

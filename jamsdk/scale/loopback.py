@@ -90,10 +90,14 @@ class LoopbackCluster:
         return f"ray://{self.host}:{self.client_port}"
 
     def client_env(self, base: dict[str, str] | None = None, token: bool = True) -> dict[str, str]:
-        """The environment a driver needs: Ray's token variables (``token=False``: none of them)."""
-        env = dict(os.environ if base is None else base)
-        for key in ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH", "RAY_ADDRESS"):
-            env.pop(key, None)
+        """The environment a driver needs: Ray's token variables (``token=False``: none of them).
+
+        Every other ``RAY_*`` variable of ``base`` is left out too: a process that ran ``ray.init``
+        carries some (``RAY_AUTH_MODE``, ``RAY_CLIENT_MODE``, ...) that are not this cluster's.
+        """
+        env = {k: v for k, v in (os.environ if base is None else base).items() if not k.startswith("RAY_")}
+        if env.get("PYTHONBREAKPOINT", "").startswith("ray."):
+            del env["PYTHONBREAKPOINT"]
         if token:
             env.update(RAY_AUTH_MODE="token", RAY_AUTH_TOKEN=self.token)
         return env
@@ -197,6 +201,15 @@ class LoopbackCluster:
             node.proc.wait(timeout=10)
         except subprocess.TimeoutExpired:
             pass
+
+    def log_tail(self, pattern: str = "*.err", lines: int = 20) -> str:
+        """The last lines of the nodes' Ray log files matching ``pattern`` (for failure messages)."""
+        out = []
+        for path in sorted(self.root.glob(f"n*/session_latest/logs/{pattern}")):
+            text = path.read_text(encoding="utf-8", errors="replace").strip().splitlines()[-lines:]
+            if text:
+                out.append(f"== {path.relative_to(self.root)}\n" + "\n".join(text))
+        return "\n".join(out)
 
     def pids(self) -> list[int]:
         """Every live process of every node (for tests that check nothing is left)."""

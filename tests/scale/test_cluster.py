@@ -82,11 +82,13 @@ def test_batch_rows_run_on_both_nodes_and_resume(cluster, work, tiny_batched):
     for i in range(1, 5):
         assert read_frames(work / "outs" / "out" / f"row{i}.mp4").shape == (3, 64, 64, 3)
 
-    # Re-run through Ray Client (ray://): finished rows are skipped, the failed row is tried again.
+    # Re-run: finished rows are skipped, the failed row is tried again. (Not through Ray Client: its
+    # per-driver server on the head failed to start in about 1 run of 3 on the loaded 2-core machine
+    # this was written on, which a CI test cannot afford; ray:// is checked by the pre-flight below.)
     proc = jamsdk(["batch", "--jobs", work / "jobs.jsonl", "--out-dir", work / "outs", "--model", tiny_batched,
-                   "--ray", cluster.client_address, "--threads", 1, "--backend", "onnxruntime", "--json",
+                   "--ray", cluster.address, "--threads", 1, "--backend", "onnxruntime", "--json",
                    work / "again.json"], cluster.client_env(), work)
-    assert (work / "again.json").exists(), proc.stderr[-3000:]
+    assert (work / "again.json").exists(), proc.stderr[-3000:] + cluster.log_tail()
     again = json.loads((work / "again.json").read_text())
     assert proc.returncode == 1 and (again["done"], again["skipped"], again["failed"]) == (0, 4, 1)
 
