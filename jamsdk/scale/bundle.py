@@ -3,9 +3,11 @@
 The driver reads every file of the exported folder into one :class:`ModelBundle` and puts it in
 Ray's object store (:func:`ship`). An actor or replica calls :func:`ModelBundle.folder`
 (:func:`materialize`): the first one on a node pulls the files and writes them, atomically, into a
-cache folder named by the content's SHA-256 (``$TMPDIR/jamsdk-models-<uid>/<sha>``); later ones
-on that node — and later jobs with the same model — find the folder, check its content against the
-key, and use it without pulling. Nothing needs the driver's path to exist on the node.
+cache folder named by the content's SHA-256 (``$TMPDIR/jamsdk-models-<uid>/<sha>``, or
+``$JAMSDK_MODEL_CACHE/<sha>``); later ones on that node — and later jobs with the same model —
+find the folder, check its content against the key, and use it without pulling. Nothing needs the
+driver's path to exist on the node. The cache keeps the :data:`KEEP` most recently used models;
+older ones unused for :data:`EVICT_AFTER_S` are removed (a later job writes its model again).
 
 Engines (``.engine``) travel like any other file; they only load on the GPU and TensorRT they were
 built for, as anywhere.
@@ -15,8 +17,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 import shutil
 import tempfile
+import time
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -24,6 +28,10 @@ from typing import Any
 from jamsdk.errors import InputError
 
 CACHE_PREFIX = "jamsdk-models-"
+KEEP = 3                  # most recently used models kept per node
+EVICT_AFTER_S = 600.0     # an older model is removed only when unused this long (no actor is still loading it)
+_KEY = re.compile(r"[0-9a-f]{64}\Z")
+_STAGING = re.compile(r"\.[0-9a-f]{16}\.tmp-[a-z0-9_]{8}\Z")
 
 
 @dataclass(frozen=True)
@@ -90,7 +98,7 @@ def ship(ray: Any, folder: str | os.PathLike[str], inline: bool = False) -> Mode
 
 def cache_root() -> Path:
     """This user's cache of shipped model folders on this node (created 0700, refused if not ours)."""
-    root = Path(tempfile.gettempdir()) / f"{CACHE_PREFIX}{os.getuid()}"
+    root = Path(os.environ.get("JAMSDK_MODEL_CACHE") or Path(tempfile.gettempdir()) / f"{CACHE_PREFIX}{os.getuid()}")
     try:
         root.mkdir(mode=0o700, exist_ok=True)
         st = os.lstat(root)
@@ -108,6 +116,7 @@ def materialize(bundle: ModelBundle) -> Path:
     root = cache_root()
     target = root / bundle.key
     if target.is_dir() and folder_key(target) == bundle.key:
+        _used(target)
         return target
     files = bundle.ref[0] if isinstance(bundle.ref[0], dict) else ray.get(bundle.ref[0])
     staging = Path(tempfile.mkdtemp(prefix=f".{bundle.key[:16]}.tmp-", dir=root))
@@ -129,8 +138,43 @@ def materialize(bundle: ModelBundle) -> Path:
             shutil.rmtree(staging, ignore_errors=True)
             if folder_key(target) != bundle.key:
                 raise
+        _used(target)
+        evict(root)
         return target
     except BaseException:
         if staging.exists() and staging != target:
             shutil.rmtree(staging, ignore_errors=True)
         raise
+
+
+def _used(folder: Path) -> None:
+    try:
+        os.utime(folder)  # the folder's mtime says when a job last used it
+    except OSError:
+        pass
+
+
+def evict(root: Path, keep: int = KEEP, after_s: float = EVICT_AFTER_S) -> list[Path]:
+    """Remove cached models beyond the ``keep`` most recently used that were unused for ``after_s``, and
+    staging folders older than that; only names this module makes, only folders of this user."""
+    now, entries, removed = time.time(), [], []
+    try:
+        scan = list(os.scandir(root))
+    except OSError:
+        return removed
+    for entry in scan:
+        try:
+            st = entry.stat(follow_symlinks=False)
+        except OSError:
+            continue
+        if not entry.is_dir(follow_symlinks=False) or st.st_uid != os.getuid():
+            continue
+        if _KEY.match(entry.name):
+            entries.append((st.st_mtime, Path(entry.path)))
+        elif _STAGING.match(entry.name) and now - st.st_mtime > after_s:
+            removed.append(Path(entry.path))
+    entries.sort(reverse=True)
+    removed += [path for mtime, path in entries[keep:] if now - mtime > after_s]
+    for path in removed:
+        shutil.rmtree(path, ignore_errors=True)
+    return removed
