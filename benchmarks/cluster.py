@@ -197,7 +197,8 @@ def report(result: dict) -> str:
     lines = [f"jamsdk batch on a two-node loopback Ray cluster (1 CPU per node, Ray {m['ray']}): "
              f"{result['rows_in_job']} rows × {result['frames_per_row']} frames, demo model (128px), 1 ONNX Runtime "
              f"thread per actor; {m['cpu']} ({m['logical_cpus']} logical CPUs; flags: {' '.join(m['simd_flags'])})", "",
-             "| actors (nodes used) | rows/s, median (min–max) | job s | command wall s | connect s | load average (1 min) |",
+             "| actors (nodes used) | rows/s, median (min–max) | job s | command wall s | connect s "
+             "| load average (1 min) |",
              "|---|---|---|---|---|---|"]
     for actors in (1, 2):
         rs = [r for r in runs if r["actors"] == actors]

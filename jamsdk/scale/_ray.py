@@ -30,7 +30,7 @@ def resolve_model(model: str | os.PathLike[str] | None) -> Path:
 
 
 def init_ray(address: str | None, num_cpus: int | None = None) -> Any:
-    """Connect to the Ray cluster at ``address`` (or ``RAY_ADDRESS``), or start a local Ray (reused when already running).
+    """Connect to the Ray at ``address`` (or ``RAY_ADDRESS``), or start a local Ray (reused when already running).
 
     Returns the ``ray`` module. A cluster is checked first and every failure is one
     :class:`~jamsdk.errors.ClusterError` line (:func:`jamsdk.scale.connect.connect`).

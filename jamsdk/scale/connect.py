@@ -85,7 +85,7 @@ def resolve_address(address: str | None) -> str | None:
 
 
 def auth_settings(env: dict[str, str] | None = None, home: Path | None = None) -> Auth:
-    """The token Ray would send from this process (``RAY_AUTH_TOKEN`` > ``RAY_AUTH_TOKEN_PATH`` > ``~/.ray/auth_token``).
+    """The token Ray would send from here: ``RAY_AUTH_TOKEN`` > ``RAY_AUTH_TOKEN_PATH`` > ``~/.ray/auth_token``.
 
     Raises:
         ClusterError: ``RAY_AUTH_TOKEN_PATH`` names a file that cannot be read or is empty (Ray
@@ -159,7 +159,8 @@ def check_versions(cluster: dict[str, Any], address: str, mine: tuple[str, str] 
     if theirs[0] != ray_version or not same_python:
         raise ClusterError(f"version mismatch with the Ray cluster at {address}: it runs Ray {theirs[0]} on Python "
                            f"{theirs[1]}, this process Ray {ray_version} on Python {python_version}; install "
-                           f"Ray {theirs[0]} on Python {theirs[1]} here (pip install \"ray[data,serve]=={theirs[0]}\"), "
+                           f"Ray {theirs[0]} on Python {theirs[1]} here "
+                           f"(pip install \"ray[data,serve]=={theirs[0]}\"), "
                            "or run jamsdk on a node of the cluster")
 
 
@@ -369,11 +370,12 @@ def _init_error(exc: BaseException, address: str) -> ClusterError:
         return ClusterError(f"version mismatch with the Ray cluster at {address}: {detail}; install the cluster's Ray "
                             "and Python versions here")
     if "authentication" in text.lower() or "token" in text.lower():
-        return ClusterError(f"the Ray cluster at {address} refused this process's credentials ({text[:160]}): {TOKEN_FIX}")
+        return ClusterError(f"the Ray cluster at {address} refused this process's credentials ({text[:160]}): "
+                            f"{TOKEN_FIX}")
     if "Starting Ray client server failed" in text or "Proxy failed to Connect to backend" in text:
-        return ClusterError(f"Ray Client at {address} could not start its server for this driver on the head (its "
-                            "logs: ray_client_server*.err in the head's Ray session folder); try again, or run jamsdk on "
-                            f"a node of the cluster with --ray HOST:{DEFAULT_GCS_PORT}")
+        return ClusterError(f"Ray Client at {address} could not start its server for this driver on the head "
+                            "(its logs: ray_client_server*.err in the head's Ray session folder); try again, or run "
+                            f"jamsdk on a node of the cluster with --ray HOST:{DEFAULT_GCS_PORT}")
     if "IP address" in text and "Raylet" in text:
         return ClusterError(f"cannot join the Ray cluster at {address} from this machine: a driver needs a Ray node "
                             "on its own machine; run jamsdk on a node of the cluster (e.g. the head), or use "

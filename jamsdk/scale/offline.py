@@ -189,8 +189,8 @@ def run_job(jobs: str | os.PathLike[str], out_dir: str | os.PathLike[str], model
 def _check_fits(nodes: list, cpus: float, gpus: float) -> None:
     if nodes and not any(n.cpus >= cpus and n.gpus >= gpus for n in nodes):
         have = ", ".join(f"{n.ip} {n.cpus:g} CPU {n.gpus:g} GPU" for n in nodes)
-        raise ClusterError(f"no node of the cluster can hold an actor of {cpus:g} CPU and {gpus:g} GPU (nodes: {have}): "
-                           "lower --cpus-per-actor / --gpus-per-actor or add such a node")
+        raise ClusterError(f"no node of the cluster can hold an actor of {cpus:g} CPU and {gpus:g} GPU "
+                           f"(nodes: {have}): lower --cpus-per-actor / --gpus-per-actor or add such a node")
 
 
 class _ActorPool:
@@ -359,7 +359,8 @@ def print_summary(summary: JobSummary, file: Any = sys.stdout) -> None:
     """The job's last lines: counts, frames/s, nodes, and every failed row with its error."""
     print(f"{summary.rows} rows: {summary.done} done, {summary.skipped} skipped (output existed), "
           f"{summary.failed} failed; {summary.frames} frames in {summary.seconds:.1f} s "
-          f"({summary.frames_per_s:.1f} frames/s, {summary.actors} actor(s) on {len(summary.nodes)} node(s))", file=file)
+          f"({summary.frames_per_s:.1f} frames/s, {summary.actors} actor(s) on {len(summary.nodes)} node(s))",
+          file=file)
     for r in summary.results:
         if r["status"] == "failed":
             print(f"  failed: {r['error']}", file=file)

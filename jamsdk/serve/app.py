@@ -10,8 +10,8 @@ On a cluster, the model folder reaches each replica's node through the object st
 (:mod:`jamsdk.scale.bundle`), replicas are spread over the nodes (at most ``ceil(replicas /
 nodes that fit one)`` per node), one HTTP proxy on the head node takes every stream (Serve's
 ``HeadOnly``), so ``--host``/``--port`` are the head's, and a new stream goes to the less busy of
-two replicas wherever they run (:mod:`jamsdk.serve.routing`). Each ``ready`` message and ``/health`` name
-the replica and node that hold the stream.
+two replicas wherever they run (:mod:`jamsdk.serve.routing`). Each ``ready`` message and
+``/health`` name the replica and node that hold the stream.
 
 Protocol and limits: :mod:`jamsdk.serve.protocol`. This module imports Ray, FastAPI and the model
 runtime; import it only to serve (``pip install "jamsdk[ray]"``).
@@ -76,8 +76,9 @@ class AnimationService:
     @api.get("/health")
     def health(self) -> Dict[str, Any]:
         """Streams held, frames and stage-call batches so far (frames / batches = mean batch size)."""
-        return {"pid": os.getpid(), "replica": self._replica, "node": self._node, "streams": self._active, "frames": self.frames, "batches": self.batches,
-                "batch_sizes": list(self._sb.batch_sizes), "backend": self._sb.backend, "limits": asdict(self.limits)}
+        return {"pid": os.getpid(), "replica": self._replica, "node": self._node, "streams": self._active,
+                "frames": self.frames, "batches": self.batches, "batch_sizes": list(self._sb.batch_sizes),
+                "backend": self._sb.backend, "limits": asdict(self.limits)}
 
     @api.websocket(ROUTE)
     async def stream(self, ws: WebSocket) -> None:
@@ -207,8 +208,8 @@ def build_app(model_dir: str, *, replicas: int = 1, limits: Optional[Limits] = N
     # (with a clear message) before Serve's queueing would hold a connection silently.
     return AnimationService.options(num_replicas=replicas, max_ongoing_requests=limits.max_streams + 4,
                                     ray_actor_options=actor, **options).bind(
-        ship(ray, model_dir, inline=ray_client), asdict(limits), backend=backend, mode=mode, precision=precision, threads=threads,
-        batch_wait_s=batch_wait_s)
+        ship(ray, model_dir, inline=ray_client), asdict(limits), backend=backend, mode=mode, precision=precision,
+        threads=threads, batch_wait_s=batch_wait_s)
 
 
 def replicas_per_node(nodes: List[Any], replicas: int, cpus: float = 1.0, gpus: float = 0.0) -> Optional[int]:

@@ -71,7 +71,8 @@ def test_batch_rows_run_on_both_nodes_and_resume(cluster, work, tiny_batched):
     env = cluster.client_env()
     env["RAY_ADDRESS"] = cluster.address  # Ray's own variable, instead of --ray
     proc = jamsdk(["batch", "--jobs", work / "jobs.jsonl", "--out-dir", work / "outs", "--model", tiny_batched,
-                   "--actors", 2, "--threads", 1, "--backend", "onnxruntime", "--json", work / "report.json"], env, work)
+                   "--actors", 2, "--threads", 1, "--backend", "onnxruntime", "--json", work / "report.json"],
+                  env, work)
     assert proc.returncode == 1, proc.stderr[-3000:]  # one row failed; the others finished
     report = json.loads((work / "report.json").read_text())
     assert (report["done"], report["failed"], report["skipped"]) == (4, 1, 0)
@@ -149,7 +150,8 @@ def test_connection_failures_are_one_line(cluster, work, tiny_batched):
     wrong = {**cluster.client_env(), "RAY_AUTH_TOKEN": "not-the-token"}
     one_line_error(jamsdk([*args, "--ray", cluster.address], wrong, work), "refused the token from RAY_AUTH_TOKEN")
     closed = f"127.0.0.2:{free_port()}"
-    one_line_error(jamsdk([*args, "--ray", closed], cluster.client_env(), work), f"cannot reach a Ray cluster at {closed}")
+    one_line_error(jamsdk([*args, "--ray", closed], cluster.client_env(), work),
+                   f"cannot reach a Ray cluster at {closed}")
     assert not (work / "fail").exists()
 
     # A driver on another Ray or Python than the cluster's: no second Ray version can run here, so this

@@ -1,4 +1,5 @@
-"""`jamsdk batch` on a local Ray: a 24-row job over 2 actors, a corrupt row, a resumed re-run; refused and cleaned outputs."""
+"""`jamsdk batch` on a local Ray: a 24-row job over 2 actors, a corrupt row, a resumed re-run; refused outputs,
+cleaned leftovers, a killed actor, a stopped or killed command."""
 
 import json
 from pathlib import Path
