@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 
-from jamsdk.commands._options import add_model, add_threads
+from jamsdk.commands._options import add_access, add_max_pixels, add_model, add_threads
 
 OPERANDS = "only options, such as --model DIR --port P"
 
@@ -29,6 +29,8 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
                    help="inference backend in the replicas (default auto)")
     p.add_argument("--precision", choices=("fp32", "fp16"), default="fp32", help="ONNX graphs for onnxruntime")
     add_threads(p)
+    add_max_pixels(p)
+    add_access(p)
     p.add_argument("--gpus-per-replica", type=float, default=0.0, metavar="G", help="GPUs per replica (default 0)")
     p.add_argument("--max-streams", type=int, default=16, metavar="N", help="streams per replica (default 16)")
     p.add_argument("--max-frame-bytes", type=int, default=4 << 20, metavar="B",
