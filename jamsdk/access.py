@@ -89,20 +89,26 @@ class Access:
         host: the address the server binds.
         token_sha256: digest of the required token; None when no token is needed.
         unauthenticated: bound beyond loopback without a token, on purpose.
+        origins: other origins whose browser pages may connect (``serve --allow-origin``), as
+            ``scheme://host[:port]``.
     """
 
     host: str = "127.0.0.1"
     token_sha256: str | None = None
     unauthenticated: bool = False
+    origins: tuple[str, ...] = ()
 
     @classmethod
-    def from_options(cls, host: str, token: str | None = None, unauthenticated: bool = False) -> Access:
+    def from_options(cls, host: str, token: str | None = None, unauthenticated: bool = False,
+                     origins: tuple[str, ...] | list[str] = ()) -> Access:
         """The policy for ``--host``, ``--token`` (default ``$JAMSDK_TOKEN``) and ``--unauthenticated``.
 
         Raises:
             InputError: beyond loopback with neither a token nor ``--unauthenticated``; a token
-                shorter than 16 characters or with spaces or control characters; both options.
+                shorter than 16 characters or with spaces or control characters; both options; an
+                origin that is not ``http(s)://host[:port]``.
         """
+        allowed = tuple(_origin(o) for o in origins)
         if token is None:
             token = os.environ.get(ENV) or None
             source = ENV
@@ -115,12 +121,12 @@ class Access:
                 raise InputError(f"{source}: expected at least {MIN_TOKEN_CHARS} printable characters without "
                                  f"spaces, quotes, commas or semicolons (for example {new_token()}), got "
                                  f"{len(token)} characters")
-            return cls(host, digest(token), False)
+            return cls(host, digest(token), False, allowed)
         if not is_loopback(host) and not unauthenticated:
             raise InputError(f"--host {host}: beyond this machine a token is required: --token TOKEN (or the "
                              f"{ENV} environment variable; for example {new_token()}), or --unauthenticated to let "
                              f"anyone who can reach {host} in")
-        return cls(host, None, unauthenticated and not is_loopback(host))
+        return cls(host, None, unauthenticated and not is_loopback(host), allowed)
 
     @property
     def needs_token(self) -> bool:
@@ -182,17 +188,18 @@ class Access:
             return True
         return name == _bare(self.host)
 
-    @staticmethod
-    def origin_ok(headers: Mapping[str, str]) -> bool:
+    def origin_ok(self, headers: Mapping[str, str]) -> bool:
         """Whether a browser request comes from our own page (no ``Origin`` / ``Sec-Fetch-Site``: a script).
 
-        ``Sec-Fetch-Site`` must be ``same-origin`` or ``none`` (typed in the address bar); an ``Origin``
-        must name the same host and port as ``Host``.
+        An ``Origin`` must name the same host and port as ``Host`` (or be one of :attr:`origins`), and
+        ``Sec-Fetch-Site`` must then be ``same-origin`` or ``none`` (typed in the address bar).
         """
+        origin = _header(headers, "origin")
+        if origin is not None and self.origins and _origin(origin, strict=False) in self.origins:
+            return True
         site = _header(headers, "sec-fetch-site")
         if site is not None and site.strip().lower() not in ("same-origin", "none"):
             return False
-        origin = _header(headers, "origin")
         if origin is None:
             return True
         parts = urllib.parse.urlsplit(origin.strip())
@@ -203,6 +210,18 @@ class Access:
         o_name, o_port = split_host(parts.netloc)
         h_name, h_port = split_host(host)
         return (o_name, o_port or default) == (h_name, h_port or default)
+
+
+def _origin(text: str, strict: bool = True) -> str:
+    """``scheme://host:port`` with the default port spelled out (how origins are compared)."""
+    parts = urllib.parse.urlsplit(text.strip())
+    if parts.scheme not in ("http", "https") or not parts.netloc or parts.path not in ("", "/") or parts.query:
+        if strict:
+            raise InputError(f"--allow-origin: expected http(s)://HOST[:PORT], got {text!r}")
+        return ""
+    name, port = split_host(parts.netloc)
+    port = port or ("443" if parts.scheme == "https" else "80")
+    return f"{parts.scheme}://{name}:{port}"
 
 
 def _header(headers: Mapping[str, str], name: str) -> str | None:

@@ -3,7 +3,8 @@
 A client connects to ws://HOST:PORT/stream, sends the source picture (PNG/JPEG), then frames, and
 receives animated frames (PNG); see jamsdk.serve.protocol and the client jamsdk.serve.client.
 Frames of concurrent streams on a replica share stage calls (export the model with
---batch-sizes for that). Binds 127.0.0.1 unless --host says otherwise. Ctrl-C stops.
+--batch-sizes for that). Binds 127.0.0.1 unless --host says otherwise; beyond loopback clients need
+--token (or JAMSDK_TOKEN), unless --unauthenticated. Ctrl-C stops.
 Needs: pip install "jamsdk[ray]".
 """
 
@@ -31,6 +32,8 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
     add_threads(p)
     add_max_pixels(p)
     add_access(p)
+    p.add_argument("--allow-origin", action="append", default=[], metavar="URL",
+                   help="also let browser pages from this origin (http(s)://HOST[:PORT]) connect; repeatable")
     p.add_argument("--gpus-per-replica", type=float, default=0.0, metavar="G", help="GPUs per replica (default 0)")
     p.add_argument("--max-streams", type=int, default=16, metavar="N", help="streams per replica (default 16)")
     p.add_argument("--max-frame-bytes", type=int, default=4 << 20, metavar="B",
@@ -44,8 +47,11 @@ def run(args: argparse.Namespace) -> int:
     import signal
     import time
 
+    from jamsdk.access import Access
     from jamsdk.scale._ray import init_ray, require_ray, resolve_model
 
+    # Beyond loopback without a token: refused before Ray starts.
+    access = Access.from_options(args.host, args.token, args.unauthenticated, args.allow_origin)
     require_ray("ray.serve")
     require_ray("fastapi")
     from jamsdk.serve import app as service
@@ -57,10 +63,12 @@ def run(args: argparse.Namespace) -> int:
     init_ray(args.ray)
     application = service.build_app(str(model), replicas=args.replicas, limits=limits, backend=args.backend,
                                     mode=args.mode, precision=args.precision, threads=args.threads,
-                                    gpus_per_replica=args.gpus_per_replica)
+                                    gpus_per_replica=args.gpus_per_replica, access=access)
     service.run(application, host=args.host, port=args.port)
     print(f"serving {model} on ws://{args.host}:{args.port}{ROUTE} with {args.replicas} replica(s); "
           f"health: http://{args.host}:{args.port}/health; Ctrl-C stops", flush=True)
+    print(access.describe(f"ws://{args.host}:{args.port}{ROUTE}"), flush=True)
+
     def stop(_signum, _frame):  # noqa: ANN001 - a service manager's SIGTERM stops it like Ctrl-C
         raise KeyboardInterrupt
 
