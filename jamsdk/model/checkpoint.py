@@ -12,7 +12,6 @@ plain data (e.g. where a converted checkpoint came from).
 from __future__ import annotations
 
 import os
-import pickle
 import re
 import zipfile
 from pathlib import Path
@@ -78,13 +77,15 @@ def refused(path: Path, exc: BaseException, what: str) -> CheckpointError:
     """
     text = str(exc)
     refused_global = re.search(r"GLOBAL ([\w.]+)", text)
-    if refused_global or (isinstance(exc, pickle.UnpicklingError) and "weights only" in text.lower()):
-        needs = f" ({refused_global.group(1)})" if refused_global else ""
+    if refused_global:
         return CheckpointError(
             f"{what} {path} was refused by torch.load(weights_only=True), which jamsdk always uses: it is not a "
-            f"plain tensor checkpoint but holds pickled Python objects{needs}. If you trust its source, re-save "
-            "only its tensors where it was made (e.g. torch.save(model.state_dict(), 'plain.pt')) and use that file")
-    first = next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)
+            f"plain tensor checkpoint but holds pickled Python objects ({refused_global.group(1)}). If you trust its "
+            "source, re-save only its tensors where it was made (e.g. torch.save(model.state_dict(), 'plain.pt')) "
+            "and use that file")
+    detail = re.search(r"WeightsUnpickler error:\s*(.+?)(?:\n\n|$)", text, re.S)
+    first = " ".join(detail.group(1).split()) if detail else \
+        next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)
     kind = "" if isinstance(exc, (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError)) \
         else f"{type(exc).__name__}: "
     return CheckpointError(f"{what} {path} is corrupt or not a torch checkpoint ({kind}{first[:200]})")
