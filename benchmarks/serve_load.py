@@ -201,11 +201,16 @@ def phase(address: str, n: int, seconds: float, attack: bool, source: bytes, fra
     hostile_stop = threading.Event()
     rss, sampling = [], threading.Event()
 
+    proxy_rss: list[int] = []
+
     def sample() -> None:
         while not sampling.is_set():
             value = rss_bytes(replica_pid)
             if value:
                 rss.append(value)
+            value = rss_bytes(proxy_pid) if proxy_pid else None
+            if value:
+                proxy_rss.append(value)
             time.sleep(0.25)
 
     sampler = threading.Thread(target=sample, daemon=True)
@@ -252,6 +257,7 @@ def phase(address: str, n: int, seconds: float, attack: bool, source: bytes, fra
             "p50_ms": round(percentile(lat, 50) * 1e3, 1), "p99_ms": round(percentile(lat, 99) * 1e3, 1),
             "good_errors": len(errors), "error_examples": errors[:3],
             "replica_rss_peak_mb": round(max(rss) / 2**20, 1) if rss else None,
+            "proxy_rss_peak_mb": round(max(proxy_rss) / 2**20, 1) if proxy_rss else None,
             "hostile": counts, "loadavg_1m": [round(load_before[0], 2), round(loadavg()[0], 2)],
             "cpu_cores_used": cpu,
             "frames_per_replica_cpu_s": round(len(lat) / elapsed / cpu["replica"], 2) if cpu.get("replica") else None}
@@ -313,7 +319,7 @@ def render(res: dict) -> str:
              f"hostile client ({res['pace']}): {', '.join(res['attacks'])}",
              "", f"Machine: {res['machine']}; jamsdk from {res['jamsdk']} (replica: {res['replica_code']}); model "
              f"{res['model']}; replica and hostile client at nice {res['replica_nice']}", "",
-             "| round | phase | good frames/s | p50 ms | p99 ms | good errors | replica RSS peak MB | "
+             "| round | phase | good frames/s | p50 ms | p99 ms | good errors | replica (proxy) RSS peak MB | "
              "hostile messages sent | CPU cores used: replica / proxy / good clients / hostile | "
              "load avg 1 min (start → end) |",
              "|---|---|---:|---:|---:|---:|---:|---:|---|---|"]
@@ -322,7 +328,7 @@ def render(res: dict) -> str:
             p = r[name]
             sent = sum(v for k, v in p["hostile"].items() if not k.startswith(("replies", "reconnect", "connect")))
             lines.append(f"| {i} | {name} | {p['frames_per_s']} | {p['p50_ms']} | {p['p99_ms']} | {p['good_errors']} | "
-                         f"{p['replica_rss_peak_mb']} | {sent if name == 'attack' else ''} | "
+                         f"{p['replica_rss_peak_mb']} ({p['proxy_rss_peak_mb']}) | {sent if name == 'attack' else ''} | "
                          f"{' / '.join(str(p['cpu_cores_used'].get(k, '?')) for k in ('replica', 'proxy', 'good_clients', 'hostile_client'))}"
                          f" | {p['loadavg_1m'][0]} → {p['loadavg_1m'][1]} |")
     ratios = [r["ratio"] for r in res["rounds"]]

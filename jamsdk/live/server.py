@@ -8,8 +8,10 @@ Routes: ``GET /`` the page, ``GET /stream.mjpg`` a ``multipart/x-mixed-replace``
 Every request passes :class:`~jamsdk.access.Access`: its ``Host`` must be this server's (no DNS
 rebinding), a browser request must come from the page itself (``Origin`` / ``Sec-Fetch-Site``), and
 beyond loopback it must carry the token. Refusals are 403 (401 for a missing token). Connections
-time out after :data:`TIMEOUT_S` of silence, at most :data:`MAX_CONNECTIONS` are served at once
-(more get 503 at once), and a viewer that goes away ends its thread quietly.
+time out after :data:`TIMEOUT_S` of silence and at most :data:`MAX_CONNECTIONS` are served at once:
+past the cap a new connection takes the place of the one that has waited longest for a request
+(half-open connections are what fills the cap, and streams are never cut for them); with none
+waiting, it gets 503 at once. A viewer that goes away ends its thread quietly.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ import json
 import socket
 import sys
 import threading
+import time
 import urllib.parse
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
@@ -49,7 +52,9 @@ class LiveServer(ThreadingHTTPServer):
         self.access = access or Access(address[0])
         self.max_connections = max_connections
         self.refused = 0  # connections turned away by the cap (for tests and benchmarks)
+        self.evicted = 0  # connections closed to make room while they waited for a request
         self._open = 0
+        self._waiting: dict[socket.socket, float] = {}  # connection → since when it waits for a request
         self._count_lock = threading.Lock()
         self.address_family = socket.AF_INET6 if ":" in address[0] else socket.AF_INET
         super().__init__(address, _Handler)
@@ -63,9 +68,17 @@ class LiveServer(ThreadingHTTPServer):
     def process_request(self, request, client_address):  # noqa: ANN001 - socketserver's signature
         with self._count_lock:
             full = self._open >= self.max_connections
-            if not full:
+            victim = self._oldest_waiting() if full else None
+            if not full or victim is not None:
                 self._open += 1
-        if full:
+                self._waiting[request] = time.monotonic()
+        if victim is not None:
+            self.evicted += 1
+            try:
+                victim.shutdown(socket.SHUT_RDWR)  # its handler's read returns at once and it ends
+            except OSError:
+                pass
+        elif full:
             # Answered from the accepting thread without reading: no thread, no wait on the client.
             self.refused += 1
             try:
@@ -78,18 +91,32 @@ class LiveServer(ThreadingHTTPServer):
         try:
             super().process_request(request, client_address)
         except BaseException:  # the thread did not start: give the slot back
-            self._release()
+            self._release(request)
             raise
 
     def process_request_thread(self, request, client_address):  # noqa: ANN001
         try:
             super().process_request_thread(request, client_address)
         finally:
-            self._release()
+            self._release(request)
 
-    def _release(self) -> None:
+    def _oldest_waiting(self):  # noqa: ANN202 - a socket or None; call with _count_lock held
+        if not self._waiting:
+            return None
+        return min(self._waiting, key=self._waiting.__getitem__)
+
+    def _busy(self, request, busy: bool) -> None:  # noqa: ANN001
+        """Mark a connection as serving a request (never evicted) or waiting for one (evictable)."""
+        with self._count_lock:
+            if busy:
+                self._waiting.pop(request, None)
+            elif request is not None:
+                self._waiting[request] = time.monotonic()
+
+    def _release(self, request) -> None:  # noqa: ANN001
         with self._count_lock:
             self._open -= 1
+            self._waiting.pop(request, None)
 
     def handle_error(self, request, client_address):  # noqa: ANN001
         exc = sys.exc_info()[1]
@@ -128,6 +155,17 @@ class _Handler(BaseHTTPRequestHandler):
 
     def log_message(self, format: str, *args: object) -> None:  # noqa: A002  (the base's name)
         pass  # the terminal shows the URL and the stats, not one line per poll
+
+    def parse_request(self) -> bool:
+        ok = super().parse_request()  # reads the headers: a slow client is still "waiting" until here
+        # A whole request has arrived: this connection is being served, not idling against the cap.
+        self.server._busy(self.connection, True)
+        return ok
+
+    def handle_one_request(self) -> None:
+        super().handle_one_request()
+        if not self.close_connection:
+            self.server._busy(self.connection, False)  # keep-alive: waiting for the next request
 
     def _send(self, status: int, body: bytes, ctype: str, headers: dict[str, str] | None = None) -> None:
         self.send_response(status)
