@@ -164,7 +164,7 @@ class AnimationService:
     # -- internals -------------------------------------------------------------------------------
 
     def _refusal(self, headers: Any, query: str) -> Optional[Tuple[int, str]]:
-        """``(HTTP status, reason)`` when the request may not in, else None (jamsdk.access's rules)."""
+        """``(HTTP status, reason)`` when the request may not come in, else None (jamsdk.access's rules)."""
         if not self.access.host_ok(headers.get("host")):
             return 403, f"Host {headers.get('host')!r} is not this service's name"
         if not self.access.origin_ok(headers):
