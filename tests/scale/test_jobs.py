@@ -1,5 +1,8 @@
 """Reading JOBS files (no Ray needed)."""
 
+import json
+from pathlib import Path
+
 import pytest
 
 from jamsdk.errors import InputError
@@ -47,3 +50,14 @@ def test_unusable_jobs_files(tmp_path, name, text, match):
         read_jobs(tmp_path / name, tmp_path)
     with pytest.raises(InputError, match="no such file"):
         read_jobs(tmp_path / "absent.csv", tmp_path)
+
+
+def test_absolute_out_paths_are_refused(tmp_path):
+    """An absolute ``out`` would land outside --out-dir (``out_dir / "/x"`` is ``/x``): the row fails."""
+    elsewhere = tmp_path / "elsewhere" / "x.mp4"
+    jobs = tmp_path / "jobs.jsonl"
+    jobs.write_text(json.dumps({"source": "s.png", "driving": "d.mp4", "out": str(elsewhere)}) + "\n"
+                    + json.dumps({"source": "s.png", "driving": "d.mp4", "out": "ok/y.mp4"}) + "\n")
+    rows = read_jobs(jobs, tmp_path / "outs")
+    assert "must be a path inside --out-dir (no absolute path" in rows[0].error
+    assert rows[1].error == "" and Path(rows[1].out) == (tmp_path / "outs" / "ok" / "y.mp4").resolve()
