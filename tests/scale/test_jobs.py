@@ -39,6 +39,13 @@ def test_jsonl_bad_lines_are_failed_rows_not_fatal(tmp_path):
     assert "expected an object" in rows[3].error
 
 
+def test_a_deeply_nested_jsonl_row_fails_alone(tmp_path):
+    jobs = tmp_path / "jobs.jsonl"
+    jobs.write_text("[" * 100_000 + "]" * 100_000 + '\n{"source": "a.png", "driving": "d.mp4", "out": "o.mp4"}\n')
+    rows = read_jobs(jobs, tmp_path)
+    assert "nested too deeply" in rows[0].error and not rows[1].error
+
+
 @pytest.mark.parametrize("name, text, match", [
     ("jobs.txt", "x", "expected a .csv or .jsonl"),
     ("jobs.csv", "source,out\na,b\n", r"missing \['driving'\]"),
