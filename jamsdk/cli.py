@@ -139,6 +139,10 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     quiet = args._quiet and not getattr(args, "verbose", False)
     try:
+        if getattr(args, "max_pixels", None) is not None:
+            from jamsdk.image_header import set_max_pixels
+
+            set_max_pixels(args.max_pixels)  # before any picture is read, here and in child processes
         with warnings.catch_warnings(), library_output_hidden(quiet):
             _notes_as_lines(args.command, quiet)
             return int(args._run(args) or 0)

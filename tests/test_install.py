@@ -92,6 +92,7 @@ def test_serve_from_the_clones_parent_starts_and_stops_quietly(parent):
     import signal
     import socket
     import threading
+    import time
     import urllib.request
 
     with socket.socket() as s:
@@ -103,25 +104,34 @@ def test_serve_from_the_clones_parent_starts_and_stops_quietly(parent):
         pytest.skip(f"no jamsdk console script next to {sys.executable}")
     proc = subprocess.Popen([str(script), "serve", "--port", str(port), "--threads", "1"], cwd=parent, env=env,
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # Reader threads own the pipes (communicate() after a readline() would lose what it buffered).
+    out_lines: list[str] = []
+    err_chunks: list[str] = []
+    readers = [threading.Thread(target=lambda: out_lines.extend(proc.stdout), daemon=True),
+               threading.Thread(target=lambda: err_chunks.append(proc.stderr.read()), daemon=True)]
+    for reader in readers:
+        reader.start()
     try:
         # Ready when it says so (the line comes once Serve has deployed the application).
-        first: list[str] = []
-        reader = threading.Thread(target=lambda: first.append(proc.stdout.readline()), daemon=True)
-        reader.start()
-        reader.join(300)
-        assert first and first[0].startswith("serving "), (first, proc.poll())
+        deadline = time.monotonic() + 300
+        while not out_lines and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.5)
+        assert out_lines and out_lines[0].startswith("serving "), (out_lines, proc.poll())
         with urllib.request.urlopen(f"http://127.0.0.1:{port}/health", timeout=30) as r:
             assert json.loads(r.read())["backend"] == "onnxruntime"
         proc.send_signal(signal.SIGTERM)  # what a service manager sends; Ctrl-C takes the same path
-        rest, err = proc.communicate(timeout=120)
-        out = first[0] + rest
+        proc.wait(timeout=120)
     finally:
         if proc.poll() is None:
             proc.kill()
             proc.wait()
+    for reader in readers:
+        reader.join(30)
+    out, err = "".join(out_lines), "".join(err_chunks)
     assert proc.returncode == 0, err
     assert out.splitlines() == [f"serving {REPO / 'jamsdk' / 'assets' / 'demo_model'} on ws://127.0.0.1:{port}/stream "
-                                f"with 1 replica(s); health: http://127.0.0.1:{port}/health; Ctrl-C stops", "stopped"], out
+                                f"with 1 replica(s); health: http://127.0.0.1:{port}/health; Ctrl-C stops",
+                                "access: loopback only (this machine); no token needed", "stopped"], out
     assert _foreign(err, "serve") == [], err
 
 

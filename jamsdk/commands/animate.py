@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import argparse
 
-from jamsdk.commands._options import add_backend, add_json, add_mode, add_model, add_precision, add_threads, \
-    model_dir, run_precision, write_json
+from jamsdk.commands._options import add_backend, add_json, add_max_pixels, add_mode, add_model, add_precision, \
+    add_threads, model_dir, run_precision, write_json
 
 OPERANDS = "--source IMG --driving VIDEO|CAMERA --out OUT (and optionally --model DIR)"
 QUIET = True  # the libraries' own output is hidden unless --verbose (jamsdk._quiet)
@@ -62,6 +62,7 @@ def add_common(p: argparse.ArgumentParser) -> None:
     add_backend(p)
     add_precision(p)
     add_threads(p)
+    add_max_pixels(p)
     p.add_argument("--output-size", type=output_size, default="model", metavar="model|crop|N",
                    help="side of the square output: model = the model's resolution (default), crop = the side of "
                         "the driving frame's centred square, N = N pixels")

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import argparse
 
-from jamsdk.commands._options import add_backend, add_json, add_mode, add_threads, given
+from jamsdk.commands._options import add_backend, add_json, add_max_pixels, add_mode, add_threads, given
 
 OPERANDS = "--checkpoint CKPT --data DIR, or --animation DATA with --checkpoint CKPT or --model DIR"
 QUIET = True  # the libraries' own output is hidden unless --verbose (jamsdk._quiet)
@@ -39,6 +39,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
     p.add_argument("--device", help="cpu or cuda for a checkpoint (default: cuda when available)")
     add_backend(p, " for --model")
     add_threads(p)
+    add_max_pixels(p)
     p.add_argument("--batch", type=int, default=16, metavar="N", help="frames per forward pass in reconstruction "
                                                                        "(default 16)")
     p.add_argument("--max-videos", type=int, metavar="N", help="evaluate only the first N test videos (or pairs)")

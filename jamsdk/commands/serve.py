@@ -3,7 +3,8 @@
 A client connects to ws://HOST:PORT/stream, sends the source picture (PNG/JPEG), then frames, and
 receives animated frames (PNG); see jamsdk.serve.protocol and the client jamsdk.serve.client.
 Frames of concurrent streams on a replica share stage calls (export the model with
---batch-sizes for that). Binds 127.0.0.1 unless --host says otherwise. Ctrl-C stops.
+--batch-sizes for that). Binds 127.0.0.1 unless --host says otherwise; beyond loopback clients need
+--token (or JAMSDK_TOKEN), unless --unauthenticated. Ctrl-C stops.
 Needs: pip install "jamsdk[ray]".
 """
 
@@ -11,8 +12,8 @@ from __future__ import annotations
 
 import argparse
 
-from jamsdk.commands._options import STREAM_BATCH_PRECISIONS, STREAM_BATCH_WHY, add_backend, add_mode, add_model, \
-    add_precision, add_threads, restrict, run_precision
+from jamsdk.commands._options import STREAM_BATCH_PRECISIONS, STREAM_BATCH_WHY, add_access, add_backend, \
+    add_max_pixels, add_mode, add_model, add_precision, add_threads, restrict, run_precision
 
 OPERANDS = "only options, such as --model DIR --port P"
 QUIET = True  # the libraries' own output is hidden unless --verbose (jamsdk._quiet)
@@ -25,12 +26,19 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
     p.add_argument("--replicas", type=int, default=1, metavar="N", help="ingress replicas (default 1)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, this machine only)")
     p.add_argument("--port", type=int, default=8000, metavar="P", help="port (default 8000)")
-    p.add_argument("--ray", metavar="ADDRESS", help="Ray cluster address; default: start a local Ray")
+    p.add_argument("--ray", metavar="ADDRESS",
+                   help="Ray cluster: HOST:PORT of the head (run jamsdk on a node of it), ray://HOST:10001 (Ray "
+                        "Client) or auto; default: $RAY_ADDRESS, else a local Ray. Replicas spread over the nodes; "
+                        "streams enter through the head node's --host/--port")
     add_mode(p)
     add_backend(p, " in the replicas")
     add_precision(p, "which ONNX graphs ONNX Runtime runs in the replicas: auto = fp32 (int8 is for one stream: "
                      "jamsdk live); TensorRT runs its engines as built")
     add_threads(p)
+    add_max_pixels(p)
+    add_access(p)
+    p.add_argument("--allow-origin", action="append", default=[], metavar="URL",
+                   help="also let browser pages from this origin (http(s)://HOST[:PORT]) connect; repeatable")
     p.add_argument("--gpus-per-replica", type=float, default=0.0, metavar="G", help="GPUs per replica (default 0)")
     p.add_argument("--max-streams", type=int, default=16, metavar="N", help="streams per replica (default 16)")
     p.add_argument("--max-frame-bytes", type=int, default=4 << 20, metavar="B",
@@ -44,9 +52,13 @@ def run(args: argparse.Namespace) -> int:
     import signal
     import time
 
-    from jamsdk.scale._ray import init_ray, require_ray, resolve_model
+    from jamsdk.access import Access
+    from jamsdk.scale._ray import require_ray, resolve_model
+    from jamsdk.scale.connect import connect, disconnect, resolve_address
 
     restrict(args, "--precision", STREAM_BATCH_PRECISIONS, STREAM_BATCH_WHY)
+    # Beyond loopback without a token: refused before Ray starts.
+    access = Access.from_options(args.host, args.token, args.unauthenticated, args.allow_origin)
     require_ray("ray.serve")
     require_ray("fastapi")
     from jamsdk.serve import app as service
@@ -56,57 +68,44 @@ def run(args: argparse.Namespace) -> int:
     model = resolve_model(args.model)
     limits = Limits(max_streams=args.max_streams, max_message_bytes=args.max_frame_bytes,
                     idle_timeout_s=args.idle_timeout)
-    check_port(args.host, args.port)  # a taken port fails before Ray starts
-    if args.ray is None:  # the replicas run on this machine: a backend it cannot run is said now, not per replica
+    if resolve_address(args.ray) is None:
+        # A local Ray: the HTTP proxy and the replicas run on this machine, so a taken port and a
+        # backend this machine cannot run are said now, before Ray starts (not per replica, retried).
+        check_port(args.host, args.port)
         from jamsdk.manifest import load_manifest
         from jamsdk.runtime.backends import resolve_backend
 
         resolve_backend(load_manifest(model, verify_hashes=False), args.backend)
-    ray = require_ray()
-    # Who owns what: a local Ray started here goes with the command; a cluster (--ray) keeps running;
-    # a Ray this process had joined before (the Python API, tests) keeps running with its Serve.
-    owner = "joined" if ray.is_initialized() else ("local" if args.ray is None else "cluster")
-    init_ray(args.ray)
 
     def stop(_signum, _frame):  # noqa: ANN001 - a service manager's SIGTERM stops it like Ctrl-C
         raise KeyboardInterrupt
 
-    # Set after ray.init, which installs its own SIGTERM handler (it exits with status 15 mid-start).
-    previous = signal.signal(signal.SIGTERM, stop)
+    signal.signal(signal.SIGTERM, stop)
+    conn = connect(args.ray, log=lambda line: print(line, flush=True))
     try:
+        spread = service.replicas_per_node(conn.nodes, args.replicas, 1.0, args.gpus_per_replica)
         application = service.build_app(str(model), replicas=args.replicas, limits=limits, backend=args.backend,
-                                        mode=args.mode, precision=run_precision(args.precision),
-                                        threads=args.threads, gpus_per_replica=args.gpus_per_replica)
-        try:
-            start(application, host=args.host, port=args.port)
-        except BaseException:
-            _stop(ray, owner)
-            raise
-        print(f"serving {model} on ws://{args.host}:{args.port}{ROUTE} with {args.replicas} replica(s); "
-              f"health: http://{args.host}:{args.port}/health; Ctrl-C stops", flush=True)
-        try:
-            while True:
-                time.sleep(3600)
-        except KeyboardInterrupt:
-            _stop(ray, owner)
-            print("stopped", flush=True)
-    finally:
-        signal.signal(signal.SIGTERM, previous)
+                                        mode=args.mode, precision=run_precision(args.precision), threads=args.threads,
+                                        gpus_per_replica=args.gpus_per_replica, max_replicas_per_node=spread,
+                                        ray_client=str(conn.address or "").startswith("ray://"), access=access)
+        start(application, host=args.host, port=args.port)  # its failures as one line with the cause
+    except BaseException:
+        disconnect(conn)  # a local Ray started here goes with it; a cluster keeps running
+        raise
+    head = next((n.ip for n in conn.nodes if n.head), "")
+    where = f" (the head node, {head})" if len(conn.nodes) > 1 and head else ""
+    spread_text = f", at most {spread} per node on {len(conn.nodes)} nodes" if spread else ""
+    print(f"serving {model} on ws://{args.host}:{args.port}{ROUTE}{where} with {args.replicas} replica(s)"
+          f"{spread_text}; health: http://{args.host}:{args.port}/health; Ctrl-C stops", flush=True)
+    print(access.describe(f"ws://{args.host}:{args.port}{ROUTE}"), flush=True)
+    try:
+        while True:
+            time.sleep(3600)
+    except KeyboardInterrupt:
+        if not conn.started_here:
+            service.stop()  # this application only: Serve stays up where other applications use it
+        # A local Ray started here takes Serve with it: stopping Serve first would race its own
+        # ray.kill of the controller, which Ray reports as a failed task on every clean stop.
+        disconnect(conn)
+        print("stopped", flush=True)
     return 0
-
-
-def _stop(ray, owner: str) -> None:  # noqa: ANN001
-    """Take down what this command started (``owner`` as set in :func:`run`)."""
-    from ray import serve
-
-    if owner == "local":
-        # The local Ray takes Serve with it. serve.shutdown() first would race its own ray.kill of
-        # the controller, and Ray prints that as a failed task on every clean stop.
-        ray.shutdown()
-    elif owner == "cluster":
-        try:
-            serve.shutdown()
-        finally:
-            ray.shutdown()
-    else:
-        serve.delete("jamsdk")

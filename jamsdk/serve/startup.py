@@ -13,7 +13,7 @@ import re
 import socket
 from typing import Any
 
-from jamsdk.errors import EngineError, InputError
+from jamsdk.errors import EngineError, InputError, JamError
 
 _ANSI = re.compile(r"\x1b\[[0-9;]*m")
 # The last line of a Python traceback: "package.module.ErrorName: message" (or just "ErrorName").
@@ -86,6 +86,8 @@ def start(application: Any, host: str, port: int, name: str = "jamsdk") -> None:
 
     try:
         service.run(application, host=host, port=port, name=name)
+    except JamError:
+        raise  # already one line (e.g. another jamsdk serve holds the name)
     except Exception as exc:  # noqa: BLE001 - Serve raises RuntimeError and RayTaskError wrappers
         text = str(getattr(exc, "cause", None) or exc)
         if "Failed to bind to address" in text:
