@@ -1,6 +1,6 @@
 """Lazy imports of heavy optional packages.
 
-``import jamsdk`` must stay light (no torch, onnx, onnxruntime or tensorrt) so that the runtime
+``import jamsdk`` must stay light (no torch, onnx, onnxruntime, openvino or tensorrt) so that the runtime
 installs on a Jetson without training dependencies; modules that need a heavy package call
 :func:`require` at the point of use.
 """
@@ -20,6 +20,7 @@ _EXTRA_OF = {
     "onnxscript": "export",
     "onnxruntime": "onnxruntime",
     "tensorrt": "tensorrt",
+    "openvino": "openvino",
     "yaml": "",
     "tqdm": "",
 }

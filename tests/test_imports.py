@@ -1,9 +1,9 @@
-"""`import jamsdk` stays light: no torch, onnx, onnxruntime or tensorrt (checked in a fresh process)."""
+"""`import jamsdk` stays light: no torch, onnx, onnxruntime, openvino or tensorrt (checked in a fresh process)."""
 
 import subprocess
 import sys
 
-HEAVY = ("torch", "onnx", "onnxruntime", "tensorrt", "onnxsim", "onnxscript", "yaml")
+HEAVY = ("torch", "onnx", "onnxruntime", "tensorrt", "openvino", "openvino_telemetry", "onnxsim", "onnxscript", "yaml")
 
 
 def loaded_after(stmt: str) -> list[str]:

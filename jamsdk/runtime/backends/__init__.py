@@ -3,7 +3,7 @@
 Backends are looked up in :data:`BACKENDS` by kind, and ``backend="auto"`` walks
 :data:`AUTO_ORDER` asking each class whether it can run the model here; adding a backend is an
 entry in each, not another branch in the Animator. Importing this package imports neither
-onnxruntime nor tensorrt (each backend imports its library when opened).
+onnxruntime, openvino nor tensorrt (each backend imports its library when opened).
 """
 
 from __future__ import annotations
@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING
 from jamsdk.errors import EngineError, InputError
 from jamsdk.runtime.backends.base import Backend, check_feeds
 from jamsdk.runtime.backends.onnxruntime import OnnxRuntimeBackend
+from jamsdk.runtime.backends.openvino import OpenVINOBackend
 from jamsdk.runtime.backends.tensorrt import TensorRTBackend
 
 if TYPE_CHECKING:
@@ -22,6 +23,7 @@ if TYPE_CHECKING:
 BACKENDS: dict[str, type[Backend]] = {
     TensorRTBackend.kind: TensorRTBackend,
     OnnxRuntimeBackend.kind: OnnxRuntimeBackend,
+    OpenVINOBackend.kind: OpenVINOBackend,
 }
 #: ``backend="auto"`` takes the first of these that can run the model here
 AUTO_ORDER: tuple[str, ...] = ("tensorrt", "onnxruntime")
@@ -46,5 +48,5 @@ def resolve_backend(manifest: "Manifest", backend: str = "auto") -> str:
     raise EngineError("no backend can run this model here: " + "; ".join(reasons))
 
 
-__all__ = ["AUTO_ORDER", "BACKENDS", "Backend", "OnnxRuntimeBackend", "TensorRTBackend", "check_feeds",
-           "resolve_backend"]
+__all__ = ["AUTO_ORDER", "BACKENDS", "Backend", "OnnxRuntimeBackend", "OpenVINOBackend", "TensorRTBackend",
+           "check_feeds", "resolve_backend"]
