@@ -58,10 +58,10 @@ def add_common(p: argparse.ArgumentParser, backend: str = "auto") -> None:
     """Options shared with jamsdk demo."""
     p.add_argument("--mode", choices=("relative", "standard", "avd"), default="relative",
                    help="motion transfer (default relative)")
-    p.add_argument("--backend", choices=("auto", "tensorrt", "onnxruntime"), default=backend,
+    p.add_argument("--backend", choices=("auto", "tensorrt", "onnxruntime", "openvino"), default=backend,
                    help=f"inference backend (default {backend})")
     p.add_argument("--precision", choices=("fp32", "fp16", "int8"), default="fp32",
-                   help="ONNX graphs for onnxruntime (default fp32; TensorRT uses its engines)")
+                   help="ONNX graphs for onnxruntime and openvino (default fp32; TensorRT uses its engines)")
     add_threads(p)
     p.add_argument("--output-size", type=output_size, default="model", metavar="model|crop|N",
                    help="side of the square output: model = the model's resolution (default), crop = the side of "

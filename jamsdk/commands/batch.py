@@ -29,7 +29,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
     p.add_argument("--gpus-per-actor", type=float, default=0.0, metavar="G",
                    help="GPUs each actor reserves (default 0: CPU)")
     p.add_argument("--cpus-per-actor", type=float, default=1.0, metavar="C", help="CPUs each actor reserves (default 1)")
-    p.add_argument("--backend", choices=("auto", "tensorrt", "onnxruntime"), default="auto",
+    p.add_argument("--backend", choices=("auto", "tensorrt", "onnxruntime", "openvino"), default="auto",
                    help="inference backend in the actors (default auto)")
     p.add_argument("--precision", choices=("fp32", "fp16"), default="fp32", help="ONNX graphs for onnxruntime")
     add_threads(p)

@@ -31,14 +31,14 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
     p = sub.add_parser(name, help="benchmark streaming latency, FPS and memory of a model folder",
                        description=__doc__)
     add_model(p, "model to benchmark")
-    p.add_argument("--backend", choices=("auto", "tensorrt", "onnxruntime"), default="auto",
+    p.add_argument("--backend", choices=("auto", "tensorrt", "onnxruntime", "openvino"), default="auto",
                    help="inference backend (default auto: TensorRT when engines and a GPU are there)")
     p.add_argument("--frames", type=int, default=200, metavar="N", help="timed frames (default 200)")
     p.add_argument("--warmup", type=int, default=20, metavar="N", help="untimed frames first (default 20)")
     p.add_argument("--mode", choices=("relative", "standard", "avd"), default="relative",
                    help="motion transfer (default relative)")
     p.add_argument("--precision", choices=("fp32", "fp16", "int8"), default="fp32",
-                   help="ONNX graphs for onnxruntime (default fp32; TensorRT runs its engines as built)")
+                   help="ONNX graphs for onnxruntime and openvino (default fp32; TensorRT runs its engines as built)")
     add_threads(p)
     p.add_argument("--cuda-graph", action="store_true", help="TensorRT: replay each stage as a CUDA graph")
     p.add_argument("--input-shape", type=_shape, default=(480, 640), metavar="HxW",

@@ -22,7 +22,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
     p.add_argument("--model", metavar="DIR",
                    help="also check this exported model folder (or the word demo for the bundled model); "
                         "default: check the machine only")
-    p.add_argument("--backend", choices=("auto", "tensorrt", "onnxruntime"), default="auto",
+    p.add_argument("--backend", choices=("auto", "tensorrt", "onnxruntime", "openvino"), default="auto",
                    help="the backend you will run (default auto: TensorRT where it can run, else ONNX Runtime)")
     add_json(p, "the report, for bug reports,")
     return p

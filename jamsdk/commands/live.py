@@ -34,7 +34,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
     p.add_argument("--vcam", action="store_true", help="also send to a virtual camera (needs jamsdk[vcam])")
     p.add_argument("--mode", choices=("relative", "standard", "avd"), default="relative",
                    help="motion transfer (default relative)")
-    p.add_argument("--backend", choices=("auto", "tensorrt", "onnxruntime"), default="auto",
+    p.add_argument("--backend", choices=("auto", "tensorrt", "onnxruntime", "openvino"), default="auto",
                    help="inference backend (default auto)")
     p.add_argument("--precision", choices=("fp32", "fp16"), default="fp32",
                    help="ONNX graphs for onnxruntime (default fp32)")

@@ -25,7 +25,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
     p.add_argument("--ray", metavar="ADDRESS", help="Ray cluster address; default: start a local Ray")
     p.add_argument("--mode", choices=("relative", "standard", "avd"), default="relative",
                    help="motion transfer for every stream (default relative)")
-    p.add_argument("--backend", choices=("auto", "tensorrt", "onnxruntime"), default="auto",
+    p.add_argument("--backend", choices=("auto", "tensorrt", "onnxruntime", "openvino"), default="auto",
                    help="inference backend in the replicas (default auto)")
     p.add_argument("--precision", choices=("fp32", "fp16"), default="fp32", help="ONNX graphs for onnxruntime")
     add_threads(p)

@@ -25,22 +25,37 @@ BACKENDS: dict[str, type[Backend]] = {
     OnnxRuntimeBackend.kind: OnnxRuntimeBackend,
     OpenVINOBackend.kind: OpenVINOBackend,
 }
-#: ``backend="auto"`` takes the first of these that can run the model here
-AUTO_ORDER: tuple[str, ...] = ("tensorrt", "onnxruntime")
+#: ``backend="auto"`` takes the first of these that can run the model here, per precision. OpenVINO
+#: comes before ONNX Runtime for INT8 only: on the same Q/DQ graphs it ran jam-256 at ~0.6x ONNX
+#: Runtime's INT8 time on an AVX-512 VNNI CPU, while in FP32 the two were within noise and OpenVINO's
+#: first open compiles for seconds (runtime/README.md, "OpenVINO", has the numbers).
+AUTO_ORDERS: dict[str, tuple[str, ...]] = {
+    "fp32": ("tensorrt", "onnxruntime", "openvino"),
+    "fp16": ("tensorrt", "onnxruntime", "openvino"),
+    "int8": ("tensorrt", "openvino", "onnxruntime"),
+}
+#: the FP32 order (kept for callers that do not choose a precision)
+AUTO_ORDER: tuple[str, ...] = AUTO_ORDERS["fp32"]
 
 
-def resolve_backend(manifest: "Manifest", backend: str = "auto") -> str:
-    """The backend kind to use: ``backend`` itself, or for ``"auto"`` the first usable of :data:`AUTO_ORDER`.
+def auto_order(precision: str = "fp32") -> tuple[str, ...]:
+    """The backends ``backend="auto"`` tries for ``precision``, in order."""
+    return AUTO_ORDERS.get(precision, AUTO_ORDER)
+
+
+def resolve_backend(manifest: "Manifest", backend: str = "auto", precision: str = "fp32") -> str:
+    """The backend kind to use: ``backend`` itself, or for ``"auto"`` the first usable of :func:`auto_order`.
 
     ``auto`` takes TensorRT when the folder has engines, a GPU answers (probed first, without
-    touching TensorRT) and tensorrt imports; otherwise ONNX Runtime on the ONNX graphs.
+    touching TensorRT) and tensorrt imports; otherwise, for ``precision="int8"`` OpenVINO when it is
+    installed, else ONNX Runtime on the ONNX graphs (FP32 and FP16: ONNX Runtime first).
     """
     if backend != "auto":
         if backend not in BACKENDS:
             raise InputError(f"backend: expected 'auto' or one of {sorted(BACKENDS)}, got {backend!r}")
         return backend
     reasons = []
-    for kind in AUTO_ORDER:
+    for kind in auto_order(precision):
         why = BACKENDS[kind].usable(manifest)
         if not why:
             return kind
@@ -48,5 +63,5 @@ def resolve_backend(manifest: "Manifest", backend: str = "auto") -> str:
     raise EngineError("no backend can run this model here: " + "; ".join(reasons))
 
 
-__all__ = ["AUTO_ORDER", "BACKENDS", "Backend", "OnnxRuntimeBackend", "OpenVINOBackend", "TensorRTBackend",
-           "check_feeds", "resolve_backend"]
+__all__ = ["AUTO_ORDER", "AUTO_ORDERS", "BACKENDS", "Backend", "OnnxRuntimeBackend", "OpenVINOBackend", "TensorRTBackend",
+           "auto_order", "check_feeds", "resolve_backend"]
