@@ -93,6 +93,18 @@ def cache_dir_for(sha256: str) -> Path | None:
     return path if os.access(path, os.W_OK) else None
 
 
+def compile_properties(threads: int | None = None, pinning: bool = False,
+                       cache_dir: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """The properties jamsdk compiles every graph with (see the module docstring for why each)."""
+    props: dict[str, Any] = {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY",
+                             "ENABLE_CPU_PINNING": bool(pinning)}
+    if threads:
+        props["INFERENCE_NUM_THREADS"] = int(threads)
+    if cache_dir is not None:
+        props["CACHE_DIR"] = os.fspath(cache_dir)
+    return props
+
+
 class OpenVINOBackend(Backend):
     """Runs a stage's ONNX graph with OpenVINO on the CPU.
 
@@ -116,15 +128,9 @@ class OpenVINOBackend(Backend):
         self._inputs: list[str] = []
 
     def properties(self) -> dict[str, Any]:
-        """The compile properties (also part of OpenVINO's cache key)."""
-        props: dict[str, Any] = {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY",
-                                 "ENABLE_CPU_PINNING": self.pinning}
-        if self.threads:
-            props["INFERENCE_NUM_THREADS"] = int(self.threads)
+        """The compile properties (:func:`compile_properties`; also part of OpenVINO's cache key)."""
         folder = cache_dir_for(self.sha256) if self.cache and self.sha256 else None
-        if folder is not None:
-            props["CACHE_DIR"] = str(folder)
-        return props
+        return compile_properties(self.threads, self.pinning, folder)
 
     @classmethod
     def usable(cls, manifest: "Manifest") -> str:
