@@ -119,6 +119,8 @@ class OpenVINOBackend(Backend):
 
     kind = "openvino"
     artifact = "onnx"
+    #: ``pinning`` of backends made by :meth:`from_manifest` (the Animator's); benchmarks flip it
+    PINNING: bool = False
 
     def __init__(self, stage: Stage, path: str | os.PathLike[str], threads: int | None = None,
                  pinning: bool = False, sha256: str | None = None, cache: bool = True):
@@ -144,7 +146,8 @@ class OpenVINOBackend(Backend):
         batch = int(options.get("batch") or 1)  # streams per call (jamsdk.runtime.batch)
         stage = batched(Stage(name, entry.per, entry.inputs, entry.outputs), batch)
         path = manifest.stage_file(name, options.get("precision") or "fp32", batch, openvino=True)
-        return cls(stage, path, threads=options.get("threads"), sha256=manifest.file_sha256(path))
+        return cls(stage, path, threads=options.get("threads"), pinning=cls.PINNING,
+                   sha256=manifest.file_sha256(path))
 
     def _open(self) -> None:
         ov_core = core()
