@@ -16,7 +16,7 @@ channels fill most of a 16-lane block, at 1.3× the MACs. Measured on its own (j
 2 threads, AVX-512 VNNI CPU): 0.59× ONNX Runtime's time and 0.70× OpenVINO's; in the whole
 generator see export/README.md.
 
-Only convolutions that fit exactly are rewritten: 2-D, one group, stride and dilation 1, an odd
+Only the generator's graph is rewritten (:data:`STAGES`), and in it only convolutions that fit exactly: 2-D, one group, stride and dilation 1, an odd
 square kernel ≥ 5 with "same" padding, at most :data:`MAX_OUT_CHANNELS` outputs, and even input
 sizes that the graph states.
 """
@@ -34,6 +34,10 @@ if TYPE_CHECKING:
 
 #: convolutions with at most this many output channels are worth rewriting (a 16-lane block)
 MAX_OUT_CHANNELS = 4
+#: stages whose FP32 graph is rewritten: the generator (its final conv runs at full resolution).
+#: Dense motion's 1-channel occlusion head fits too, but at a quarter resolution the rewrite did
+#: not pay there (ONNX Runtime 1.05×, OpenVINO 0.94× the stage's time; export/README.md).
+STAGES = ("generator",)
 BLOCK = 2
 #: attribute-free elementwise activations moved before the DepthToSpace (where runtimes fuse them)
 ACTIVATIONS = ("Sigmoid", "Relu", "Tanh")
@@ -153,8 +157,9 @@ def narrow_convs_to_space_to_depth(proto: "onnx.ModelProto") -> tuple["onnx.Mode
 
 def fp32_form(proto: "onnx.ModelProto", stage: Any, align_corners: bool, opset: int, label: str,
               enabled: bool = True) -> tuple["onnx.ModelProto", list[str]]:
-    """The FP32 graph jamsdk writes for ``proto``: rewritten (when ``enabled``) and checked again."""
-    if not enabled:
+    """The FP32 graph jamsdk writes for ``proto`` (stage ``stage``): rewritten when ``enabled`` and
+    the stage is one of :data:`STAGES`, and then checked again."""
+    if not enabled or stage.name not in STAGES:
         return proto, []
     from jamsdk.export.checks import check_graph
 

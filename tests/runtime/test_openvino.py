@@ -170,3 +170,30 @@ def test_stream_batch_on_openvino_matches_onnxruntime(tiny_batched):
         for sid in out["onnxruntime"][t]:
             a, b = out["openvino"][t][sid].astype(int), out["onnxruntime"][t][sid].astype(int)
             assert np.abs(a - b).max() <= 1
+
+
+def test_cli_animate_bench_and_errors_on_openvino(tiny_jam, demo_assets, tmp_path, capsys):
+    from jamsdk.cli import main
+
+    _, model_dir = tiny_jam
+    out = tmp_path / "out.gif"
+    assert main(["animate", "--model", str(model_dir), "--backend", "openvino", "--source",
+                 str(demo_assets / "example_source.png"), "--driving", str(demo_assets / "example_driving.mp4"),
+                 "--max-frames", "3", "--out", str(out)]) == 0
+    assert out.is_file() and "openvino" in capsys.readouterr().out
+    report = tmp_path / "bench.json"
+    assert main(["bench", "--model", str(model_dir), "--backend", "openvino", "--frames", "3", "--warmup", "1",
+                 "--threads", "1", "--json", str(report), "--no-progress"]) == 0
+    import json
+
+    data = json.loads(report.read_text())
+    assert data["settings"]["backend"] == "openvino" and data["machine"]["openvino"]
+    from jamsdk.runtime.sysinfo import cpu_flags
+
+    assert data["machine"]["cpu_flags"] == cpu_flags()
+    assert "openvino" in capsys.readouterr().out
+    assert main(["animate", "--model", str(model_dir), "--backend", "openvino", "--precision", "int8", "--source",
+                 str(demo_assets / "example_source.png"), "--driving", str(demo_assets / "example_driving.mp4"),
+                 "--out", str(tmp_path / "x.gif")]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "no 'int8' graph" in err
