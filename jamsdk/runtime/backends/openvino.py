@@ -93,6 +93,13 @@ def cache_dir_for(sha256: str) -> Path | None:
     return path if os.access(path, os.W_OK) else None
 
 
+def error_text(exc: BaseException, limit: int = 300) -> str:
+    """OpenVINO's message without its C++ source locations (``Exception from src/...:132:``)."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    said = [ln for ln in lines if not ln.startswith(("Exception from ", "Check '"))]
+    return (" ".join(said) or (lines[-1] if lines else type(exc).__name__))[:limit]
+
+
 def compile_properties(threads: int | None = None, pinning: bool = False,
                        cache_dir: str | os.PathLike[str] | None = None) -> dict[str, Any]:
     """The properties jamsdk compiles every graph with (see the module docstring for why each)."""
@@ -127,7 +134,6 @@ class OpenVINOBackend(Backend):
         super().__init__(stage, path)
         self.threads, self.pinning, self.sha256, self.cache = threads, bool(pinning), sha256, bool(cache)
         self._request: Any = None
-        self._inputs: list[str] = []
 
     def properties(self) -> dict[str, Any]:
         """The compile properties (:func:`compile_properties`; also part of OpenVINO's cache key)."""
@@ -154,8 +160,7 @@ class OpenVINOBackend(Backend):
         try:
             compiled = ov_core.compile_model(str(self.path), "CPU", self.properties())
         except Exception as exc:  # OpenVINO raises RuntimeError subclasses with long C++ traces
-            first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
-            raise EngineError(f"{self.name}: OpenVINO cannot compile {self.path}: {first[:300]}") from None
+            raise EngineError(f"{self.name}: OpenVINO cannot compile {self.path}: {error_text(exc)}") from None
         for what, got, specs in (("inputs", compiled.inputs, self.stage.inputs),
                                  ("outputs", compiled.outputs, self.stage.outputs)):
             names = sorted(port.get_any_name() for port in got)
