@@ -28,6 +28,9 @@ calibration); this module chooses what to quantize and judges the result.
 * **The CPU's graphs**: after the gates, :mod:`jamsdk.export.int8_cpu` times FP32, S8S8 and U8S8
   per stage on this machine and records the fastest passing one as the stage's ``int8_cpu`` graph
   (what ONNX Runtime's CPU provider runs for ``precision="int8"``).
+* **OpenVINO's graphs**: where openvino is installed, :mod:`jamsdk.export.int8_openvino` judges
+  the accepted graphs again on OpenVINO (its own end-to-end PSNR and per-stage time) and records
+  each stage's ``int8_openvino`` file.
 * **Quality gates**: each candidate (the most expensive first) is quantized and accepted only if
   the end-to-end PSNR of the chain with it (and the stages accepted before it) against the FP32
   chain on the calibration frames stays ≥ ``min_psnr``; a stage that fails is retried with its
