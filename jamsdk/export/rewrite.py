@@ -13,8 +13,8 @@ convolution at ``(I, J)``, whose weights are the original ones moved to the tap 
 zero where a tap falls outside the k×k kernel), so every output is the same sum of the same
 products; only the order of the additions differs (≤ 1e-5 on jam-256's final conv). 12 output
 channels fill most of a 16-lane block, at 1.3× the MACs. Measured on its own (jam-256's final conv,
-2 threads, AVX-512 VNNI CPU): 0.59× ONNX Runtime's time and 0.70× OpenVINO's; in the whole
-generator see export/README.md.
+2 threads, AVX-512 VNNI CPU): ~0.5–0.6× ONNX Runtime's time and ~0.6–0.7× OpenVINO's; the whole
+generator ~0.9× on both (``benchmarks/fp32_rewrite.py``; export/README.md).
 
 Only the generator's graph is rewritten (:data:`STAGES`), and in it only convolutions that fit exactly: 2-D, one group, stride and dilation 1, an odd
 square kernel ≥ 5 with "same" padding, at most :data:`MAX_OUT_CHANNELS` outputs, and even input
@@ -34,9 +34,9 @@ if TYPE_CHECKING:
 
 #: convolutions with at most this many output channels are worth rewriting (a 16-lane block)
 MAX_OUT_CHANNELS = 4
-#: stages whose FP32 graph is rewritten: the generator (its final conv runs at full resolution).
-#: Dense motion's 1-channel occlusion head fits too, but at a quarter resolution the rewrite did
-#: not pay there (ONNX Runtime 1.05×, OpenVINO 0.94× the stage's time; export/README.md).
+#: stages whose FP32 graph is rewritten: the generator (its final conv runs at full resolution;
+#: ~0.9x the stage's time). Dense motion's 1-channel occlusion head fits too, but at a quarter
+#: resolution ONNX Runtime gained nothing measurable there (0.97x, 1.05x; export/README.md).
 STAGES = ("generator",)
 BLOCK = 2
 #: attribute-free elementwise activations moved before the DepthToSpace (where runtimes fuse them)
