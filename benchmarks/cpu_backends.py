@@ -37,6 +37,7 @@ from typing import Any
 import numpy as np
 
 from _cost import require_at_least, write_reports  # benchmarks/ is sys.path[0]
+from compare import cache_dir
 from jamsdk.errors import JamError
 
 STAGES = ("region_predictor", "dense_motion", "generator")
@@ -81,11 +82,10 @@ def jam256_folders(workdir: Path, threads: int, rewrite_ab: bool) -> tuple[Path,
 def open_seconds(folder: Path, backend: str, precision: str, threads: int, cache: Path | None) -> float:
     import jamsdk
 
-    if cache is not None:
-        os.environ["JAMSDK_CACHE_DIR"] = str(cache)
-    t0 = time.perf_counter()
-    with jamsdk.Animator(folder, backend=backend, mode="standard", precision=precision, threads=threads):
-        return time.perf_counter() - t0
+    with cache_dir(str(cache)) if cache is not None else contextlib.nullcontext():
+        t0 = time.perf_counter()
+        with jamsdk.Animator(folder, backend=backend, mode="standard", precision=precision, threads=threads):
+            return time.perf_counter() - t0
 
 
 def run(args: argparse.Namespace) -> dict[str, Any]:
@@ -98,9 +98,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     from jamsdk.runtime.backends.openvino import OpenVINOBackend
 
     load_before = loadavg()
-    with tempfile.TemporaryDirectory(prefix="jamsdk-cpu-backends-") as tmp:
+    with tempfile.TemporaryDirectory(prefix="jamsdk-cpu-backends-") as tmp, cache_dir(os.path.join(tmp, "cache")):
         work = Path(tmp)
-        os.environ["JAMSDK_CACHE_DIR"] = str(work / "cache")
         t0 = time.perf_counter()
         if args.model:
             folder, plain = resolve_model(args.model), None
