@@ -212,10 +212,13 @@ def main(argv: list[str] | None = None) -> int:
         return 0
     dtype, dtype_text = _half_dtype(args.half_dtype, device)
     start = time.perf_counter()
-    models = [measure(c, device, dtype, args.frames) for c in (args.configs or ["jam-256", "mraa-256"])]
-    result = {"status": "ok", "device": str(device), "machine": gs.machine(device), "half_dtype": dtype_text,
-              "tf32_effective": device.type == "cuda", "frames": args.frames, "models": models,
-              "seconds": round(time.perf_counter() - start, 1)}
+    result = {"status": "running", "device": str(device), "machine": gs.machine(device), "half_dtype": dtype_text,
+              "tf32_effective": device.type == "cuda", "frames": args.frames, "models": []}
+    for config in args.configs or ["jam-256", "mraa-256"]:
+        result["models"].append(measure(config, device, dtype, args.frames))
+        if args.json:  # each model as soon as it is measured: a timeout keeps what was done
+            write_json({**result, "seconds": round(time.perf_counter() - start, 1)}, args.json)
+    result.update(status="ok", seconds=round(time.perf_counter() - start, 1))
     print(report(result))
     if args.json:
         write_json(result, args.json)

@@ -98,7 +98,8 @@ def rows(config: str, device: torch.device, half_dtype: torch.dtype, graphs: boo
 
 
 def measure(configs: list[str], device: torch.device, half_dtype: torch.dtype, iters: int, rounds: int,
-            warmup: int) -> dict[str, Any]:
+            warmup: int, emit: Callable[[dict[str, Any]], None] | None = None) -> dict[str, Any]:
+    """Rows per config (see the module docstring); ``emit(rows so far)`` after every round."""
     graphs = device.type == "cuda"
     gs.set_tf32(False)
     built = {c: rows(c, device, half_dtype, graphs) for c in configs}
@@ -117,6 +118,13 @@ def measure(configs: list[str], device: torch.device, half_dtype: torch.dtype, i
                     fn = built[c].get(row)
                     if callable(fn):
                         samples[c][row] += timer(fn, iters)
+            if emit is not None:
+                emit(_summarise(configs, built, samples))
+    return _summarise(configs, built, samples)
+
+
+def _summarise(configs: list[str], built: dict[str, dict[str, Any]],
+               samples: dict[str, dict[str, list[float]]]) -> dict[str, Any]:
     result: dict[str, Any] = {}
     for c in configs:
         result[c] = {}
@@ -125,6 +133,8 @@ def measure(configs: list[str], device: torch.device, half_dtype: torch.dtype, i
                 result[c][row] = {"error": f"{type(fn).__name__}: {fn}"[:300]}
                 continue
             ms = sorted(samples[c][row])
+            if not ms:
+                continue
             result[c][row] = {"p50_ms": statistics.median(ms), "p90_ms": ms[int(0.9 * (len(ms) - 1))],
                               "n": len(ms), "samples_ms": ms}
     return result
@@ -176,7 +186,15 @@ def main(argv: list[str] | None = None) -> int:
     dtype, dtype_text = _half_dtype(args.half_dtype, device)
     configs = args.configs or ["jam-256", "mraa-256"]
     start = time.perf_counter()
-    measured = measure(configs, device, dtype, args.iters, args.rounds, args.warmup)
+    head = {"device": str(device), "machine": gs.machine(device), "half_dtype": dtype_text,
+            "cuda_graphs": device.type == "cuda", "configs": configs, "iters": args.iters}
+
+    def emit(rows_so_far: dict[str, Any]) -> None:  # after every round: a timeout keeps what was measured
+        if args.json:
+            write_json({"status": "running", **head, "rows": rows_so_far,
+                        "seconds": round(time.perf_counter() - start, 1)}, args.json)
+
+    measured = measure(configs, device, dtype, args.iters, args.rounds, args.warmup, emit)
     result = {"status": "ok", "device": str(device), "machine": gs.machine(device), "half_dtype": dtype_text,
               "cuda_graphs": device.type == "cuda", "configs": configs, "iters": args.iters, "rounds": args.rounds,
               "rows": measured, "seconds": round(time.perf_counter() - start, 1)}

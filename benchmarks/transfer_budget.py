@@ -11,7 +11,22 @@ syncs and CUDA-graph launches. Needs a jamsdk checkout (it imports the stand-in 
 the relative algebra on the host). ``before`` in the output is the design this replaced, computed
 from its copies: every stage copied all its inputs H2D and all its outputs D2H and synced once.
 
+``--batch B`` counts a :class:`~jamsdk.runtime.batch.StreamBatch` of B streams instead, per chunk of
+B frames (the folder needs batch-B graphs: ``jamsdk export --batch-sizes``); ``before`` is then the
+per-stage design of a chunk (every input of every batched stage up, every output down, a sync each).
+
+``--memory`` reports the device bytes in use after opening an Animator (engines, slot buffers and
+the activation scratch), with the design it replaced: one STATIC execution context per binding set,
+each with its own activation memory (the stand-in's engines report every intermediate tensor of
+their graph as activation memory, an upper bound of TensorRT's, which reuses memory between layers).
+
+``--config NAME`` exports a model of that config (random weights) into a temporary folder first
+(``--export-batch-sizes 2,4`` adds batched graphs), e.g. for jam-256.
+
     python benchmarks/transfer_budget.py --model MODEL_DIR [--mode relative|standard|avd] [--cuda-graph] [--json OUT]
+    python benchmarks/transfer_budget.py --model MODEL_DIR --batch 4 [--cuda-graph]
+    python benchmarks/transfer_budget.py --model demo --memory --cuda-graph
+    python benchmarks/transfer_budget.py --config jam-256 --memory --cuda-graph
 """
 
 from __future__ import annotations
@@ -101,6 +116,129 @@ def measure(model_dir: str | Path, mode: str = "relative", cuda_graph: bool = Fa
     return result
 
 
+def before_batch(manifest: Any, mode: str, b: int, use_bg_motion: bool = False) -> dict[str, Any]:
+    """A chunk of ``b`` streams in the per-stage design: every batched stage's inputs up, outputs down, a sync each."""
+    from jamsdk.stages import Stage, batched
+
+    stages = ["region_predictor"] + (["bg_motion"] if use_bg_motion else []) + (["avd"] if mode == "avd" else []) \
+        + ["dense_motion", "generator"]
+    specs = [batched(Stage(n, manifest.stage(n).per, manifest.stage(n).inputs, manifest.stage(n).outputs), b)
+             for n in stages]
+    return {"h2d_bytes_per_chunk": sum(_nbytes(s) for st in specs for s in st.inputs),
+            "d2h_bytes_per_chunk": sum(_nbytes(s) for st in specs for s in st.outputs),
+            "syncs_per_chunk": len(stages), "graph_launches_per_chunk": None,
+            "method": "the per-stage StreamBatch on TensorRT: each batched stage copied all inputs H2D and all "
+                      "outputs D2H and synced once (computed from the stage table)"}
+
+
+def measure_batch(model_dir: str | Path, batch: int, mode: str = "relative", cuda_graph: bool = False,
+                  chunks: int = 4, patch: Any = None) -> dict[str, Any]:
+    """``batch`` streams through a StreamBatch on the stand-ins; per-chunk averages after the first chunk."""
+    import cuda_standin
+
+    from jamsdk.errors import InputError
+    from jamsdk.manifest import load_manifest
+    from jamsdk.runtime.batch import StreamBatch
+
+    src = Path(model_dir)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = cuda_standin.make_engine_dir(src, Path(tmp) / "model", batched=True)
+        cuda = cuda_standin.install(patch or _Patch())
+        manifest = load_manifest(folder, verify_hashes=False)
+        if batch not in manifest.batch_sizes:
+            raise InputError(f"{src} has no batch-{batch} graphs (sizes {list(manifest.batch_sizes)}); export it "
+                             f"with --batch-sizes {batch}")
+        size = manifest.image_size
+        rng = np.random.default_rng(0)
+        per_chunk, source_h2d = [], []
+        with StreamBatch(folder, backend="tensorrt", mode=mode, cuda_graph=cuda_graph, verify_hashes=False,
+                         max_batch=batch) as sb:
+            ids = []
+            for _ in range(batch):
+                state = sb.encode(rng.integers(0, 256, (size, size, 3), dtype=np.uint8))
+                cuda.counts.clear()
+                ids.append(sb.add_stream(state))
+                source_h2d.append(cuda.counts["h2d_bytes"])  # the stream's source tensors, once
+            device_path = sb._device is not None
+            for _ in range(chunks):
+                frames = {sid: rng.integers(0, 256, (size + 32, size + 48, 3), dtype=np.uint8) for sid in ids}
+                cuda.counts.clear()
+                sb.run(frames)
+                per_chunk.append(dict(cuda.counts))
+            steady = per_chunk[1:]
+
+            def avg(key: str) -> float:
+                return float(np.mean([c.get(key, 0) for c in steady]))
+
+            result = {
+                "model_dir": str(src), "mode": mode, "cuda_graph": cuda_graph, "image_size": size, "batch": batch,
+                "chunks": chunks, "path": "device plan" if device_path else "per-stage (no helper engines)",
+                "h2d_bytes_per_chunk": avg("h2d_bytes"), "d2h_bytes_per_chunk": avg("d2h_bytes"),
+                "d2d_bytes_per_chunk": avg("d2d_bytes"), "syncs_per_chunk": avg("syncs"),
+                "graph_launches_per_chunk": avg("graph_launches"), "first_chunk": per_chunk[0],
+                "source_h2d_bytes_per_stream": float(np.mean(source_h2d)),
+                "budget": {"h2d_max": batch * size * size * 3 + 4096, "d2h_max": batch * size * size * 3 + 4096,
+                           "syncs": 1},
+                "before": before_batch(manifest, mode, batch),
+            }
+    return result
+
+
+def measure_memory(model_dir: str | Path, mode: str = "relative", cuda_graph: bool = True,
+                   patch: Any = None) -> dict[str, Any]:
+    """Device bytes after opening an Animator (and streaming two frames) on the counting stand-in."""
+    import cuda_standin
+
+    import jamsdk
+
+    src = Path(model_dir)
+    with tempfile.TemporaryDirectory() as tmp:
+        folder = cuda_standin.make_engine_dir(src, Path(tmp) / "model")
+        cuda = cuda_standin.install(patch or _Patch())
+        with jamsdk.Animator(folder, backend="tensorrt", mode=mode, cuda_graph=cuda_graph, verify_hashes=False) as anim:
+            size = anim.image_size
+            rng = np.random.default_rng(0)
+            opened = cuda.device_bytes
+            anim.set_source(rng.integers(0, 256, (size, size, 3), dtype=np.uint8))
+            for _ in range(3):  # every context of the frame plans bound, graphs captured
+                anim.run(rng.integers(0, 256, (size, size, 3), dtype=np.uint8))
+            pipe = anim._pipe
+            engines = sum(cuda.reserved.values())
+            slots = sum(cuda.sizes[p] for p in pipe.device.values())
+            scratch = cuda.sizes.get(pipe.scratch[0], 0) if pipe.scratch[1] else 0
+            contexts = list(pipe.bound.values())
+            per_context = [b.backend.activation_bytes for b in contexts]
+            result = {
+                "model_dir": str(src), "mode": mode, "cuda_graph": cuda_graph, "image_size": size,
+                "device_bytes_after_open": opened, "device_bytes_streaming": cuda.device_bytes,
+                "engines_bytes": engines, "slot_bytes": slots, "scratch_bytes": scratch,
+                "contexts": len(contexts), "streams": 1,
+                "before": {"activation_bytes": int(sum(-(-n // 256) * 256 for n in per_context)),
+                           "device_bytes": engines + slots + int(sum(-(-n // 256) * 256 for n in per_context)),
+                           "method": "one STATIC context per binding set, each allocating its engine's "
+                                     "device_memory_size_v2 (the same contexts as now)"},
+            }
+            result["bound_ok"] = cuda.device_bytes == engines + slots + scratch
+    return result
+
+
+def export_config(config: str, out: Path, batch_sizes: tuple[int, ...] = ()) -> Path:
+    """A model of ``config`` with random weights (AVD on), exported in FP32 into ``out``."""
+    import torch
+
+    from jamsdk.config import load_model_config
+    from jamsdk.export.pipeline import export_checkpoint
+    from jamsdk.model.checkpoint import save_checkpoint
+    from jamsdk.model.jam import build_model
+
+    torch.manual_seed(0)
+    model = build_model(load_model_config(config)).eval()
+    save_checkpoint(out.parent / "model.pt", model, model.cfg, meta={"avd_trained": True})
+    export_checkpoint(out.parent / "model.pt", out, precision="fp32", avd="on", batch_sizes=batch_sizes,
+                      log=lambda _m: None)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description="Count host-device traffic per frame of the TensorRT path on the CUDA "
                                             "stand-in.")
@@ -109,13 +247,49 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--mode", default="relative", choices=("relative", "standard", "avd"))
     p.add_argument("--cuda-graph", action="store_true", help="replay the frame as one CUDA graph")
     p.add_argument("--host-path", action="store_true", help="run as a folder without helper graphs")
-    p.add_argument("--frames", type=int, default=6, help="frames to stream (default 6)")
+    p.add_argument("--frames", type=int, default=6, help="frames (--batch: chunks) to stream (default 6)")
+    p.add_argument("--batch", type=int, default=None, help="count a StreamBatch of B streams per chunk instead")
+    p.add_argument("--memory", action="store_true", help="report device bytes after opening an Animator")
+    p.add_argument("--config", default=None, help="export a random-weight model of this config first (e.g. jam-256)")
+    p.add_argument("--export-batch-sizes", default="", help="with --config: batch sizes to export, e.g. 2,4")
     p.add_argument("--json", default=None, help="also write the result to this JSON file")
     args = p.parse_args(argv)
+    if args.batch is not None and args.batch < 1:
+        p.error(f"--batch: expected at least 1, got {args.batch}")
     from jamsdk.bundled import resolve_model
 
-    model = str(resolve_model(args.model or args.model_pos))  # None or "demo": the bundled model
-    r = measure(model, args.mode, args.cuda_graph, max(2, args.frames), args.host_path)
+    with tempfile.TemporaryDirectory() as tmp:
+        if args.config:
+            sizes = tuple(int(b) for b in args.export_batch_sizes.split(",") if b.strip())
+            model = str(export_config(args.config, Path(tmp) / "model", sizes))
+        else:
+            model = str(resolve_model(args.model or args.model_pos))  # None or "demo": the bundled model
+        if args.memory:
+            r = measure_memory(model, args.mode, args.cuda_graph)
+            print(f"{args.config or r['model_dir']}: {r['image_size']}x{r['image_size']}, mode {r['mode']}"
+                  f"{', CUDA graph' if r['cuda_graph'] else ''}: device bytes while streaming "
+                  f"{r['device_bytes_streaming']:,} = engines {r['engines_bytes']:,} + slots {r['slot_bytes']:,} "
+                  f"+ one scratch {r['scratch_bytes']:,} ({r['contexts']} contexts, 1 stream)")
+            print(f"  before (a STATIC context per binding set): {r['before']['device_bytes']:,} "
+                  f"(activations {r['before']['activation_bytes']:,} in {r['contexts']} contexts)")
+            _write(args.json, r)
+            return 0 if r["bound_ok"] else 1
+        if args.batch is not None:
+            r = measure_batch(model, args.batch, args.mode, args.cuda_graph, max(2, args.frames))
+            b = r["before"]
+            print(f"{args.config or r['model_dir']}: {r['image_size']}x{r['image_size']}, mode {r['mode']}, "
+                  f"{r['batch']} streams, {r['path']}{', CUDA graph' if r['cuda_graph'] else ''}")
+            print(f"  per chunk   H2D {r['h2d_bytes_per_chunk']:>12,.0f} B   "
+                  f"D2H {r['d2h_bytes_per_chunk']:>10,.0f} B   "
+                  f"syncs {r['syncs_per_chunk']:.0f}   graph launches {r['graph_launches_per_chunk']:.0f}   "
+                  f"(on the device: D2D {r['d2d_bytes_per_chunk']:,.0f} B)")
+            print(f"  before      H2D {b['h2d_bytes_per_chunk']:>12,.0f} B   "
+                  f"D2H {b['d2h_bytes_per_chunk']:>10,.0f} B   "
+                  f"syncs {b['syncs_per_chunk']}")
+            print(f"  per stream, once per set_source: H2D {r['source_h2d_bytes_per_stream']:,.0f} B")
+            _write(args.json, r)
+            return 0
+        r = measure(model, args.mode, args.cuda_graph, max(2, args.frames), args.host_path)
     b = r["before"]
     print(f"{r['model_dir']}: {r['image_size']}x{r['image_size']}, mode {r['mode']}, {r['path']}"
           f"{', CUDA graph' if r['cuda_graph'] else ''}")
@@ -123,11 +297,15 @@ def main(argv: list[str] | None = None) -> int:
           f"syncs {r['syncs_per_frame']:.0f}   graph launches {r['graph_launches_per_frame']:.0f}")
     print(f"  before      H2D {b['h2d_bytes_per_frame']:>12,.0f} B   D2H {b['d2h_bytes_per_frame']:>10,.0f} B   "
           f"syncs {b['syncs_per_frame']}")
-    if args.json:
+    _write(args.json, r)
+    return 0
+
+
+def _write(path: str | None, result: dict[str, Any]) -> None:
+    if path:
         from jamsdk._atomic import write_bytes
 
-        write_bytes(args.json, (json.dumps(r, indent=1) + "\n").encode())
-    return 0
+        write_bytes(path, (json.dumps(result, indent=1) + "\n").encode())
 
 
 if __name__ == "__main__":

@@ -22,7 +22,8 @@ Schema, format version 1::
       "engines": null | {"tensorrt_version": ..., "gpu_name": ..., "compute_capability": ...,
                          "precision": "fp32" | "fp16" | "int8",
                          "stages": {"<stage>": {"file": "<stage>.engine", "sha256": ...}},
-                         "batched": {"<stage>": {"<B>": {"file": "<stage>.b<B>.engine", ...}}}},
+                         "batched": {"<stage>": {"<B>": {"file": "<stage>.b<B>.engine", ...}}},
+                         "batched_precision": "fp32" | "fp16" | "int8"},  # of the batched engines
       "helpers": {"preprocess" | "postprocess" | "relative": {"file", "sha256", "inputs", "outputs"}},
       "batched": {"sizes": [2, 4, 8],            # optional: graphs for B streams per call
                   "stages": {"<stage>": {"<B>": {"fp32": {"file": "<stage>.b<B>.onnx", ...}, ...}}}}

@@ -85,15 +85,23 @@ class Cuda:
     def d2h(self, dst: np.ndarray, src: int, stream: int) -> None:
         raise NotImplementedError
 
+    def d2d(self, dst: int, src: int, nbytes: int, stream: int) -> None:
+        """``nbytes`` from device address ``src`` to ``dst``, on ``stream`` (capturable)."""
+        raise NotImplementedError
+
     def synchronize(self, stream: int) -> None:
         raise NotImplementedError
 
     def last_error(self) -> str:
-        """The sticky-or-not error of the last CUDA runtime call (``cudaGetLastError``), "" when none."""
+        """The error of the last runtime call of *this binding* (``cudaGetLastError``), "" when none.
+
+        cuda-python keeps its own runtime state: TensorRT's CUDA errors never show here, and a failed
+        capture shows as ``end_capture`` raising (``cudaErrorStreamCaptureInvalidated``), not here.
+        """
         return ""
 
     def driver_version(self) -> int | None:
-        """``cudaDriverGetVersion()`` (e.g. 12060 for CUDA 12.6), None when unknown."""
+        """``cudaDriverGetVersion()`` (e.g. 12060 for CUDA 12.6), None when unknown or no driver is installed."""
         return None
 
     # CUDA graphs (only where supports_graphs)
@@ -178,6 +186,10 @@ class _CudaPython(Cuda):
         kind = self.rt.cudaMemcpyKind.cudaMemcpyDeviceToHost
         self._check(self.rt.cudaMemcpyAsync(dst.ctypes.data, src, dst.nbytes, kind, stream), "cudaMemcpyAsync(D2H)")
 
+    def d2d(self, dst: int, src: int, nbytes: int, stream: int) -> None:
+        kind = self.rt.cudaMemcpyKind.cudaMemcpyDeviceToDevice
+        self._check(self.rt.cudaMemcpyAsync(dst, src, nbytes, kind, stream), "cudaMemcpyAsync(D2D)")
+
     def synchronize(self, stream: int) -> None:
         self._check(self.rt.cudaStreamSynchronize(stream), "cudaStreamSynchronize")
 
@@ -189,15 +201,17 @@ class _CudaPython(Cuda):
     def driver_version(self) -> int | None:
         try:
             err, version = self.rt.cudaDriverGetVersion()[:2]
-        except Exception:
+        except Exception:  # cuda-python 12.6 raises without a driver
             return None
-        return int(version) if _code(err) == 0 else None
+        # cudaDriverGetVersion reports 0 when no driver is installed (cuda-python 12.9 answers (cudaSuccess, 0))
+        return int(version) if _code(err) == 0 and int(version or 0) > 0 else None
 
     def begin_capture(self, stream: int) -> None:
         mode = self.rt.cudaStreamCaptureMode.cudaStreamCaptureModeThreadLocal
         self._check(self.rt.cudaStreamBeginCapture(stream, mode), "cudaStreamBeginCapture")
 
     def end_capture(self, stream: int, instantiate: bool = True) -> Any:
+        # An invalidated capture returns (cudaErrorStreamCaptureInvalidated, None): _check raises.
         graph = self._check(self.rt.cudaStreamEndCapture(stream), "cudaStreamEndCapture")
         if not instantiate:
             self.rt.cudaGraphDestroy(graph)
@@ -313,6 +327,10 @@ class _PyCuda(Cuda):
     def d2h(self, dst: np.ndarray, src: int, stream: int) -> None:
         with self._active():
             self.drv.memcpy_dtoh_async(dst, src, self._streams[stream])
+
+    def d2d(self, dst: int, src: int, nbytes: int, stream: int) -> None:
+        with self._active():
+            self.drv.memcpy_dtod_async(dst, src, nbytes, self._streams[stream])
 
     def synchronize(self, stream: int) -> None:
         with self._active():

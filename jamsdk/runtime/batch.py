@@ -17,6 +17,10 @@ tensors and runs each per-frame stage once per chunk; n streams are split into t
 the model folder has graphs (or engines) for, largest first (7 → 4 + 2 + 1), so no stream waits
 for padding and a result never depends on which other streams shared its call.
 
+On TensorRT (with helper-graph engines) a chunk is one plan on the device pipeline, each stream's
+source tensors stay on the GPU, and a chunk of B uint8 frames costs B crops up, B results down and
+one sync (:mod:`jamsdk.runtime.batch_device`).
+
 A model folder exported without ``--batch-sizes`` has only batch-1 graphs: StreamBatch then runs
 the streams one after another (correct, no speed-up). One stream through batch-1 graphs performs
 exactly the Animator's operations, so its frames are bit-identical to ``Animator.run``'s.
@@ -38,8 +42,10 @@ from jamsdk.errors import InputError
 from jamsdk.manifest import Manifest, load_manifest
 from jamsdk.runtime import regions
 from jamsdk.runtime.backends import BACKENDS, Backend, resolve_backend
-from jamsdk.runtime.frames import check_model_tensor, check_output_size, output_side, to_image, to_model_input
+from jamsdk.runtime.frames import check_frame, check_model_tensor, check_output_size, output_side, to_image, \
+    to_model_input
 from jamsdk.runtime.stats import LatencyStats
+from jamsdk.video import center_crop_resize, resize_square
 
 Params = dict[str, np.ndarray]
 
@@ -111,10 +117,23 @@ class StreamBatch:
         options = {"precision": precision, "providers": providers, "threads": threads, "cuda_graph": cuda_graph,
                    "verify_hashes": verify_hashes}
         cls = BACKENDS[self.kind]
+        self._device: Any = None  # a DeviceBatch on TensorRT with helper engines
+        self._helpers: dict[str, Backend] = {}
         try:
             for name in self._needed:
                 for b in self.batch_sizes if name in per_frame else (1,):
                     self._backends[(name, b)] = cls.from_manifest(self.manifest, name, {**options, "batch": b}).open()
+            helpers = cls.helper_backends(self.manifest, options)
+            if self.mode != "relative":
+                helpers.pop("relative", None)
+            if getattr(cls, "device_resident", False) and {"preprocess", "postprocess"} <= set(helpers) \
+                    and (self.mode != "relative" or "relative" in helpers):
+                from jamsdk.runtime.batch_device import DeviceBatch
+
+                for name, helper in helpers.items():
+                    self._helpers[name] = helper.open()
+                self._device = DeviceBatch(self._backends, self._helpers, self.batch_sizes, self.mode,
+                                           self.use_bg_motion, self.manifest.has_bg_motion, self.bgr, options)
         except BaseException:
             self.close()
             raise
@@ -139,8 +158,11 @@ class StreamBatch:
         self._check_tensor(source, "source")
         with self._stats.time("source"):
             src = np.array(source, dtype=np.float32, order="C", copy=True)
-            params = self._backends[("region_predictor", 1)].run({"image": src})
-            feats = self._backends[("generator_encoder", 1)].run({"source": src})
+            if self._device is not None:
+                params, feats = self._device.encode(src)
+            else:
+                params = self._backends[("region_predictor", 1)].run({"image": src})
+                feats = self._backends[("generator_encoder", 1)].run({"source": src})
         return SourceState(src, params, feats)
 
     def add_stream(self, source: np.ndarray | SourceState) -> int:
@@ -148,7 +170,10 @@ class StreamBatch:
         self._require_open()
         state = source if isinstance(source, SourceState) else self.encode(source)
         sid = next(self._ids)
-        self._streams[sid] = _Stream(state)
+        st = _Stream(state)
+        if self._device is not None:
+            self._device.attach(st)  # its source tensors go to the device once
+        self._streams[sid] = st
         return sid
 
     def set_source(self, stream: int, source: np.ndarray | SourceState) -> None:
@@ -156,6 +181,8 @@ class StreamBatch:
         st = self._stream(stream)
         st.source = source if isinstance(source, SourceState) else self.encode(source)
         st.scale = None
+        if self._device is not None:
+            self._device.write_source(st)
 
     def reset(self, stream: int) -> None:
         """The stream's next frame becomes its relative-mode reference."""
@@ -164,7 +191,9 @@ class StreamBatch:
 
     def remove_stream(self, stream: int) -> None:
         """Forget a stream (its id is never reused)."""
-        self._stream(stream)
+        st = self._stream(stream)
+        if self._device is not None:
+            self._device.detach(st)
         del self._streams[stream]
 
     @property
@@ -189,6 +218,11 @@ class StreamBatch:
         ids = list(frames)
         for sid in ids:
             self._stream(sid)
+        if self._device is not None:
+            with self._stats.time("batch"):
+                entries = [self._device_entry(frames[sid], f"driving frame of stream {sid}") for sid in ids]
+                outs = self._advance_device([(self._streams[sid], *e) for sid, e in zip(ids, entries)], "result_u8")
+                return {sid: self._device_image(o, frames[sid].shape) for sid, o in zip(ids, outs)}
         with self._stats.time("batch"):
             xs = [to_model_input(frames[sid], self.image_size, self.bgr, f"driving frame of stream {sid}")
                   for sid in ids]
@@ -201,6 +235,10 @@ class StreamBatch:
         for sid, x in driving.items():
             self._stream(sid)
             self._check_tensor(x, f"driving frame of stream {sid}")
+        if self._device is not None:
+            preds = self._advance_device([(self._streams[sid], "driving", np.ascontiguousarray(x, np.float32))
+                                          for sid, x in driving.items()], "prediction")
+            return dict(zip(driving, preds))
         preds = self._advance([(self._streams[sid], np.ascontiguousarray(x)) for sid, x in driving.items()])
         return dict(zip(driving, preds))
 
@@ -212,6 +250,9 @@ class StreamBatch:
         ``Animator.run`` would return them.
         """
         st = _Stream(source if isinstance(source, SourceState) else self.encode(source))
+        if self._device is not None:
+            yield from self._animate_clip_device(st, frames)
+            return
         chunk: list[np.ndarray] = []
         sides: list[int] = []
         for frame in frames:
@@ -224,7 +265,10 @@ class StreamBatch:
             yield from (to_image(p, s, self.bgr) for p, s in zip(self._advance([(st, x) for x in chunk]), sides))
 
     def stats(self) -> dict[str, dict[str, float]]:
-        """Latency in ms per key: ``batch`` (one :meth:`run`), ``source``, and ``<stage>@b<B>`` per call."""
+        """Latency in ms per key: ``batch`` (one :meth:`run`), ``source``, and ``<stage>@b<B>`` per call.
+
+        On TensorRT with helper engines: ``chunk@b<B>`` per chunk instead (stages are enqueued, not run, one by one).
+        """
         return self._stats.summary()
 
     @property
@@ -233,9 +277,18 @@ class StreamBatch:
 
     def close(self) -> None:
         """Free every backend. Safe to call twice."""
+        device, self._device = getattr(self, "_device", None), None
         backends, self._backends = self._backends, {}
-        for b in backends.values():
-            b.close()
+        helpers, self._helpers = getattr(self, "_helpers", {}), {}
+        errors = []
+        # The device pipeline (its contexts) before the engines; each in its own try.
+        for closing in ([device] if device is not None else []) + list(backends.values()) + list(helpers.values()):
+            try:
+                closing.close()
+            except Exception as exc:
+                errors.append(exc)
+        if errors:
+            raise errors[0]
 
     def __enter__(self) -> "StreamBatch":
         return self
@@ -276,6 +329,44 @@ class StreamBatch:
 
     def _check_tensor(self, x: Any, what: str) -> None:
         check_model_tensor(x, self.image_size, what)
+
+    def _device_entry(self, frame: np.ndarray, what: str) -> tuple[str, np.ndarray]:
+        """(entry, array) for the device plan: the uint8 crop (preprocessed on the GPU) or the float tensor."""
+        if check_frame(frame, what).dtype == np.uint8:
+            return "frame_u8", center_crop_resize(frame, self.image_size)[None]
+        return "driving", to_model_input(frame, self.image_size, self.bgr, what)
+
+    def _device_image(self, out: np.ndarray, shape: tuple[int, ...]) -> np.ndarray:
+        side = output_side(self.output_size, self.image_size, shape)
+        return np.ascontiguousarray(resize_square(out[0], side) if side != self.image_size else out[0])
+
+    def _advance_device(self, items: list[tuple[_Stream, str, np.ndarray]], exit: str) -> list[np.ndarray]:
+        out: list[np.ndarray] = []
+        start = 0
+        for b in split_sizes(len(items), self.batch_sizes):
+            with self._stats.time(f"chunk@b{b}"):
+                out.extend(self._device.run_chunk(items[start:start + b], exit))
+            start += b
+        return out
+
+    def _animate_clip_device(self, st: _Stream, frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+        self._device.attach(st)
+        try:
+            chunk: list[tuple[_Stream, str, np.ndarray]] = []
+            shapes: list[tuple[int, ...]] = []
+            for frame in frames:
+                chunk.append((st, *self._device_entry(frame, "driving frame")))
+                shapes.append(frame.shape)
+                if len(chunk) == self.max_batch:
+                    outs = self._advance_device(chunk, "result_u8")
+                    yield from (self._device_image(o, s) for o, s in zip(outs, shapes))
+                    chunk, shapes = [], []
+            if chunk:
+                outs = self._advance_device(chunk, "result_u8")
+                yield from (self._device_image(o, s) for o, s in zip(outs, shapes))
+        finally:
+            if self._device is not None:
+                self._device.detach(st)
 
     def _call(self, name: str, b: int, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         with self._stats.time(f"{name}@b{b}"):

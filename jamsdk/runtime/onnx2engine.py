@@ -16,7 +16,9 @@ Precision paths (DEPLOY_FACTS §0, §4):
   :mod:`jamsdk.export.int8`), strongly typed: TensorRT runs INT8 exactly where the graph has Q/DQ
   and FP32 elsewhere, with no precision flags (implicit INT8 calibration is deprecated, and
   TensorRT 11 has no INT8 flag). Strongly typed only. Stages the export left un-quantized build
-  from their FP32 graph (the manifest's ``int8`` file). Written to the TensorRT 10 API and
+  from their FP32 graph (the manifest's ``int8`` file). Batched graphs (``export --batch-sizes``)
+  have no INT8 form: their engines are built from the batched FP16 graphs where exported, else
+  the FP32 ones, and ``engines.batched_precision`` records which. Written to the TensorRT 10 API and
   checked against stand-ins only: no TensorRT could run where it was written.
 
 TF32 is cleared for every build (``engines.tf32: false`` in the manifest): TensorRT enables it by
@@ -274,6 +276,32 @@ def _mirror(model_dir: Path, out_dir: Path, files: Sequence[str]) -> None:
             shutil.copy2(src, dst)
 
 
+def _batched_jobs(manifest: Any, names: Sequence[str], precision: str, graph_precision: str, typing: str,
+                  log: Log) -> tuple[str, list[tuple[str, int, Path, str, str]]]:
+    """``(precision, [(stage, B, graph, precision, typing), …])`` of the batched engines to build.
+
+    The batched export writes FP32 and FP16 graphs only (INT8 calibration is per stream), so an
+    INT8 build makes its batched engines from the batched FP16 graphs where they exist, else the
+    FP32 ones, and says so. Every graph is resolved before anything is built: a missing one is an
+    error up front, never after the batch-1 engines were written without a manifest.
+    """
+    batch_precision, batch_typing = precision, typing
+    if graph_precision == "int8":
+        sizes = {b for n in names for b in manifest.batched.get(n, {})}
+        have = {p for n in names for b in manifest.batched.get(n, {}) for p in manifest.batched[n][b]}
+        batch_precision = "fp16" if "fp16" in have else "fp32"
+        batch_typing = "strong"
+        if sizes:
+            log(f"batched engines (b{', b'.join(map(str, sorted(sizes)))}): {batch_precision}, strongly typed "
+                "(the batched export has no INT8 graphs)")
+        graph = batch_precision
+    else:
+        graph = graph_precision
+    jobs = [(n, b, manifest.stage_file(n, graph, b), batch_precision, batch_typing)
+            for n in names for b in sorted(manifest.batched.get(n, {}))]
+    return batch_precision, jobs
+
+
 def build_engines(model_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str] | None = None, *,
                   precision: str = "fp16", typing: str = "auto", workspace_mb: int | None = None,
                   timing_cache: str | os.PathLike[str] | None = None, stages: Sequence[str] | None = None,
@@ -324,6 +352,7 @@ def build_engines(model_dir: str | os.PathLike[str], out_dir: str | os.PathLike[
                            for ref in files.values()}
                         | {path.name for _stage, path in helpers.values()})
         _mirror(model_dir, out, graphs)
+    batched_precision, batched_jobs = _batched_jobs(manifest, names, precision, graph_precision, typing, log)
     log(f"building {len(names)} engine(s) for {gpu.name} (sm {gpu.compute_capability}), TensorRT {version}, "
         f"{precision} {typing}ly typed; timing cache {cache}")
     refs = {}
@@ -348,14 +377,12 @@ def build_engines(model_dir: str | os.PathLike[str], out_dir: str | os.PathLike[
     if reuse and old is not None:  # a partial rebuild for the same GPU keeps the other stages' sizes too
         batched_refs = {k: {str(b): {"file": v.file, "sha256": v.sha256} for b, v in sizes.items()}
                         for k, sizes in old.batched.items() if k not in names}
-    for name in names:
-        for b in sorted(manifest.batched.get(name, {})):
-            file = f"{name}.b{b}.engine"
-            report = onnx2engine(manifest.stage_file(name, graph_precision, b), out / file, stage=name,
-                                 precision=precision, typing=typing, workspace_mb=workspace_mb,
-                                 timing_cache=cache, log=log)
-            log(f"  {name} b{b}: built in {report.seconds:.1f} s ({report.size_bytes / 1e6:.1f} MB)")
-            batched_refs.setdefault(name, {})[str(b)] = file_ref(out, file)
+    for name, b, onnx_b, prec_b, typing_b in batched_jobs:
+        file = f"{name}.b{b}.engine"
+        report = onnx2engine(onnx_b, out / file, stage=name, precision=prec_b, typing=typing_b,
+                             workspace_mb=workspace_mb, timing_cache=cache, log=log)
+        log(f"  {name} b{b} ({prec_b}): built in {report.seconds:.1f} s ({report.size_bytes / 1e6:.1f} MB)")
+        batched_refs.setdefault(name, {})[str(b)] = file_ref(out, file)
     helper_refs = {}
     for name, (_stage, onnx) in helpers.items():
         # FP32 and strongly typed whatever the stages' precision: exact pixel maths and 2×2 solves.
@@ -366,6 +393,7 @@ def build_engines(model_dir: str | os.PathLike[str], out_dir: str | os.PathLike[
     if not helper_refs and reuse:  # a partial rebuild keeps the helper engines built for this GPU/TensorRT
         helper_refs = dict((manifest.data.get("engines") or {}).get("helpers") or {})
     data = dict(manifest.data)
+    old_data_engines = dict(manifest.data.get("engines") or {})
     data["engines"] = {"tensorrt_version": version, "gpu_name": gpu.name,
                        "compute_capability": gpu.compute_capability, "precision": precision,
                        "typing": typing, "tf32": False, "stages": refs}
@@ -373,6 +401,8 @@ def build_engines(model_dir: str | os.PathLike[str], out_dir: str | os.PathLike[
         data["engines"]["helpers"] = helper_refs
     if batched_refs:
         data["engines"]["batched"] = batched_refs
+        data["engines"]["batched_precision"] = batched_precision if batched_jobs else \
+            (old_data_engines.get("batched_precision") or precision)
     path = write_manifest(out, data)
     log(f"done in {time.perf_counter() - total:.1f} s; engines recorded in {out / MANIFEST_NAME}")
     return path

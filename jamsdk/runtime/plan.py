@@ -42,6 +42,8 @@ class Step:
         outputs: stage tensor name → slot (host steps: the slots it writes).
         host: for a host step, ``fn({slot: array}) -> {slot: array}``.
         stat: the :meth:`Animator.stats` key the host executor times it under (None: untimed).
+        copy: for a copy step (:func:`copy_step`), ``(source offset, destination offset, bytes)``
+            between the slots ``inputs["src"]`` and ``outputs["dst"]``: gathers rows into a batch.
     """
 
     name: str
@@ -49,6 +51,15 @@ class Step:
     outputs: Mapping[str, str]
     host: HostFn | None = field(default=None, compare=False)
     stat: str | None = None
+    copy: tuple[int, int, int] | None = None
+
+
+def copy_step(src: str, dst: str, src_offset: int = 0, dst_offset: int = 0, nbytes: int | None = None) -> Step:
+    """A step that copies ``nbytes`` (None: the whole source slot) between two slots, on the device where they live.
+
+    ``nbytes=None`` is resolved by the executor from the source slot's size.
+    """
+    return Step("copy", {"src": src}, {"dst": dst}, copy=(src_offset, dst_offset, -1 if nbytes is None else nbytes))
 
 
 @dataclass(frozen=True)
@@ -89,7 +100,7 @@ def slot_specs(plans: Iterable[Plan], stages: Mapping[str, Stage],
     used: set[str] = set()
     for plan in plans:
         for step in plan.steps:
-            if step.host is not None:
+            if step.host is not None or step.copy is not None:
                 used.update(step.inputs.values())
                 used.update(step.outputs.values())
                 continue
@@ -152,6 +163,17 @@ class HostPipeline(Pipeline):
         slots.update(feeds)
         for step in plan.steps:
             timed = time(step.stat) if (time is not None and step.stat) else contextlib.nullcontext()
+            if step.copy is not None:  # a new array: results handed out earlier stay as they were
+                src, dst = slots[step.inputs["src"]], np.array(slots[step.outputs["dst"]], order="C")
+                start, at, n = step.copy
+                n = src.nbytes - start if n < 0 else n
+                if start + n > src.nbytes or at + n > dst.nbytes:
+                    raise EngineError(f"copy of {n} bytes from {step.inputs['src']}+{start} to "
+                                      f"{step.outputs['dst']}+{at} overruns a slot")
+                dst.reshape(-1).view(np.uint8)[at:at + n] = np.ascontiguousarray(src).reshape(-1).view(np.uint8)[
+                    start:start + n]
+                slots[step.outputs["dst"]] = dst
+                continue
             if step.host is not None:
                 out = step.host({s: slots[s] for s in step.inputs.values()})
                 slots.update({s: out[s] for s in step.outputs.values()})

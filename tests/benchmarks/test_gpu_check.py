@@ -105,17 +105,21 @@ def test_cuda_requested_without_cuda_skips(script, tmp_path, capsys):
 def test_gpu_check_script_orchestration(tmp_path):
     fake = tmp_path / "pipeline.py"
     fake.write_text("import json, sys\nout = sys.argv[sys.argv.index('--out') + 1]\n"
-                    "json.dump({'status': 'ran', 'argv': sys.argv[1:]}, open(out + '/gpu_check_pipeline.json', 'w'))\n")
+                    "json.dump({'status': 'ran', 'verdict': 'PASS', 'argv': sys.argv[1:]}, "
+                    "open(out + '/gpu_check_pipeline.json', 'w'))\n")
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}  # the script sets it itself
     env.update(PYTHON=sys.executable, GPU_CHECK_PIPELINE=str(fake))
     out = tmp_path / "out"
     done = subprocess.run(["bash", str(BENCH / "gpu_check.sh"), "--out", str(out)], env=env, capture_output=True,
                           text=True, timeout=300, cwd=tmp_path)
     assert done.returncode == 0, done.stdout + done.stderr
-    parts = json.loads((out / "gpu_check.json").read_text())["parts"]
-    assert parts["pipeline"]["status"] == "ok"
+    summary = json.loads((out / "gpu_check.json").read_text())
+    parts = summary["parts"]
+    assert parts["pipeline"]["status"] == "ok" and parts["pipeline"]["verdict"] == "PASS"
+    assert summary["verdict"] == "PASS"
     assert json.loads((out / "gpu_check_pipeline.json").read_text())["argv"] == ["--out", str(out)]
     assert parts["fp16_numerics"]["status"] == "skipped" and parts["latency"]["status"] == "skipped"
+    assert parts["fp16_numerics"]["verdict"] == "SKIPPED"
     assert "torch" in (out / "env.txt").read_text()
 
     fake.write_text("raise SystemExit('pipeline broke')\n")
@@ -124,13 +128,62 @@ def test_gpu_check_script_orchestration(tmp_path):
     done = subprocess.run(["bash", str(BENCH / "gpu_check.sh"), "--out", str(out), *only], env=env,
                           capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert done.returncode == 0 and "not available" in done.stdout
-    assert json.loads((out / "gpu_check.json").read_text())["parts"]["pipeline"]["status"] == "not available"
+    parts = json.loads((out / "gpu_check.json").read_text())["parts"]
+    assert parts["pipeline"]["status"] == "not available" and parts["pipeline"]["verdict"] == "NOT AVAILABLE"
     env["GPU_CHECK_PIPELINE"] = str(fake)
     done = subprocess.run(["bash", str(BENCH / "gpu_check.sh"), "--out", str(out), *only], env=env,
                           capture_output=True, text=True, timeout=300, cwd=tmp_path)
     assert done.returncode == 1
     parts = json.loads((out / "gpu_check.json").read_text())["parts"]
     assert parts["pipeline"]["status"] == "failed" and set(parts) == {"pipeline"}
+    assert parts["pipeline"]["verdict"] == "FAIL"
     bad = subprocess.run(["bash", str(BENCH / "gpu_check.sh"), "--parts", "pipline"], env=env, capture_output=True,
                          text=True, timeout=60, cwd=tmp_path)
     assert bad.returncode == 2 and "unknown part 'pipline'" in bad.stderr
+
+
+@no_cuda
+@pytest.mark.skipif(shutil.which("bash") is None or shutil.which("timeout") is None, reason="needs bash, timeout")
+def test_gpu_check_prefers_python3_and_keeps_to_its_budget(tmp_path):
+    fake = tmp_path / "pipeline.py"
+    fake.write_text("import json, sys\nout = sys.argv[sys.argv.index('--out') + 1]\n"
+                    "json.dump({'status': 'ran', 'verdict': 'PASS'}, open(out + '/gpu_check_pipeline.json', 'w'))\n")
+    bin_dir = tmp_path / "bin"
+    bin_dir.mkdir()
+    (bin_dir / "python").write_text("#!/bin/sh\nexit 7\n")  # a system python without what the parts need
+    (bin_dir / "python").chmod(0o755)
+    (bin_dir / "python3").symlink_to(sys.executable)
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "PYTHON")}
+    env.update(PATH=f"{bin_dir}:{env['PATH']}", GPU_CHECK_PIPELINE=str(fake))
+    out = tmp_path / "out"
+    done = subprocess.run(["bash", str(BENCH / "gpu_check.sh"), "--out", str(out), "--parts", "pipeline"], env=env,
+                          capture_output=True, text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout + done.stderr
+    assert json.loads((out / "gpu_check.json").read_text())["parts"]["pipeline"]["verdict"] == "PASS"
+    # a spent budget: parts are not started and count as failed (timeout), the summary is still written
+    env["GPU_CHECK_BUDGET"] = "1"
+    done = subprocess.run(["bash", str(BENCH / "gpu_check.sh"), "--out", str(out)], env=env, capture_output=True,
+                          text=True, timeout=300, cwd=tmp_path)
+    assert done.returncode == 1 and "budget is spent" in done.stdout
+    parts = json.loads((out / "gpu_check.json").read_text())["parts"]
+    assert {p["status"] for p in parts.values()} == {"timeout"} and len(parts) == 3
+
+
+@no_cuda
+@pytest.mark.slow
+@pytest.mark.skipif(shutil.which("bash") is None or shutil.which("timeout") is None, reason="needs bash, timeout")
+def test_gpu_check_cpu_quick_passes(tmp_path):
+    """The whole script on the CPU: the pipeline part runs the GPU run's code over the CUDA stand-in,
+    including its rule that a +graph mode launches exactly one graph per frame."""
+    env = {k: v for k, v in os.environ.items() if k not in ("PYTHONPATH", "GPU_CHECK_PIPELINE")}
+    env["PYTHON"] = sys.executable
+    out = tmp_path / "out"
+    done = subprocess.run(["bash", str(BENCH / "gpu_check.sh"), "--device", "cpu", "--quick", "--out", str(out)],
+                          env=env, capture_output=True, text=True, timeout=1800, cwd=tmp_path)
+    assert done.returncode == 0, done.stdout[-4000:] + done.stderr[-2000:]
+    summary = json.loads((out / "gpu_check.json").read_text())
+    assert summary["verdict"] == "PASS" and {p["verdict"] for p in summary["parts"].values()} == {"PASS"}
+    modes = summary["parts"]["pipeline"]["numbers"]["modes"]
+    assert set(modes) == {f"{m}{g}" for m in ("relative", "standard", "avd") for g in ("", "+graph")}
+    for name, m in modes.items():
+        assert m["graph_launches_per_frame"] == (1 if name.endswith("+graph") else 0) and m["syncs_per_frame"] == 1

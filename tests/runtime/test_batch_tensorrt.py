@@ -8,12 +8,13 @@ Batched engines are plain static engines, one per size (``<stage>.b<B>.engine``)
 import json
 import shutil
 import sys
+from pathlib import Path
 
 import numpy as np
 import pytest
 from cuda_standin import install, make_engine_dir
 
-from jamsdk.manifest import ManifestError, sha256_file
+from jamsdk.manifest import ManifestError
 from jamsdk.runtime.batch import StreamBatch
 
 RNG = np.random.default_rng(2)
@@ -28,17 +29,7 @@ def fake_gpu(monkeypatch):
 
 @pytest.fixture()
 def batched_engines(tiny_batched, tmp_path):
-    out = make_engine_dir(tiny_batched, tmp_path / "model")
-    data = json.loads((out / "manifest.json").read_text())
-    refs = {}
-    for name, sizes in data["batched"]["stages"].items():
-        for b in sizes:
-            shutil.copy(out / f"{name}.b{b}.onnx", out / f"{name}.b{b}.engine")
-            refs.setdefault(name, {})[b] = {"file": f"{name}.b{b}.engine",
-                                            "sha256": sha256_file(out / f"{name}.b{b}.engine")}
-    data["engines"]["batched"] = refs
-    (out / "manifest.json").write_text(json.dumps(data))
-    return out
+    return make_engine_dir(tiny_batched, tmp_path / "model", batched=True)
 
 
 def run_three(model_dir, backend):
@@ -98,3 +89,47 @@ def test_build_engines_builds_every_batched_size_and_keeps_them_on_partial_rebui
                       log=lambda _l: None)
     assert sorted(built) == ["generator.b2.engine", "generator.b4.engine", "generator.engine"]
     assert sorted(load_manifest(out).engines.batched) == sorted(per_frame)  # the others' sizes kept
+
+
+# -- a chunk is one plan on the device pipeline --------------------------------------------------------
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
+import transfer_budget  # noqa: E402
+
+
+@pytest.mark.parametrize("mode,cuda_graph", [("relative", True), ("standard", False), ("avd", True)])
+def test_a_chunk_is_one_plan_within_the_transfer_budget(tiny_batched, monkeypatch, mode, cuda_graph):
+    r = transfer_budget.measure_batch(tiny_batched, 4, mode, cuda_graph, chunks=3, patch=monkeypatch)
+    s, b = r["image_size"], r["batch"]
+    assert r["path"] == "device plan"
+    assert r["h2d_bytes_per_chunk"] == b * s * s * 3  # the uint8 crops only: sources stay on the device
+    assert r["d2h_bytes_per_chunk"] == b * s * s * 3  # the uint8 results only
+    assert r["syncs_per_chunk"] == 1 and r["graph_launches_per_chunk"] == (1 if cuda_graph else 0)
+    assert r["before"]["syncs_per_chunk"] >= 3 and r["before"]["h2d_bytes_per_chunk"] > 20 * r["h2d_bytes_per_chunk"]
+    assert 3 * s * s * 4 < r["source_h2d_bytes_per_stream"]  # picture, params and features: once per stream
+    # on the device, a steady chunk moves only per-frame rows (frames, predictions, region params):
+    # each stream's source was gathered into its row of the batched tensors once
+    assert r["d2d_bytes_per_chunk"] <= b * (2 * s * s * 3 * 4 + 4096)
+
+
+def test_streams_come_and_go_on_the_device(fake_gpu, batched_engines, tiny_batched):
+    def session(folder, backend):
+        outs = []
+        with StreamBatch(folder, backend=backend, threads=1, cuda_graph=backend == "tensorrt") as sb:
+            ids = [sb.add_stream(p) for p in PICTURES]
+            outs.append(sb.run({sid: f for sid, f in zip(ids, FRAMES)}))
+            sb.set_source(ids[0], PICTURES[2])  # its reference kept, its scale recomputed
+            sb.reset(ids[1])
+            sb.remove_stream(ids[2])
+            outs.append(sb.run({ids[1]: FRAMES[0], ids[0]: FRAMES[1]}))
+            outs.append(sb.run({ids[0]: FRAMES[2], ids[1]: FRAMES[2].astype(np.float32) / 255}))
+            outs.append({"clip": np.stack(list(sb.animate_clip(PICTURES[1], FRAMES + FRAMES)))})
+            if backend == "tensorrt":
+                assert sb._device is not None and len(sb._device.prefixes) == 2  # the clip's slots were freed
+        return outs
+
+    got, want = session(batched_engines, "tensorrt"), session(tiny_batched, "onnxruntime")
+    for g, w in zip(got, want, strict=True):
+        for key in w:  # the fake's sessions may round a level apart from ONNX Runtime's
+            assert np.abs(g[key].astype(int) - w[key].astype(int)).max() <= 1, key
+    assert fake_gpu.mem == {} and fake_gpu.pinned == [] and fake_gpu.device_bytes == 0

@@ -143,7 +143,7 @@ class ClockedCuda(FakeCuda):
         self.rt = self._runtime_api()
 
     def enqueue(self, stream, op, nbytes=0, kind=""):
-        if self.capturing is not None:  # timed when the graph's launch enqueues it
+        if self.capture is not None and stream == self.capture["stream"]:  # timed when a launch of the graph runs
             return super().enqueue(stream, op, nbytes, kind)
 
         def timed():
@@ -161,7 +161,7 @@ class ClockedCuda(FakeCuda):
             return 0, event
 
         def record(event, stream):
-            assert cuda.capturing is None, "an event recorded inside a CUDA-graph capture"
+            assert cuda.capture is None, "an event recorded inside a CUDA-graph capture"
             cuda.enqueue(stream, lambda: setattr(event, "t", cuda.clock), 0, "events")
             return (0,)
 
@@ -174,8 +174,7 @@ class ClockedCuda(FakeCuda):
             return (0,)
 
         def mem_get_info():
-            used = sum(len(b) for b in cuda.mem.values())
-            return 0, cuda.TOTAL - used, cuda.TOTAL
+            return 0, cuda.TOTAL - cuda.device_bytes, cuda.TOTAL
 
         self.live_events = live
         return types.SimpleNamespace(cudaEventCreate=create, cudaEventRecord=record, cudaEventElapsedTime=elapsed,
@@ -214,9 +213,9 @@ def test_tensorrt_gpu_time_and_device_memory(clocked_gpu, engine_dir, tmp_path, 
     np.testing.assert_allclose(np.array(samples["host_minus_gpu"]),
                                np.array(samples["end_to_end"]) - np.array(samples["gpu_compute"])
                                - np.array(samples["gpu_transfers"]), atol=1e-4)
-    # Device memory: what an Animator on this folder allocates (one buffer per slot of its plans)
+    # Device memory: what an Animator on this folder allocates (engines, a buffer per slot, one scratch)
     with jamsdk.Animator(engine_dir, backend="tensorrt"):
-        nbytes = sum(len(b) for b in clocked_gpu.mem.values())
+        nbytes = clocked_gpu.device_bytes
     dev = r["memory"]["device"]
     assert dev["total_mb"] == ClockedCuda.TOTAL / 2**20 and dev["used_before_load_mb"] == 0
     assert dev["model_mb"] == pytest.approx(nbytes / 2**20)

@@ -3,7 +3,9 @@
 import subprocess
 import sys
 
-HEAVY = ("torch", "onnx", "onnxruntime", "tensorrt", "openvino", "yaml", "cuda")
+# The CUDA bindings themselves, not the ``cuda`` namespace: cuda-bindings ≥ 12.9 installs a .pth file
+# (``_cuda_bindings_redirector``) that imports the empty ``cuda`` namespace package at interpreter start.
+HEAVY = ("torch", "onnx", "onnxruntime", "tensorrt", "openvino", "yaml", "cuda.bindings", "cuda.cudart", "pycuda")
 
 
 def test_runtime_modules_import_nothing_heavy():

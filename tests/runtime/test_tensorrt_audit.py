@@ -15,6 +15,7 @@ import jamsdk
 from jamsdk.errors import EngineError, InputError
 from jamsdk.runtime import _cuda
 from jamsdk.runtime.backends.tensorrt import TensorRTBackend, check_cuda_versions, trt_logger
+from jamsdk.runtime.backends.trt_pipeline import CaptureWarning
 from jamsdk.runtime.onnx2engine import onnx2engine, resolve_typing
 
 IMAGE = np.linspace(0, 1, 3 * 64 * 64, dtype=np.float32).reshape(1, 3, 64, 64)
@@ -244,18 +245,28 @@ def test_bf16_engine_tensor_is_an_engine_error(monkeypatch, engine_dir):
         jamsdk.Animator(engine_dir, backend="tensorrt")
 
 
-# item 9: a failed capture is not instantiated; the error is read and cleared; plain runs go on -----
+# item 9: a failed capture is not instantiated; plain runs go on ----------------------------------------
 
 def test_failed_capture_falls_back_to_plain_runs(fake_gpu, engine_dir):
-    fake_gpu.fail_capture = True
     backend = _region_backend(engine_dir, cuda_graph=True)
     with backend:
         want = backend.run({"image": IMAGE})
-        with pytest.warns(UserWarning, match="CUDA graph capture of region_predictor failed.*901"):
+        (bound,) = backend._solo.bound.values()
+        real = bound.context.execute_async_v3
+        side = fake_gpu.stream_create()
+
+        def enqueue_with_side_work(stream):  # work on an unjoined stream while capturing invalidates it
+            fake_gpu.enqueue(side, lambda: None)
+            return real(stream)
+
+        bound.context.execute_async_v3 = enqueue_with_side_work
+        with pytest.warns(CaptureWarning, match="CUDA graph capture of region_predictor failed.*Invalidated \\(901\\)"):
             got = backend.run({"image": IMAGE})
         with warnings.catch_warnings():
             warnings.simplefilter("error")  # warned once, then plain runs without retrying
             again = backend.run({"image": IMAGE})
+        fake_gpu.synchronize(side)
+        fake_gpu.stream_destroy(side)
         assert fake_gpu.graphs == {} and fake_gpu.launches == 0 and fake_gpu.counts["captures"] == 1
     for k in want:
         np.testing.assert_array_equal(want[k], got[k])
@@ -273,10 +284,10 @@ def test_enqueue_failure_inside_capture_is_not_instantiated(fake_gpu, engine_dir
         pipe = backend._solo
         (bound,) = pipe.bound.values()
         bound.context.execute_async_v3 = lambda stream: False
-        with pytest.warns(UserWarning, match="capture of region_predictor failed"):
+        with pytest.warns(CaptureWarning, match="capture of region_predictor failed"):
             with pytest.raises(EngineError, match="execute_async_v3 failed"):
                 backend.run({"image": IMAGE})  # the plain fallback reports the engine's failure
-    assert ended == [False] and fake_gpu.capturing is None
+    assert ended == [False] and fake_gpu.capture is None
 
 
 # items 10-12: typing, one logger, TF32 ------------------------------------------------------------

@@ -128,7 +128,9 @@ def test_run_device(fake_gpu, tiny_jam, tmp_path):
 
 
 def test_stage_tensors_bound_by_name_with_enum_types(fake_gpu, tiny_jam, tmp_path):
-    # the stand-in lists outputs first and reversed, shapes as Dims, dtypes as enums
+    # the stand-in lists outputs first and reversed, shapes as Dims, dtypes as pybind11 enums
+    import enum
+
     import tensorrt
 
     engines = make_engine_dir(tiny_jam[1], tmp_path / "model")
@@ -136,7 +138,9 @@ def test_stage_tensors_bound_by_name_with_enum_types(fake_gpu, tiny_jam, tmp_pat
         engine = anim._backends["dense_motion"]._engine
         names = [engine.get_tensor_name(i) for i in range(engine.num_io_tensors)]
         assert names[0] == "occlusion_map" and not isinstance(engine.get_tensor_shape(names[0]), tuple)
-        assert engine.get_tensor_dtype(names[0]) is tensorrt.DataType.FLOAT
+        dtype = engine.get_tensor_dtype(names[0])
+        assert dtype == tensorrt.float32 and dtype is not tensorrt.float32 and not isinstance(dtype, enum.Enum)
+        assert dtype is not engine.get_tensor_dtype(names[0])  # a fresh object per call
 
 
 def test_stats_and_run_device_without_helpers(fake_gpu, tiny_jam, tmp_path):
@@ -190,3 +194,34 @@ def test_consecutive_host_steps_share_one_round_trip(fake_gpu, tiny_jam, tmp_pat
     np.testing.assert_array_equal(seen["s"], want["shift"] + 1)  # the second step saw the first's output
     np.testing.assert_array_equal(seen["a"], want["affine"])
     assert syncs == 2  # one round trip for both host steps, one at the end
+
+
+def test_copy_steps_gather_rows_alike_on_host_and_device(fake_gpu, tiny_jam, tmp_path):
+    from jamsdk.manifest import load_manifest
+    from jamsdk.runtime.backends.tensorrt import TensorRTBackend
+    from jamsdk.runtime.plan import HostPipeline, Plan, Step, copy_step, slot_specs
+    from jamsdk.stages import TensorSpec
+
+    engines = make_engine_dir(tiny_jam[1], tmp_path / "model")
+    backend = TensorRTBackend.from_manifest(load_manifest(engines), "region_predictor", {})
+    rp = Step("region_predictor", {"image": "img"}, {"shift": "s", "covar": "c", "affine": "a"})
+    shift = {s.name: s for s in backend.stage.outputs}["shift"]  # (1, K, 2) float32
+    k = shift.shape[1]
+    n = k * 2 * 4  # one row of region shifts
+    plan = Plan("t", (rp, copy_step("s", "pair", 0, n, n), copy_step("s", "pair", 0, 0, n)), ("img",), ("pair",))
+    extra = {"pair": TensorSpec("pair", (2, k, 2), "float32")}
+    image = np.random.default_rng(1).uniform(size=(1, 3, 64, 64)).astype(np.float32)
+    with backend:
+        host = HostPipeline({"region_predictor": backend})
+        host.write("pair", np.zeros((2, k, 2), np.float32))
+        want = host.run(plan, {"img": image})["pair"]
+        pipe = TensorRTBackend.open_pipeline({"region_predictor": backend}, slot_specs(
+            [plan], {"region_predictor": backend.stage}, extra), {"cuda_graph": True})
+        try:
+            got = [pipe.run(plan, {"img": image})["pair"] for _ in range(3)]  # plain, captured, replayed
+        finally:
+            pipe.close()
+    np.testing.assert_array_equal(want[0], want[1])
+    for g in got:
+        np.testing.assert_array_equal(g, want)
+    assert fake_gpu.launches == 2 and fake_gpu.counts["d2d_bytes"] > 0

@@ -20,6 +20,7 @@ record CUDA events between copies and engines (``trt_pipeline.EventClock``), and
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.metadata
 import os
@@ -100,13 +101,16 @@ _NUMPY_TYPES = {"float32": "float32", "float16": "float16", "int8": "int8", "int
 def numpy_dtype(trt: Any, dtype: Any) -> np.dtype | None:
     """The numpy dtype of a TensorRT ``DataType``, or None where numpy has none (bf16, fp8, int4).
 
-    Mapped by identity with ``trt.float32`` … rather than through ``trt.nptype``, which raises a
-    bare TypeError for bf16/fp8.
+    A dict lookup keyed by ``trt.float32`` … , as NVIDIA's ``trt.nptype`` does: ``DataType`` is a
+    pybind11 enum, so every ``engine.get_tensor_dtype`` call returns a new object that is equal
+    (``==``, same hash) to ``trt.float32`` but never identical to it. ``trt.nptype`` itself is not
+    used because it raises a bare TypeError for bf16/fp8, which should be an EngineError here.
     """
-    for name, np_name in _NUMPY_TYPES.items():
-        if getattr(trt, name, None) is dtype and dtype is not None:
-            return np.dtype(np_name)
-    return None
+    table = {getattr(trt, name): np.dtype(np_name) for name, np_name in _NUMPY_TYPES.items() if hasattr(trt, name)}
+    try:
+        return table.get(dtype)
+    except TypeError:  # an unhashable object is no DataType
+        return None
 
 
 class _Logger:
@@ -149,10 +153,12 @@ def trt_logger(trt: Any) -> Any:
         return _Logger.instance
 
 
+@functools.lru_cache(maxsize=1)
 def tensorrt_cuda_major() -> int | None:
     """The CUDA major the installed TensorRT wheel was built for (``tensorrt-cu12`` → 12), None if unknown.
 
     Jetson's apt-installed TensorRT has no wheel metadata: unknown there (it matches JetPack's CUDA).
+    Cached: it scans every installed distribution's metadata, and a StreamBatch opens dozens of backends.
     """
     for dist in importlib.metadata.distributions():
         name = (dist.metadata.get("Name") or "").lower().replace("_", "-")
@@ -273,12 +279,17 @@ class TensorRTBackend(Backend):
     def _load(self, trt: Any) -> None:
         logger = trt_logger(trt)
         seen = len(logger.errors)
-        runtime = trt.Runtime(logger)
-        if runtime is None or len(logger.errors) > seen:
-            why = "; ".join(logger.errors[seen:]) or "trt.Runtime returned None"
+        advice = "check that the TensorRT wheel matches the driver's CUDA (`jamsdk doctor`)"
+        try:
+            # A pybind11 factory: a nullptr from createInferRuntime is a TypeError ("factory function
+            # returned nullptr"), never a None; TensorRT logs the reason first.
+            runtime = trt.Runtime(logger)
+        except Exception as exc:
+            why = "; ".join(logger.errors[seen:]) or str(exc)
+            raise EngineError(f"{self.name}: TensorRT cannot start here ({why}); {advice}") from None
+        if len(logger.errors) > seen:
             # Deserialising on a runtime whose CUDA failed to initialise crashes the process.
-            raise EngineError(f"{self.name}: TensorRT cannot start here ({why}); check that the TensorRT "
-                              "wheel matches the driver's CUDA (`jamsdk doctor`)")
+            raise EngineError(f"{self.name}: TensorRT cannot start here ({'; '.join(logger.errors[seen:])}); {advice}")
         self._runtime = runtime  # the runtime must outlive the engine
         engine = runtime.deserialize_cuda_engine(self.path.read_bytes())
         if engine is None:
@@ -302,13 +313,30 @@ class TensorRTBackend(Backend):
                 raise EngineError(f"{self.name}: tensor {spec.name!r} is {shape} {got} in the engine, "
                                   f"{tuple(spec.shape)} {spec.dtype} in the manifest; rebuild the engine")
 
-    def new_context(self, addresses: Mapping[str, int]) -> Any:
-        """A new execution context with every I/O tensor bound (by name) to ``addresses``."""
+    @property
+    def activation_bytes(self) -> int:
+        """Device memory one execution context needs for its activations (``device_memory_size_v2``)."""
         if self._engine is None:
             raise EngineError(f"{self.name}: the tensorrt backend is not open")
-        context = self._engine.create_execution_context()
+        return int(self._engine.device_memory_size_v2)
+
+    def new_context(self, addresses: Mapping[str, int], scratch: tuple[int, int]) -> Any:
+        """A new execution context with every I/O tensor bound (by name) to ``addresses``.
+
+        The context allocates no activation memory of its own (``USER_MANAGED``): it runs in
+        ``scratch`` = ``(device pointer, bytes)``, which its pipeline shares between all contexts
+        on one stream (they never run at the same time) and sizes for the largest engine.
+        """
+        if self._engine is None:
+            raise EngineError(f"{self.name}: the tensorrt backend is not open")
+        trt = self._trt
+        context = self._engine.create_execution_context(trt.ExecutionContextAllocationStrategy.USER_MANAGED)
         if context is None:
             raise EngineError(f"{self.name}: cannot create an execution context (out of GPU memory?)")
+        ptr, size = scratch
+        if size < self.activation_bytes:
+            raise EngineError(f"{self.name}: scratch of {size} bytes, the engine needs {self.activation_bytes}")
+        context.set_device_memory(int(ptr), int(size))
         for spec in self.stage.inputs + self.stage.outputs:
             if not context.set_tensor_address(spec.name, int(addresses[spec.name])):
                 raise EngineError(f"{self.name}: set_tensor_address({spec.name!r}) failed")

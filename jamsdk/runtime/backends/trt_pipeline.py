@@ -1,24 +1,31 @@
 """The TensorRT device pipeline: plans run on device buffers, one stream, one sync per run.
 
-Every slot of the Animator's plans is one device buffer allocated when the pipeline opens; each
-stage step gets its own execution context whose tensor addresses are set once to those buffers
-(by name) and never changed, so a stage's output buffer *is* the next stage's input buffer and
-per-source slots (source image, features, source region params) stay on the device. A second
-context per binding set (e.g. ``region_predictor`` on the source and on the frame) costs a little
-memory but keeps every captured CUDA graph valid: a graph bakes in the addresses it was captured
-with, and TensorRT may keep pointer tables per context.
+Every slot of the Animator's plans is one device buffer allocated when the pipeline opens (a
+StreamBatch adds and drops per-stream slots with :meth:`DevicePipeline.add_slots` /
+:meth:`~DevicePipeline.drop_slots`); each stage step gets its own execution context whose tensor
+addresses are set once to those buffers (by name) and never changed, so a stage's output buffer
+*is* the next stage's input buffer and per-source slots (source image, features, source region
+params) stay on the device. A second context per binding set (e.g. ``region_predictor`` on the
+source and on the frame) keeps every captured CUDA graph valid: a graph bakes in the addresses it
+was captured with, and TensorRT may keep pointer tables per context. It costs no activation
+memory: contexts are created ``USER_MANAGED`` and all of them run in one scratch buffer per
+pipeline (one stream, so they never run at the same time), sized for the largest engine.
 
-A run: the feeds' H2D copies (from pinned staging), the engines of each segment (plainly, or one
-graph launch per segment once every context in it has run plainly: TensorRT does lazy setup on a
-context's first enqueue, which must not be captured), for each host step a D2H of its inputs, a
-sync, the host function and the H2D of its outputs, then the fetches' D2H and one sync. Host
-staging is pinned so the copies are truly asynchronous.
+A run: the feeds' H2D copies (from pinned staging), the engines and device copies of each
+segment (plainly, or one graph launch per segment once every context in it has run plainly:
+TensorRT does lazy setup on a context's first enqueue, which must not be captured), for each host
+step a D2H of its inputs, a sync, the host function and the H2D of its outputs, then the fetches'
+D2H and one sync. Host staging is pinned so the copies are truly asynchronous.
+
+A capture that fails (``cudaStreamEndCapture`` reports the capture invalidated, or an enqueue
+inside it returned False) is thrown away with a :class:`CaptureWarning` and the segment runs
+plainly from then on; the test suite turns that warning into an error.
 """
 
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING, Any, Mapping
+from typing import TYPE_CHECKING, Any, Iterable, Mapping
 
 import numpy as np
 
@@ -57,17 +64,35 @@ class DeviceArray:
         return f"<DeviceArray {self.shape} {self.dtype} at 0x{self.ptr:x}>"
 
 
+class CaptureWarning(UserWarning):
+    """A CUDA graph capture failed; the segment runs without a graph (correct, a little slower)."""
+
+
 class _Bound:
     """One execution context of a stage with its addresses set once."""
 
-    def __init__(self, backend: "TensorRTBackend", addresses: Mapping[str, int]):
+    def __init__(self, backend: "TensorRTBackend", addresses: Mapping[str, int], scratch: tuple[int, int],
+                 slots: frozenset[str]):
         self.backend = backend
-        self.context = backend.new_context(addresses)
+        self.context = backend.new_context(addresses, scratch)
+        self.slots = slots
         self.runs = 0
 
     def execute(self, stream: int) -> None:
         if not self.context.execute_async_v3(stream):
             raise EngineError(f"{self.backend.name}: execute_async_v3 failed (see the TensorRT log above)")
+
+
+class _Copy:
+    """A device-to-device copy between two slots (a copy step); ready to capture from the start."""
+
+    runs = 1
+
+    def __init__(self, cu: Any, dst: int, src: int, nbytes: int, slots: frozenset[str]):
+        self.cu, self.dst, self.src, self.nbytes, self.slots = cu, dst, src, nbytes, slots
+
+    def execute(self, stream: int) -> None:
+        self.cu.d2d(self.dst, self.src, self.nbytes, stream)
 
 
 class DevicePipeline(Pipeline):
@@ -91,17 +116,52 @@ class DevicePipeline(Pipeline):
         self.device: dict[str, int] = {}
         self.pinned: dict[str, np.ndarray] = {}
         self.bound: dict[tuple, _Bound] = {}
-        self.segments: dict[tuple, list[_Bound]] = {}
+        self.segments: dict[tuple, list[Any]] = {}
         self.graphs: dict[tuple, Any] = {}
         self.no_graph: set[tuple] = set()
         self.clock: Any = None  # an EventClock while GPU timing is on
+        #: the one activation buffer every context of this pipeline runs in: ``(pointer, bytes)``
+        self.scratch: tuple[int, int] = (0, 0)
         try:
             self.stream = self.cu.stream_create()
+            size = max((b.activation_bytes for b in backends.values()), default=0)
+            if size:
+                self.scratch = (self.cu.malloc(size), size)
             for slot, spec in self.specs.items():
                 self.device[slot] = self.cu.malloc(_nbytes(spec))
         except BaseException:
             self.close()
             raise
+
+    def add_slots(self, slots: Mapping[str, TensorSpec]) -> None:
+        """Allocate more slots (e.g. a new stream's source tensors); names must be new."""
+        taken = sorted(set(slots) & set(self.specs))
+        if taken:
+            raise EngineError(f"slots {taken} exist already")
+        for slot, spec in slots.items():
+            self.specs[slot] = spec
+            self.device[slot] = self.cu.malloc(_nbytes(spec))
+
+    def drop_slots(self, names: Iterable[str]) -> None:
+        """Free slots, with every context, graph and segment bound to any of them."""
+        names = set(names) & set(self.specs)
+        if not names:
+            return
+        self.cu.synchronize(self.stream)  # nothing queued may still use them
+        for key in [k for k, seg in self.segments.items() if any(b.slots & names for b in seg)]:
+            del self.segments[key]
+            graph = self.graphs.pop(key, None)
+            if graph is not None:
+                self.cu.destroy_graph(graph)
+            self.no_graph.discard(key)
+        for key in [k for k, b in self.bound.items() if b.slots & names]:
+            del self.bound[key]  # the context goes before the memory it is bound to
+        for slot in names:
+            self.cu.free(self.device.pop(slot))
+            host = self.pinned.pop(slot, None)
+            if host is not None:
+                self.cu.free_pinned(host)
+            del self.specs[slot]
 
     # -- slots --------------------------------------------------------------------------------------
 
@@ -139,12 +199,20 @@ class DevicePipeline(Pipeline):
 
     # -- running ------------------------------------------------------------------------------------
 
-    def _bind(self, step: Step) -> _Bound:
+    def _bind(self, step: Step) -> Any:
+        slots = frozenset({**step.inputs, **step.outputs}.values())
+        if step.copy is not None:
+            src, dst = step.inputs["src"], step.outputs["dst"]
+            start, at, n = step.copy
+            n = _nbytes(self.specs[src]) - start if n < 0 else n
+            if start + n > _nbytes(self.specs[src]) or at + n > _nbytes(self.specs[dst]):
+                raise EngineError(f"copy of {n} bytes from {src}+{start} to {dst}+{at} overruns a slot")
+            return _Copy(self.cu, self.device[dst] + at, self.device[src] + start, n, slots)
         key = (step.name, tuple(sorted({**step.inputs, **step.outputs}.items())))
         bound = self.bound.get(key)
         if bound is None:
             addresses = {t: self.device[s] for t, s in {**step.inputs, **step.outputs}.items()}
-            bound = self.bound[key] = _Bound(self.backends[step.name], addresses)
+            bound = self.bound[key] = _Bound(self.backends[step.name], addresses, self.scratch, slots)
         return bound
 
     def _enqueue(self, steps: tuple[Step, ...]) -> None:
@@ -152,7 +220,7 @@ class DevicePipeline(Pipeline):
             return
         # Keyed by what the segment is (its stages and bindings), not by a plan's name: plans that
         # share a segment share its contexts and graph, and a different segment never reuses them.
-        key = tuple((s.name, tuple(s.inputs.items()), tuple(s.outputs.items())) for s in steps)
+        key = tuple((s.name, tuple(s.inputs.items()), tuple(s.outputs.items()), s.copy) for s in steps)
         bound = self.segments.get(key)
         if bound is None:
             bound = self.segments[key] = [self._bind(s) for s in steps]
@@ -170,30 +238,32 @@ class DevicePipeline(Pipeline):
         for b in bound:
             b.runs += 1
 
-    def _capture(self, key: tuple, bound: list[_Bound]) -> Any:
-        """One CUDA graph of the segment's engines; None (and plain runs from now on) when capture fails."""
+    def _capture(self, key: tuple, bound: list[Any]) -> Any:
+        """One CUDA graph of the segment; None (and plain runs from now on) when the capture fails.
+
+        As trtexec's ``endCaptureOnError`` (``sampleDevice.h``): the capture is always ended, or the
+        stream stays in capture mode; an invalidated capture makes ``end_capture`` raise
+        (``cudaErrorStreamCaptureInvalidated``), and a capture whose enqueue returned False is
+        ended without instantiating it.
+        """
         cu, why = self.cu, ""
         try:
             cu.begin_capture(self.stream)
         except Exception as exc:
             self._give_up(key, f"cannot begin a capture: {exc}")
             return None
-        ok = True
         try:
             for b in bound:
                 b.execute(self.stream)
-        except Exception as exc:  # the capture must still be ended, or the stream stays in capture mode
-            ok, why = False, str(exc)
-        try:
-            graph = cu.end_capture(self.stream, instantiate=ok)  # never instantiate a failed enqueue
         except Exception as exc:
-            graph, ok, why = None, False, why or str(exc)
-        error = cu.last_error()  # clears a non-sticky error the capture may have left
-        if ok and error:
+            why = str(exc)
+        try:
+            graph = cu.end_capture(self.stream, instantiate=not why)  # never instantiate a failed enqueue
+        except Exception as exc:
+            graph, why = None, f"{why}; {exc}" if why else str(exc)
+        if why or graph is None:
             if graph is not None:
                 cu.destroy_graph(graph)
-            graph, ok, why = None, False, error
-        if not ok or graph is None:
             self._give_up(key, why or "no graph")
             return None
         self.graphs[key] = graph
@@ -201,8 +271,9 @@ class DevicePipeline(Pipeline):
 
     def _give_up(self, key: tuple, why: str) -> None:
         self.no_graph.add(key)
-        names = "+".join(step[0] for step in key)
-        warnings.warn(f"CUDA graph capture of {names} failed ({why}); running it without a graph", stacklevel=4)
+        names = "+".join(step[0] for step in key if step[0] != "copy")
+        warnings.warn(f"CUDA graph capture of {names} failed ({why}); running it without a graph", CaptureWarning,
+                      stacklevel=4)
 
     def _run(self, plan: Plan, feeds: Mapping[str, np.ndarray]) -> None:
         if self.clock is None and any(getattr(b, "gpu_timing", False) for b in self.backends.values()):
@@ -276,13 +347,16 @@ class DevicePipeline(Pipeline):
         for graph in graphs.values():
             attempt(cu.destroy_graph, graph)
         self.segments.clear()
-        self.bound.clear()  # contexts before the engines their backends hold
+        self.bound.clear()  # contexts before the engines their backends hold, and before their scratch
         if self.clock is not None:
             attempt(self.clock.close)
             self.clock = None
         device, self.device = self.device, {}
         for ptr in device.values():
             attempt(cu.free, ptr)
+        scratch, self.scratch = self.scratch, (0, 0)
+        if scratch[1]:
+            attempt(cu.free, scratch[0])
         pinned, self.pinned = self.pinned, {}
         for host in pinned.values():
             attempt(cu.free_pinned, host)
