@@ -1,4 +1,4 @@
-"""Throughput of ``jamsdk batch`` (Ray Data) for one job with 1 vs 2 actors, on a local Ray.
+"""Throughput of ``jamsdk batch`` for one job with 1 vs 2 actors, on a local Ray.
 
 The job: ``--rows`` rows (default 20) animating the bundled example picture and 2 other pictures
 (so the per-actor picture cache is exercised) with ``--frames``-frame cuts of the bundled driving

@@ -28,5 +28,10 @@ class EngineError(JamError, RuntimeError):
     """An exported graph or engine cannot be built, loaded or run."""
 
 
+class ClusterError(JamError, ConnectionError):
+    """A Ray cluster cannot be reached or used (address, token, versions, jamsdk on its nodes); the message
+    names the cause and the fix."""
+
+
 class MissingDependencyError(JamError, ImportError):
     """An optional dependency is not installed; the message is the exact pip command to run."""

@@ -81,6 +81,21 @@ def tiny_batched(tmp_path_factory):
     return work / "model"
 
 
+@pytest.fixture(scope="session", autouse=True)
+def _model_cache(tmp_path_factory):
+    """Models shipped to Ray nodes (jamsdk.scale.bundle) go to a folder of this test session, not the
+    machine's temp folder; Ray workers, loopback nodes and CLI subprocesses inherit the variable."""
+    import os
+
+    before = os.environ.get("JAMSDK_MODEL_CACHE")
+    os.environ["JAMSDK_MODEL_CACHE"] = str(tmp_path_factory.mktemp("model-cache"))
+    yield
+    if before is None:
+        os.environ.pop("JAMSDK_MODEL_CACHE", None)
+    else:
+        os.environ["JAMSDK_MODEL_CACHE"] = before
+
+
 @pytest.fixture(scope="session")
 def ray_local():
     """ONE local Ray for the whole test run (2 CPUs, no dashboard), shut down at the end."""

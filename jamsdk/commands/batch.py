@@ -1,8 +1,9 @@
-"""jamsdk batch: animate every row of a CSV/JSONL job file on Ray Data (local or a cluster).
+"""jamsdk batch: animate every row of a CSV/JSONL job file on Ray (local or a cluster).
 
 Each row names a picture, a driving video, an output file (inside --out-dir) and a mode. Actors
-open the model once and animate whole rows; outputs appear only complete; a failed row is
-reported and the others go on; re-running skips rows whose output exists. Exit status 0 when no
+open the model once and animate whole rows; this machine reads the inputs and writes the outputs
+(the model folder and the inputs travel to the nodes through Ray); outputs appear only complete;
+a failed row is reported and the others go on; re-running skips rows whose output exists. Exit status 0 when no
 row failed, 1 when some did, 2 on an error before any row ran. Needs: pip install "jamsdk[ray]".
 """
 
@@ -23,12 +24,15 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
                         "are taken from its folder")
     p.add_argument("--out-dir", required=True, metavar="DIR", help="folder the rows' outputs are written to")
     add_model(p)
-    p.add_argument("--ray", metavar="ADDRESS", help="Ray cluster address (e.g. ray://head:10001 or auto); "
-                                                    "default: start a local Ray")
+    p.add_argument("--ray", metavar="ADDRESS",
+                   help="Ray cluster: HOST:PORT of the head (run jamsdk on a node of it), ray://HOST:10001 (Ray "
+                        "Client) or auto; default: $RAY_ADDRESS, else a local Ray. Token: RAY_AUTH_MODE=token with "
+                        "RAY_AUTH_TOKEN (or RAY_AUTH_TOKEN_PATH, ~/.ray/auth_token), as Ray documents it")
     p.add_argument("--actors", type=int, default=1, metavar="N", help="model-holding actors (default 1)")
     p.add_argument("--gpus-per-actor", type=float, default=0.0, metavar="G",
                    help="GPUs each actor reserves (default 0: CPU)")
-    p.add_argument("--cpus-per-actor", type=float, default=1.0, metavar="C", help="CPUs each actor reserves (default 1)")
+    p.add_argument("--cpus-per-actor", type=float, default=1.0, metavar="C",
+                   help="CPUs each actor reserves (default 1)")
     p.add_argument("--backend", choices=("auto", "tensorrt", "onnxruntime", "openvino"), default="auto",
                    help="inference backend in the actors (default auto)")
     p.add_argument("--precision", choices=("fp32", "fp16"), default="fp32", help="ONNX graphs for onnxruntime")
@@ -45,8 +49,9 @@ def run(args: argparse.Namespace) -> int:
     from jamsdk.scale._ray import require_ray, resolve_model
     from jamsdk.scale.offline import print_summary, run_job
 
-    require_ray("ray.data")  # before any work: says which extra to install
+    require_ray()  # before any work: says which extra to install
     model = resolve_model(args.model)
+    _stop_on_sigterm()
     summary = run_job(args.jobs, args.out_dir, model, ray_address=args.ray, actors=args.actors,
                       gpus_per_actor=args.gpus_per_actor, cpus_per_actor=args.cpus_per_actor, backend=args.backend,
                       precision=args.precision, threads=args.threads,
@@ -55,3 +60,13 @@ def run(args: argparse.Namespace) -> int:
     if args.json:
         write_json(args.json, summary.to_dict())
     return 1 if summary.failed else 0
+
+
+def _stop_on_sigterm() -> None:
+    """SIGTERM ends the job like Ctrl-C, so the Ray this command started is shut down with it (no leftovers)."""
+    import signal
+
+    def stop(_signum, _frame):  # noqa: ANN001 - signal handler signature
+        raise KeyboardInterrupt
+
+    signal.signal(signal.SIGTERM, stop)

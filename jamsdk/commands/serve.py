@@ -22,7 +22,10 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
     p.add_argument("--replicas", type=int, default=1, metavar="N", help="ingress replicas (default 1)")
     p.add_argument("--host", default="127.0.0.1", help="address to bind (default 127.0.0.1, this machine only)")
     p.add_argument("--port", type=int, default=8000, metavar="P", help="port (default 8000)")
-    p.add_argument("--ray", metavar="ADDRESS", help="Ray cluster address; default: start a local Ray")
+    p.add_argument("--ray", metavar="ADDRESS",
+                   help="Ray cluster: HOST:PORT of the head (run jamsdk on a node of it), ray://HOST:10001 (Ray "
+                        "Client) or auto; default: $RAY_ADDRESS, else a local Ray. Replicas spread over the nodes; "
+                        "streams enter through the head node's --host/--port")
     p.add_argument("--mode", choices=("relative", "standard", "avd"), default="relative",
                    help="motion transfer for every stream (default relative)")
     p.add_argument("--backend", choices=("auto", "tensorrt", "onnxruntime", "openvino"), default="auto",
@@ -42,7 +45,8 @@ def run(args: argparse.Namespace) -> int:
     import signal
     import time
 
-    from jamsdk.scale._ray import init_ray, require_ray, resolve_model
+    from jamsdk.scale._ray import require_ray, resolve_model
+    from jamsdk.scale.connect import connect, disconnect
 
     require_ray("ray.serve")
     require_ray("fastapi")
@@ -52,25 +56,32 @@ def run(args: argparse.Namespace) -> int:
     model = resolve_model(args.model)
     limits = Limits(max_streams=args.max_streams, max_message_bytes=args.max_frame_bytes,
                     idle_timeout_s=args.idle_timeout)
-    init_ray(args.ray)
-    application = service.build_app(str(model), replicas=args.replicas, limits=limits, backend=args.backend,
-                                    mode=args.mode, precision=args.precision, threads=args.threads,
-                                    gpus_per_replica=args.gpus_per_replica)
-    service.run(application, host=args.host, port=args.port)
-    print(f"serving {model} on ws://{args.host}:{args.port}{ROUTE} with {args.replicas} replica(s); "
-          f"health: http://{args.host}:{args.port}/health; Ctrl-C stops", flush=True)
+
     def stop(_signum, _frame):  # noqa: ANN001 - a service manager's SIGTERM stops it like Ctrl-C
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
+    conn = connect(args.ray, log=lambda line: print(line, flush=True))
+    try:
+        spread = service.replicas_per_node(conn.nodes, args.replicas, 1.0, args.gpus_per_replica)
+        application = service.build_app(str(model), replicas=args.replicas, limits=limits, backend=args.backend,
+                                        mode=args.mode, precision=args.precision, threads=args.threads,
+                                        gpus_per_replica=args.gpus_per_replica, max_replicas_per_node=spread,
+                                        ray_client=str(conn.address or "").startswith("ray://"))
+        service.run(application, host=args.host, port=args.port)
+    except BaseException:
+        disconnect(conn)  # a local Ray started here goes with it; a cluster keeps running
+        raise
+    head = next((n.ip for n in conn.nodes if n.head), "")
+    where = f" (the head node, {head})" if len(conn.nodes) > 1 and head else ""
+    spread_text = f", at most {spread} per node on {len(conn.nodes)} nodes" if spread else ""
+    print(f"serving {model} on ws://{args.host}:{args.port}{ROUTE}{where} with {args.replicas} replica(s)"
+          f"{spread_text}; health: http://{args.host}:{args.port}/health; Ctrl-C stops", flush=True)
     try:
         while True:
             time.sleep(3600)
     except KeyboardInterrupt:
-        import ray
-        from ray import serve
-
-        serve.shutdown()
-        ray.shutdown()
+        service.stop()  # this application only: Serve stays up where other applications use it
+        disconnect(conn)
         print("stopped", flush=True)
     return 0

@@ -30,15 +30,11 @@ def resolve_model(model: str | os.PathLike[str] | None) -> Path:
 
 
 def init_ray(address: str | None, num_cpus: int | None = None) -> Any:
-    """Connect to the Ray cluster at ``address``, or start a local Ray (reused when already running).
+    """Connect to the Ray at ``address`` (or ``RAY_ADDRESS``), or start a local Ray (reused when already running).
 
-    Returns the ``ray`` module. A local instance runs without the dashboard (less memory, no port).
+    Returns the ``ray`` module. A cluster is checked first and every failure is one
+    :class:`~jamsdk.errors.ClusterError` line (:func:`jamsdk.scale.connect.connect`).
     """
-    ray = require_ray()
-    if ray.is_initialized():
-        return ray
-    if address:
-        ray.init(address=address, logging_level="WARNING", log_to_driver=False)
-    else:
-        ray.init(num_cpus=num_cpus, include_dashboard=False, logging_level="WARNING", log_to_driver=False)
-    return ray
+    from jamsdk.scale.connect import connect
+
+    return connect(address, num_cpus=num_cpus).ray

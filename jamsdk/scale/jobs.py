@@ -6,7 +6,8 @@ object per line with those keys (blank lines and lines starting with ``#`` are s
 * ``source``, ``driving``: paths the workers can read; relative ones are taken from the JOBS
   file's folder.
 * ``out``: the output video (``.mp4``, ``.avi`` or ``.gif``), relative to ``--out-dir``; it may not
-  leave that folder (no absolute paths, no ``..``).
+  leave that folder (no absolute paths, no ``..``, no symlinked folder that leads out: checked here
+  and again when the file is written, :mod:`jamsdk.scale.outputs`).
 * ``mode``: ``relative`` (default), ``standard`` or ``avd``.
 
 A row that is malformed is not fatal: it comes back as a :class:`Row` with ``error`` set and is
@@ -24,6 +25,7 @@ from typing import Any
 
 from jamsdk.errors import InputError
 from jamsdk.manifest import MODES
+from jamsdk.scale.outputs import contained
 from jamsdk.video import WRITE_EXTS
 
 COLUMNS = ("source", "driving", "out")
@@ -111,5 +113,9 @@ def _resolve(index: int, item: Any, base: Path, out_root: Path) -> Row:
         return bad(f"out {item['out']!r} must be a path inside --out-dir (no absolute path, no ..)")
     if out.suffix.lower() not in WRITE_EXTS:
         return bad(f"out {item['out']!r}: expected a {', '.join(WRITE_EXTS)} file")
+    try:
+        contained(out_root, out_root / out)
+    except InputError as exc:
+        return bad(str(exc))
     source, driving = (str(p if p.is_absolute() else base / p) for p in (Path(item["source"]), Path(item["driving"])))
     return Row(index, source, driving, str(out_root / out), mode)

@@ -1,39 +1,50 @@
-"""Offline animation jobs on Ray Data: ``jamsdk batch --jobs JOBS --out-dir DIR``.
+"""Offline animation jobs on Ray: ``jamsdk batch --jobs JOBS --out-dir DIR``.
 
 Each row of JOBS (:mod:`jamsdk.scale.jobs`) animates one picture with one driving video into one
-output file. Rows become a Ray Data dataset (one block per row, so any idle actor takes the next
-row) mapped by :class:`RowAnimator` actors (``map_batches`` with a callable class and
-``concurrency=N``): each actor opens the model once, animates whole rows with
-:meth:`StreamBatch.animate_clip <jamsdk.runtime.batch.StreamBatch.animate_clip>` (several frames
-of a clip per stage call when the folder has batched graphs), writes each output atomically, and
-keeps an LRU cache of encoded pictures so a popular photo is encoded once per actor.
+output file. Nothing assumes that the nodes share a file system with the driver:
 
-A failed row never stops the job: the actor catches the error and returns it with the row.
-Rows whose output already exists are skipped before anything starts (re-running resumes a job).
+* the **model folder** is shipped once through the object store and written once per node
+  (:mod:`jamsdk.scale.bundle`);
+* the **inputs** are read by the driver, where the JOBS file names them, and travel to the actor
+  as bytes with the row (at most two rows in flight per actor, so the driver holds little);
+* the **outputs** come back to the driver as encoded video bytes and are written there, inside
+  ``--out-dir``, atomically (:mod:`jamsdk.scale.outputs`).
+
+So the driver's machine needs the inputs and room for the outputs; the other nodes need only Ray
+and jamsdk. :class:`~jamsdk.scale.actor.RowAnimator` actors (``--actors N``, spread over the nodes)
+each open the model once per mode, animate whole rows with :meth:`StreamBatch.animate_clip
+<jamsdk.runtime.batch.StreamBatch.animate_clip>` and keep an LRU cache of encoded pictures (keyed
+by the picture's SHA-256), so a popular photo is encoded once per actor.
+
+A failed row never stops the job: an actor returns a row's error as data, a row whose actor dies
+is reported failed and the actor replaced, an output that cannot be written is a failed row.
+Rows whose output exists are skipped before anything starts (re-running resumes a job); each
+result names the node that ran it.
 """
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sys
 import time
-from collections import OrderedDict
+from collections import OrderedDict, deque
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-import numpy as np
-
-from jamsdk.errors import InputError, JamError
-from jamsdk.scale._ray import init_ray, require_ray
+from jamsdk.errors import ClusterError, InputError
+from jamsdk.scale.actor import RowAnimator
 from jamsdk.scale.jobs import Row, read_jobs
+from jamsdk.scale.outputs import clean_stale_temps, write_output
 
-DEFAULT_FPS = 25.0
+IN_FLIGHT_PER_ACTOR = 2   # one row running, the next one's inputs already shipped
+START_GRACE_S = 20.0      # how long rows wait for the other actors once the first is up
 
 
 @dataclass
 class JobSummary:
-    """What a job did: rows done, skipped (output existed) and failed (with errors), frames/s."""
+    """What a job did: rows done, skipped (output existed) and failed (with errors), frames/s, nodes."""
 
     rows: int = 0
     done: int = 0
@@ -43,123 +54,109 @@ class JobSummary:
     seconds: float = 0.0
     actors: int = 0
     results: list[dict[str, Any]] = field(default_factory=list)
+    nodes: dict[str, dict[str, Any]] = field(default_factory=dict)   # node id → {"ip", "rows"}
+    cleaned: list[str] = field(default_factory=list)                 # stale temporary files removed
 
     @property
     def frames_per_s(self) -> float:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
 
+    @property
+    def rows_per_s(self) -> float:
+        return self.done / self.seconds if self.seconds > 0 else 0.0
+
     def to_dict(self) -> dict[str, Any]:
         return {"rows": self.rows, "done": self.done, "skipped": self.skipped, "failed": self.failed,
                 "frames": self.frames, "seconds": round(self.seconds, 3), "frames_per_s": round(self.frames_per_s, 3),
-                "actors": self.actors, "results": self.results}
+                "rows_per_s": round(self.rows_per_s, 4), "actors": self.actors, "nodes": self.nodes,
+                "cleaned": self.cleaned, "results": self.results}
 
 
-class RowAnimator:
-    """A Ray Data actor: the model opened once, whole rows animated, encoded pictures cached.
+class _Inputs:
+    """The driver's reader of row inputs; pictures cached by (real path, mtime, size) → (bytes, SHA-256)."""
 
-    Args:
-        model_dir: the exported model folder (readable by the worker).
-        backend, precision, threads: as for :class:`~jamsdk.runtime.batch.StreamBatch`.
-        cache_size: encoded pictures kept per actor (least recently used dropped first).
-    """
-
-    def __init__(self, model_dir: str, backend: str = "auto", precision: str = "fp32", threads: int | None = None,
-                 cache_size: int = 64):
-        self.model_dir, self.backend, self.precision, self.threads = model_dir, backend, precision, threads
+    def __init__(self, cache_size: int = 64):
+        self._pictures: OrderedDict[tuple, tuple[bytes, str]] = OrderedDict()
         self.cache_size = cache_size
-        self._batches: dict[str, Any] = {}
-        self._sources: OrderedDict[tuple, Any] = OrderedDict()
-        self.encoded = 0
 
-    def __call__(self, batch: dict[str, np.ndarray]) -> dict[str, list]:
-        keys = list(batch)
-        rows = [{k: batch[k][i] for k in keys} for i in range(len(batch[keys[0]]))]
-        results = [self.animate_row(row) for row in rows]
-        return {k: [r[k] for r in results] for k in results[0]}
-
-    def animate_row(self, row: dict[str, Any]) -> dict[str, Any]:
-        """Animate one row into its ``out`` (atomically); errors come back in the result, never raised."""
-        start = time.perf_counter()
-        result = {"index": int(row["index"]), "out": str(row["out"]), "status": "done", "frames": 0,
-                  "seconds": 0.0, "error": "", "source_cached": False, "pid": os.getpid()}
-        try:
-            from jamsdk.video import iter_frames, probe, write_video
-
-            sb = self._batch(str(row["mode"]))
-            state, result["source_cached"] = self._source(sb, str(row["source"]))
-            info = probe(str(row["driving"]))
-            frames = iter_frames(str(row["driving"]))
-            result["frames"] = write_video(str(row["out"]), sb.animate_clip(state, frames),
-                                           fps=float(info.fps or DEFAULT_FPS))
-        except Exception as exc:  # noqa: BLE001 - a row's failure is data for the report, not a crash
-            kind = "" if isinstance(exc, JamError) else f"{type(exc).__name__}: "
-            result.update(status="failed", error=f"row {row['index']}: {kind}{exc}")
-        result["seconds"] = time.perf_counter() - start
-        return result
-
-    def _batch(self, mode: str) -> Any:
-        if mode not in self._batches:
-            from jamsdk.runtime.batch import StreamBatch
-
-            self._batches[mode] = StreamBatch(self.model_dir, backend=self.backend, mode=mode,
-                                              precision=self.precision, threads=self.threads)
-        return self._batches[mode]
-
-    def _source(self, sb: Any, path: str) -> tuple[Any, bool]:
-        from jamsdk.video import read_image
-
-        try:
-            st = os.stat(path)
-        except OSError as exc:
-            raise InputError(f"source {path}: {exc.strerror or exc}") from None
+    def picture(self, path: str) -> tuple[bytes, str]:
+        st = _stat(path, "source")
         key = (os.path.realpath(path), st.st_mtime_ns, st.st_size)
-        if key in self._sources:
-            self._sources.move_to_end(key)
-            return self._sources[key], True
-        # Encoded pictures do not depend on the mode: any StreamBatch of this model encodes them.
-        state = sb.encode(read_image(path))
-        self.encoded += 1
-        self._sources[key] = state
-        while len(self._sources) > self.cache_size:
-            self._sources.popitem(last=False)
-        return state, False
+        if key not in self._pictures:
+            data = _read(path, "source")
+            self._pictures[key] = (data, hashlib.sha256(data).hexdigest())
+            while len(self._pictures) > self.cache_size:
+                self._pictures.popitem(last=False)
+        self._pictures.move_to_end(key)
+        return self._pictures[key]
+
+    @staticmethod
+    def driving(path: str) -> dict[str, bytes]:
+        from jamsdk.video import frame_files
+
+        if os.path.isdir(path):
+            files = frame_files(path)
+            if not files:
+                raise InputError(f"driving {path}: empty frame folder")
+            return {Path(f).name: _read(str(f), "driving") for f in files}
+        return {"": _read(path, "driving")}
+
+
+def _stat(path: str, what: str) -> os.stat_result:
+    try:
+        return os.stat(path)
+    except OSError as exc:
+        raise InputError(f"{what} {path}: {exc.strerror or exc}") from None
+
+
+def _read(path: str, what: str) -> bytes:
+    try:
+        with open(path, "rb") as fh:
+            return fh.read()
+    except OSError as exc:
+        raise InputError(f"{what} {path}: {exc.strerror or exc}") from None
 
 
 def run_job(jobs: str | os.PathLike[str], out_dir: str | os.PathLike[str], model_dir: str | os.PathLike[str], *,
             ray_address: str | None = None, actors: int = 1, gpus_per_actor: float = 0.0,
             cpus_per_actor: float = 1.0, backend: str = "auto", precision: str = "fp32", threads: int | None = None,
             log: Callable[[str], None] | None = None) -> JobSummary:
-    """Animate every row of ``jobs`` into ``out_dir`` on Ray (local unless ``ray_address``).
+    """Animate every row of ``jobs`` into ``out_dir`` on Ray (local unless ``ray_address`` or ``RAY_ADDRESS``).
 
     Args:
-        jobs: the JOBS file (CSV or JSONL, see :mod:`jamsdk.scale.jobs`).
-        out_dir: where outputs go (rows name files inside it).
-        model_dir: the exported model folder (a path every worker can read).
-        ray_address: a Ray cluster (``ray://host:10001`` or ``auto``); None starts a local Ray.
-        actors: how many model-holding actors animate rows in parallel.
+        jobs: the JOBS file (CSV or JSONL, see :mod:`jamsdk.scale.jobs`), read on this machine.
+        out_dir: where outputs go (rows name files inside it), written on this machine.
+        model_dir: the exported model folder on this machine (shipped to the nodes).
+        ray_address: ``HOST:PORT`` of a cluster's head, ``ray://HOST:PORT`` or ``auto``
+            (:mod:`jamsdk.scale.connect`); None: ``RAY_ADDRESS``, else a local Ray.
+        actors: how many model-holding actors animate rows in parallel (spread over the nodes).
         gpus_per_actor: GPUs each actor reserves (0: CPU; TensorRT is used when the folder has engines).
         cpus_per_actor: CPUs each actor reserves.
         backend, precision, threads: as for :class:`~jamsdk.runtime.batch.StreamBatch`.
         log: progress lines (None: quiet).
 
     Returns:
-        The :class:`JobSummary`; failed rows carry their error in ``results``.
+        The :class:`JobSummary`; failed rows carry their error in ``results``, every row run names its node.
+
+    Raises:
+        InputError: a bad argument or JOBS file, before anything runs.
+        ClusterError: Ray cannot be reached or used (one line naming the cause and the fix).
     """
     for name, value, low in (("--actors", actors, 1), ("--gpus-per-actor", gpus_per_actor, 0),
-                             ("cpus_per_actor", cpus_per_actor, 0)):
+                             ("--cpus-per-actor", cpus_per_actor, 0)):
         if isinstance(value, bool) or not isinstance(value, (int, float)) or value < low:
             raise InputError(f"{name}: expected a number ≥ {low}, got {value!r}")
-    out_dir = Path(out_dir)
-    rows = read_jobs(jobs, out_dir)
-    rows = _mark_duplicates(rows)
+    out_root = Path(out_dir).resolve()
+    rows = _mark_duplicates(read_jobs(jobs, out_root))
     summary = JobSummary(rows=len(rows), actors=actors)
     say = log or (lambda _line: None)
+    summary.cleaned = [str(p) for p in clean_stale_temps([Path(r.out) for r in rows if not r.error])]
+    if summary.cleaned:
+        say(f"removed {len(summary.cleaned)} temporary file(s) an interrupted run left: {', '.join(summary.cleaned)}")
     todo: list[Row] = []
     for row in rows:
         if row.error:
-            summary.failed += 1
-            summary.results.append({"index": row.index, "out": row.out, "status": "failed", "error": row.error})
-            say(f"failed: {row.error}")
+            _fail(summary, row, row.error, say)
         elif Path(row.out).exists():
             summary.skipped += 1
             summary.results.append({"index": row.index, "out": row.out, "status": "skipped", "error": ""})
@@ -169,36 +166,179 @@ def run_job(jobs: str | os.PathLike[str], out_dir: str | os.PathLike[str], model
         say(f"{summary.skipped} row(s) skipped: their output exists")
     if not todo:
         return summary
-    ray = init_ray(ray_address)
-    data = require_ray("ray.data")
-    ctx = data.DataContext.get_current()
-    ctx.enable_progress_bars = False  # one line per row instead (below)
-    ctx.print_on_execution_start = False
-    start = time.perf_counter()
-    ds = data.from_items([r.to_dict() for r in todo], override_num_blocks=len(todo))
-    # A fixed pool of `actors` model-holding actors (Ray ≥ 2.51 spells it `compute=`, not `concurrency=`).
-    ds = ds.map_batches(RowAnimator, batch_size=1, compute=data.ActorPoolStrategy(size=actors),
-                        num_cpus=cpus_per_actor,
-                        num_gpus=gpus_per_actor or None,
-                        fn_constructor_kwargs={"model_dir": str(Path(model_dir).resolve()), "backend": backend,
-                                               "precision": precision, "threads": threads})
-    say(f"animating {len(todo)} row(s) with {actors} actor(s) on Ray {ray.__version__}")
-    finished = 0
-    for result in ds.iter_rows():
-        result = {k: (v.item() if isinstance(v, np.generic) else v) for k, v in result.items()}
-        finished += 1
-        summary.results.append(result)
-        if result["status"] == "done":
-            summary.done += 1
-            summary.frames += int(result["frames"])
-            say(f"[{finished}/{len(todo)}] row {result['index']}: {result['out']} ({result['frames']} frames, "
-                f"{result['seconds']:.1f} s{', picture cached' if result['source_cached'] else ''})")
-        else:
-            summary.failed += 1
-            say(f"[{finished}/{len(todo)}] failed: {result['error']}")
-    summary.seconds = time.perf_counter() - start
+    from jamsdk.scale.bundle import ship
+    from jamsdk.scale.connect import connect, disconnect
+
+    conn = connect(ray_address, log=say)
+    try:
+        _check_fits(conn.nodes, cpus_per_actor, gpus_per_actor)
+        bundle = ship(conn.ray, model_dir)
+        say(f"animating {len(todo)} row(s) with {actors} actor(s) on {conn.describe()}")
+        start = time.perf_counter()
+        _ActorPool(conn.ray, todo, out_root, summary, say, bundle=bundle, actors=actors,
+                   options={"num_cpus": cpus_per_actor, "num_gpus": gpus_per_actor or None},
+                   kwargs={"backend": backend, "precision": precision, "threads": threads}).run()
+        summary.seconds = time.perf_counter() - start
+    finally:
+        if conn.address is not None or conn.started_here:
+            disconnect(conn)
     summary.results.sort(key=lambda r: r["index"])
     return summary
+
+
+def _check_fits(nodes: list, cpus: float, gpus: float) -> None:
+    if nodes and not any(n.cpus >= cpus and n.gpus >= gpus for n in nodes):
+        have = ", ".join(f"{n.ip} {n.cpus:g} CPU {n.gpus:g} GPU" for n in nodes)
+        raise ClusterError(f"no node of the cluster can hold an actor of {cpus:g} CPU and {gpus:g} GPU "
+                           f"(nodes: {have}): lower --cpus-per-actor / --gpus-per-actor or add such a node")
+
+
+class _ActorPool:
+    """The driver's side of the job: actors start, rows go to ready actors (two each at most), results are written.
+
+    Rows wait until every actor is up, or :data:`START_GRACE_S` after the first one is, so that a
+    short job is not finished by the first actor alone while the others still start.
+    """
+
+    def __init__(self, ray: Any, todo: list[Row], out_root: Path, summary: JobSummary, say: Callable[[str], None], *,
+                 bundle: Any, actors: int, options: dict[str, Any], kwargs: dict[str, Any]):
+        self.ray, self.out_root, self.summary, self.say = ray, out_root, summary, say
+        self.remote = ray.remote(RowAnimator).options(scheduling_strategy="SPREAD", **options)
+        self.bundle, self.kwargs = bundle, kwargs
+        self.pool: list[Any] = [None] * actors
+        self.starting: dict[Any, int] = {}              # ready() ref → slot
+        self.ready: dict[int, dict[str, Any]] = {}      # slot → where its actor runs
+        self.load = [0] * actors
+        self.failed_starts = [0] * actors
+        self.last_start_error = ""
+        self.first_ready = 0.0
+        self.inflight: dict[Any, tuple[int, Any, Row]] = {}
+        self.queue, self.inputs, self.finished, self.total = deque(todo), _Inputs(), 0, len(todo)
+
+    def run(self) -> None:
+        from ray.exceptions import RayActorError
+
+        for i in range(len(self.pool)):
+            self._start(i)
+        try:
+            while self.queue or self.inflight:
+                if not self.ready and not self.starting and not self.inflight:  # every slot gave up starting
+                    while self.queue:
+                        self._fail(self.queue.popleft(), f"no actor could start: {self.last_start_error}")
+                    break
+                wait_s = self._dispatch()
+                if not self.queue and not self.inflight:
+                    break
+                done, _ = self.ray.wait(list(self.inflight) + list(self.starting), num_returns=1, timeout=wait_s)
+                if not done:
+                    continue
+                if done[0] in self.starting:
+                    self._on_ready(done[0], RayActorError)
+                else:
+                    self._on_result(done[0], RayActorError)
+        finally:
+            self._close()
+
+    def _start(self, i: int) -> None:
+        self.pool[i] = self.remote.remote(self.bundle, **self.kwargs)
+        self.starting[self.pool[i].ready.remote()] = i
+        self.ready.pop(i, None)
+        self.load[i] = 0
+
+    def _dispatch(self) -> float | None:
+        """Give queued rows to ready actors; returns how long to wait before dispatching may begin (None: no limit)."""
+        live = sum(a is not None for a in self.pool)
+        if self.starting and len(self.ready) < live:
+            left = START_GRACE_S - (time.monotonic() - self.first_ready) if self.first_ready else None
+            if left is None or left > 0:
+                return left
+        for i in list(self.ready):
+            while self.pool[i] is not None and self.load[i] < IN_FLIGHT_PER_ACTOR and self.queue:
+                row = self.queue.popleft()
+                try:
+                    source, key = self.inputs.picture(row.source)
+                    driving = self.inputs.driving(row.driving)
+                except InputError as exc:
+                    self._fail(row, f"row {row.index}: {exc}")
+                    continue
+                ref = self.pool[i].animate.remote(row.to_dict(), source, key, driving)
+                self.inflight[ref] = (i, self.pool[i], row)
+                self.load[i] += 1
+        return None
+
+    def _on_ready(self, ref: Any, actor_error: type) -> None:
+        i = self.starting.pop(ref)
+        try:
+            self.ready[i] = self.ray.get(ref)
+            self.first_ready = self.first_ready or time.monotonic()
+        except actor_error as exc:
+            self.last_start_error = _short(exc)
+            self.failed_starts[i] += 1
+            self.pool[i] = None
+            if self.failed_starts[i] < 3:
+                self.say(f"an actor could not start ({self.last_start_error}); starting another")
+                self._start(i)
+
+    def _on_result(self, ref: Any, actor_error: type) -> None:
+        i, actor, row = self.inflight.pop(ref)
+        try:
+            result = self.ray.get(ref)
+        except actor_error as exc:
+            where = self.ready.get(i, {}).get("node_ip", "?") if self.pool[i] is actor else "?"
+            self._fail(row, f"row {row.index}: the actor animating it (node {where}) died: {_short(exc)}")
+            if self.pool[i] is actor:  # replace it once, not once per row it held
+                self._start(i)
+            return
+        if self.pool[i] is actor:
+            self.load[i] -= 1
+        self.finished += 1
+        _finish(self.summary, row, result, self.out_root, self.say, f"[{self.finished}/{self.total}] ")
+
+    def _fail(self, row: Row, error: str) -> None:
+        self.finished += 1
+        _fail(self.summary, row, error, self.say, f"[{self.finished}/{self.total}] ")
+
+    def _close(self) -> None:
+        closing = [a.close.remote() for a in self.pool if a is not None]
+        try:
+            self.ray.wait(closing, num_returns=len(closing), timeout=10)
+        except Exception:  # noqa: BLE001 - dead actors cannot close; their scratch is cleaned next time
+            pass
+        for a in self.pool:
+            if a is not None:
+                self.ray.kill(a)
+
+
+def _finish(summary: JobSummary, row: Row, result: dict[str, Any], out_root: Path, say: Callable[[str], None],
+            prefix: str) -> None:
+    video = result.pop("video", None)
+    if result["status"] == "done":
+        try:
+            write_output(out_root, Path(row.out), video)
+        except (InputError, OSError) as exc:
+            result.update(status="failed", error=f"row {row.index}: {exc}")
+    node = summary.nodes.setdefault(result["node"], {"ip": result["node_ip"], "rows": 0})
+    node["rows"] += 1
+    summary.results.append(result)
+    if result["status"] == "done":
+        summary.done += 1
+        summary.frames += int(result["frames"])
+        say(f"{prefix}row {result['index']}: {result['out']} ({result['frames']} frames, {result['seconds']:.1f} s, "
+            f"node {result['node_ip']} {result['node'][:8]}{', picture cached' if result['source_cached'] else ''})")
+    else:
+        summary.failed += 1
+        say(f"{prefix}failed: {result['error']}")
+
+
+def _fail(summary: JobSummary, row: Row, error: str, say: Callable[[str], None], prefix: str = "") -> None:
+    summary.failed += 1
+    summary.results.append({"index": row.index, "out": row.out, "status": "failed", "error": error})
+    say(f"{prefix}failed: {error}")
+
+
+def _short(exc: BaseException) -> str:
+    lines = [line.strip() for line in str(exc).strip().splitlines() if line.strip()]
+    return (lines[0] if lines else type(exc).__name__)[:200]
 
 
 def _mark_duplicates(rows: list[Row]) -> list[Row]:
@@ -216,10 +356,11 @@ def _mark_duplicates(rows: list[Row]) -> list[Row]:
 
 
 def print_summary(summary: JobSummary, file: Any = sys.stdout) -> None:
-    """The job's last lines: counts, frames/s, and every failed row with its error."""
+    """The job's last lines: counts, frames/s, nodes, and every failed row with its error."""
     print(f"{summary.rows} rows: {summary.done} done, {summary.skipped} skipped (output existed), "
           f"{summary.failed} failed; {summary.frames} frames in {summary.seconds:.1f} s "
-          f"({summary.frames_per_s:.1f} frames/s, {summary.actors} actor(s))", file=file)
+          f"({summary.frames_per_s:.1f} frames/s, {summary.actors} actor(s) on {len(summary.nodes)} node(s))",
+          file=file)
     for r in summary.results:
         if r["status"] == "failed":
             print(f"  failed: {r['error']}", file=file)

@@ -6,6 +6,13 @@ streams' state (a :class:`~jamsdk.runtime.batch.StreamBatch` per replica: source
 Frames of the replica's concurrent streams are gathered by ``serve.batch`` (up to the model's
 largest batch size, waiting at most ``batch_wait_s``) and advanced with one call per stage.
 
+On a cluster, the model folder reaches each replica's node through the object store
+(:mod:`jamsdk.scale.bundle`), replicas are spread over the nodes (at most ``ceil(replicas /
+nodes that fit one)`` per node), one HTTP proxy on the head node takes every stream (Serve's
+``HeadOnly``), so ``--host``/``--port`` are the head's, and a new stream goes to the less busy of
+two replicas wherever they run (:mod:`jamsdk.serve.routing`). Each ``ready`` message and
+``/health`` name the replica and node that hold the stream.
+
 Protocol and limits: :mod:`jamsdk.serve.protocol`. This module imports Ray, FastAPI and the model
 runtime; import it only to serve (``pip install "jamsdk[ray]"``).
 """
@@ -16,11 +23,13 @@ runtime; import it only to serve (``pip install "jamsdk[ray]"``).
 
 import asyncio
 import json
+import math
 import os
 from dataclasses import asdict
 from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
+import ray
 from fastapi import FastAPI, WebSocket
 from ray import serve
 
@@ -41,18 +50,22 @@ class AnimationService:
     """The ingress replica: streams of one model, their state, and the micro-batcher.
 
     Args:
-        model_dir: exported model folder (readable on every node that runs a replica).
+        model: the exported model folder shipped by :func:`jamsdk.scale.bundle.ship` (or a path
+            every replica's node can read).
         limits: :class:`~jamsdk.serve.protocol.Limits` as a dict.
         backend, mode, precision, threads: as for :class:`~jamsdk.runtime.batch.StreamBatch`.
         batch_wait_s: how long a frame waits for others to share its stage calls.
     """
 
-    def __init__(self, model_dir: str, limits: Dict[str, Any], backend: str = "auto", mode: str = "relative",
+    def __init__(self, model: Any, limits: Dict[str, Any], backend: str = "auto", mode: str = "relative",
                  precision: str = "fp32", threads: Optional[int] = None, batch_wait_s: float = 0.005):
         from jamsdk.runtime.batch import StreamBatch
 
         self.limits = Limits(**limits)
+        model_dir = model if isinstance(model, str) else model.folder()
         self._sb = StreamBatch(model_dir, backend=backend, mode=mode, precision=precision, threads=threads)
+        self._node = ray.get_runtime_context().get_node_id()
+        self._replica = serve.get_replica_context().replica_id.unique_id
         self._lock = asyncio.Lock()  # the StreamBatch runs one call at a time, in a worker thread
         self._active = 0
         self.batches = 0
@@ -63,8 +76,9 @@ class AnimationService:
     @api.get("/health")
     def health(self) -> Dict[str, Any]:
         """Streams held, frames and stage-call batches so far (frames / batches = mean batch size)."""
-        return {"pid": os.getpid(), "streams": self._active, "frames": self.frames, "batches": self.batches,
-                "batch_sizes": list(self._sb.batch_sizes), "backend": self._sb.backend, "limits": asdict(self.limits)}
+        return {"pid": os.getpid(), "replica": self._replica, "node": self._node, "streams": self._active,
+                "frames": self.frames, "batches": self.batches, "batch_sizes": list(self._sb.batch_sizes),
+                "backend": self._sb.backend, "limits": asdict(self.limits)}
 
     @api.websocket(ROUTE)
     async def stream(self, ws: WebSocket) -> None:
@@ -122,7 +136,8 @@ class AnimationService:
             await self._fail(ws, "bad_source", str(exc))
             return None
         sid = self._sb.add_stream(state)
-        await ws.send_text(message("ready", stream=sid, image_size=self._sb.image_size))
+        await ws.send_text(message("ready", stream=sid, image_size=self._sb.image_size, replica=self._replica,
+                                   node=self._node))
         return sid
 
     def _prepare(self, data: bytes, what: str) -> np.ndarray:
@@ -165,23 +180,68 @@ class AnimationService:
 
 def build_app(model_dir: str, *, replicas: int = 1, limits: Optional[Limits] = None, backend: str = "auto",
               mode: str = "relative", precision: str = "fp32", threads: Optional[int] = None,
-              cpus_per_replica: float = 1.0, gpus_per_replica: float = 0.0, batch_wait_s: float = 0.005) -> Any:
-    """The bound Serve application (pass it to :func:`run`)."""
+              cpus_per_replica: float = 1.0, gpus_per_replica: float = 0.0, batch_wait_s: float = 0.005,
+              max_replicas_per_node: Optional[int] = None, ray_client: bool = False) -> Any:
+    """The bound Serve application (pass it to :func:`run`); needs a connected Ray (the model is shipped).
+
+    Args:
+        max_replicas_per_node: spread replicas over nodes (see :func:`replicas_per_node`); None: Serve's own spread.
+        ray_client: connected through Ray Client (``ray://``): the model's bytes travel in the deployment's
+            arguments, as a Ray Client object reference cannot.
+    """
+    from jamsdk.scale.bundle import ship
+
     limits = limits or Limits()
     if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 1:
         raise InputError(f"--replicas: expected a whole number ≥ 1, got {replicas!r}")
     actor = {"num_cpus": cpus_per_replica}
     if gpus_per_replica:
         actor["num_gpus"] = gpus_per_replica
+    from ray.serve.config import RequestRouterConfig
+
+    from jamsdk.serve.routing import LeastStreamsRouter
+
+    options: Dict[str, Any] = {"request_router_config": RequestRouterConfig(request_router_class=LeastStreamsRouter)}
+    if max_replicas_per_node:
+        options["max_replicas_per_node"] = max_replicas_per_node
     # Each WebSocket is one ongoing request for its whole life: let the replica's own limit answer
     # (with a clear message) before Serve's queueing would hold a connection silently.
     return AnimationService.options(num_replicas=replicas, max_ongoing_requests=limits.max_streams + 4,
-                                    ray_actor_options=actor).bind(
-        str(model_dir), asdict(limits), backend=backend, mode=mode, precision=precision, threads=threads,
-        batch_wait_s=batch_wait_s)
+                                    ray_actor_options=actor, **options).bind(
+        ship(ray, model_dir, inline=ray_client), asdict(limits), backend=backend, mode=mode, precision=precision,
+        threads=threads, batch_wait_s=batch_wait_s)
+
+
+def replicas_per_node(nodes: List[Any], replicas: int, cpus: float = 1.0, gpus: float = 0.0) -> Optional[int]:
+    """At most this many replicas per node spreads ``replicas`` evenly over the nodes that fit one.
+
+    Serve's default placement spreads only as long as it is convenient; a cap makes ``--replicas N``
+    land on ``min(N, nodes)`` nodes. None (no cap) for one node or one replica. ``nodes`` are
+    :class:`~jamsdk.scale.connect.NodeInfo`.
+    """
+    fit = [n for n in nodes if n.cpus >= cpus and n.gpus >= gpus]
+    if replicas < 2 or len(fit) < 2:
+        return None
+    return max(1, math.ceil(replicas / len(fit)))
 
 
 def run(app: Any, host: str = "127.0.0.1", port: int = 8000, name: str = "jamsdk") -> None:
-    """Start Serve's HTTP proxy on ``host:port`` (loopback by default) and deploy ``app``."""
-    serve.start(http_options={"host": host, "port": port})
+    """Start Serve's HTTP proxy on the head node at ``host:port`` (loopback by default) and deploy ``app``.
+
+    Raises:
+        ClusterError: an application of that name already runs on this Ray (another ``jamsdk serve``).
+    """
+    from jamsdk.errors import ClusterError
+
+    if name in serve.status().applications:
+        raise ClusterError(f"an application named {name!r} already runs on this Ray cluster (another jamsdk serve?): "
+                           "stop that one first; deploying would replace it")
+    serve.start(proxy_location="HeadOnly", http_options={"host": host, "port": port})
     serve.run(app, name=name, route_prefix="/")
+
+
+def stop(name: str = "jamsdk") -> None:
+    """Delete the application; stop Serve itself only when no other application is left on this Ray."""
+    serve.delete(name)
+    if not serve.status().applications:
+        serve.shutdown()

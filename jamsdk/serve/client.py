@@ -37,7 +37,8 @@ class StreamClient:
         timeout: seconds to wait for the connection and for each answer.
 
     Attributes:
-        stream_id: the server's id of this stream; image_size: the model's side S.
+        stream_id: the server's id of this stream; image_size: the model's side S; replica, node: the
+        Serve replica holding the stream and the Ray node it runs on.
     """
 
     def __init__(self, url: str = DEFAULT_URL, *, source: np.ndarray | bytes, timeout: float = 30.0):
@@ -60,6 +61,8 @@ class StreamClient:
             raise
         self.stream_id: int = reply["stream"]
         self.image_size: int = reply["image_size"]
+        self.replica: str = str(reply.get("replica", ""))
+        self.node: str = str(reply.get("node", ""))
 
     def animate(self, frame: np.ndarray | bytes) -> np.ndarray:
         """Send one driving frame; returns the animated ``(S, S, 3)`` uint8 RGB frame."""

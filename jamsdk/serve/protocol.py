@@ -3,7 +3,8 @@
 One WebSocket connection is one stream, at ``ws://HOST:PORT/stream``:
 
 1. The client sends the source picture as one binary message (PNG or JPEG bytes).
-   The server answers a text message ``{"type": "ready", "stream": id, "image_size": S}``.
+   The server answers a text message ``{"type": "ready", "stream": id, "image_size": S, "replica": R,
+   "node": N}`` (R, N: the Serve replica holding the stream and its Ray node).
 2. The client sends each driving frame as a binary message (PNG or JPEG); the server answers
    each with one binary message: the animated frame as PNG (``S × S`` RGB), in order.
 3. A text message ``{"type": "reset"}`` makes the next frame the relative-mode reference
