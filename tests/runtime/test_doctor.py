@@ -8,6 +8,7 @@ TensorRT (deserialising without a usable CUDA is the segfault path it exists to 
 """
 
 import enum
+import importlib.util
 import json
 import re
 import shutil
@@ -288,7 +289,8 @@ def test_engines_from_before_the_device_path_are_warned_about(monkeypatch, tmp_p
 
 
 def test_doctor_openvino(capsys, monkeypatch, tmp_path):
-    pytest.importorskip("openvino")
+    if importlib.util.find_spec("openvino") is None:  # not importorskip: `import openvino` starts its telemetry
+        pytest.skip("openvino is not installed")
     assert main(["doctor", "--model", "demo", "--backend", "openvino", "--json", str(tmp_path / "r.json")]) == 0
     out = capsys.readouterr().out
     assert "openvino can run this model here" in out
