@@ -108,6 +108,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return 2
     try:
+        if getattr(args, "max_pixels", None) is not None:
+            from jamsdk.image_header import set_max_pixels
+
+            set_max_pixels(args.max_pixels)  # before any picture is read, here and in child processes
         with warnings.catch_warnings():
             _notes_as_lines(args.command)
             return int(args._run(args) or 0)

@@ -29,6 +29,11 @@ Schema, format version 1::
                   "stages": {"<stage>": {"<B>": {"fp32": {"file": "<stage>.b<B>.onnx", ...}, ...}}}}
     }
 
+Any file entry of an ONNX graph that keeps tensors in other files (ONNX external data) also lists
+them, hashed: ``{"file": "<stage>.onnx", "sha256": ..., "external_data": [{"file": ..., "sha256": ...}]}``;
+with ``verify_hashes`` the loader checks those hashes and that the graph loads no file the entry does
+not list (:mod:`jamsdk.onnx_external` reads the graph's references without ``onnx``).
+
 ``helpers`` (optional; with engines under ``engines.helpers``) are the TensorRT path's pixel and
 region-algebra graphs, read by :mod:`jamsdk.runtime.helpers`; folders without them still load.
 
@@ -84,10 +89,14 @@ class ManifestError(InputError):
 
 @dataclass(frozen=True)
 class FileRef:
-    """A file of the model folder with its SHA-256; ``file`` is relative to the folder."""
+    """A file of the model folder with its SHA-256; ``file`` is relative to the folder.
+
+    ``external`` lists the files an ONNX graph loads besides itself (external data), hashed too.
+    """
 
     file: str
     sha256: str
+    external: tuple[FileRef, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -239,9 +248,24 @@ def sha256_file(path: str | os.PathLike[str]) -> str:
     return digest.hexdigest()
 
 
-def file_ref(model_dir: str | os.PathLike[str], file: str) -> dict[str, str]:
-    """``{"file": file, "sha256": ...}`` for a file already written inside ``model_dir``."""
-    return {"file": file, "sha256": sha256_file(Path(model_dir) / file)}
+def file_ref(model_dir: str | os.PathLike[str], file: str) -> dict[str, Any]:
+    """``{"file": file, "sha256": ...}`` for a file already written inside ``model_dir``.
+
+    An ONNX graph with external data also gets ``"external_data"``: each file it loads, hashed.
+    """
+    ref: dict[str, Any] = {"file": file, "sha256": sha256_file(Path(model_dir) / file)}
+    if file.endswith(".onnx"):
+        from jamsdk.onnx_external import external_files
+
+        base = PurePosixPath(file).parent  # locations are relative to the graph's folder
+        try:
+            locations = external_files(Path(model_dir) / file)
+        except InputError:
+            locations = []  # not a parseable graph: it loads nothing (and no runtime loads it)
+        ext = [str(base / loc) for loc in locations]
+        if ext:
+            ref["external_data"] = [{"file": name, "sha256": sha256_file(Path(model_dir) / name)} for name in ext]
+    return ref
 
 
 def spec_to_dict(spec: TensorSpec) -> dict[str, Any]:
@@ -318,7 +342,54 @@ def load_manifest(model_dir: str | os.PathLike[str], verify_hashes: bool = True)
         data = json.loads(text)
     except json.JSONDecodeError as exc:
         raise ManifestError(f"{path} is not valid JSON ({exc})") from None
+    except RecursionError:
+        raise ManifestError(f"{path}: nested too deeply to be a jamsdk manifest (not a jamsdk model folder)") from None
     return parse_manifest(model_dir, data, verify_hashes)
+
+
+def model_folder_problem(folder: str | os.PathLike[str]) -> str | None:
+    """None when ``folder`` is provably a jamsdk model folder, else why not (for replacing it).
+
+    Provably: ``manifest.json`` is a regular file that parses as jamsdk's format, and every entry in
+    the folder is a file it lists (graphs, their external data, engines, helpers) or the manifest
+    itself, so replacing the folder deletes nothing jamsdk did not write.
+    """
+    folder = Path(folder)
+    path = folder / MANIFEST_NAME
+    if path.is_symlink() or not path.is_file():
+        return f"not a jamsdk model folder (no {MANIFEST_NAME})"
+    try:
+        if path.stat().st_size > 64 << 20:
+            return f"not a jamsdk model folder (its {MANIFEST_NAME} is far too large to be jamsdk's)"
+        data = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        return f"not a jamsdk model folder (its {MANIFEST_NAME} is not readable JSON)"
+    if not isinstance(data, Mapping) or data.get("format") != FORMAT or not _is_int(data.get("format_version")):
+        got = data.get("format") if isinstance(data, Mapping) else type(data).__name__
+        return f"not a jamsdk model folder (its {MANIFEST_NAME} has format {got!r}, not {FORMAT!r})"
+    listed = {MANIFEST_NAME}
+
+    def collect(node: Any, depth: int = 0) -> None:
+        if depth > 16:
+            return
+        if isinstance(node, Mapping):
+            if isinstance(node.get("file"), str) and isinstance(node.get("sha256"), str):
+                listed.add(PurePosixPath(node["file"].replace("\\", "/")).parts[0])
+            for value in node.values():
+                collect(value, depth + 1)
+        elif isinstance(node, list):
+            for value in node:
+                collect(value, depth + 1)
+
+    collect(data)
+    try:
+        extra = sorted(n for n in os.listdir(folder) if n not in listed)
+    except OSError as exc:
+        return f"cannot be listed ({exc.strerror or exc})"
+    if extra:
+        shown = ", ".join(extra[:5]) + (f" and {len(extra) - 5} more" if len(extra) > 5 else "")
+        return f"holds files its {MANIFEST_NAME} does not list ({shown}), which replacing it would delete"
+    return None
 
 
 def parse_manifest(model_dir: str | os.PathLike[str], data: Any, verify_hashes: bool = True) -> Manifest:
@@ -479,16 +550,30 @@ def _str_list(values: list, allowed: Sequence[str], key: str, bad) -> list[str]:
     return list(values)
 
 
-def _file_ref(raw: Any, key: str, bad) -> FileRef:
-    if not isinstance(raw, Mapping) or not isinstance(raw.get("file"), str) or not isinstance(raw.get("sha256"), str):
-        raise bad(key, f'expected {{"file": ..., "sha256": ...}}, got {raw!r}')
-    name, digest = raw["file"], raw["sha256"]
+def _plain_name(name: Any, key: str, bad) -> str:
+    if not isinstance(name, str):
+        raise bad(key, f"expected a file name, got {name!r}")
     pure = PurePosixPath(name.replace("\\", "/"))
     if not name or pure.is_absolute() or Path(name).is_absolute() or ".." in pure.parts or ":" in name:
         raise bad(key, f"file {name!r} must be a plain name inside the model folder")
+    if any(not ch.isprintable() for ch in name):  # NUL and other control characters: no file has them
+        raise bad(key, f"file {name!r} must be a plain name inside the model folder (it holds control characters)")
+    return name
+
+
+def _file_ref(raw: Any, key: str, bad) -> FileRef:
+    if not isinstance(raw, Mapping) or not isinstance(raw.get("file"), str) or not isinstance(raw.get("sha256"), str):
+        raise bad(key, f'expected {{"file": ..., "sha256": ...}}, got {raw!r}')
+    name, digest = _plain_name(raw["file"], key, bad), raw["sha256"]
     if len(digest) != 64 or any(ch not in "0123456789abcdef" for ch in digest):
         raise bad(key, f"sha256 {digest!r} is not 64 lowercase hex digits")
-    return FileRef(name, digest)
+    external = raw.get("external_data", [])
+    if not isinstance(external, list):
+        raise bad(f"{key}.external_data", f"expected a list, got {external!r}")
+    refs = tuple(_file_ref(item, f"{key}.external_data[{i}]", bad) for i, item in enumerate(external))
+    if any(r.external for r in refs):
+        raise bad(f"{key}.external_data", "external data files have no external data of their own")
+    return FileRef(name, digest, refs)
 
 
 def _check_file(model_dir: Path, ref: FileRef, key: str, verify_hash: bool) -> None:
@@ -506,6 +591,26 @@ def _check_file(model_dir: Path, ref: FileRef, key: str, verify_hash: bool) -> N
         if actual != ref.sha256:
             raise ManifestError(f"{where}: {key}: {ref.file} has sha256 {actual[:16]}…, the manifest says "
                                 f"{ref.sha256[:16]}… (the file was changed or damaged; re-export)")
+    for i, ext in enumerate(ref.external):
+        _check_file(model_dir, ext, f"{key}.external_data[{i}]", verify_hash)
+    if verify_hash and ref.file.endswith(".onnx"):
+        # The graph's own list of the files it loads must be the manifest's: an unlisted one would
+        # be loaded unchecked.
+        from jamsdk.onnx_external import external_files
+
+        base = PurePosixPath(ref.file).parent
+        listed = {PurePosixPath(e.file) for e in ref.external}
+        try:
+            loads = external_files(path)
+        except InputError:
+            # Not a protobuf that parses: no runtime loads it either (the backend says so), and so
+            # it loads no external data.
+            loads = []
+        for loc in loads:
+            target = base / PurePosixPath(loc.replace("\\", "/"))
+            if target not in listed:
+                raise ManifestError(f"{where}: {key}: {ref.file} loads external data {loc!r}, which the manifest "
+                                    "does not record with a hash (re-export the folder with this jamsdk)")
 
 
 def _specs(raw: Any, key: str, bad) -> tuple[TensorSpec, ...]:

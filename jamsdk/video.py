@@ -20,6 +20,10 @@ Resize policy, shared by the data sets and the runtime:
 - Both use ``INTER_AREA`` when shrinking (averages pixels: no aliasing) and ``INTER_LINEAR`` when
   enlarging.
 
+Pixel limit: every reader checks the size a picture or video declares before decoding it
+(:mod:`jamsdk.image_header`; ``max_pixels`` per call, else the process-wide limit) and refuses a
+larger one with an :class:`~jamsdk.errors.InputError`.
+
 Writers (:func:`write_video`) go through :func:`jamsdk._atomic.atomic_path`, so a failed or
 interrupted write leaves no partial file.
 """
@@ -37,6 +41,7 @@ import numpy as np
 
 from jamsdk._atomic import atomic_path
 from jamsdk.errors import InputError
+from jamsdk.image_header import OPENCV_ENV, check_image_bytes, check_pixels
 
 VIDEO_EXTS = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".gif")
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
@@ -48,6 +53,7 @@ __all__ = [
     "WRITE_EXTS",
     "VideoInfo",
     "center_crop_resize",
+    "decode_bytes",
     "frame_files",
     "iter_frames",
     "natural_key",
@@ -191,23 +197,43 @@ def _existing(path: str | os.PathLike[str]) -> Path:
     return p
 
 
-def read_image(path: str | os.PathLike[str]) -> np.ndarray:
+def read_image(path: str | os.PathLike[str], max_pixels: int | None = None) -> np.ndarray:
     """Read one image file as ``(H, W, 3)`` uint8 RGB (gray, 16-bit and RGBA are converted).
 
+    The size the file declares is checked against ``max_pixels`` (default: the process-wide limit of
+    :mod:`jamsdk.image_header`) before anything is decoded.
+
     Raises:
-        InputError: the file is missing or cannot be decoded as an image.
+        InputError: the file is missing, not a PNG/JPEG/BMP/WebP/TIFF/GIF picture, over the pixel
+            limit, or cannot be decoded.
     """
     p = _existing(path)
     if p.is_dir():
         raise InputError(f"{p}: expected an image file, got a folder")
     try:
-        data = np.fromfile(p, dtype=np.uint8)  # imdecode handles non-ASCII paths everywhere
+        with open(p, "rb") as fh:  # bytes + imdecode: non-ASCII paths work everywhere
+            data = fh.read()
     except OSError as exc:
         raise InputError(f"cannot read {p}: {exc.strerror or exc}") from None
-    img = cv2.imdecode(data, cv2.IMREAD_UNCHANGED) if data.size else None
+    if not data:
+        raise InputError(f"{p}: cannot decode as an image (empty file)")
+    check_image_bytes(data, str(p), max_pixels)
+    return _from_cv2(decode_bytes(data, str(p), cv2.IMREAD_UNCHANGED))
+
+
+def decode_bytes(data: bytes, what: str, flags: int = cv2.IMREAD_COLOR) -> np.ndarray:
+    """``cv2.imdecode`` with one-line errors; call it only after :func:`~jamsdk.image_header.check_image_bytes`."""
+    try:
+        img = cv2.imdecode(np.frombuffer(data, np.uint8), flags)
+    except cv2.error as exc:
+        if "CV_IO_MAX_IMAGE_PIXELS" in str(exc):
+            raise InputError(f"{what}: over OpenCV's own pixel limit ({OPENCV_ENV}, 2**30 unless set before the "
+                             "first picture is read; --max-pixels sets it when started from the command line)"
+                             ) from None
+        raise InputError(f"{what}: OpenCV cannot decode it ({str(exc).strip().splitlines()[-1]})") from None
     if img is None:
-        raise InputError(f"{p}: cannot decode as an image (empty, corrupt or unsupported format)")
-    return _from_cv2(img)
+        raise InputError(f"{what}: cannot decode as an image (corrupt or unsupported format)")
+    return img
 
 
 def _strip_shape(frame_shape: Sequence[int] | None) -> tuple[int, int] | None:
@@ -234,12 +260,21 @@ def split_strip(img: np.ndarray, frame_shape: Sequence[int], where: str = "image
     return img.reshape(h, w // fw, fw, 3).transpose(1, 0, 2, 3).copy()
 
 
-def _open_capture(source: str | int) -> cv2.VideoCapture:
+def _open_capture(source: str | int, max_pixels: int | None = None) -> cv2.VideoCapture:
     cap = cv2.VideoCapture(source)
+    what = f"camera {source}" if isinstance(source, int) else str(source)
     if not cap.isOpened():
         cap.release()
-        what = f"camera {source}" if isinstance(source, int) else str(source)
         raise InputError(f"{what}: cannot open (corrupt, empty or unsupported video)")
+    if not isinstance(source, int):
+        # The size the container declares (read by FFmpeg when it opened the file), before any frame.
+        w, h = int(cap.get(cv2.CAP_PROP_FRAME_WIDTH)), int(cap.get(cv2.CAP_PROP_FRAME_HEIGHT))
+        if w > 0 and h > 0:
+            try:
+                check_pixels(w, h, f"{what} (video frames)", max_pixels)
+            except InputError:
+                cap.release()
+                raise
     return cap
 
 
@@ -269,6 +304,7 @@ def iter_frames(
     source: str | os.PathLike[str] | int,
     frame_shape: Sequence[int] | None = None,
     max_frames: int | None = None,
+    max_pixels: int | None = None,
 ) -> Iterator[np.ndarray]:
     """Yield ``(H, W, 3)`` uint8 RGB frames one at a time, without holding the whole video.
 
@@ -279,9 +315,11 @@ def iter_frames(
         frame_shape: ``(H, W)`` of one frame; cuts an image into a strip of frames. Other inputs
             are returned at their own size.
         max_frames: stop after this many frames.
+        max_pixels: pixel limit per picture or frame (default: the process-wide limit).
 
     Raises:
-        InputError: the source is missing, cannot be opened, or has no decodable frame.
+        InputError: the source is missing, cannot be opened, declares frames over the pixel limit,
+            or has no decodable frame.
     """
     if max_frames is not None and max_frames < 1:
         raise InputError(f"expected max_frames ≥ 1 or None, got {max_frames!r}")
@@ -291,15 +329,15 @@ def iter_frames(
     path = _existing(source)
     kind = _kind(path)
     if kind == "video":
-        yield from _iter_capture(_open_capture(str(path)), str(path), max_frames)
+        yield from _iter_capture(_open_capture(str(path), max_pixels), str(path), max_frames)
     elif kind == "folder":
         files = frame_files(path)
         if not files:
             raise InputError(f"{path}: empty frame folder (expected {', '.join(IMAGE_EXTS)} files)")
         for f in files[:max_frames]:
-            yield read_image(f)
+            yield read_image(f, max_pixels)
     else:
-        img = read_image(path)
+        img = read_image(path, max_pixels)
         frames = split_strip(img, frame_shape, str(path)) if frame_shape is not None else img[None]
         yield from frames[:max_frames]
 
@@ -308,6 +346,7 @@ def read_frames(
     path: str | os.PathLike[str],
     frame_shape: Sequence[int] | None = None,
     max_frames: int | None = None,
+    max_pixels: int | None = None,
 ) -> np.ndarray:
     """Read a whole video as ``(T, H, W, 3)`` uint8 RGB.
 
@@ -317,13 +356,14 @@ def read_frames(
         frame_shape: ``(H, W)`` (or ``(H, W, 3)``) of one frame. For an image it is the strip's frame
             size; other inputs are resized to it (MRAA's ``frame_shape``), without cropping.
         max_frames: read at most this many frames.
+        max_pixels: pixel limit per picture or frame (default: the process-wide limit).
 
     Raises:
-        InputError: the path is missing, unsupported, corrupt or holds no frame, or frames of a
-            folder differ in size.
+        InputError: the path is missing, unsupported, corrupt, over the pixel limit or holds no
+            frame, or frames of a folder differ in size.
     """
     shape = _strip_shape(frame_shape)
-    frames = list(iter_frames(path, shape, max_frames))
+    frames = list(iter_frames(path, shape, max_frames, max_pixels))
     first = frames[0].shape
     for i, f in enumerate(frames):
         if f.shape != first:
@@ -345,11 +385,12 @@ class VideoInfo:
     fps: float | None
 
 
-def probe(source: str | os.PathLike[str] | int, frame_shape: Sequence[int] | None = None) -> VideoInfo:
+def probe(source: str | os.PathLike[str] | int, frame_shape: Sequence[int] | None = None,
+          max_pixels: int | None = None) -> VideoInfo:
     """Size, frame count (where known) and fps of a video source; decodes at most one frame.
 
     Raises:
-        InputError: the source is missing, unsupported or has no decodable frame.
+        InputError: the source is missing, unsupported, over the pixel limit or has no decodable frame.
     """
     if _is_camera(source):
         cap = _open_capture(int(source))
@@ -367,15 +408,15 @@ def probe(source: str | os.PathLike[str] | int, frame_shape: Sequence[int] | Non
         files = frame_files(path)
         if not files:
             raise InputError(f"{path}: empty frame folder (expected {', '.join(IMAGE_EXTS)} files)")
-        h, w = read_image(files[0]).shape[:2]
+        h, w = read_image(files[0], max_pixels).shape[:2]
         return VideoInfo("folder", w, h, len(files), None)
     if kind == "image":
-        img = read_image(path)
+        img = read_image(path, max_pixels)
         if frame_shape is None:
             return VideoInfo("image", img.shape[1], img.shape[0], 1, None)
         strip = split_strip(img, frame_shape, str(path))
         return VideoInfo("image", strip.shape[2], strip.shape[1], strip.shape[0], None)
-    cap = _open_capture(str(path))
+    cap = _open_capture(str(path), max_pixels)
     try:
         ok, frame = cap.read()
         count = int(cap.get(cv2.CAP_PROP_FRAME_COUNT))

@@ -1,7 +1,8 @@
 """Options several subcommands share, spelled once (the CLI grammar: every operand is a named option).
 
 ``--model DIR|demo`` wherever an exported model runs (default: the bundled demo model), ``--threads N``
-wherever ONNX Runtime runs, ``--json OUT`` for a machine-readable report.
+wherever ONNX Runtime runs, ``--json OUT`` for a machine-readable report, ``--max-pixels N`` wherever
+pictures are read, ``--token``/``--unauthenticated`` on servers.
 """
 
 from __future__ import annotations
@@ -37,6 +38,25 @@ def add_threads(p: argparse.ArgumentParser) -> None:
 
 def add_json(p: argparse.ArgumentParser, what: str = "the result") -> None:
     p.add_argument("--json", metavar="OUT", help=f"also write {what} as JSON to OUT")
+
+
+def add_access(p: argparse.ArgumentParser) -> None:
+    """``--token`` and ``--unauthenticated`` (servers; :mod:`jamsdk.access` says the rule)."""
+    p.add_argument("--token", metavar="TOKEN",
+                   help="access token clients must send (Authorization: Bearer TOKEN; a browser opens "
+                        "/?token=TOKEN once); default: the JAMSDK_TOKEN environment variable. Needed beyond "
+                        "loopback unless --unauthenticated")
+    p.add_argument("--unauthenticated", action="store_true",
+                   help="allow a --host beyond loopback without a token: anyone who reaches it gets in")
+
+
+def add_max_pixels(p: argparse.ArgumentParser) -> None:
+    """``--max-pixels N`` wherever pictures or frames are read (:mod:`jamsdk.image_header`)."""
+    from jamsdk.image_header import DEFAULT_MAX_PIXELS
+
+    p.add_argument("--max-pixels", type=positive_int, metavar="N",
+                   help=f"refuse pictures and frames that declare more than N pixels, before decoding them "
+                        f"(default {DEFAULT_MAX_PIXELS:,}, or JAMSDK_MAX_PIXELS)")
 
 
 def model_dir(args: argparse.Namespace) -> Path:

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import argparse
 
-from jamsdk.commands._options import add_json, add_model, add_threads, model_dir, write_json
+from jamsdk.commands._options import add_json, add_max_pixels, add_model, add_threads, model_dir, write_json
 
 OPERANDS = "--source IMG --driving VIDEO|CAMERA --out OUT (and optionally --model DIR)"
 
@@ -63,6 +63,7 @@ def add_common(p: argparse.ArgumentParser, backend: str = "auto") -> None:
     p.add_argument("--precision", choices=("fp32", "fp16", "int8"), default="fp32",
                    help="ONNX graphs for onnxruntime and openvino (default fp32; TensorRT uses its engines)")
     add_threads(p)
+    add_max_pixels(p)
     p.add_argument("--output-size", type=output_size, default="model", metavar="model|crop|N",
                    help="side of the square output: model = the model's resolution (default), crop = the side of "
                         "the driving frame's centred square, N = N pixels")

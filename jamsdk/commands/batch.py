@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 
-from jamsdk.commands._options import add_json, add_model, add_threads
+from jamsdk.commands._options import add_json, add_max_pixels, add_model, add_threads
 
 OPERANDS = "--jobs JOBS --out-dir DIR (and optionally --model DIR)"
 
@@ -37,6 +37,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
                    help="inference backend in the actors (default auto)")
     p.add_argument("--precision", choices=("fp32", "fp16"), default="fp32", help="ONNX graphs for onnxruntime")
     add_threads(p)
+    add_max_pixels(p)
     add_json(p, "the summary and every row's result")
     p.add_argument("--no-progress", action="store_true", help="no per-row progress lines")
     return p

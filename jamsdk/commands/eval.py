@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import argparse
 
-from jamsdk.commands._options import add_json, add_threads
+from jamsdk.commands._options import add_json, add_max_pixels, add_threads
 
 OPERANDS = "--checkpoint CKPT --data DIR, or --animation DATA with --checkpoint CKPT or --model DIR"
 MODES = ("relative", "standard", "avd")
@@ -38,6 +38,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
     p.add_argument("--device", help="cpu or cuda for a checkpoint (default: cuda when available)")
     p.add_argument("--backend", default="onnxruntime", help="with --model: Animator backend (default onnxruntime)")
     add_threads(p)
+    add_max_pixels(p)
     p.add_argument("--batch", type=int, default=16, metavar="N", help="frames per forward pass in reconstruction "
                                                                        "(default 16)")
     p.add_argument("--max-videos", type=int, metavar="N", help="evaluate only the first N test videos (or pairs)")

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 
-from jamsdk.commands._options import add_threads
+from jamsdk.commands._options import add_max_pixels, add_threads
 
 OPERANDS = "--checkpoint CKPT --out DIR"
 
@@ -50,6 +50,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
                         "FP16 end-to-end PSNR ≥ 40 dB); exit non-zero and write nothing when a check fails "
                         "(--threads sets ONNX Runtime's threads for it)")
     add_threads(p)
+    add_max_pixels(p)
     return p
 
 

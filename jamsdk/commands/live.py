@@ -1,6 +1,6 @@
 """``jamsdk live``: animate a picture from a camera or a looped video and watch it in a browser.
 
-Serves a page on 127.0.0.1 (use --host to expose it) with the stream, live stats (FPS and
+Serves a page on 127.0.0.1 (--host to expose it, with --token or --unauthenticated) with the stream, live stats (FPS and
 milliseconds per stage) and controls: reset the reference (X), find the best reference among the
 last 50 frames (F), side by side (S), region overlay (R). --out also records and --vcam feeds a
 virtual camera; both get the view chosen on the command line. Ctrl-C stops cleanly.
@@ -17,7 +17,7 @@ OPERANDS = "--driving VIDEO|CAMERA (and optionally --source IMG --model DIR)"
 
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentParser:
-    from jamsdk.commands._options import add_model, add_threads
+    from jamsdk.commands._options import add_access, add_max_pixels, add_model, add_threads
     from jamsdk.commands.animate import add_view_options
 
     p = sub.add_parser(name, help="animate live from a camera or looped video, shown in a browser",
@@ -41,10 +41,13 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
     p.add_argument("--max-frames", type=int, metavar="N", help="stop after N frames (scripted runs and tests)")
     add_view_options(p)
     add_threads(p)
+    add_max_pixels(p)
+    add_access(p)
     return p
 
 
 def run(args: argparse.Namespace) -> int:
+    from jamsdk.access import Access
     from jamsdk.commands._options import model_dir
     from jamsdk.commands.demo import DEMO_SOURCE
     from jamsdk.errors import InputError
@@ -63,8 +66,9 @@ def run(args: argparse.Namespace) -> int:
     check_strength(args.smoothing)
     if args.out:
         check_record_path(args.out)
+    access = Access.from_options(args.host, args.token, args.unauthenticated)  # beyond loopback: a token
     picture = read_image(args.source or DEMO_SOURCE)  # InputError when it is not a picture
-    server = make_server(args.host, args.port)  # a taken port fails before anything slow
+    server = make_server(args.host, args.port, access=access)  # a taken port fails before anything slow
     resources: list = [server.server_close]
     try:
         driving = DrivingSource(args.driving)
@@ -100,6 +104,7 @@ def run(args: argparse.Namespace) -> int:
         print(f"jamsdk live: {server.url}  ({driving.name}, {anim.backend}, "
               f"{'%g fps cap' % rate if rate else 'no fps cap'}"
               f"{', virtual camera ' + str(vcam.device) if vcam else ''}; Ctrl-C stops)", flush=True)
+        print(f"jamsdk live: {access.describe(server.url)}", flush=True)
         previous = _install_stop_handlers(session.stop)
         try:
             session.run(max_frames=args.max_frames)

@@ -3,7 +3,8 @@
 A client connects to ws://HOST:PORT/stream, sends the source picture (PNG/JPEG), then frames, and
 receives animated frames (PNG); see jamsdk.serve.protocol and the client jamsdk.serve.client.
 Frames of concurrent streams on a replica share stage calls (export the model with
---batch-sizes for that). Binds 127.0.0.1 unless --host says otherwise. Ctrl-C stops.
+--batch-sizes for that). Binds 127.0.0.1 unless --host says otherwise; beyond loopback clients need
+--token (or JAMSDK_TOKEN), unless --unauthenticated. Ctrl-C stops.
 Needs: pip install "jamsdk[ray]".
 """
 
@@ -11,7 +12,7 @@ from __future__ import annotations
 
 import argparse
 
-from jamsdk.commands._options import add_model, add_threads
+from jamsdk.commands._options import add_access, add_max_pixels, add_model, add_threads
 
 OPERANDS = "only options, such as --model DIR --port P"
 
@@ -32,6 +33,10 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
                    help="inference backend in the replicas (default auto)")
     p.add_argument("--precision", choices=("fp32", "fp16"), default="fp32", help="ONNX graphs for onnxruntime")
     add_threads(p)
+    add_max_pixels(p)
+    add_access(p)
+    p.add_argument("--allow-origin", action="append", default=[], metavar="URL",
+                   help="also let browser pages from this origin (http(s)://HOST[:PORT]) connect; repeatable")
     p.add_argument("--gpus-per-replica", type=float, default=0.0, metavar="G", help="GPUs per replica (default 0)")
     p.add_argument("--max-streams", type=int, default=16, metavar="N", help="streams per replica (default 16)")
     p.add_argument("--max-frame-bytes", type=int, default=4 << 20, metavar="B",
@@ -45,9 +50,12 @@ def run(args: argparse.Namespace) -> int:
     import signal
     import time
 
+    from jamsdk.access import Access
     from jamsdk.scale._ray import require_ray, resolve_model
     from jamsdk.scale.connect import connect, disconnect
 
+    # Beyond loopback without a token: refused before Ray starts.
+    access = Access.from_options(args.host, args.token, args.unauthenticated, args.allow_origin)
     require_ray("ray.serve")
     require_ray("fastapi")
     from jamsdk.serve import app as service
@@ -67,7 +75,7 @@ def run(args: argparse.Namespace) -> int:
         application = service.build_app(str(model), replicas=args.replicas, limits=limits, backend=args.backend,
                                         mode=args.mode, precision=args.precision, threads=args.threads,
                                         gpus_per_replica=args.gpus_per_replica, max_replicas_per_node=spread,
-                                        ray_client=str(conn.address or "").startswith("ray://"))
+                                        ray_client=str(conn.address or "").startswith("ray://"), access=access)
         service.run(application, host=args.host, port=args.port)
     except BaseException:
         disconnect(conn)  # a local Ray started here goes with it; a cluster keeps running
@@ -77,6 +85,7 @@ def run(args: argparse.Namespace) -> int:
     spread_text = f", at most {spread} per node on {len(conn.nodes)} nodes" if spread else ""
     print(f"serving {model} on ws://{args.host}:{args.port}{ROUTE}{where} with {args.replicas} replica(s)"
           f"{spread_text}; health: http://{args.host}:{args.port}/health; Ctrl-C stops", flush=True)
+    print(access.describe(f"ws://{args.host}:{args.port}{ROUTE}"), flush=True)
     try:
         while True:
             time.sleep(3600)

@@ -17,6 +17,8 @@ from __future__ import annotations
 import argparse
 from pathlib import Path
 
+from jamsdk.commands._options import add_max_pixels
+
 OPERANDS = "--config YAML --data DIR --out DIR"
 
 
@@ -40,6 +42,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
                    help="override the chosen stage's learning-rate milestones (the steps after which lr × gamma), "
                         "e.g. --resume --milestones 2501 to decay a long run from step 2501 on; 'none' for none")
     p.add_argument("--num-workers", type=int, metavar="N", help="override train.num_workers")
+    add_max_pixels(p)
     p.add_argument("--seed", type=int, metavar="K", help="override train.seed")
     p.add_argument("--plot", action="store_true", help="draw RUN/loss.png from the log at each checkpoint")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")

@@ -1,10 +1,12 @@
 """``jamsdk export``: checkpoint → model folder (stage graphs in FP32 and FP16 + ``manifest.json``).
 
-Order of work: read the checkpoint and check the size (cheap errors first), make a temporary
+Order of work: read the checkpoint and check the size (cheap errors first), make a staging
 folder beside ``OUT_DIR`` (so an unwritable place fails before the slow part), export, check and
 write every stage, write the manifest, optionally verify, then rename the folder into place. Any
-failure (including a failed ``--verify`` or Ctrl-C) removes the temporary folder, so ``OUT_DIR``
-is either the complete new export, or what it was before.
+failure (including a failed ``--verify`` or Ctrl-C) removes the staging folder, so ``OUT_DIR``
+is either the complete new export, or what it was before. An existing ``OUT_DIR`` is replaced only
+when it is provably a jamsdk model folder (:mod:`jamsdk._folders`); staging folders left by a
+killed export are removed by the next export to the same folder.
 """
 
 from __future__ import annotations
@@ -12,8 +14,6 @@ from __future__ import annotations
 import dataclasses
 import datetime
 import os
-import shutil
-import tempfile
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,6 +21,7 @@ from typing import Any, Callable
 
 import torch
 
+from jamsdk import _folders
 from jamsdk._lazy import require
 from jamsdk.config import ModelConfig, size_problems
 from jamsdk.errors import EngineError, InputError
@@ -29,8 +30,8 @@ from jamsdk.export.fp16 import FP16_BODIES, precision_summary, to_mixed_fp16
 from jamsdk.export.rewrite import fp32_form
 from jamsdk.export.samples import random_feeds
 from jamsdk.export.torch2onnx import DEFAULT_OPSET, SUPPORTED_OPSETS, export_stage, save_model
-from jamsdk.manifest import MANIFEST_NAME, file_ref, load_manifest, new_manifest, sha256_file, stage_to_dict, \
-    write_manifest
+from jamsdk.manifest import MANIFEST_NAME, file_ref, load_manifest, model_folder_problem, new_manifest, sha256_file, \
+    stage_to_dict, write_manifest
 from jamsdk.stages import stage_table
 
 # INT8 always comes with FP32: the quality gates measure against it, and stages the gates leave
@@ -100,37 +101,19 @@ def avd_decision(cfg: ModelConfig, checkpoint: dict[str, Any], flag: str) -> tup
 
 
 def prepare_out_dir(out_dir: Path) -> Path:
-    """A new temporary folder beside ``out_dir``; typed errors when ``out_dir`` cannot be (re)placed."""
-    if out_dir.exists() and not out_dir.is_dir():
-        raise InputError(f"output folder {out_dir} exists and is a file")
-    if out_dir.is_dir() and any(out_dir.iterdir()) and not (out_dir / MANIFEST_NAME).is_file():
-        raise InputError(f"output folder {out_dir} is not empty and not a jamsdk model folder; "
-                         "choose a new or empty folder (an existing export is replaced)")
-    parent = out_dir.parent
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-        tmp = tempfile.mkdtemp(prefix=f".{out_dir.name}.tmp-", dir=parent)
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; the model folder is an ordinary folder
-    except OSError as exc:
-        raise InputError(f"cannot write the output folder in {parent}: {exc.strerror or exc}") from None
-    return Path(tmp)
+    """A new staging folder beside ``out_dir``; InputError, touching nothing, when ``out_dir`` may not be replaced.
+
+    ``out_dir`` is replaced only when it is missing, empty, or provably a jamsdk model folder
+    (:func:`jamsdk.manifest.model_folder_problem`). Staging folders that killed exports left for
+    ``out_dir`` are removed first (:mod:`jamsdk._folders`).
+    """
+    _folders.check_replaceable(out_dir, model_folder_problem)
+    return _folders.stage(out_dir, model_folder_problem)
 
 
 def _replace_dir(tmp: Path, out_dir: Path) -> None:
-    old = None
-    if out_dir.exists():
-        old = out_dir.with_name(f".{out_dir.name}.old-{os.getpid()}")
-        os.replace(out_dir, old)
-    try:
-        os.replace(tmp, out_dir)
-    except OSError:
-        if old is not None:
-            os.replace(old, out_dir)
-        raise
-    if old is not None:
-        shutil.rmtree(old, ignore_errors=True)
+    _folders.check_replaceable(out_dir, model_folder_problem)  # it may have changed during the export
+    _folders.replace(tmp, out_dir)
 
 
 def load_for_export(checkpoint: str | os.PathLike[str], size: int | None):
@@ -269,7 +252,7 @@ def export_checkpoint(checkpoint: str | os.PathLike[str], out_dir: str | os.Path
             write_manifest(tmp, manifest)
         _replace_dir(tmp, out_dir)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        _folders.discard(tmp)
         raise
     seconds = time.perf_counter() - start
     log(f"done in {seconds:.1f}s: {out_dir}/{MANIFEST_NAME}")

@@ -1,14 +1,19 @@
 """The live loop: driving frame → Animator → view → JPEG for the page (and the sinks).
 
 One thread (the one calling :meth:`LiveSession.run`) owns the Animator; the HTTP threads only
-read the latest JPEG and the stats, and queue control actions that the loop applies between
+read the latest JPEG and the stats, and post control actions that the loop applies between
 frames, so the Animator is never called from two threads.
+
+Posted actions are coalesced, so a flood of requests cannot queue work: at most one of each kind
+waits (a second ``search`` while one waits is the same search; the latest ``layout`` and
+``regions`` win), and a reference search, which runs the region predictor on 50 frames, starts at
+most once per :data:`SEARCH_MIN_INTERVAL_S` and never takes more than about 1/(1 + :data:`SEARCH_SPACING`)
+of the loop's time.
 """
 
 from __future__ import annotations
 
 import collections
-import queue
 import threading
 import time
 from dataclasses import dataclass
@@ -26,6 +31,8 @@ ACTIONS = ("reset", "search", "layout", "regions")
 PANEL_MIN = 256  # small models (the demo is 128²) are shown at least this large
 SEARCH_FRAMES = 50  # reference search looks at the last ~2 s of driving frames
 JPEG_QUALITY = 85
+SEARCH_MIN_INTERVAL_S = 1.0  # a waiting search starts at most this often ...
+SEARCH_SPACING = 5.0  # ... and waits at least this many times as long as the last one took
 
 
 class FrameHub:
@@ -93,7 +100,9 @@ class LiveSession:
         self.message = "reference: first frame"
         self.frames = 0
         self._stop = threading.Event()
-        self._actions: queue.SimpleQueue[str] = queue.SimpleQueue()
+        # action → its value, in the order last posted; one entry per kind at most
+        self._pending: dict[str, object] = {}
+        self._next_search = 0.0
         self._times: collections.deque[float] = collections.deque(maxlen=30)
         self._recent: collections.deque[np.ndarray] = collections.deque(maxlen=SEARCH_FRAMES)
         self._lock = threading.Lock()
@@ -102,11 +111,31 @@ class LiveSession:
 
     # -- called from other threads ---------------------------------------------------------------
 
-    def control(self, action: str) -> None:
-        """Queue a control action (applied by the loop before its next frame)."""
+    def control(self, action: str, value: str | None = None) -> None:
+        """Post a control action (applied by the loop before its next frame; repeats coalesce).
+
+        ``layout`` takes ``value`` ``"result"`` or ``"side-by-side"`` and ``regions`` ``"on"`` or
+        ``"off"``; without one they toggle what is (or is about to be) shown.
+        """
         if action not in ACTIONS:
             raise InputError(f"control: expected one of {ACTIONS}, got {action!r}")
-        self._actions.put(action)
+        with self._lock:
+            if action == "layout":
+                if value is not None and value not in LAYOUTS:
+                    raise InputError(f"layout: expected one of {LAYOUTS}, got {value!r}")
+                now = self._pending.get("layout", self.layout)
+                target: object = value or ("side-by-side" if now == "result" else "result")
+            elif action == "regions":
+                if value is not None and value not in ("on", "off"):
+                    raise InputError(f"regions: expected 'on' or 'off', got {value!r}")
+                now = self._pending.get("regions", self.show_regions)
+                target = (value == "on") if value is not None else not now
+            else:
+                if value is not None:
+                    raise InputError(f"{action}: takes no value, got {value!r}")
+                target = True
+            self._pending.pop(action, None)  # re-posted: it moves to the end of the order
+            self._pending[action] = target
 
     def stop(self) -> None:
         self._stop.set()
@@ -161,28 +190,35 @@ class LiveSession:
                        regions=regions if show_regions else None, geometry=self.geometry)
 
     def _apply_actions(self) -> None:
-        while True:
-            try:
-                action = self._actions.get_nowait()
-            except queue.Empty:
-                return
+        with self._lock:
+            pending, self._pending = self._pending, {}
+            if "search" in pending and time.perf_counter() < self._next_search:
+                self._pending["search"] = pending.pop("search")  # waits for its turn, still one
+            # The view state changes under the lock: control() toggles from what it reads here.
+            if "layout" in pending:
+                self.layout = str(pending.pop("layout"))
+            if "regions" in pending:
+                self.show_regions = bool(pending.pop("regions"))
+                self.anim.keep_regions = self.show_regions or self.options.show_regions
+        for action in pending:
             if action == "reset":
                 self.anim.reset()
                 self.message = f"reference: frame {self.frames + 1} (reset)"
             elif action == "search":
-                if not self._recent:
-                    self.message = "reference search: no frames yet"
-                    continue
-                frames = list(self._recent)
-                best = self.anim.find_reference(frames)
-                self.anim.set_reference(frames[best])
-                self.message = (f"reference: best of the last {len(frames)} frames "
-                                f"({len(frames) - best} frame(s) ago)")
-            elif action == "layout":
-                self.layout = "side-by-side" if self.layout == "result" else "result"
-            elif action == "regions":
-                self.show_regions = not self.show_regions
-                self.anim.keep_regions = self.show_regions or self.options.show_regions
+                self._search()
+
+    def _search(self) -> None:
+        if not self._recent:
+            self.message = "reference search: no frames yet"
+            return
+        start = time.perf_counter()
+        frames = list(self._recent)
+        best = self.anim.find_reference(frames)
+        self.anim.set_reference(frames[best])
+        self.message = (f"reference: best of the last {len(frames)} frames "
+                        f"({len(frames) - best} frame(s) ago)")
+        end = time.perf_counter()
+        self._next_search = end + max(SEARCH_MIN_INTERVAL_S, SEARCH_SPACING * (end - start))
 
     def _update_stats(self) -> None:
         times = self._times

@@ -12,6 +12,7 @@ plain data (e.g. where a converted checkpoint came from).
 from __future__ import annotations
 
 import os
+import re
 import zipfile
 from pathlib import Path
 from typing import Any, Mapping
@@ -53,10 +54,8 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise CheckpointError(f"checkpoint {p} is not a file")
     try:
         data = torch.load(p, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError) as exc:
-        raise CheckpointError(f"checkpoint {p} is corrupt or not a torch checkpoint ({exc})") from None
-    except Exception as exc:  # noqa: BLE001 - torch raises UnpicklingError for code it refuses to load
-        raise CheckpointError(f"checkpoint {p} could not be loaded safely ({type(exc).__name__}: {exc})") from None
+    except Exception as exc:  # noqa: BLE001 - corrupt zips, and UnpicklingError for objects it refuses
+        raise refused(p, exc, "checkpoint") from None
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         keys = sorted(map(str, data))[:6] if isinstance(data, dict) else type(data).__name__
         hint = " (an MRAA checkpoint? convert it with `jamsdk convert-mraa`)" if isinstance(data, dict) and \
@@ -68,6 +67,28 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
             "upgrade jamsdk"
         )
     return data
+
+
+def refused(path: Path, exc: BaseException, what: str) -> CheckpointError:
+    """One line for a file ``torch.load(weights_only=True)`` refused or could not read.
+
+    torch's own message spans several lines and suggests ``weights_only=False``, which runs whatever
+    code the file holds; this one says what the file is and how to make a trusted one plain.
+    """
+    text = str(exc)
+    refused_global = re.search(r"GLOBAL ([\w.]+)", text)
+    if refused_global:
+        return CheckpointError(
+            f"{what} {path} was refused by torch.load(weights_only=True), which jamsdk always uses: it is not a "
+            f"plain tensor checkpoint but holds pickled Python objects ({refused_global.group(1)}). If you trust its "
+            "source, re-save only its tensors where it was made (e.g. torch.save(model.state_dict(), 'plain.pt')) "
+            "and use that file")
+    detail = re.search(r"WeightsUnpickler error:\s*(.+?)(?:\n\n|$)", text, re.S)
+    first = " ".join(detail.group(1).split()) if detail else \
+        next((line.strip() for line in text.splitlines() if line.strip()), type(exc).__name__)
+    kind = "" if isinstance(exc, (RuntimeError, EOFError, zipfile.BadZipFile, ValueError, OSError)) \
+        else f"{type(exc).__name__}: "
+    return CheckpointError(f"{what} {path} is corrupt or not a torch checkpoint ({kind}{first[:200]})")
 
 
 def config_of(data: Mapping[str, Any], where: str = "checkpoint") -> ModelConfig:

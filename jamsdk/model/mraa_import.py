@@ -300,18 +300,10 @@ def read_mraa_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise CheckpointError(f"MRAA checkpoint {p} {'is not a file' if p.exists() else 'does not exist'}")
     try:
         data = torch.load(p, map_location="cpu", weights_only=True)
-    except (RuntimeError, EOFError, ValueError, OSError) as exc:
-        raise CheckpointError(f"MRAA checkpoint {p} is corrupt or not a torch checkpoint ({exc})") from None
-    except Exception as exc:  # noqa: BLE001 - pickle.UnpicklingError and friends from the safe unpickler
-        detail = re.search(r"WeightsUnpickler error:\s*(.*?)(?:\.\s|\n|$)", str(exc), re.S)
-        detail_text = detail.group(1).strip() if detail else f"{type(exc).__name__}"
-        if "global" in detail_text.lower():
-            raise CheckpointError(
-                f"MRAA checkpoint {p} was refused by torch.load(weights_only=True): it contains pickled "
-                f"Python objects, not only tensors and numbers ({detail_text}). MRAA checkpoints are plain "
-                "dicts of tensors; jamsdk never unpickles code. If you trust the file, re-save just its state "
-                "dicts with plain torch.save and convert that") from None
-        raise CheckpointError(f"MRAA checkpoint {p} is corrupt or not a torch checkpoint ({detail_text})") from None
+    except Exception as exc:  # noqa: BLE001 - corrupt files, and UnpicklingError for objects it refuses
+        from jamsdk.model.checkpoint import refused
+
+        raise refused(p, exc, "MRAA checkpoint") from None
     if not isinstance(data, dict):
         raise CheckpointError(f"MRAA checkpoint {p}: expected a dict of state dicts, got {type(data).__name__}")
     if data.get("format") == "jamsdk.checkpoint":

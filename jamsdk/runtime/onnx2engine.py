@@ -327,6 +327,11 @@ def build_engines(model_dir: str | os.PathLike[str], out_dir: str | os.PathLike[
     model_dir = Path(model_dir)
     out = Path(out_dir) if out_dir is not None else model_dir
     manifest = load_manifest(model_dir)
+    if out_dir is not None and not (out.exists() and out.resolve() == model_dir.resolve()):
+        from jamsdk._folders import check_replaceable
+        from jamsdk.manifest import model_folder_problem
+
+        check_replaceable(out, model_folder_problem, "--out")  # files of another folder are never overwritten
     gpu = _cuda.require_gpu("building TensorRT engines")
     trt = require("tensorrt")
     version = str(trt.__version__)
@@ -347,9 +352,10 @@ def build_engines(model_dir: str | os.PathLike[str], out_dir: str | os.PathLike[
     same_dir = out.resolve() == model_dir.resolve()
     helpers = load_helpers(manifest) if not stages else {}
     if not same_dir:
-        graphs = sorted({ref.file for entry in manifest.stages.values() for ref in entry.files.values()}
-                        | {ref.file for sizes in manifest.batched.values() for files in sizes.values()
-                           for ref in files.values()}
+        graphs = sorted({f.file for entry in manifest.stages.values() for ref in entry.files.values()
+                         for f in (ref, *ref.external)}
+                        | {f.file for sizes in manifest.batched.values() for files in sizes.values()
+                           for ref in files.values() for f in (ref, *ref.external)}
                         | {path.name for _stage, path in helpers.values()})
         _mirror(model_dir, out, graphs)
     batched_precision, batched_jobs = _batched_jobs(manifest, names, precision, graph_precision, typing, log)

@@ -29,11 +29,19 @@ class RowAnimator:
         bundle: the model folder (:class:`~jamsdk.scale.bundle.ModelBundle`), written on this node on first use.
         backend, precision, threads: as for :class:`~jamsdk.runtime.batch.StreamBatch`.
         cache_size: encoded pictures kept (least recently used dropped first).
+        max_pixels: the pixel limit of the pictures and frames it reads (the driver's, passed along
+            because an actor on another node does not inherit the driver's environment); None: this
+            process's own.
     """
 
     def __init__(self, bundle: Any, backend: str = "auto", precision: str = "fp32", threads: int | None = None,
-                 cache_size: int = 64):
+                 cache_size: int = 64, max_pixels: int | None = None):
         import ray
+
+        if max_pixels is not None:
+            from jamsdk.image_header import set_max_pixels
+
+            set_max_pixels(max_pixels)
 
         self.bundle, self.backend, self.precision, self.threads = bundle, backend, precision, threads
         self.cache_size = cache_size

@@ -91,6 +91,8 @@ def _jsonl_rows(text: str) -> list[Any]:
             rows.append(json.loads(line))
         except json.JSONDecodeError as exc:
             rows.append(f"not valid JSON ({exc.msg} at column {exc.colno})")
+        except RecursionError:  # a row of thousands of nested brackets: that row fails, not the job
+            rows.append("not a job row (nested too deeply)")
     return rows
 
 

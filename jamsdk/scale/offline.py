@@ -34,6 +34,7 @@ from pathlib import Path
 from typing import Any, Callable
 
 from jamsdk.errors import ClusterError, InputError
+from jamsdk.image_header import max_pixels
 from jamsdk.scale.actor import RowAnimator
 from jamsdk.scale.jobs import Row, read_jobs
 from jamsdk.scale.outputs import clean_stale_temps, write_output
@@ -177,7 +178,9 @@ def run_job(jobs: str | os.PathLike[str], out_dir: str | os.PathLike[str], model
         start = time.perf_counter()
         _ActorPool(conn.ray, todo, out_root, summary, say, bundle=bundle, actors=actors,
                    options={"num_cpus": cpus_per_actor, "num_gpus": gpus_per_actor or None},
-                   kwargs={"backend": backend, "precision": precision, "threads": threads}).run()
+                   kwargs={"backend": backend, "precision": precision, "threads": threads,
+                           # the driver's limit: actors on other nodes do not inherit its environment
+                           "max_pixels": max_pixels()}).run()
         summary.seconds = time.perf_counter() - start
     finally:
         if conn.address is not None or conn.started_here:

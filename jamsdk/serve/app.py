@@ -25,23 +25,45 @@ import asyncio
 import json
 import math
 import os
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from typing import Any, Dict, List, Optional, Tuple
 
 import numpy as np
 import ray
-from fastapi import FastAPI, WebSocket
+from fastapi import FastAPI, Request, WebSocket
+from fastapi.responses import JSONResponse
 from ray import serve
 
+from jamsdk.access import Access
 from jamsdk.errors import InputError
 from jamsdk.runtime.frames import to_image, to_model_input
+from jamsdk.serve.inbox import Closed as _Closed, Inbox as _Inbox
 from jamsdk.serve.protocol import CLOSE_CODES, ROUTE, Limits, decode_image, encode_png, message
 
 api = FastAPI(title="jamsdk serve")
+MAX_TEXT_CHARS = 1024  # the only text message is {"type": "reset"}
 
 
-class _Closed(Exception):
-    """The client went away (or must be sent away); the stream ends."""
+# Module-level helpers come before the class: serve.ingress copies its methods with the globals
+# that exist when the class statement runs.
+def _to_png(pred: np.ndarray) -> bytes:
+    return encode_png(to_image(pred, pred.shape[-1]))
+
+
+def _rss_bytes() -> Optional[int]:
+    """This replica's resident memory now (Linux), for /health and the load benchmark."""
+    try:
+        with open("/proc/self/statm") as fh:
+            return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
+    except (OSError, ValueError, IndexError):
+        return None
+
+
+def _gone(exc: BaseException) -> bool:
+    """A send to a client that already left (Starlette/uvicorn raise several kinds)."""
+    name = type(exc).__name__
+    return isinstance(exc, (ConnectionError, _Closed)) or name in ("WebSocketDisconnect", "ClientDisconnected")
 
 
 @serve.deployment
@@ -55,81 +77,158 @@ class AnimationService:
         limits: :class:`~jamsdk.serve.protocol.Limits` as a dict.
         backend, mode, precision, threads: as for :class:`~jamsdk.runtime.batch.StreamBatch`.
         batch_wait_s: how long a frame waits for others to share its stage calls.
+        access: :class:`~jamsdk.access.Access` as a dict (token digest, bound host, allowed origins);
+            default: loopback rules.
     """
 
     def __init__(self, model: Any, limits: Dict[str, Any], backend: str = "auto", mode: str = "relative",
-                 precision: str = "fp32", threads: Optional[int] = None, batch_wait_s: float = 0.005):
+                 precision: str = "fp32", threads: Optional[int] = None, batch_wait_s: float = 0.005,
+                 access: Optional[Dict[str, Any]] = None):
         from jamsdk.runtime.batch import StreamBatch
 
         self.limits = Limits(**limits)
+        self.access = Access(**{**(access or {}), "origins": tuple((access or {}).get("origins", ()))})
         model_dir = model if isinstance(model, str) else model.folder()
         self._sb = StreamBatch(model_dir, backend=backend, mode=mode, precision=precision, threads=threads)
         self._node = ray.get_runtime_context().get_node_id()
         self._replica = serve.get_replica_context().replica_id.unique_id
         self._lock = asyncio.Lock()  # the StreamBatch runs one call at a time, in a worker thread
+        # Decoding and encoding pictures: off the event loop, in a bounded pool (one job per stream at a time).
+        self._pool = ThreadPoolExecutor(max_workers=self.limits.decode_threads, thread_name_prefix="jamsdk-decode")
         self._active = 0
         self.batches = 0
         self.frames = 0
+        self.dropped = 0
+        self.refused = 0
         self._animate.set_max_batch_size(max(2, self._sb.max_batch))
         self._animate.set_batch_wait_timeout_s(batch_wait_s)
 
     @api.get("/health")
-    def health(self) -> Dict[str, Any]:
+    def health(self, request: Request) -> Any:
         """Streams held, frames and stage-call batches so far (frames / batches = mean batch size)."""
-        return {"pid": os.getpid(), "replica": self._replica, "node": self._node, "streams": self._active,
-                "frames": self.frames, "batches": self.batches, "batch_sizes": list(self._sb.batch_sizes),
+        refusal = self._refusal(request.headers, request.url.query)
+        if refusal is not None:
+            return JSONResponse({"error": refusal[1]}, status_code=refusal[0])
+        return {"pid": os.getpid(), "replica": self._replica, "node": self._node, "rss_bytes": _rss_bytes(),
+                "streams": self._active, "frames": self.frames, "batches": self.batches, "dropped": self.dropped,
+                "refused": self.refused, "batch_sizes": list(self._sb.batch_sizes),
                 "backend": self._sb.backend, "limits": asdict(self.limits)}
 
     @api.websocket(ROUTE)
     async def stream(self, ws: WebSocket) -> None:
         await ws.accept()
+        refusal = self._refusal(ws.headers, ws.url.query)
+        if refusal is not None:
+            self.refused += 1
+            await self._fail(ws, "forbidden", refusal[1])
+            return
         if self._active >= self.limits.max_streams:  # checked and taken without an await in between
             await self._fail(ws, "busy", f"server busy: this replica already holds {self.limits.max_streams} "
                                          "streams (max streams per replica); try again later")
             return
         self._active += 1
         sid = None
+        inbox = _Inbox(self.limits.max_pending)
+        reader = asyncio.create_task(self._read(ws, inbox))
         try:
-            sid = await self._open_stream(ws)
+            sid = await self._open_stream(ws, inbox)
             if sid is None:
                 return
-            count = 0
             while True:
-                msg = await self._receive(ws)
-                if msg.get("text") is not None:
-                    if self._is_reset(msg["text"]):
+                kind, seq, payload, _ = await inbox.get()
+                if kind == "dropped":
+                    self.dropped += payload
+                    await ws.send_text(message("error", fatal=False, dropped=payload, message=(
+                        f"{payload} message(s) from frame {seq} on dropped: they arrived while "
+                        f"{self.limits.max_pending} were waiting (send a frame once the previous one is answered)")))
+                elif kind == "too_big":
+                    await ws.send_text(message("error", fatal=False, message=(
+                        f"frame {seq}: {payload} bytes is over the limit of {self.limits.max_message_bytes} bytes")))
+                elif kind == "text":
+                    if self._is_reset(payload):
                         self._sb.reset(sid)
                         await ws.send_text(message("reset"))
+                    else:
+                        await ws.send_text(message("error", fatal=False, message=f"frame {seq + 1}: expected a "
+                                                   "binary message (PNG or JPEG) or {\"type\": \"reset\"}, got text"))
+                else:
+                    try:
+                        x = await self._in_pool(self._prepare, payload, f"frame {seq}")
+                    except InputError as exc:
+                        await ws.send_text(message("error", fatal=False, message=str(exc)))
                         continue
-                    await ws.send_text(message("error", fatal=False, message=f"frame {count + 1}: expected a binary "
-                                               "message (PNG or JPEG) or {\"type\": \"reset\"}, got text"))
-                    continue
-                count += 1
-                try:
-                    x = self._prepare(msg.get("bytes") or b"", f"frame {count}")
-                except InputError as exc:
-                    await ws.send_text(message("error", fatal=False, message=str(exc)))
-                    continue
-                pred = await self._animate((sid, x))
-                await ws.send_bytes(encode_png(to_image(pred, pred.shape[-1])))
-        except _Closed:
-            pass
+                    payload = None  # the bytes are not needed while the frame waits for its batch
+                    pred = await self._animate((sid, x))
+                    await ws.send_bytes(await self._in_pool(_to_png, pred))
+        except _Closed as closed:
+            if str(closed) == "idle":
+                await self._fail(ws, "idle", f"idle for {self.limits.idle_timeout_s:g} s (the idle timeout); "
+                                             "stream closed")
         except Exception as exc:  # noqa: BLE001 - a server-side failure: tell the client why, then close
-            await self._fail(ws, "internal", f"server error: {type(exc).__name__}: {exc}")
-            raise
+            if inbox.ended != "gone" and not _gone(exc):
+                await self._fail(ws, "internal", f"server error: {type(exc).__name__}: {exc}")
+                raise
         finally:
+            reader.cancel()
             self._active -= 1
             if sid is not None:
                 self._sb.remove_stream(sid)
 
     # -- internals -------------------------------------------------------------------------------
 
-    async def _open_stream(self, ws: WebSocket) -> Optional[int]:
-        msg = await self._receive(ws)
+    def _refusal(self, headers: Any, query: str) -> Optional[Tuple[int, str]]:
+        """``(HTTP status, reason)`` when the request may not come in, else None (jamsdk.access's rules)."""
+        if not self.access.host_ok(headers.get("host")):
+            return 403, f"Host {headers.get('host')!r} is not this service's name"
+        if not self.access.origin_ok(headers):
+            return 403, (f"a page from {headers.get('origin')!r} may not connect (only the service's own origin "
+                         "or one given with --allow-origin)")
+        if not self.access.token_ok(Access.token_from(headers, query)):
+            return 401, "access token required: send 'Authorization: Bearer TOKEN' (or ?token=TOKEN)"
+        return None
+
+    async def _read(self, ws: WebSocket, inbox: _Inbox) -> None:
+        """Receive every message as it comes into ``inbox`` (the first binary one is the source)."""
+        seq = -1  # frames are numbered from 1; the source picture is message 0
         try:
-            if msg.get("bytes") is None:
+            while True:
+                try:
+                    msg = await asyncio.wait_for(ws.receive(), timeout=self.limits.idle_timeout_s)
+                except asyncio.TimeoutError:
+                    inbox.end("idle")
+                    return
+                if msg.get("type") == "websocket.disconnect":
+                    inbox.end("gone")
+                    return
+                if msg.get("bytes") is not None:
+                    seq += 1
+                    data = msg["bytes"]
+                    if len(data) > self.limits.max_message_bytes:  # refused at once: never held while waiting
+                        inbox.put("too_big", seq, len(data), droppable=seq > 0)
+                    else:
+                        inbox.put("bytes", seq, data, droppable=seq > 0)
+                    data = msg = None
+                elif msg.get("text") is not None:
+                    text = msg["text"]
+                    inbox.put("text", max(seq, 0), text if len(text) <= MAX_TEXT_CHARS else "", droppable=seq >= 0)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # noqa: BLE001 - the connection broke: the stream ends
+            inbox.end("gone")
+
+    async def _in_pool(self, fn: Any, *args: Any) -> Any:
+        return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
+
+    async def _open_stream(self, ws: WebSocket, inbox: _Inbox) -> Optional[int]:
+        kind, _, payload, _ = await inbox.get()
+        try:
+            if kind == "too_big":
+                raise InputError(f"source picture: {payload} bytes is over the limit of "
+                                 f"{self.limits.max_message_bytes} bytes")
+            if kind != "bytes":
                 raise InputError("source picture: expected the first message to be binary PNG or JPEG bytes, got text")
-            picture = decode_image(msg["bytes"], self.limits, "source picture")
+            picture = await self._in_pool(decode_image, payload, self.limits, "source picture")
+            payload = None
             async with self._lock:
                 state = await asyncio.to_thread(self._sb.encode, picture)
         except InputError as exc:
@@ -143,16 +242,6 @@ class AnimationService:
     def _prepare(self, data: bytes, what: str) -> np.ndarray:
         return to_model_input(decode_image(data, self.limits, what), self._sb.image_size, False, what)
 
-    async def _receive(self, ws: WebSocket) -> Dict[str, Any]:
-        try:
-            msg = await asyncio.wait_for(ws.receive(), timeout=self.limits.idle_timeout_s)
-        except asyncio.TimeoutError:
-            await self._fail(ws, "idle", f"idle for {self.limits.idle_timeout_s:g} s (the idle timeout); stream closed")
-            raise _Closed() from None
-        if msg.get("type") == "websocket.disconnect":
-            raise _Closed()
-        return msg
-
     async def _fail(self, ws: WebSocket, why: str, text: str) -> None:
         try:
             await ws.send_text(message("error", fatal=True, message=text))
@@ -164,7 +253,7 @@ class AnimationService:
     def _is_reset(text: str) -> bool:
         try:
             data = json.loads(text)
-        except ValueError:
+        except (ValueError, RecursionError):
             return False
         return isinstance(data, dict) and data.get("type") == "reset"
 
@@ -181,17 +270,21 @@ class AnimationService:
 def build_app(model_dir: str, *, replicas: int = 1, limits: Optional[Limits] = None, backend: str = "auto",
               mode: str = "relative", precision: str = "fp32", threads: Optional[int] = None,
               cpus_per_replica: float = 1.0, gpus_per_replica: float = 0.0, batch_wait_s: float = 0.005,
-              max_replicas_per_node: Optional[int] = None, ray_client: bool = False) -> Any:
+              max_replicas_per_node: Optional[int] = None, ray_client: bool = False,
+              access: Optional[Access] = None) -> Any:
     """The bound Serve application (pass it to :func:`run`); needs a connected Ray (the model is shipped).
 
     Args:
         max_replicas_per_node: spread replicas over nodes (see :func:`replicas_per_node`); None: Serve's own spread.
         ray_client: connected through Ray Client (``ray://``): the model's bytes travel in the deployment's
             arguments, as a Ray Client object reference cannot.
+        access: who may connect (default: loopback rules for 127.0.0.1); travels to the replicas as the
+            token's digest.
     """
     from jamsdk.scale.bundle import ship
 
     limits = limits or Limits()
+    access = access or Access()
     if isinstance(replicas, bool) or not isinstance(replicas, int) or replicas < 1:
         raise InputError(f"--replicas: expected a whole number ≥ 1, got {replicas!r}")
     actor = {"num_cpus": cpus_per_replica}
@@ -209,7 +302,7 @@ def build_app(model_dir: str, *, replicas: int = 1, limits: Optional[Limits] = N
     return AnimationService.options(num_replicas=replicas, max_ongoing_requests=limits.max_streams + 4,
                                     ray_actor_options=actor, **options).bind(
         ship(ray, model_dir, inline=ray_client), asdict(limits), backend=backend, mode=mode, precision=precision,
-        threads=threads, batch_wait_s=batch_wait_s)
+        threads=threads, batch_wait_s=batch_wait_s, access=asdict(access))
 
 
 def replicas_per_node(nodes: List[Any], replicas: int, cpus: float = 1.0, gpus: float = 0.0) -> Optional[int]:

@@ -10,13 +10,15 @@
 
 Frames travel as PNG (lossless) unless given as ready-made PNG/JPEG bytes. A frame the server
 rejects raises :class:`~jamsdk.errors.InputError` with the server's message and the stream goes
-on; a closed stream (busy server, bad source, idle timeout) raises
-:class:`~jamsdk.errors.EngineError` with the reason.
+on; a closed stream (busy server, refused access, bad source, idle timeout) raises
+:class:`~jamsdk.errors.EngineError` with the reason. A service beyond loopback needs its access
+token: ``token=`` or the environment variable ``JAMSDK_TOKEN`` (sent as ``Authorization: Bearer``).
 """
 
 from __future__ import annotations
 
 import json
+import os
 from typing import Any
 
 import numpy as np
@@ -35,19 +37,26 @@ class StreamClient:
         url: the service's stream endpoint (``ws://HOST:PORT/stream``).
         source: the picture, ``(H, W, 3)`` uint8 RGB or PNG/JPEG bytes.
         timeout: seconds to wait for the connection and for each answer.
+        token: the service's access token (default: ``$JAMSDK_TOKEN``; none needed on loopback).
 
     Attributes:
         stream_id: the server's id of this stream; image_size: the model's side S; replica, node: the
         Serve replica holding the stream and the Ray node it runs on.
     """
 
-    def __init__(self, url: str = DEFAULT_URL, *, source: np.ndarray | bytes, timeout: float = 30.0):
+    def __init__(self, url: str = DEFAULT_URL, *, source: np.ndarray | bytes, timeout: float = 30.0,
+                 token: str | None = None):
+        from jamsdk.access import ENV
+
         sync_client = require_ray("websockets.sync.client")
         self.url, self.timeout = url, timeout
+        token = token if token is not None else os.environ.get(ENV) or None
+        headers = {"Authorization": f"Bearer {token}"} if token else None
         try:
             # Entered by hand: the connection lives as long as this object (closed by close()); entering
             # is what websockets ≥ 16 expects of connect() and a no-op wrapper in older versions.
-            self._ws = sync_client.connect(url, open_timeout=timeout, max_size=None).__enter__()
+            self._ws = sync_client.connect(url, open_timeout=timeout, max_size=None,
+                                           additional_headers=headers).__enter__()
         except (OSError, TimeoutError) as exc:
             raise EngineError(f"cannot connect to {url}: {exc}") from None
         except Exception as exc:  # noqa: BLE001 - websockets' handshake errors (e.g. a 404 route)

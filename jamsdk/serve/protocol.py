@@ -12,22 +12,33 @@ One WebSocket connection is one stream, at ``ws://HOST:PORT/stream``:
 
 Errors are text messages ``{"type": "error", "message": ..., "fatal": bool}``. A bad frame (not an
 image, too many bytes, too large) is answered with a non-fatal error in its place and the stream
-goes on; a fatal error (no room for another stream, a bad source picture, idle too long, a
-server-side failure) is followed by the server closing the connection with the code given in :data:`CLOSE_CODES`.
+goes on; a fatal error (no room for another stream, refused access, a bad source picture, idle too
+long, a server-side failure) is followed by the server closing the connection with the code given
+in :data:`CLOSE_CODES`.
+
+A client should send the next frame once the previous one is answered. Frames that arrive while
+``max_pending`` of the stream's frames already wait are not all kept: the oldest waiting ones are
+dropped, and each run of dropped messages is answered, in its place, by one non-fatal error with
+``"dropped": n`` (so one stream's flood costs memory and time of its own only).
+
+Access (:mod:`jamsdk.access`): beyond loopback, ``Authorization: Bearer TOKEN`` on the WebSocket
+handshake (a browser, which cannot set headers, adds ``?token=TOKEN`` to the URL); a browser page
+may connect only from the service's own origin or an origin given with ``--allow-origin``.
 """
 
 from __future__ import annotations
 
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 
 from jamsdk.errors import InputError
+from jamsdk.image_header import check_image_bytes, max_pixels
 
 ROUTE = "/stream"
-CLOSE_CODES = {"busy": 1013, "bad_source": 1003, "idle": 1001, "internal": 1011}
+CLOSE_CODES = {"busy": 1013, "bad_source": 1003, "idle": 1001, "internal": 1011, "forbidden": 1008}
 
 
 @dataclass(frozen=True)
@@ -37,17 +48,24 @@ class Limits:
     Attributes:
         max_streams: streams one replica holds at once (more are refused with ``busy``).
         max_message_bytes: largest picture or frame message accepted.
-        max_side: largest picture or frame side in pixels (after decoding).
+        max_side: largest picture or frame side in pixels, as its header declares it.
         idle_timeout_s: a stream that sends nothing for this long is closed.
+        max_pixels: largest picture or frame in pixels, as its header declares it (default: the
+            process-wide limit of :mod:`jamsdk.image_header` where the service is built).
+        max_pending: a stream's frames waiting at once; older ones are dropped beyond it.
+        decode_threads: threads of the replica's decoding pool (pictures decode off the event loop).
     """
 
     max_streams: int = 16
     max_message_bytes: int = 4 << 20
     max_side: int = 4096
     idle_timeout_s: float = 60.0
+    max_pixels: int = field(default_factory=max_pixels)
+    max_pending: int = 2
+    decode_threads: int = 2
 
     def __post_init__(self) -> None:
-        for name in ("max_streams", "max_message_bytes", "max_side"):
+        for name in ("max_streams", "max_message_bytes", "max_side", "max_pixels", "max_pending", "decode_threads"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InputError(f"{name}: expected a whole number ≥ 1, got {value!r}")
@@ -66,19 +84,21 @@ def encode_png(rgb: np.ndarray) -> bytes:
 
 
 def decode_image(data: bytes, limits: Limits, what: str) -> np.ndarray:
-    """PNG/JPEG bytes → ``(H, W, 3)`` uint8 RGB; InputError says what was expected and what came."""
+    """PNG/JPEG bytes → ``(H, W, 3)`` uint8 RGB; InputError says what was expected and what came.
+
+    Byte count, format and the size the header declares are checked before anything is decoded, so
+    a small file that declares a huge picture costs microseconds, not seconds and gigabytes.
+    """
     import cv2
+
+    from jamsdk.video import decode_bytes
 
     if not isinstance(data, (bytes, bytearray)):
         raise InputError(f"{what}: expected a binary message with PNG or JPEG bytes, got {type(data).__name__}")
     if len(data) > limits.max_message_bytes:
         raise InputError(f"{what}: {len(data)} bytes is over the limit of {limits.max_message_bytes} bytes")
-    img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_COLOR) if data else None
-    if img is None:
-        raise InputError(f"{what}: expected PNG or JPEG bytes, got {len(data)} bytes that do not decode as an image")
-    if max(img.shape[:2]) > limits.max_side:
-        raise InputError(f"{what}: {img.shape[1]}x{img.shape[0]} is larger than the limit of {limits.max_side} "
-                         "pixels per side")
+    check_image_bytes(bytes(data), what, limits.max_pixels, limits.max_side)
+    img = decode_bytes(bytes(data), what, cv2.IMREAD_COLOR)
     return np.ascontiguousarray(img[:, :, ::-1])
 
 

@@ -146,10 +146,11 @@ class PairSet:
 
 
 def _read_png(path: Path) -> np.ndarray:
-    img = cv2.imread(str(path), cv2.IMREAD_COLOR)
-    if img is None:
+    from jamsdk.video import read_image  # its header check and pixel limit, like every reader
+
+    if not path.is_file():
         raise InputError(f"{path}: missing or not a readable image")
-    return np.ascontiguousarray(img[:, :, ::-1])
+    return read_image(path)
 
 
 def open_pairs(path: str | os.PathLike[str]) -> PairSet:

@@ -16,11 +16,8 @@ the same seed gives byte-identical files with the same numpy/OpenCV (and, for GI
 from __future__ import annotations
 
 import colorsys
-import contextlib
 import json
 import os
-import shutil
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable
@@ -28,6 +25,7 @@ from typing import Callable
 import cv2
 import numpy as np
 
+from jamsdk import _folders
 from jamsdk.errors import InputError
 
 FORMATS = ("folder", "gif", "mp4")
@@ -374,13 +372,6 @@ class SynthSummary:
     pairs: int = 0
 
 
-def _umask_mode(path: Path, mode: int) -> None:
-    """Give ``path`` the permissions a plain ``mkdir``/``open`` would have (``mode`` less umask)."""
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(path, mode & ~umask)
-
-
 def _check_int(name: str, value: object, low: int) -> int:
     if isinstance(value, bool) or not isinstance(value, (int, np.integer)) or value < low:
         raise InputError(f"expected {name} ≥ {low}, got {value!r}")
@@ -400,6 +391,22 @@ def _write_clip(folder: Path, name: str, video: np.ndarray, fmt: str) -> None:
             (clip / f"{i:05d}.png").write_bytes(buf.tobytes())
     else:
         write_video(folder / f"{name}.{fmt}", video, fps=FPS)
+
+
+def synth_folder_problem(folder: Path) -> str | None:
+    """None when ``folder`` is provably a data set :func:`write_dataset` wrote (for ``--overwrite``), else why not."""
+    from jamsdk.train.pairs import PAIRS_DIR
+
+    try:
+        meta = json.loads((folder / "synth.json").read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
+        return "no readable synth.json"
+    if not isinstance(meta, dict) or meta.get("generator") != "jamsdk.train.synth":
+        return "its synth.json was not written by jamsdk synth"
+    extra = sorted(set(os.listdir(folder)) - {"train", "test", PAIRS_DIR, "synth.json"})
+    if extra:
+        return f"it also holds {', '.join(extra[:5])}, which replacing it would delete"
+    return None
 
 
 def write_dataset(
@@ -456,23 +463,16 @@ def write_dataset(
     n_train = clips - n_test
 
     out = Path(out)
-    old = None
     if out.exists():
         if not out.is_dir():
             raise InputError(f"{out}: exists and is not a folder")
         if any(out.iterdir()):
-            if not (overwrite and (out / "synth.json").is_file()):
-                hint = (" (--overwrite replaces only earlier synthetic data sets, which hold synth.json)"
+            why = synth_folder_problem(out)
+            if not overwrite or why is not None:
+                hint = (f" ({why}; --overwrite replaces only earlier synthetic data sets, whose synth.json says so)"
                         if overwrite else "; pick another folder or pass --overwrite")
                 raise InputError(f"{out}: folder is not empty{hint}")
-            old = out
-    parent = out.parent if str(out.parent) else Path(".")
-    try:
-        parent.mkdir(parents=True, exist_ok=True)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-", dir=parent))
-        _umask_mode(tmp, 0o777)  # mkdtemp makes it private; the data set is an ordinary folder
-    except OSError as exc:
-        raise InputError(f"cannot write to {parent}: {exc.strerror or exc}") from None
+    tmp = _folders.stage(out, synth_folder_problem)
     try:
         for split in ("train", "test"):
             (tmp / split).mkdir()
@@ -490,18 +490,9 @@ def write_dataset(
             write_pairs(tmp / PAIRS_DIR, pairs, frames, size, seed)
             meta.update(pairs=pairs, pairs_version=VERSION)
         (tmp / "synth.json").write_text(json.dumps(meta, indent=2, sort_keys=True) + "\n")
-        total = sum(f.stat().st_size for f in tmp.rglob("*") if f.is_file())
-        trash = None
-        if old is not None:
-            trash = parent / f".{out.name}.old-{os.getpid()}"
-            os.replace(old, trash)
-        elif out.exists():
-            out.rmdir()  # empty folder: replaced by the finished data set
-        os.replace(tmp, out)
+        total = sum(f.stat().st_size for f in tmp.rglob("*") if f.is_file() and f.name != _folders.MARKER)
+        _folders.replace(tmp, out)
     except BaseException:
-        shutil.rmtree(tmp, ignore_errors=True)
+        _folders.discard(tmp)
         raise
-    if trash is not None:
-        with contextlib.suppress(OSError):
-            shutil.rmtree(trash)
     return SynthSummary(out, n_train, n_test, frames, size, fmt, total, pairs)

@@ -106,8 +106,9 @@ def load_torchvision_vgg19(model: Vgg19, path: str | os.PathLike[str]) -> None:
     try:
         data = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - corrupt zip, pickle refused by weights_only, …
-        raise CheckpointError(f"VGG-19 weights {p}: not a loadable torch state dict ({type(exc).__name__}: {exc})") \
-            from None
+        from jamsdk.model.checkpoint import refused
+
+        raise refused(p, exc, "VGG-19 weights") from None
     if isinstance(data, Mapping) and "state_dict" in data and isinstance(data["state_dict"], Mapping):
         data = data["state_dict"]
     if not isinstance(data, Mapping):

@@ -28,21 +28,26 @@ def free_port() -> int:
 
 
 class LiveProcess:
-    def __init__(self, proc: subprocess.Popen, url: str):
+    """A running ``jamsdk live``; reader threads own its pipes (``stdout`` fills as it prints)."""
+
+    def __init__(self, proc: subprocess.Popen, url: str, stdout: list[str], err: list[str],
+                 readers: list[threading.Thread]):
         self.proc, self.url = proc, url
-        self.stdout: list[str] = []
+        self.stdout = stdout
         self.stderr = ""
+        self._err, self._readers = err, readers
 
     def stop(self, sig: int = signal.SIGINT, timeout: float = 30.0) -> int:
         if self.proc.poll() is None:
             self.proc.send_signal(sig)
         try:
-            out, err = self.proc.communicate(timeout=timeout)
+            self.proc.wait(timeout)
         except subprocess.TimeoutExpired:
             self.proc.kill()
-            out, err = self.proc.communicate()
-        self.stdout.extend(out.splitlines())
-        self.stderr = err
+            self.proc.wait(10)
+        for reader in self._readers:
+            reader.join(10)
+        self.stderr = "".join(self._err)
         return self.proc.returncode
 
 
@@ -55,30 +60,30 @@ def live_process(*args: str, startup: float = 90.0) -> Iterator[LiveProcess]:
     proc = subprocess.Popen([sys.executable, "-m", "jamsdk", "live", *args], stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True, env=env, cwd=ROOT)
     lines: list[str] = []
+    err: list[str] = []
     got = threading.Event()
 
-    def read_first_line() -> None:
-        lines.append(proc.stdout.readline())
+    def read_lines() -> None:
+        # The pipes' only readers (communicate() would lose what these file objects buffered).
+        for line in proc.stdout:
+            lines.append(line.rstrip("\n"))
+            got.set()
         got.set()
 
-    threading.Thread(target=read_first_line, daemon=True).start()
-    live = None
+    readers = [threading.Thread(target=read_lines, daemon=True),
+               threading.Thread(target=lambda: err.extend(proc.stderr), daemon=True)]
+    for reader in readers:
+        reader.start()
+    live = LiveProcess(proc, "", lines, err, readers)
     try:
-        if not got.wait(startup) or "http://" not in lines[0]:
-            proc.kill()
-            out, err = proc.communicate(timeout=10)
-            raise AssertionError(f"jamsdk live did not start: {lines} {out} {err}")
-        url = lines[0].split()[2]
-        live = LiveProcess(proc, url)
-        live.stdout.append(lines[0].rstrip("\n"))
+        if not got.wait(startup) or not lines or "http://" not in lines[0]:
+            live.stop(signal.SIGKILL, timeout=10)
+            raise AssertionError(f"jamsdk live did not start: {lines} {live.stderr}")
+        live.url = lines[0].split()[2]
         yield live
     finally:
         if proc.poll() is None:
-            if live is not None:
-                live.stop()
-            else:
-                proc.kill()
-                proc.wait(10)
+            live.stop()
 
 
 def wait_for(predicate, timeout: float = 30.0, interval: float = 0.2):

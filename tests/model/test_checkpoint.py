@@ -58,7 +58,7 @@ class Evil:
 def test_pickled_code_is_never_executed(tmp_path):
     path = tmp_path / "evil.pt"
     torch.save({"format": "jamsdk.checkpoint", "version": 1, "payload": Evil()}, path)
-    with pytest.raises(CheckpointError, match="could not be loaded safely|corrupt"):
+    with pytest.raises(CheckpointError, match="not a plain tensor checkpoint but holds pickled Python objects"):
         read_checkpoint(path)
 
 

@@ -73,3 +73,19 @@ def test_animator_finds_the_frame_posed_like_the_source(demo_model, demo_source,
     with Animator(demo_model, backend="onnxruntime", threads=1) as anim:
         with pytest.raises(InputError, match="no source picture"):
             anim.find_reference(frames[:2])
+
+
+def test_covariance_alone_decides_when_the_centres_agree():
+    """Candidates with the source's exact centres that differ only in region shape: the covariance
+    term must pick the one whose ellipses match (the centres alone cannot tell them apart)."""
+    rng = np.random.default_rng(4)
+    src = _layout(rng)
+    cands = []
+    for k in range(6):
+        a = rng.normal(0, 0.1, (1, 10, 2, 2)) + np.eye(2) * 0.2
+        cands.append({"shift": src["shift"].copy(), "covar": np.einsum("bkij,bklj->bkil", a, a).astype(np.float32)})
+    near = {"shift": src["shift"].copy(), "covar": src["covar"] * 1.02}  # the source's shapes, slightly scaled
+    cands.insert(4, near)
+    assert best_reference(src, cands) == 4
+    assert layout_distance(src, near) < min(layout_distance(src, c) for i, c in enumerate(cands) if i != 4)
+    assert layout_distance(src, cands[0]) > 0  # same centres, other shapes: a distance

@@ -1,5 +1,8 @@
 """Reading JOBS files (no Ray needed)."""
 
+import json
+from pathlib import Path
+
 import pytest
 
 from jamsdk.errors import InputError
@@ -36,6 +39,13 @@ def test_jsonl_bad_lines_are_failed_rows_not_fatal(tmp_path):
     assert "expected an object" in rows[3].error
 
 
+def test_a_deeply_nested_jsonl_row_fails_alone(tmp_path):
+    jobs = tmp_path / "jobs.jsonl"
+    jobs.write_text("[" * 100_000 + "]" * 100_000 + '\n{"source": "a.png", "driving": "d.mp4", "out": "o.mp4"}\n')
+    rows = read_jobs(jobs, tmp_path)
+    assert "nested too deeply" in rows[0].error and not rows[1].error
+
+
 @pytest.mark.parametrize("name, text, match", [
     ("jobs.txt", "x", "expected a .csv or .jsonl"),
     ("jobs.csv", "source,out\na,b\n", r"missing \['driving'\]"),
@@ -47,3 +57,14 @@ def test_unusable_jobs_files(tmp_path, name, text, match):
         read_jobs(tmp_path / name, tmp_path)
     with pytest.raises(InputError, match="no such file"):
         read_jobs(tmp_path / "absent.csv", tmp_path)
+
+
+def test_absolute_out_paths_are_refused(tmp_path):
+    """An absolute ``out`` would land outside --out-dir (``out_dir / "/x"`` is ``/x``): the row fails."""
+    elsewhere = tmp_path / "elsewhere" / "x.mp4"
+    jobs = tmp_path / "jobs.jsonl"
+    jobs.write_text(json.dumps({"source": "s.png", "driving": "d.mp4", "out": str(elsewhere)}) + "\n"
+                    + json.dumps({"source": "s.png", "driving": "d.mp4", "out": "ok/y.mp4"}) + "\n")
+    rows = read_jobs(jobs, tmp_path / "outs")
+    assert "must be a path inside --out-dir (no absolute path" in rows[0].error
+    assert rows[1].error == "" and Path(rows[1].out) == (tmp_path / "outs" / "ok" / "y.mp4").resolve()

@@ -114,7 +114,7 @@ def test_vgg_refuses_pickled_code_and_missing_files(tmp_path):
     path = tmp_path / "evil.pth"
     with open(path, "wb") as fh:
         pickle.dump({"features.0.weight": Evil()}, fh)
-    with pytest.raises(CheckpointError, match="not a loadable torch state dict"):
+    with pytest.raises(CheckpointError, match="corrupt or not a torch checkpoint"):
         Vgg19(path)
     with pytest.raises(CheckpointError, match="no such file"):
         Vgg19(tmp_path / "absent.pth")

@@ -1,0 +1,150 @@
+"""Hostile model folders: ONNX external data (hashed and checked), deeply nested manifests, control
+characters in file names — a typed one-line error, never a traceback or unchecked weights."""
+
+from __future__ import annotations
+
+import json
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+from jamsdk.errors import InputError
+from jamsdk.export.pipeline import export_checkpoint
+from jamsdk.manifest import ManifestError, file_ref, load_manifest, sha256_file
+
+onnx = pytest.importorskip("onnx")
+ROOT = Path(__file__).resolve().parents[2]
+
+
+@pytest.fixture(scope="module")
+def model(tiny_checkpoint, tmp_path_factory):
+    out = tmp_path_factory.mktemp("hostile") / "model"
+    export_checkpoint(tiny_checkpoint, out, precision="fp32", log=lambda _m: None)
+    return out
+
+
+@pytest.fixture()
+def copy(model, tmp_path):
+    target = tmp_path / "model"
+    shutil.copytree(model, target)
+    return target
+
+
+def edit(folder: Path, change) -> None:
+    path = folder / "manifest.json"
+    data = json.loads(path.read_text())
+    change(data)
+    path.write_text(json.dumps(data))
+
+
+def externalize(folder: Path, stage: str = "generator") -> Path:
+    """Re-save ``<stage>.onnx`` with its weights in ``<stage>.weights`` (ONNX external data)."""
+    path = folder / f"{stage}.onnx"
+    proto = onnx.load(str(path))
+    onnx.save_model(proto, str(path), save_as_external_data=True, all_tensors_to_one_file=True,
+                    location=f"{stage}.weights", size_threshold=1024)  # small shape tensors stay inline
+    return folder / f"{stage}.weights"
+
+
+def run_frame(folder: Path) -> np.ndarray:
+    from jamsdk import Animator
+
+    rng = np.random.default_rng(0)
+    with Animator(folder, backend="onnxruntime", threads=1) as anim:
+        anim.set_source(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8))
+        return anim.run(rng.integers(0, 256, (64, 64, 3), dtype=np.uint8))
+
+
+def test_external_data_is_hashed_and_checked(model, copy):
+    want = run_frame(model)
+    weights = externalize(copy)
+    assert weights.stat().st_size > 1000
+    ref = file_ref(copy, "generator.onnx")
+    assert ref["external_data"] == [{"file": "generator.weights", "sha256": sha256_file(weights)}]
+    edit(copy, lambda d: d["stages"]["generator"]["files"].update(fp32=ref))
+    np.testing.assert_array_equal(run_frame(copy), want)  # the same graph, its weights beside it
+    assert load_manifest(copy).stage("generator").files["fp32"].external[0].file == "generator.weights"
+
+    data = bytearray(weights.read_bytes())
+    weights.write_bytes(bytes(len(data)))  # zeroed weights: garbage frames unless caught
+    with pytest.raises(ManifestError, match=r"external_data\[0\]: generator.weights has sha256 .* the manifest says"):
+        load_manifest(copy)
+    weights.write_bytes(bytes(data))
+    # A graph whose weights file the manifest does not record is refused, whatever the graph's hash.
+    edit(copy, lambda d: d["stages"]["generator"]["files"]["fp32"].pop("external_data"))
+    with pytest.raises(ManifestError, match="generator.onnx loads external data 'generator.weights', which the "
+                                            "manifest does not record"):
+        load_manifest(copy)
+    # Recorded names follow the same rules as graph names.
+    edit(copy, lambda d: d["stages"]["generator"]["files"]["fp32"].update(
+        external_data=[{"file": "../generator.weights", "sha256": "0" * 64}]))
+    with pytest.raises(ManifestError, match="must be a plain name inside the model folder"):
+        load_manifest(copy)
+
+
+def test_unverified_loads_skip_the_graph_scan(copy):
+    externalize(copy)
+    ref = file_ref(copy, "generator.onnx")
+    edit(copy, lambda d: d["stages"]["generator"]["files"].update(fp32=ref))
+    assert load_manifest(copy, verify_hashes=False).stage("generator").files["fp32"].external
+
+
+@pytest.mark.parametrize("bad, needle", [
+    ("generator\x00.onnx", "holds control characters"),
+    ("generator.onnx\n", "holds control characters"),
+])
+def test_control_characters_in_file_names(copy, bad, needle):
+    edit(copy, lambda d: d["stages"]["generator"]["files"]["fp32"].update(file=bad))
+    with pytest.raises(ManifestError, match=needle):
+        load_manifest(copy)
+
+
+def test_deeply_nested_manifest(copy):
+    (copy / "manifest.json").write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(ManifestError, match="nested too deeply"):
+        load_manifest(copy)
+
+
+def _cli_animate(model_dir: Path, tmp_path: Path) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "jamsdk", "animate", "--model", str(model_dir), "--source",
+                           str(ROOT / "jamsdk/assets/example_source.png"), "--driving",
+                           str(ROOT / "jamsdk/assets/example_driving.mp4"), "--out", str(tmp_path / "o.mp4"),
+                           "--backend", "onnxruntime", "--max-frames", "2"],
+                          capture_output=True, text=True, timeout=300, cwd=ROOT)
+
+
+def test_cli_one_line_for_hostile_manifests(copy, tmp_path):
+    manifest = (copy / "manifest.json").read_text()
+    for text, needle in (("[" * 100_000 + "]" * 100_000, "nested too deeply"),
+                         (manifest.replace('"generator.onnx"', '"generator\\u0000.onnx"'), "control characters")):
+        (copy / "manifest.json").write_text(text)
+        r = _cli_animate(copy, tmp_path)
+        lines = [line for line in r.stderr.strip().splitlines() if "note: " not in line]
+        assert r.returncode == 2 and len(lines) == 1 and needle in lines[0], r.stderr[-2000:]
+
+
+def test_refused_checkpoints_are_one_line_without_unsafe_advice(tmp_path):
+    import torch
+
+    class Payload:
+        def __reduce__(self):
+            return (print, ("this must never run",))
+
+    bad = tmp_path / "bad.pt"
+    torch.save({"format": "jamsdk.checkpoint", "x": Payload()}, bad)
+    r = subprocess.run([sys.executable, "-m", "jamsdk", "export", "--checkpoint", str(bad), "--out",
+                        str(tmp_path / "out")], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1, r.stderr
+    assert "not a plain tensor checkpoint" in lines[0] and "(print)" in lines[0]
+    assert "weights_only=False" not in r.stderr and "this must never run" not in r.stdout + r.stderr
+    assert not (tmp_path / "out").exists()
+    from jamsdk.model.mraa_import import read_mraa_checkpoint
+
+    with pytest.raises(InputError, match="MRAA checkpoint .* not a plain tensor checkpoint"):
+        read_mraa_checkpoint(bad)
