@@ -1,6 +1,6 @@
 """Lazy imports of heavy optional packages.
 
-``import jamsdk`` must stay light (no torch, onnx, onnxruntime or tensorrt) so that the runtime
+``import jamsdk`` must stay light (no torch, onnx, onnxruntime, openvino or tensorrt) so that the runtime
 installs on a Jetson without training dependencies; modules that need a heavy package call
 :func:`require` at the point of use.
 """
@@ -23,6 +23,7 @@ _EXTRA_OF = {
     "onnxruntime": "onnxruntime",
     "tensorrt": "tensorrt",
     "cuda": "tensorrt",
+    "openvino": "openvino",
     "imageio": "video",
     "pyvirtualcam": "vcam",
     "ray": "ray",
@@ -37,6 +38,7 @@ _PACKAGES_OF = {
     "export": {"torch", "yaml", "tqdm", "imageio", "onnx", "onnxsim", "onnxscript", "onnxruntime"},
     "onnxruntime": {"onnxruntime"},
     "tensorrt": {"tensorrt", "cuda"},
+    "openvino": {"openvino"},
     "video": {"imageio"},
     "vcam": {"pyvirtualcam"},
     "ray": {"onnxruntime", "ray", "fastapi", "starlette", "uvicorn", "websockets"},

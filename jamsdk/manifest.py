@@ -15,7 +15,8 @@ Schema, format version 1::
                     "files": {"fp32": {"file": "<stage>.onnx", "sha256": "..."},
                               "fp16": {"file": "<stage>.fp16.onnx", "sha256": "..."},
                               "int8": {"file": "<stage>.int8.onnx" | "<stage>.onnx", "sha256": "..."},
-                              "int8_cpu": {"file": "<stage>.int8-u8s8.onnx" | ..., "sha256": "..."}},
+                              "int8_cpu": {"file": "<stage>.int8-u8s8.onnx" | ..., "sha256": "..."},
+                              "int8_openvino": {"file": "<stage>.int8.onnx" | "<stage>.onnx", "sha256": "..."}},
                     "inputs": [{"name": ..., "shape": [...], "dtype": "float32"}], "outputs": [...]}
       },
       "engines": null | {"tensorrt_version": ..., "gpu_name": ..., "compute_capability": ...,
@@ -46,7 +47,9 @@ not worth quantizing) lists its FP32 file as its ``int8`` file; ``export.int8`` 
 ``int8_cpu`` (optional, INT8 folders) is the graph ONNX Runtime's CPU provider runs for ``int8``:
 the fastest that passed the gates on the exporting CPU (:mod:`jamsdk.export.int8_cpu`) — the stage's
 ``int8`` file, its FP32 file, or ONNX Runtime's own UINT8-activation form; TensorRT and other
-providers always use ``int8``.
+providers always use ``int8``. ``int8_openvino`` (optional: INT8 folders exported where OpenVINO was
+installed) is the graph OpenVINO runs for ``int8``: the stage's ``int8`` file when it passed the gates
+on OpenVINO too and ran faster there, else its FP32 file (``export.int8.openvino`` has the numbers).
 Stage names and tensors are those of :func:`jamsdk.stages.stage_table`, and the loader checks that
 they still are.
 Other keys (e.g. ``export``: how and when the folder was exported) are kept but not interpreted.
@@ -71,8 +74,8 @@ FORMAT = "jamsdk.model"
 FORMAT_VERSION = 1
 MANIFEST_NAME = "manifest.json"
 PRECISIONS = ("fp32", "fp16", "int8")
-#: graph files a stage may list besides its precisions: ONNX Runtime CPU's INT8 choice
-FILE_KEYS = PRECISIONS + ("int8_cpu",)
+#: graph files a stage may list besides its precisions: ONNX Runtime CPU's and OpenVINO's INT8 choices
+FILE_KEYS = PRECISIONS + ("int8_cpu", "int8_openvino")
 MODES = ("standard", "relative", "avd")
 PIXEL: Mapping[str, Any] = MappingProxyType(
     {"layout": "NCHW", "channels": "RGB", "range": [0.0, 1.0], "dtype": "float32"})
@@ -158,15 +161,18 @@ class Manifest:
                 f"{self.model_dir}: no stage {name!r} in the manifest (it has: {', '.join(self.stages)})"
             ) from None
 
-    def stage_file(self, name: str, precision: str = "fp32", batch: int = 1, cpu: bool = False) -> Path:
+    def stage_file(self, name: str, precision: str = "fp32", batch: int = 1, cpu: bool = False,
+                   openvino: bool = False) -> Path:
         """Path of stage ``name``'s ONNX graph in ``precision`` (``fp32``, ``fp16``, ``int8``) for ``batch`` streams.
 
         ``cpu=True``: for ONNX Runtime's CPU provider, whose ``int8`` graph is the stage's ``int8_cpu``
-        file when the export chose one by speed.
+        file when the export chose one by speed; ``openvino=True``: OpenVINO's, ``int8_openvino``
+        when the export judged the INT8 graphs on OpenVINO too (else the ``int8`` file).
         """
         entry = self.stage(name)
-        if cpu and precision == "int8" and batch == 1 and "int8_cpu" in entry.files:
-            return self.model_dir / entry.files["int8_cpu"].file
+        choice = "int8_cpu" if cpu else "int8_openvino" if openvino else None
+        if choice and precision == "int8" and batch == 1 and choice in entry.files:
+            return self.model_dir / entry.files[choice].file
         if batch != 1:
             ref = self.batched.get(name, {}).get(batch, {}).get(precision)
             if ref is None:
@@ -181,6 +187,12 @@ class Manifest:
                 f"(it has: {', '.join(entry.files)}); export with {how}"
             )
         return self.model_dir / entry.files[precision].file
+
+    def file_sha256(self, path: str | os.PathLike[str]) -> str | None:
+        """The SHA-256 the manifest records for ``path`` (a graph of this folder), None if it lists none."""
+        refs = [ref for entry in self.stages.values() for ref in entry.files.values()]
+        refs += [ref for per_size in self.batched.values() for files in per_size.values() for ref in files.values()]
+        return next((ref.sha256 for ref in refs if self.model_dir / ref.file == Path(path)), None)
 
     def engine_file(self, name: str, verify_hash: bool = True, batch: int = 1) -> Path:
         """Path of stage ``name``'s TensorRT engine (checked to exist and, by default, its hash)."""

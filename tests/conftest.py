@@ -8,8 +8,21 @@ from __future__ import annotations
 
 import functools
 import importlib
+import os
 
 import pytest
+
+
+@pytest.fixture(scope="session", autouse=True)
+def _private_cache_dir(tmp_path_factory):
+    """Compiled-model caches (OpenVINO) go to a temporary folder, never the user's ~/.cache."""
+    before = os.environ.get("JAMSDK_CACHE_DIR")
+    os.environ["JAMSDK_CACHE_DIR"] = str(tmp_path_factory.mktemp("jamsdk-cache"))
+    yield
+    if before is None:
+        os.environ.pop("JAMSDK_CACHE_DIR", None)
+    else:
+        os.environ["JAMSDK_CACHE_DIR"] = before
 
 
 @functools.lru_cache(maxsize=1)

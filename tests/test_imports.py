@@ -1,10 +1,10 @@
-"""`import jamsdk` stays light: no torch, onnx, onnxruntime, tensorrt or CUDA binding (checked in a fresh process)."""
+"""`import jamsdk` stays light: no torch, onnx, onnxruntime, openvino, tensorrt or CUDA binding (checked in a fresh process)."""
 
 import subprocess
 import sys
 
-HEAVY = ("torch", "onnx", "onnxruntime", "tensorrt", "onnxsim", "onnxscript", "yaml", "cuda.bindings", "cuda.cudart",
-         "pycuda")
+HEAVY = ("torch", "onnx", "onnxruntime", "tensorrt", "openvino", "openvino_telemetry", "onnxsim", "onnxscript", "yaml",
+         "cuda.bindings", "cuda.cudart", "pycuda")
 
 
 def loaded_after(stmt: str) -> list[str]:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any, Iterable
 
 #: ``--backend`` on every command; ``auto`` takes the first backend that can run the model here
-BACKENDS: tuple[str, ...] = ("auto", "tensorrt", "onnxruntime")
+BACKENDS: tuple[str, ...] = ("auto", "tensorrt", "onnxruntime", "openvino")
 #: ``--precision`` on every command; ``auto`` is each backend's own: FP32 graphs on ONNX Runtime,
 #: FP16 engines when ``jamsdk build`` makes them (a TensorRT run uses its engines as built)
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "fp16", "int8")
@@ -49,13 +49,13 @@ def add_backend(p: argparse.ArgumentParser, where: str = "") -> None:
     """``--backend auto|tensorrt|onnxruntime`` (default auto)."""
     p.add_argument("--backend", choices=BACKENDS, default="auto",
                    help=f"inference backend{where} (default auto: TensorRT where engines and a GPU are there, "
-                        "else ONNX Runtime)")
+                        "else ONNX Runtime; for int8 OpenVINO before ONNX Runtime where it is installed)")
 
 
 def add_precision(p: argparse.ArgumentParser, what: str = "", repeatable: bool = False) -> None:
     """``--precision auto|fp32|fp16|int8`` (default auto); ``what`` says what it picks on this command."""
-    what = what or ("which ONNX graphs ONNX Runtime runs: auto = fp32; int8 needs jamsdk export --precision int8; "
-                    "TensorRT runs its engines as built")
+    what = what or ("which ONNX graphs ONNX Runtime or OpenVINO runs: auto = fp32; int8 needs jamsdk export "
+                    "--precision int8; TensorRT runs its engines as built")
     if repeatable:
         p.add_argument("--precision", choices=PRECISIONS, default="auto", action=Repeatable,
                        help=f"{what} (repeatable; default auto)")

@@ -27,7 +27,11 @@ def run(args: argparse.Namespace) -> int:
     print("  for a real model: jamsdk convert-mraa (an MRAA checkpoint) or jamsdk train, then jamsdk export")
     print(f"  its checkpoint: {DEMO_CHECKPOINT}")
     print("shipped configs: " + ", ".join(sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))))
-    for mod in ("torch", "onnx", "onnxruntime", "tensorrt", "cuda.bindings"):
+    from jamsdk.runtime.sysinfo import cpu_flags, package_version
+
+    for mod in ("torch", "onnx", "onnxruntime", "openvino", "tensorrt", "cuda.bindings"):
         found = importlib.util.find_spec(mod.split(".")[0]) is not None
-        print(f"{mod:14s} {'installed' if found else 'not installed'}")
+        version = package_version(mod) if found else None
+        print(f"{mod:14s} {(version or 'installed') if found else 'not installed'}")
+    print(f"{'CPU flags':14s} {' '.join(cpu_flags()) or '-'}")
     return 0

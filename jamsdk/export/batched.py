@@ -20,6 +20,7 @@ import torch
 from jamsdk.errors import InputError
 from jamsdk.export.checks import check_graph
 from jamsdk.export.fp16 import to_mixed_fp16
+from jamsdk.export.rewrite import fp32_form
 from jamsdk.export.samples import random_feeds
 from jamsdk.export.torch2onnx import export_stage, save_model
 from jamsdk.manifest import file_ref
@@ -61,8 +62,11 @@ def batched_feeds(stage: Stage, batch: int, gen: torch.Generator) -> list[torch.
 
 def export_batched(model: Any, stages: Mapping[str, Stage], sizes: Sequence[int], precisions: Sequence[str],
                    out_dir: Path, opset: int, gen: torch.Generator,
-                   log: Callable[[str], None]) -> dict[str, Any] | None:
-    """Export every per-frame stage at every size into ``out_dir``; the manifest's ``batched`` section."""
+                   log: Callable[[str], None], rewrite_fp32: bool = True) -> dict[str, Any] | None:
+    """Export every per-frame stage at every size into ``out_dir``; the manifest's ``batched`` section.
+
+    ``rewrite_fp32``: FP32 graphs in the forms of :mod:`jamsdk.export.rewrite`, as the batch-1 ones.
+    """
     sizes = check_batch_sizes(sizes)
     if not sizes:
         return None
@@ -78,7 +82,8 @@ def export_batched(model: Any, stages: Mapping[str, Stage], sizes: Sequence[int]
             check_graph(proto, big, align, opset, f"{name} b{b} (fp32)")
             files = {}
             if "fp32" in precisions:
-                save_model(proto, out_dir / batched_file(name, b, "fp32"))
+                fp32, _ = fp32_form(proto, big, align, opset, f"{name} b{b} (fp32)", rewrite_fp32)
+                save_model(fp32, out_dir / batched_file(name, b, "fp32"))
                 files["fp32"] = file_ref(out_dir, batched_file(name, b, "fp32"))
             if "fp16" in precisions:
                 half = to_mixed_fp16(proto, name)

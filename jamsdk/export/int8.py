@@ -28,6 +28,9 @@ calibration); this module chooses what to quantize and judges the result.
 * **The CPU's graphs**: after the gates, :mod:`jamsdk.export.int8_cpu` times FP32, S8S8 and U8S8
   per stage on this machine and records the fastest passing one as the stage's ``int8_cpu`` graph
   (what ONNX Runtime's CPU provider runs for ``precision="int8"``).
+* **OpenVINO's graphs**: where openvino is installed, :mod:`jamsdk.export.int8_openvino` judges
+  the accepted graphs again on OpenVINO (its own end-to-end PSNR and per-stage time) and records
+  each stage's ``int8_openvino`` file.
 * **Quality gates**: each candidate (the most expensive first) is quantized and accepted only if
   the end-to-end PSNR of the chain with it (and the stages accepted before it) against the FP32
   chain on the calibration frames stays ≥ ``min_psnr``; a stage that fails is retried with its
@@ -179,6 +182,9 @@ class Int8Report:
     cpu_graphs: dict[str, "onnx.ModelProto"] = field(default_factory=dict)
     cpu_psnr: dict[str, float] = field(default_factory=dict)
     cpu_threads: int | None = None
+    #: OpenVINO (when installed): stage → "int8" | "fp32", and the numbers (jamsdk.export.int8_openvino)
+    openvino_graphs: dict[str, str] = field(default_factory=dict)
+    openvino: dict[str, Any] = field(default_factory=dict)
 
     @property
     def quantized(self) -> list[str]:
@@ -196,7 +202,8 @@ class Int8Report:
                 "psnr_db_end_to_end": {"calibration": _db(self.psnr_calibration),
                                        "held_out": _db(self.psnr_held_out)},
                 "held_out_ok": bool(self.psnr_held_out >= self.min_psnr), "seconds": round(self.seconds, 1),
-                **({"cpu": self.cpu_summary()} if self.cpu else {})}
+                **({"cpu": self.cpu_summary()} if self.cpu else {}),
+                **({"openvino": self.openvino} if self.openvino else {})}
 
     def cpu_summary(self) -> dict[str, Any]:
         from jamsdk.export.int8_cpu import SPEED_MARGIN
@@ -240,14 +247,16 @@ def quantize_model(fp32_files: Mapping[str, "str | os.PathLike[str]"], clip: "Ca
                    min_psnr: float = DEFAULT_MIN_PSNR, variant: str = "s8s8",
                    candidates: Sequence[str] = CANDIDATES, threads: int | None = None,
                    log: Callable[[str], None] = print, fp32_convs: Mapping[str, Sequence[str]] | None = None,
-                   cpu: bool = True, timer: "Timer | None" = None,
+                   cpu: bool = True, timer: "Timer | None" = None, openvino: bool | None = None,
                    ) -> tuple[dict[str, "onnx.ModelProto"], Int8Report]:
     """Calibrate, quantize and gate the stages of one model; ``({stage: int8 proto}, report)``.
 
     Only accepted stages get a proto; the others keep their FP32 graph (``report.fallback``
     says why). ``fp32_files`` maps every stage the chain needs to its FP32 graph. With ``cpu``,
     also choose each candidate's ONNX Runtime CPU graph by speed (``report.cpu``, ``report.cpu_graphs``;
-    :mod:`jamsdk.export.int8_cpu`), timed by ``timer`` (default: :func:`~jamsdk.export.int8_cpu.time_graphs`).
+    :mod:`jamsdk.export.int8_cpu`), timed by ``timer`` (default: :func:`~jamsdk.export.int8_cpu.time_graphs`),
+    and, where openvino is installed (``openvino`` None) or when asked (True), judge and time the
+    accepted graphs on OpenVINO (``report.openvino``; :mod:`jamsdk.export.int8_openvino`).
     """
     from jamsdk.export.calibration import StageChain
 
@@ -292,6 +301,11 @@ def quantize_model(fp32_files: Mapping[str, "str | os.PathLike[str]"], clip: "Ca
             log(f"  int8: {name:18s} left FP32: {reason}")
     if cpu:
         _choose_cpu_graphs(fp32_files, accepted, record, judge, report, candidates, threads, log, timer)
+    from jamsdk.export import int8_openvino
+
+    if openvino or (openvino is None and cpu and int8_openvino.available()):
+        report.openvino_graphs, report.openvino = int8_openvino.choose_openvino_graphs(
+            fp32_files, accepted, record, clip, (ref_cal, ref_held), report.min_psnr, candidates, threads, log)
     report.psnr_calibration, report.psnr_held_out = judge(accepted), judge(accepted, held_out=True)
     report.seconds = time.perf_counter() - start
     note = "" if report.psnr_held_out >= min_psnr else f" — BELOW --min-psnr {min_psnr:g} dB on held-out frames"

@@ -27,6 +27,7 @@ from jamsdk.config import ModelConfig, size_problems
 from jamsdk.errors import EngineError, InputError
 from jamsdk.export.checks import check_graph
 from jamsdk.export.fp16 import FP16_BODIES, precision_summary, to_mixed_fp16
+from jamsdk.export.rewrite import fp32_form
 from jamsdk.export.samples import random_feeds
 from jamsdk.export.torch2onnx import DEFAULT_OPSET, SUPPORTED_OPSETS, export_stage, save_model
 from jamsdk.manifest import MANIFEST_NAME, file_ref, load_manifest, model_folder_problem, new_manifest, sha256_file, \
@@ -136,12 +137,15 @@ def export_checkpoint(checkpoint: str | os.PathLike[str], out_dir: str | os.Path
                       calibration: str | os.PathLike[str] | None = None, calibration_frames: int | None = None,
                       calibration_source: str | os.PathLike[str] | None = None,
                       min_psnr: float | None = None, threads: int | None = None,
-                      batch_sizes: tuple[int, ...] = (), cpu_speed_gate: bool = True) -> ExportResult:
+                      batch_sizes: tuple[int, ...] = (), cpu_speed_gate: bool = True,
+                      rewrite_fp32: bool = True) -> ExportResult:
     """Export a jamsdk checkpoint (own or converted MRAA) into the model folder ``out_dir``.
 
     ``batch_sizes`` (e.g. ``(2, 4, 8)``) adds the per-frame stages' graphs for that many streams
     per call (:mod:`jamsdk.export.batched`). ``cpu_speed_gate`` (INT8): also choose each stage's ONNX
-    Runtime CPU graph by timing it on this machine (:mod:`jamsdk.export.int8_cpu`).
+    Runtime CPU graph by timing it on this machine (:mod:`jamsdk.export.int8_cpu`). ``rewrite_fp32``:
+    write the FP32 graphs in the exact, faster forms of :mod:`jamsdk.export.rewrite` (the FP16
+    graphs are made from the graphs as exported).
 
     Raises:
         CheckpointError: missing, corrupt or unsafe checkpoint.
@@ -180,7 +184,7 @@ def export_checkpoint(checkpoint: str | os.PathLike[str], out_dir: str | os.Path
     tmp = prepare_out_dir(out_dir)
     try:
         gen = torch.Generator().manual_seed(seed)
-        entries = {}
+        entries, rewrites = {}, {}
         for name, stage in stages.items():
             t0 = time.perf_counter()
             feeds = random_feeds(stage, gen)
@@ -189,9 +193,13 @@ def export_checkpoint(checkpoint: str | os.PathLike[str], out_dir: str | os.Path
             t1 = time.perf_counter()
             files, line = {}, f"  {name:18s}"
             if "fp32" in precisions:
-                save_model(proto, tmp / graph_file(name, "fp32"))
+                fp32, done = fp32_form(proto, stage, cfg.align_corners, opset, f"{name} (fp32)", rewrite_fp32)
+                save_model(fp32, tmp / graph_file(name, "fp32"))
                 files["fp32"] = file_ref(tmp, graph_file(name, "fp32"))
-                line += f" fp32 {len(proto.graph.node)} nodes {t1 - t0:.1f}s"
+                line += f" fp32 {len(fp32.graph.node)} nodes {t1 - t0:.1f}s"
+                if done:
+                    rewrites[name] = done
+                    line += f" ({len(done)} conv(s) as space-to-depth)"
             if "fp16" in precisions:
                 half = to_mixed_fp16(proto, name)
                 check_graph(half, stage, cfg.align_corners, opset, f"{name} (fp16)")
@@ -215,6 +223,7 @@ def export_checkpoint(checkpoint: str | os.PathLike[str], out_dir: str | os.Path
             "trained_image_size": trained_cfg.image_size,
             "exported_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "avd": avd_reason,
+            "fp32_rewrites": {"space_to_depth_convs": rewrites} if rewrite_fp32 else None,
             "fp16": {"body_scopes": {k: list(v) for k, v in FP16_BODIES.items() if k in stages},
                      "fp32_islands": FP32_ISLANDS} if "fp16" in precisions else None,
             "int8": int8_info,
@@ -223,7 +232,8 @@ def export_checkpoint(checkpoint: str | os.PathLike[str], out_dir: str | os.Path
         # Pixel conversion and the relative algebra as tiny graphs: TensorRT keeps frames on the GPU.
         from jamsdk.runtime.helpers import write_helper_graphs
 
-        extra = {"batched": export_batched(model, stages, batch_sizes, precisions, tmp, opset, gen, log)}
+        extra = {"batched": export_batched(model, stages, batch_sizes, precisions, tmp, opset, gen, log,
+                                           rewrite_fp32)}
         manifest = new_manifest(cfg, size, opset, entries, precisions, export=info,
                                 helpers=write_helper_graphs(tmp, size, cfg.num_regions),
                                 **{k: v for k, v in extra.items() if v})
@@ -257,7 +267,8 @@ def _export_int8(tmp: Path, stages, entries: dict, clip, align_corners: bool, op
     A stage left un-quantized (by the gates, or not a candidate) records its FP32 graph as its
     ``int8`` file, so an INT8 folder always runs; the manifest's ``export.int8`` says which is which.
     With ``cpu_speed_gate`` every stage also gets an ``int8_cpu`` file (ONNX Runtime's CPU graph:
-    its ``int8`` file, its FP32 file, or ``<stage>.int8-u8s8.onnx``; jamsdk.export.int8_cpu).
+    its ``int8`` file, its FP32 file, or ``<stage>.int8-u8s8.onnx``; jamsdk.export.int8_cpu) and,
+    where openvino is installed, an ``int8_openvino`` file (jamsdk.export.int8_openvino).
     """
     from jamsdk.export.int8 import DEFAULT_MIN_PSNR, quantize_model
 
@@ -273,6 +284,8 @@ def _export_int8(tmp: Path, stages, entries: dict, clip, align_corners: bool, op
             files["int8"] = file_ref(tmp, graph_file(name, "int8"))
         else:
             files["int8"] = dict(files["fp32"])
+        if report.openvino_graphs:  # OpenVINO's choice: the accepted S8S8 graph or the FP32 one
+            files["int8_openvino"] = dict(files["int8" if report.openvino_graphs.get(name) == "int8" else "fp32"])
         if not cpu_speed_gate:
             continue
         form = report.cpu[name].form if name in report.cpu else "fp32"

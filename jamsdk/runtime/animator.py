@@ -55,16 +55,19 @@ class Animator:
             after ``jamsdk build``), or ``"demo"`` for the bundled demo model (which issues a
             :class:`~jamsdk.bundled.DemoModelWarning` once per process: it knows synthetic figures only).
         backend: ``"auto"`` (TensorRT when the folder has engines, tensorrt imports and a GPU
-            answers; otherwise ONNX Runtime), ``"tensorrt"`` or ``"onnxruntime"``.
+            answers; otherwise ONNX Runtime, or for ``precision="int8"`` OpenVINO where it is
+            installed), ``"tensorrt"``, ``"onnxruntime"`` or ``"openvino"`` (CPU; compiled models
+            are cached per user, see :mod:`jamsdk.runtime.backends.openvino`).
         mode: ``"relative"`` (motion relative to the first driving frame, scaled to the source;
             the default), ``"standard"`` (absolute driving regions) or ``"avd"`` (needs a model
             with the AVD network).
-        precision: which ONNX graphs ONNX Runtime loads, ``"fp32"`` (default), ``"fp16"`` or
-            ``"int8"`` (Q/DQ graphs from ``jamsdk export --precision int8``).
+        precision: which ONNX graphs ONNX Runtime or OpenVINO loads, ``"fp32"`` (default), ``"fp16"``
+            or ``"int8"`` (Q/DQ graphs from ``jamsdk export --precision int8``; each runtime takes
+            the graph the export judged for it).
             TensorRT runs the engines as built (``jamsdk build`` chose their precision).
         providers: ONNX Runtime execution providers (None: CPU; ``"auto"``: TensorRT/CUDA EPs
             when installed).
-        threads: ONNX Runtime intra-op threads (None: its default).
+        threads: ONNX Runtime intra-op / OpenVINO inference threads (None: their default).
         cuda_graph: TensorRT only: replay a frame's engines as one CUDA graph from the second frame on.
         bgr: frames and pictures come as BGR (OpenCV) and results go out as BGR.
         output_size: ``"model"`` (``S × S``, default), ``"crop"`` (the side of the input's centred
@@ -105,7 +108,7 @@ class Animator:
         self.manifest: Manifest = load_manifest(model_dir, verify_hashes=verify_hashes)
         warn_if_demo(self.manifest.model_dir)  # once per process: the bundled model's scope
         self.mode = self.manifest.check_mode(mode)
-        self.kind = resolve_backend(self.manifest, backend)
+        self.kind = resolve_backend(self.manifest, backend, precision)
         self.image_size = self.manifest.image_size
         self.use_bg_motion = bool(use_bg_motion) and self.manifest.has_bg_motion
         self._stats = LatencyStats(stats_window)
@@ -300,7 +303,7 @@ class Animator:
 
     @property
     def backend(self) -> str:
-        """The backend kind in use (``"tensorrt"`` or ``"onnxruntime"``)."""
+        """The backend kind in use (``"tensorrt"``, ``"onnxruntime"`` or ``"openvino"``)."""
         return self.kind
 
     def close(self) -> None:

@@ -107,7 +107,7 @@ class StreamBatch:
         self.manifest: Manifest = load_manifest(model_dir, verify_hashes=verify_hashes)
         warn_if_demo(self.manifest.model_dir)  # once per process, as the Animator does
         self.mode = self.manifest.check_mode(mode)
-        self.kind = resolve_backend(self.manifest, backend)
+        self.kind = resolve_backend(self.manifest, backend, precision)
         self.image_size = self.manifest.image_size
         self.use_bg_motion = bool(use_bg_motion) and self.manifest.has_bg_motion
         unused = ({"avd"} if mode != "avd" else set()) | ({"bg_motion"} if not self.use_bg_motion else set())

@@ -157,7 +157,7 @@ def run_bench(model_dir: str | os.PathLike[str], *, backend: str = "auto", frame
 
     shape = _check_args(frames, warmup, input_shape, threads)
     started = time.perf_counter()
-    kind = resolve_backend(load_manifest(model_dir, verify_hashes=False), backend)  # typed errors first
+    kind = resolve_backend(load_manifest(model_dir, verify_hashes=False), backend, precision)  # typed errors first
     machine = sysinfo.machine_info()
 
     device_before = device_memory() if kind == "tensorrt" else None

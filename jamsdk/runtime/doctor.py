@@ -26,7 +26,7 @@ INFO = "info"
 #: status → symbol in the report (ASCII fallbacks where the terminal cannot print these)
 SYMBOLS = {OK: "✅", FAIL: "❌", WARN: "⚠️", SKIP: "➖", INFO: "ℹ️"}
 ASCII = {OK: "[ok]", FAIL: "[FAIL]", WARN: "[warn]", SKIP: "[--]", INFO: "[info]"}
-BACKENDS = ("auto", "tensorrt", "onnxruntime")
+BACKENDS = ("auto", "tensorrt", "onnxruntime", "openvino")
 TRT_INSTALL = ('pip install "jamsdk[tensorrt]"   (Jetson: sudo apt install python3-libnvinfer, in a venv made '
                'with --system-site-packages)')
 
@@ -50,6 +50,7 @@ class _Facts:
     backend: str = "auto"
     root: str = "/"
     ort_ok: bool = False
+    ov_ok: bool = False
     binding_ok: bool = False
     gpu: dict[str, Any] = field(default_factory=dict)
     tensorrt_version: str | None = None
@@ -103,6 +104,31 @@ def check_onnxruntime(facts: _Facts) -> list[Result]:
     facts.ort_ok = True
     return [Result("python", "onnxruntime", OK, f"onnxruntime {ort.__version__} (providers: {', '.join(providers)})",
                    data={"version": ort.__version__, "providers": providers})]
+
+
+def check_openvino(facts: _Facts) -> list[Result]:
+    """openvino's version and what its CPU plugin can do here (INT8 is where it beats ONNX Runtime)."""
+    if importlib.util.find_spec("openvino") is None:
+        return [Result("python", "openvino", _optional(facts, "openvino"), "openvino: not installed",
+                       'pip install "jamsdk[openvino]"')]
+    try:
+        from jamsdk.runtime.backends.openvino import core
+
+        ov_core = core()
+        caps = [str(c) for c in ov_core.get_property("CPU", "OPTIMIZATION_CAPABILITIES")]
+        name = str(ov_core.get_property("CPU", "FULL_DEVICE_NAME"))
+    except Exception as exc:
+        return [Result("python", "openvino", FAIL, f"openvino does not load its CPU plugin: {exc}",
+                       'pip install --force-reinstall "jamsdk[openvino]"')]
+    facts.ov_ok = True
+    version = sysinfo.package_version("openvino")
+    flags = sysinfo.cpu_flags()
+    vnni = any(f in flags for f in ("avx512_vnni", "avx_vnni", "amx_int8"))
+    note = ("INT8 graphs run on VNNI here" if vnni else
+            "no VNNI on this CPU: OpenVINO's INT8 gain was measured on AVX-512 VNNI only")
+    short = (version or "?").split("-")[0]  # the build tag after the dash is in the data
+    return [Result("python", "openvino", OK, f"openvino {short} (CPU: {name}; {', '.join(caps)}; {note})",
+                   data={"version": version, "capabilities": caps, "cpu_flags": flags})]
 
 
 # -- CUDA, GPU, TensorRT ----------------------------------------------------------------------------
@@ -317,9 +343,9 @@ class Report:
 
 def _can_run(facts: _Facts, kind: str, with_model: bool) -> str:
     """Why ``kind`` cannot run ("" when it can)."""
-    if kind == "onnxruntime":
-        if not facts.ort_ok:
-            return "onnxruntime does not import"
+    if kind in ("onnxruntime", "openvino"):
+        if not (facts.ort_ok if kind == "onnxruntime" else facts.ov_ok):
+            return f"{kind} does not import"
         return "" if facts.graphs_ok or not with_model else "the model folder is not usable"
     if not facts.gpu:
         return "no usable GPU"
@@ -340,7 +366,7 @@ def run_checks(model_dir: str | os.PathLike[str] | None = None, backend: str = "
     facts = _Facts(backend=backend, root=root)
     facts.jetson = sysinfo.jetson_info(root, run) if sysinfo.is_jetson(root) else None
     checks: list[Callable[[_Facts], list[Result]]] = [check_python, check_numpy_opencv, check_onnxruntime,
-                                                      check_cuda, check_tensorrt]
+                                                      check_openvino, check_cuda, check_tensorrt]
     steps: list[tuple[str, Callable[[], list[Result]]]] = [(c.__name__, lambda c=c: c(facts)) for c in checks]
     steps.append(("check_jetson", lambda: check_jetson(facts, run)))
     if model_dir is not None:
@@ -354,13 +380,15 @@ def run_checks(model_dir: str | os.PathLike[str] | None = None, backend: str = "
                                   f"{name} raised {type(exc).__name__}: {exc}",
                                   "a jamsdk bug: report it with this output (jamsdk doctor --json OUT)"))
     with_model = model_dir is not None
-    kinds = ("tensorrt", "onnxruntime") if backend == "auto" else (backend,)
+    from jamsdk.runtime.backends import auto_order
+
+    kinds = auto_order("fp32") if backend == "auto" else (backend,)
     why = {kind: _can_run(facts, kind, with_model) for kind in kinds}
     chosen = next((kind for kind in kinds if not why[kind]), None)
     what = "this model" if with_model else "models"
     if chosen:
         verdict = f"{chosen} can run {what} here"
-        if backend == "auto" and chosen == "onnxruntime":
+        if backend == "auto" and chosen != "tensorrt":
             verdict += f" (TensorRT: {why['tensorrt']})"
     else:
         verdict = "; ".join(f"{kind} cannot run {what} here: {why[kind]}" for kind in kinds)
@@ -388,4 +416,4 @@ def format_report(report: Report, ascii_only: bool = False) -> str:
 
 
 __all__ = ["BACKENDS", "Report", "Result", "check_cuda", "check_jetson", "check_model", "check_numpy_opencv",
-           "check_onnxruntime", "check_python", "check_tensorrt", "format_report", "run_checks"]
+           "check_onnxruntime", "check_openvino", "check_python", "check_tensorrt", "format_report", "run_checks"]

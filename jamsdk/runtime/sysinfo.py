@@ -65,6 +65,18 @@ def cpu_model(cpuinfo: str | None = None) -> str:
     return platform.processor() or platform.machine() or "unknown"
 
 
+#: CPU features that decide which kernels (and INT8/BF16 speed-ups) a CPU runtime can use
+CPU_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx_vnni", "avx512_bf16", "amx_bf16", "amx_int8", "asimddp")
+
+
+def cpu_flags(cpuinfo: str | None = None) -> list[str]:
+    """Which of :data:`CPU_FLAGS` the CPU has (``/proc/cpuinfo``'s flags/Features line; [] elsewhere)."""
+    text = _read("/proc/cpuinfo") if cpuinfo is None else cpuinfo
+    match = re.search(r"^(?:flags|Features)\s*:\s*(.*)$", text or "", re.MULTILINE)
+    have = set(match.group(1).split()) if match else set()
+    return [flag for flag in CPU_FLAGS if flag in have]
+
+
 def package_version(module: str) -> str | None:
     """Version of an installed package without importing it (the module's own when already imported)."""
     loaded = sys.modules.get(module)
@@ -456,7 +468,9 @@ def machine_info(run: Runner = run_command, probe_gpu: bool = True) -> dict[str,
         "python": platform.python_version(),
         "numpy": np.__version__,
         "opencv": cv2.__version__,
+        "cpu_flags": cpu_flags(),
         "onnxruntime": package_version("onnxruntime"),
+        "openvino": package_version("openvino"),
         "tensorrt": package_version("tensorrt"),
         "cuda_python": package_version("cuda.bindings"),
         "gpu": gpu() if probe_gpu else None,
@@ -472,13 +486,16 @@ def describe_machine(info: dict[str, Any]) -> list[str]:
     """A few human lines about :func:`machine_info`'s result."""
     gpu_info = info.get("gpu") or {}
     lines = [f"CPU: {info['cpu']} ({info['logical_cpus']} logical); {info['platform']}; Python {info['python']}"]
+    if info.get("cpu_flags") is not None:
+        lines.append("CPU flags: " + (" ".join(info["cpu_flags"]) or "none of " + ", ".join(CPU_FLAGS)))
     if gpu_info.get("name"):
         lines.append(f"GPU: {gpu_info['name']} (compute capability {gpu_info['compute_capability']}), "
                      f"driver {info.get('nvidia_driver') or 'unknown'}")
     else:
         why = str(gpu_info.get("why") or "not probed")
         lines.append(f"GPU: none ({why if len(why) <= 80 else why[:77] + '...'})")
-    lines.append(f"onnxruntime {info.get('onnxruntime') or '-'}, tensorrt {info.get('tensorrt') or '-'}, "
+    lines.append(f"onnxruntime {info.get('onnxruntime') or '-'}, openvino {info.get('openvino') or '-'}, "
+                 f"tensorrt {info.get('tensorrt') or '-'}, "
                  f"cuda-python {info.get('cuda_python') or '-'}, numpy {info['numpy']}, opencv {info['opencv']}")
     jet = info.get("jetson")
     if jet:
@@ -494,7 +511,7 @@ def describe_machine(info: dict[str, Any]) -> list[str]:
     return lines
 
 
-__all__ = ["Tegrastats", "clocks_from_sysfs", "cpu_model", "describe_machine", "gpu", "is_jetson", "jetson_advice",
+__all__ = ["CPU_FLAGS", "Tegrastats", "clocks_from_sysfs", "cpu_flags", "cpu_model", "describe_machine", "gpu", "is_jetson", "jetson_advice",
            "highest_power_mode", "jetson_info", "machine_info", "nvidia_driver", "package_version",
            "parse_driver_version", "parse_jetson_clocks", "parse_l4t_release", "parse_nvpmodel",
            "parse_nvpmodel_conf", "parse_tegrastats", "run_command",

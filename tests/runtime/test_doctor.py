@@ -8,6 +8,7 @@ TensorRT (deserialising without a usable CUDA is the segfault path it exists to 
 """
 
 import enum
+import importlib.util
 import json
 import re
 import shutil
@@ -299,3 +300,25 @@ def test_engines_from_before_the_device_path_are_warned_about(monkeypatch, tmp_p
     assert r["helper engines"].status == WARN and "preprocess" in r["helper engines"].message
     assert r["TF32"].status == WARN and r["TF32"].fix == f"rebuild: jamsdk build --model {model}"
     assert report.chosen == "tensorrt"  # they still run
+
+
+def test_doctor_openvino(capsys, monkeypatch, tmp_path):
+    if importlib.util.find_spec("openvino") is None:  # not importorskip: `import openvino` starts its telemetry
+        pytest.skip("openvino is not installed")
+    assert main(["doctor", "--model", "demo", "--backend", "openvino", "--json", str(tmp_path / "r.json")]) == 0
+    out = capsys.readouterr().out
+    assert "openvino can run this model here" in out
+    line = by_name(doctor.run_checks(backend="openvino"))["openvino"]
+    assert line.status == OK and "INT8" in line.data["capabilities"] and line.data["version"]
+    monkeypatch.setattr(doctor.importlib.util, "find_spec", lambda name: None if name == "openvino" else object())
+    report = doctor.run_checks(backend="openvino")
+    line = by_name(report)["openvino"]
+    assert line.status == FAIL and line.fix == 'pip install "jamsdk[openvino]"' and not report.ok
+    assert by_name(doctor.run_checks(backend="onnxruntime"))["openvino"].status == SKIP  # not asked for
+
+
+def test_cpu_flags_from_cpuinfo():
+    text = "processor\t: 0\nflags\t\t: fpu sse avx2 avx512f avx512_vnni avx512_bf16 amx_tile\n"
+    assert sysinfo.cpu_flags(text) == ["avx2", "avx512f", "avx512_vnni", "avx512_bf16"]
+    assert sysinfo.cpu_flags("Features\t: fp asimd asimddp\n") == ["asimddp"]
+    assert sysinfo.cpu_flags("") == []

@@ -1,0 +1,169 @@
+"""Graph rewrites at export time that keep the math and run faster on CPUs.
+
+**Narrow convolutions as space-to-depth convolutions.** The generator ends in a 7×7 convolution
+from 64 channels to the picture's 3 at full resolution: 5 % of jam-256's MACs but 18 % of its
+generator time in ONNX Runtime, because CPU convolution kernels compute output channels in blocks
+of 8 or 16 (AVX2, AVX-512) and waste 13 of 16 lanes on 3 channels. With ``s = 2`` the same
+convolution is computed on the input's 2×2 pixel blocks:
+
+    Pad(k//2) → SpaceToDepth(2) → Conv(4·64 inputs, 4·3 = 12 outputs, ((k+1)/2)² taps) → DepthToSpace(2, CRD)
+
+Output ``(c, 2I+a, 2J+b)`` of the original is output channel ``c·4 + 2a + b`` of the new
+convolution at ``(I, J)``, whose weights are the original ones moved to the tap they multiply (and
+zero where a tap falls outside the k×k kernel), so every output is the same sum of the same
+products; only the order of the additions differs (≤ 1e-5 on jam-256's final conv). 12 output
+channels fill most of a 16-lane block, at 1.3× the MACs. Measured on its own (jam-256's final conv,
+2 threads, AVX-512 VNNI CPU): ~0.5–0.6× ONNX Runtime's time and ~0.6–0.7× OpenVINO's; the whole
+generator ~0.9× on both (``benchmarks/fp32_rewrite.py``; export/README.md).
+
+Only the generator's graph is rewritten (:data:`STAGES`), and in it only convolutions that fit exactly: 2-D, one group, stride and dilation 1, an odd
+square kernel ≥ 5 with "same" padding, at most :data:`MAX_OUT_CHANNELS` outputs, and even input
+sizes that the graph states.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from jamsdk._lazy import require
+
+if TYPE_CHECKING:
+    import onnx
+
+#: convolutions with at most this many output channels are worth rewriting (a 16-lane block)
+MAX_OUT_CHANNELS = 4
+#: stages whose FP32 graph is rewritten: the generator (its final conv runs at full resolution;
+#: ~0.9x the stage's time). Dense motion's 1-channel occlusion head fits too, but at a quarter
+#: resolution ONNX Runtime gained nothing measurable there (0.97x, 1.05x; export/README.md).
+STAGES = ("generator",)
+BLOCK = 2
+#: attribute-free elementwise activations moved before the DepthToSpace (where runtimes fuse them)
+ACTIVATIONS = ("Sigmoid", "Relu", "Tanh")
+
+
+def _attrs(node) -> dict:
+    onnx = require("onnx")
+    return {a.name: onnx.helper.get_attribute_value(a) for a in node.attribute}
+
+
+def space_to_depth_weights(weight: np.ndarray, s: int = BLOCK) -> np.ndarray:
+    """The weights of the space-to-depth form of a "same"-padded k×k convolution (see the module docstring).
+
+    ``weight``: ``(O, C, k, k)``. Returns ``(O·s², C·s², m, m)`` with ``m = (k - 1 + s - 1) // s + 1``,
+    input channels ordered as ONNX SpaceToDepth writes them (``(p·s + q)·C + c``) and output channels
+    as DepthToSpace CRD reads them (``o·s² + a·s + b``).
+    """
+    out_c, in_c, k, _ = weight.shape
+    m = (k - 1 + s - 1) // s + 1
+    new = np.zeros((out_c * s * s, in_c * s * s, m, m), weight.dtype)
+    for a in range(s):
+        for b in range(s):
+            for p in range(s):
+                for q in range(s):
+                    block = slice((p * s + q) * in_c, (p * s + q + 1) * in_c)
+                    for mi in range(m):
+                        u = s * mi + p - a
+                        if not 0 <= u < k:
+                            continue
+                        for ni in range(m):
+                            v = s * ni + q - b
+                            if 0 <= v < k:
+                                new[a * s + b::s * s, block, mi, ni] = weight[:, :, u, v]
+    return new
+
+
+def _fits(node, weight: np.ndarray, shape: list[int] | None) -> bool:
+    at = _attrs(node)
+    if weight.ndim != 4 or at.get("group", 1) != 1 or weight.shape[0] > MAX_OUT_CHANNELS:
+        return False
+    k = weight.shape[2]
+    if weight.shape[3] != k or k < 5 or k % 2 == 0:
+        return False
+    if any(v != 1 for v in at.get("strides", [1, 1])) or any(v != 1 for v in at.get("dilations", [1, 1])):
+        return False
+    if at.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET") or list(at.get("pads", [])) != [k // 2] * 4:
+        return False
+    return shape is not None and len(shape) == 4 and all(isinstance(d, int) and d > 0 and d % BLOCK == 0
+                                                           for d in shape[2:])
+
+
+def narrow_convs_to_space_to_depth(proto: "onnx.ModelProto") -> tuple["onnx.ModelProto", list[str]]:
+    """``(rewritten copy, names of the rewritten Conv nodes)``; the input proto is left as it was."""
+    onnx = require("onnx")
+    from onnx import helper, numpy_helper
+
+    model = onnx.ModelProto()
+    model.CopyFrom(proto)
+    shapes = {}
+    for vi in list(onnx.shape_inference.infer_shapes(proto).graph.value_info) + list(proto.graph.input):
+        dims = vi.type.tensor_type.shape.dim
+        shapes[vi.name] = [d.dim_value if d.HasField("dim_value") else None for d in dims]
+    inits = {t.name: t for t in model.graph.initializer}
+    uses: dict[str, int] = {}
+    for n in model.graph.node:
+        for name in n.input:
+            uses[name] = uses.get(name, 0) + 1
+    consumers: dict[str, list] = {}
+    for n in model.graph.node:
+        for name in n.input:
+            consumers.setdefault(name, []).append(n)
+    outputs = {o.name for o in model.graph.output}
+    moved: set[int] = set()  # activations moved before their DepthToSpace
+    done, nodes = [], []
+    for node in model.graph.node:
+        if id(node) in moved:
+            continue
+        weight_name = node.input[1] if node.op_type == "Conv" and len(node.input) > 1 else ""
+        bias_name = node.input[2] if node.op_type == "Conv" and len(node.input) > 2 else ""
+        private = (weight_name in inits and uses[weight_name] == 1
+                   and (not bias_name or (bias_name in inits and uses[bias_name] == 1)))
+        weight = numpy_helper.to_array(inits[weight_name]) if private else None
+        if weight is None or not _fits(node, weight, shapes.get(node.input[0])):
+            nodes.append(node)
+            continue
+        k, tag = weight.shape[2], node.name or node.output[0]
+        new_w = space_to_depth_weights(weight)
+        inits[weight_name].CopyFrom(numpy_helper.from_array(new_w, weight_name))
+        if bias_name:
+            bias = numpy_helper.to_array(inits[bias_name])
+            inits[bias_name].CopyFrom(numpy_helper.from_array(np.repeat(bias, BLOCK * BLOCK), bias_name))
+        # "same" padding k//2 on H (even) leaves H/s + k//2 block rows: exactly H/s outputs of m taps
+        model.graph.initializer.append(numpy_helper.from_array(
+            np.array([0, 0, k // 2, k // 2, 0, 0, k // 2, k // 2], np.int64), f"{tag}/pads"))
+        nodes += [helper.make_node("Pad", [node.input[0], f"{tag}/pads"], [f"{tag}/padded"], name=f"{tag}/Pad"),
+                  helper.make_node("SpaceToDepth", [f"{tag}/padded"], [f"{tag}/s2d"], name=f"{tag}/SpaceToDepth",
+                                   blocksize=BLOCK),
+                  helper.make_node("Conv", [f"{tag}/s2d", weight_name] + ([bias_name] if bias_name else []),
+                                   [f"{tag}/blocks"], name=node.name, kernel_shape=list(new_w.shape[2:]))]
+        out = node.output[0]
+        after = consumers.get(out, [])
+        if len(after) == 1 and after[0].op_type in ACTIVATIONS and out not in outputs:
+            # an elementwise activation commutes with the pixel shuffle: before it, it fuses into the Conv
+            act = after[0]
+            moved.add(id(act))
+            nodes += [helper.make_node(act.op_type, [f"{tag}/blocks"], [f"{tag}/act"], name=act.name),
+                      helper.make_node("DepthToSpace", [f"{tag}/act"], list(act.output), name=f"{tag}/DepthToSpace",
+                                       blocksize=BLOCK, mode="CRD")]
+        else:
+            nodes.append(helper.make_node("DepthToSpace", [f"{tag}/blocks"], list(node.output),
+                                          name=f"{tag}/DepthToSpace", blocksize=BLOCK, mode="CRD"))
+        done.append(node.name)
+    del model.graph.node[:]
+    model.graph.node.extend(nodes)
+    return model, done
+
+
+def fp32_form(proto: "onnx.ModelProto", stage: Any, align_corners: bool, opset: int, label: str,
+              enabled: bool = True) -> tuple["onnx.ModelProto", list[str]]:
+    """The FP32 graph jamsdk writes for ``proto`` (stage ``stage``): rewritten when ``enabled`` and
+    the stage is one of :data:`STAGES`, and then checked again."""
+    if not enabled or stage.name not in STAGES:
+        return proto, []
+    from jamsdk.export.checks import check_graph
+
+    rewritten, done = narrow_convs_to_space_to_depth(proto)
+    if done:
+        check_graph(rewritten, stage, align_corners, opset, label)
+    return rewritten, done

@@ -1,0 +1,179 @@
+"""OpenVINO backend: each stage's ONNX graph compiled for the CPU by OpenVINO (no conversion step).
+
+Why it exists: on a CPU with AVX-512 VNNI, OpenVINO runs the export's symmetric Q/DQ ``int8``
+graphs at about 2.9× its FP32 convolution rate, where ONNX Runtime's S8S8 kernels are no faster
+than FP32 (runtime/README.md has the numbers). In FP32 the two runtimes are within a few per cent.
+
+Settings that decide correctness or speed (each measured; runtime/README.md, "OpenVINO"):
+
+* ``INFERENCE_PRECISION_HINT: f32`` always. OpenVINO's default on a CPU with BF16 is bf16, which
+  silently ruins this model's flow path (24 dB mean, 16 dB worst frame against FP32).
+* ``PERFORMANCE_HINT: LATENCY`` (one stream: a frame is one request) and ``INFERENCE_NUM_THREADS``
+  from ``threads``.
+* CPU pinning off by default: on a shared 2-core machine pinned threads waited for cores that other
+  processes held.
+* The compiled model is cached per user, keyed by the graph's SHA-256 (:func:`cache_dir_for`), so
+  a second open skips compilation; nothing is written next to the model (it may sit in a read-only
+  site-packages, and the folder is not OpenVINO's to write in).
+
+``import openvino`` also imports its model converter, which starts openvino-telemetry: without a
+consent file it counts as consent, writes a client id under ``~/intel`` and sends an event to Google
+Analytics. :func:`import_openvino` imports openvino with the telemetry package hidden, so the
+converter takes the no-op stub OpenVINO ships for installs without it.
+"""
+
+from __future__ import annotations
+
+import importlib.util
+import os
+import sys
+from pathlib import Path
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Mapping
+
+import numpy as np
+
+from jamsdk._lazy import require
+from jamsdk.errors import EngineError
+from jamsdk.runtime.backends.base import Backend
+from jamsdk.stages import Stage, batched
+
+if TYPE_CHECKING:
+    from jamsdk.manifest import Manifest
+
+#: where compiled models are cached (a folder per graph hash below it); see :func:`cache_root`
+CACHE_ENV = "JAMSDK_CACHE_DIR"
+_core: Any = None
+
+
+def import_openvino() -> ModuleType:
+    """``openvino``, imported without its telemetry (see the module docstring)."""
+    loaded = sys.modules.get("openvino")
+    if loaded is not None:
+        return loaded
+    hide = "openvino_telemetry" not in sys.modules
+    if hide:
+        # A None entry makes `import openvino_telemetry` raise ImportError; openvino/tools/ovc/
+        # telemetry_utils.py then imports its own telemetry_stub (a class whose methods do nothing).
+        sys.modules["openvino_telemetry"] = None  # type: ignore[assignment]
+    try:
+        return require("openvino")
+    finally:
+        if hide and sys.modules.get("openvino_telemetry", 0) is None:
+            del sys.modules["openvino_telemetry"]
+
+
+def core() -> Any:
+    """The process's ``openvino.Core`` (one: it holds the plugins and their thread pools)."""
+    global _core
+    if _core is None:
+        _core = import_openvino().Core()
+    return _core
+
+
+def cache_root() -> Path:
+    """``$JAMSDK_CACHE_DIR``, else ``$XDG_CACHE_HOME/jamsdk``, else ``~/.cache/jamsdk``."""
+    if os.environ.get(CACHE_ENV):
+        return Path(os.environ[CACHE_ENV])
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "jamsdk"
+
+
+def cache_dir_for(sha256: str) -> Path | None:
+    """The folder OpenVINO caches the compiled graph of hash ``sha256`` in; None when it cannot be made.
+
+    One folder per graph content: a re-exported graph never meets a blob compiled from the old one
+    (OpenVINO's own key is the file's path, size and time, plus the options and the CPU's name).
+    """
+    path = cache_root() / "openvino" / sha256
+    try:
+        path.mkdir(parents=True, exist_ok=True, mode=0o700)
+    except OSError:
+        return None  # a read-only home: compile every time rather than fail
+    return path if os.access(path, os.W_OK) else None
+
+
+def error_text(exc: BaseException, limit: int = 300) -> str:
+    """OpenVINO's message without its C++ source locations (``Exception from src/...:132:``)."""
+    lines = [ln.strip() for ln in str(exc).splitlines() if ln.strip()]
+    said = [ln for ln in lines if not ln.startswith(("Exception from ", "Check '"))]
+    return (" ".join(said) or (lines[-1] if lines else type(exc).__name__))[:limit]
+
+
+def compile_properties(threads: int | None = None, pinning: bool = False,
+                       cache_dir: str | os.PathLike[str] | None = None) -> dict[str, Any]:
+    """The properties jamsdk compiles every graph with (see the module docstring for why each)."""
+    props: dict[str, Any] = {"INFERENCE_PRECISION_HINT": "f32", "PERFORMANCE_HINT": "LATENCY",
+                             "ENABLE_CPU_PINNING": bool(pinning)}
+    if threads:
+        props["INFERENCE_NUM_THREADS"] = int(threads)
+    if cache_dir is not None:
+        props["CACHE_DIR"] = os.fspath(cache_dir)
+    return props
+
+
+class OpenVINOBackend(Backend):
+    """Runs a stage's ONNX graph with OpenVINO on the CPU.
+
+    Args:
+        stage: the stage's tensor specs.
+        path: the ``.onnx`` file (FP32 or Q/DQ INT8).
+        threads: inference threads (None: OpenVINO's choice, one per physical core).
+        pinning: pin inference threads to cores (``ENABLE_CPU_PINNING``); off by default.
+        sha256: the graph's hash; with it the compiled model is cached (:func:`cache_dir_for`).
+        cache: False: never read or write the cache (e.g. short-lived candidate graphs).
+    """
+
+    kind = "openvino"
+    artifact = "onnx"
+    #: ``pinning`` of backends made by :meth:`from_manifest` (the Animator's); benchmarks flip it
+    PINNING: bool = False
+
+    def __init__(self, stage: Stage, path: str | os.PathLike[str], threads: int | None = None,
+                 pinning: bool = False, sha256: str | None = None, cache: bool = True):
+        super().__init__(stage, path)
+        self.threads, self.pinning, self.sha256, self.cache = threads, bool(pinning), sha256, bool(cache)
+        self._request: Any = None
+
+    def properties(self) -> dict[str, Any]:
+        """The compile properties (:func:`compile_properties`; also part of OpenVINO's cache key)."""
+        folder = cache_dir_for(self.sha256) if self.cache and self.sha256 else None
+        return compile_properties(self.threads, self.pinning, folder)
+
+    @classmethod
+    def usable(cls, manifest: "Manifest") -> str:
+        if importlib.util.find_spec("openvino") is None:
+            return 'openvino is not installed (pip install "jamsdk[openvino]")'
+        return ""
+
+    @classmethod
+    def from_manifest(cls, manifest: "Manifest", name: str, options: Mapping[str, Any]) -> "OpenVINOBackend":
+        entry = manifest.stage(name)
+        batch = int(options.get("batch") or 1)  # streams per call (jamsdk.runtime.batch)
+        stage = batched(Stage(name, entry.per, entry.inputs, entry.outputs), batch)
+        path = manifest.stage_file(name, options.get("precision") or "fp32", batch, openvino=True)
+        return cls(stage, path, threads=options.get("threads"), pinning=cls.PINNING,
+                   sha256=manifest.file_sha256(path))
+
+    def _open(self) -> None:
+        ov_core = core()
+        try:
+            compiled = ov_core.compile_model(str(self.path), "CPU", self.properties())
+        except Exception as exc:  # OpenVINO raises RuntimeError subclasses with long C++ traces
+            raise EngineError(f"{self.name}: OpenVINO cannot compile {self.path}: {error_text(exc)}") from None
+        for what, got, specs in (("inputs", compiled.inputs, self.stage.inputs),
+                                 ("outputs", compiled.outputs, self.stage.outputs)):
+            names = sorted(port.get_any_name() for port in got)
+            if names != sorted(s.name for s in specs):
+                raise EngineError(f"{self.name}: {self.path.name} has {what} {names}, "
+                                  f"the manifest says {sorted(s.name for s in specs)}")
+        self._request = compiled.create_infer_request()
+
+    def _run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        # share_inputs: no copy of the inputs (the cached encoder features are ~28 MB at 256²);
+        # share_outputs off (the default): copies, as the request's buffers are reused by its next call.
+        result = self._request.infer({k: np.ascontiguousarray(v) for k, v in feeds.items()}, share_inputs=True)
+        return {port.get_any_name(): value for port, value in result.items()}
+
+    def _close(self) -> None:
+        self._request = None
