@@ -5,7 +5,7 @@
     python benchmarks/export_time.py --compare-exporters  # per stage: TorchScript vs dynamo exporter
 
 For each weight set: a freshly built model is saved as a checkpoint, exported with
-``--precision both --avd on`` (timed: checkpoint read, trace, onnxsim, checks, FP16 conversion,
+``--precision auto --avd on`` (FP32 + FP16; timed: checkpoint read, trace, onnxsim, checks, FP16 conversion,
 files, manifest; no ``--verify``), then both graph chains run in ONNX Runtime (CPU) over the
 synthetic clip of :mod:`jamsdk.export.samples` (or, with ``--clip example``, the demo's example
 source picture and driving video) in standard mode, and the FP16 frames are compared

@@ -46,7 +46,7 @@ def _one_torch_thread():
 
 @pytest.fixture(scope="session", params=CONFIGS)
 def exported(request, tmp_path_factory):
-    """A tiny model exported once with ``--precision both --verify`` (AVD marked trained)."""
+    """A tiny model exported once with FP32 and FP16 graphs (``--precision auto``) and ``--verify`` (AVD marked trained)."""
     from jamsdk.export.pipeline import export_checkpoint
 
     root = tmp_path_factory.mktemp(request.param)
