@@ -39,7 +39,18 @@ class JamParser(argparse.ArgumentParser):
     """argparse with its errors as one line (``jamsdk CMD: error: ...``), like every other error."""
 
     def error(self, message: str):  # noqa: ANN201 - argparse's signature (it never returns)
+        for (option, word), instead in RETIRED_CHOICES.items():
+            if message.startswith(f"argument {option}: invalid choice: {word!r}"):
+                self.exit(2, f"{self.prog}: error: {option} {word} is now spelled {instead}\n")
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+#: words earlier versions accepted, and what a script that used them should say now
+RETIRED_CHOICES: dict[tuple[str, str], str] = {
+    ("--precision", "both"): "--precision fp32 --precision fp16",
+    ("--precision", "all"): "--precision fp32 --precision fp16 --precision int8",
+    ("--mode", "all"): "--mode relative --mode standard --mode avd",
+}
 
 
 class CommandParser(JamParser):

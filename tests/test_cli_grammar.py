@@ -150,7 +150,12 @@ def test_shared_choices_are_the_runtime_s():
     (["animate", "--source", "s.png", "--driving", "d.mp4", "--out", "o.mp4", "--mode", "sideways"],
      "argument --mode: invalid choice: 'sideways'"),
     (["bench", "--frames", "many"], "argument --frames: invalid int value: 'many'"),
-    (["export", "--checkpoint", "c.pt", "--out", "m", "--precision", "both"], "argument --precision: invalid choice"),
+    (["export", "--checkpoint", "c.pt", "--out", "m", "--precision", "both"],
+     "--precision both is now spelled --precision fp32 --precision fp16"),
+    (["export", "--checkpoint", "c.pt", "--out", "m", "--precision", "all"],
+     "--precision all is now spelled --precision fp32 --precision fp16 --precision int8"),
+    (["eval", "--checkpoint", "c.pt", "--data", "d", "--mode", "all"],
+     "--mode all is now spelled --mode relative --mode standard --mode avd"),
     (["eval", "--backend", "cuda"], "argument --backend: invalid choice: 'cuda'"),
     (["live", "--driving", "0", "--nope"], "unrecognized arguments: --nope"),
 ])
