@@ -15,6 +15,7 @@ from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
+from jamsdk._version import __version__
 from jamsdk.errors import (
     CheckpointError,
     ConfigError,
@@ -23,8 +24,6 @@ from jamsdk.errors import (
     JamError,
     MissingDependencyError,
 )
-
-__version__ = "0.1.0"
 
 __all__ = [
     "Animator",

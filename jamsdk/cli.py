@@ -12,8 +12,8 @@ import importlib
 import sys
 import warnings
 
-from jamsdk import __version__
 from jamsdk._quiet import library_output_hidden
+from jamsdk._version import __version__
 from jamsdk.errors import JamError
 
 # (command name, module under jamsdk.commands)

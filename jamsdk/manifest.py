@@ -285,7 +285,7 @@ def stage_to_dict(stage: Stage, files: Mapping[str, Mapping[str, str]]) -> dict[
 def new_manifest(cfg: ModelConfig, size: int, opset: int, stages: Mapping[str, Mapping[str, Any]],
                  precisions: Sequence[str], **extra: Any) -> dict[str, Any]:
     """The manifest dict for an export of ``cfg`` at ``size`` (``stages``: name → :func:`stage_to_dict`)."""
-    from jamsdk import __version__
+    from jamsdk._version import __version__
 
     modes = [m for m in MODES if m != "avd" or "avd" in stages]
     data = {

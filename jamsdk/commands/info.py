@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 
-from jamsdk import __version__
+from jamsdk._version import __version__
 from jamsdk.config import CONFIG_DIR
 
 OPERANDS = ""

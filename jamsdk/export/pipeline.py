@@ -299,7 +299,7 @@ def _export_int8(tmp: Path, stages, entries: dict, clip, align_corners: bool, op
 
 
 def _versions() -> dict[str, str]:
-    from jamsdk import __version__
+    from jamsdk._version import __version__
 
     onnx, onnxsim = require("onnx"), require("onnxsim")
 

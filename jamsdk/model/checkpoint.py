@@ -30,7 +30,7 @@ VERSION = 1
 def save_checkpoint(path: str | os.PathLike[str], model: torch.nn.Module, config: ModelConfig,
                     train_state: Mapping[str, Any] | None = None, meta: Mapping[str, Any] | None = None) -> None:
     """Write a checkpoint atomically (temporary file, fsync, rename): a kill never leaves a torn file."""
-    from jamsdk import __version__
+    from jamsdk._version import __version__
 
     payload = {
         "format": FORMAT,

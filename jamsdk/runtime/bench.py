@@ -33,8 +33,8 @@ from typing import Any, Mapping, Sequence, TextIO
 import cv2
 import numpy as np
 
-from jamsdk import __version__
 from jamsdk._atomic import write_bytes
+from jamsdk._version import __version__
 from jamsdk.errors import InputError
 from jamsdk.runtime import sysinfo
 from jamsdk.runtime.progress import progress

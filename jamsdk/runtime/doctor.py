@@ -334,7 +334,7 @@ class Report:
         return self.chosen is not None
 
     def to_dict(self) -> dict[str, Any]:
-        from jamsdk import __version__
+        from jamsdk._version import __version__
 
         return {"jamsdk_version": __version__, "backend": self.backend, "chosen": self.chosen, "ok": self.ok,
                 "verdict": self.verdict, "model_dir": self.model_dir,
