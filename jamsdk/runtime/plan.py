@@ -18,15 +18,12 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Callable, ContextManager, Iterable, Mapping
+from typing import Any, Callable, ContextManager, Iterable, Mapping, Protocol
 
 import numpy as np
 
 from jamsdk.errors import EngineError
 from jamsdk.stages import Stage, TensorSpec
-
-if TYPE_CHECKING:
-    from jamsdk.runtime.backends.base import Backend
 
 HostFn = Callable[[dict[str, np.ndarray]], dict[str, np.ndarray]]
 Timer = Callable[[str], ContextManager[None]]
@@ -125,6 +122,16 @@ def slot_specs(plans: Iterable[Plan], stages: Mapping[str, Stage],
     return specs
 
 
+class StageRunner(Protocol):
+    """What the host executor needs of a stage: ``run(feeds) -> outputs`` by tensor name.
+
+    :class:`~jamsdk.runtime.backends.base.Backend` is one (it validates the feeds, then runs).
+    Plans sit below the backends, so they name this shape rather than importing the base class.
+    """
+
+    def run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]: ...
+
+
 class Pipeline:
     """Executes plans over slots that persist between runs (per-source features stay where they are)."""
 
@@ -151,7 +158,7 @@ class Pipeline:
 class HostPipeline(Pipeline):
     """Slots as host numpy arrays; stage steps run through each stage's backend (validate, then ``_run``)."""
 
-    def __init__(self, backends: Mapping[str, "Backend"]):
+    def __init__(self, backends: Mapping[str, StageRunner]):
         self.backends = backends
         self.slots: dict[str, np.ndarray] = {}
 
