@@ -35,6 +35,7 @@ from jamsdk._lazy import require
 from jamsdk.errors import EngineError
 from jamsdk.runtime import _cuda
 from jamsdk.runtime.backends.base import Backend
+from jamsdk.runtime.backends.trt_pipeline import DevicePipeline
 from jamsdk.runtime.plan import Pipeline, Plan, Step
 from jamsdk.stages import Stage, TensorSpec, batched
 
@@ -254,8 +255,6 @@ class TensorRTBackend(Backend):
     @classmethod
     def open_pipeline(cls, backends: Mapping[str, "Backend"], slots: Mapping[str, TensorSpec],
                       options: Mapping[str, Any]) -> Pipeline:
-        from jamsdk.runtime.backends.trt_pipeline import DevicePipeline
-
         return DevicePipeline(backends, slots, cuda_graph=bool(options.get("cuda_graph", False)))  # type: ignore[arg-type]
 
     def enable_gpu_timing(self) -> str:

@@ -25,7 +25,7 @@ plainly from then on; the test suite turns that warning into an error.
 from __future__ import annotations
 
 import warnings
-from typing import TYPE_CHECKING, Any, Iterable, Mapping
+from typing import Any, Iterable, Mapping, Protocol
 
 import numpy as np
 
@@ -34,8 +34,31 @@ from jamsdk.runtime import _cuda
 from jamsdk.runtime.plan import Pipeline, Plan, Step, Timer
 from jamsdk.stages import TensorSpec
 
-if TYPE_CHECKING:
-    from jamsdk.runtime.backends.tensorrt import TensorRTBackend
+
+class EngineStage(Protocol):
+    """What the device pipeline needs of a stage's engine (the TensorRT backend is one).
+
+    The pipeline sits below the backend that opens it, so it names this shape rather than
+    importing :class:`~jamsdk.runtime.backends.tensorrt.TensorRTBackend`.
+    """
+
+    #: whether runs should be timed with CUDA events (then the pipeline fills ``last_gpu_ms``)
+    gpu_timing: bool
+    last_gpu_ms: dict[str, float] | None
+
+    @property
+    def name(self) -> str:
+        """The stage (or helper graph) name, for messages."""
+        ...
+
+    @property
+    def activation_bytes(self) -> int:
+        """Device memory one execution context needs while it runs."""
+        ...
+
+    def new_context(self, addresses: Mapping[str, int], scratch: tuple[int, int]) -> Any:
+        """An execution context whose tensors are bound to ``addresses``, running in ``scratch``."""
+        ...
 
 
 class DeviceArray:
@@ -71,7 +94,7 @@ class CaptureWarning(UserWarning):
 class _Bound:
     """One execution context of a stage with its addresses set once."""
 
-    def __init__(self, backend: "TensorRTBackend", addresses: Mapping[str, int], scratch: tuple[int, int],
+    def __init__(self, backend: EngineStage, addresses: Mapping[str, int], scratch: tuple[int, int],
                  slots: frozenset[str]):
         self.backend = backend
         self.context = backend.new_context(addresses, scratch)
@@ -106,7 +129,7 @@ class DevicePipeline(Pipeline):
 
     on_device = True
 
-    def __init__(self, backends: Mapping[str, "TensorRTBackend"], slots: Mapping[str, TensorSpec],
+    def __init__(self, backends: Mapping[str, EngineStage], slots: Mapping[str, TensorSpec],
                  cuda_graph: bool = False):
         self.backends = backends
         self.specs = dict(slots)
