@@ -11,8 +11,9 @@
         outs = sb.run({a: frame_a, b: frame_b})          # {stream id: (S, S, 3) uint8}
 
 Each stream owns what an :class:`~jamsdk.runtime.animator.Animator` owns: its source (picture,
-region params, the generator encoder's features: an immutable :class:`SourceState`, shared by
-any number of streams), and its relative-mode driving reference. A call stacks the streams'
+region params, the generator encoder's features: an immutable
+:class:`~jamsdk.runtime.stream_state.SourceState`, shared by any number of streams), and its
+relative-mode driving reference. A call stacks the streams'
 tensors and runs each per-frame stage once per chunk; n streams are split into the batch sizes
 the model folder has graphs (or engines) for, largest first (7 → 4 + 2 + 1), so no stream waits
 for padding and a result never depends on which other streams shared its call.
@@ -32,7 +33,6 @@ from __future__ import annotations
 
 import itertools
 import os
-from dataclasses import dataclass
 from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
@@ -45,26 +45,8 @@ from jamsdk.runtime.backends import BACKENDS, Backend, resolve_backend
 from jamsdk.runtime.frames import check_frame, check_model_tensor, check_output_size, output_side, to_image, \
     to_model_input
 from jamsdk.runtime.stats import LatencyStats
+from jamsdk.runtime.stream_state import Params, SourceState, StreamState
 from jamsdk.video import center_crop_resize, resize_square
-
-Params = dict[str, np.ndarray]
-
-
-@dataclass(frozen=True, eq=False)
-class SourceState:
-    """An encoded source picture: what the per-source stages computed, shared read-only by streams."""
-
-    image: np.ndarray                 # (1, 3, S, S) float32 in [0, 1]
-    params: Mapping[str, np.ndarray]  # region params, each (1, K, ...)
-    features: Mapping[str, np.ndarray]  # generator_encoder outputs source_feature_i, each (1, C, h, w)
-
-
-@dataclass(eq=False)
-class _Stream:
-    source: SourceState
-    initial: Params | None = None     # relative mode: the first driving frame's region params
-    scale: np.float32 | None = None   # relative mode: movement scale for (source, initial)
-
 
 def split_sizes(n: int, sizes: Sequence[int]) -> list[int]:
     """Chunk sizes for ``n`` items from ``sizes`` (must include 1), largest first: 7, (1,2,4) → [4, 2, 1]."""
@@ -137,7 +119,7 @@ class StreamBatch:
         except BaseException:
             self.close()
             raise
-        self._streams: dict[int, _Stream] = {}
+        self._streams: dict[int, StreamState] = {}
         self._ids = itertools.count()
         self._stats = LatencyStats(stats_window)
         self._identity_bg = np.eye(3, dtype=np.float32)[None]
@@ -170,7 +152,7 @@ class StreamBatch:
         self._require_open()
         state = source if isinstance(source, SourceState) else self.encode(source)
         sid = next(self._ids)
-        st = _Stream(state)
+        st = StreamState(state)
         if self._device is not None:
             self._device.attach(st)  # its source tensors go to the device once
         self._streams[sid] = st
@@ -249,7 +231,7 @@ class StreamBatch:
         reference), so a clip batches like many streams. Yields frames in order, as
         ``Animator.run`` would return them.
         """
-        st = _Stream(source if isinstance(source, SourceState) else self.encode(source))
+        st = StreamState(source if isinstance(source, SourceState) else self.encode(source))
         if self._device is not None:
             yield from self._animate_clip_device(st, frames)
             return
@@ -320,7 +302,7 @@ class StreamBatch:
         if not self._backends:
             raise InputError("this StreamBatch is closed")
 
-    def _stream(self, sid: Any) -> _Stream:
+    def _stream(self, sid: Any) -> StreamState:
         self._require_open()
         try:
             return self._streams[sid]
@@ -340,7 +322,7 @@ class StreamBatch:
         side = output_side(self.output_size, self.image_size, shape)
         return np.ascontiguousarray(resize_square(out[0], side) if side != self.image_size else out[0])
 
-    def _advance_device(self, items: list[tuple[_Stream, str, np.ndarray]], exit: str) -> list[np.ndarray]:
+    def _advance_device(self, items: list[tuple[StreamState, str, np.ndarray]], exit: str) -> list[np.ndarray]:
         out: list[np.ndarray] = []
         start = 0
         for b in split_sizes(len(items), self.batch_sizes):
@@ -349,10 +331,10 @@ class StreamBatch:
             start += b
         return out
 
-    def _animate_clip_device(self, st: _Stream, frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
+    def _animate_clip_device(self, st: StreamState, frames: Iterable[np.ndarray]) -> Iterator[np.ndarray]:
         self._device.attach(st)
         try:
-            chunk: list[tuple[_Stream, str, np.ndarray]] = []
+            chunk: list[tuple[StreamState, str, np.ndarray]] = []
             shapes: list[tuple[int, ...]] = []
             for frame in frames:
                 chunk.append((st, *self._device_entry(frame, "driving frame")))
@@ -372,7 +354,7 @@ class StreamBatch:
         with self._stats.time(f"{name}@b{b}"):
             return self._backends[(name, b)].run(feeds)
 
-    def _advance(self, items: list[tuple[_Stream, np.ndarray]]) -> list[np.ndarray]:
+    def _advance(self, items: list[tuple[StreamState, np.ndarray]]) -> list[np.ndarray]:
         out: list[np.ndarray] = []
         start = 0
         for b in split_sizes(len(items), self.batch_sizes):
@@ -380,7 +362,7 @@ class StreamBatch:
             start += b
         return out
 
-    def _advance_chunk(self, items: list[tuple[_Stream, np.ndarray]]) -> list[np.ndarray]:
+    def _advance_chunk(self, items: list[tuple[StreamState, np.ndarray]]) -> list[np.ndarray]:
         b = len(items)
         cat = np.concatenate if b > 1 else (lambda arrays: arrays[0])
         driving = cat([x for _, x in items])
@@ -411,7 +393,7 @@ class StreamBatch:
         pred = self._call("generator", b, {"source": src_image, **feats, **motion})["prediction"]
         return [pred[i:i + 1] for i in range(b)] if b > 1 else [pred]
 
-    def _relative(self, st: _Stream, drv: Params) -> Params:
+    def _relative(self, st: StreamState, drv: Params) -> Params:
         assert st.initial is not None
         if st.scale is None:
             st.scale = regions.relative_scale(st.source.params, st.initial)

@@ -27,11 +27,11 @@ import numpy as np
 
 from jamsdk.runtime import regions
 from jamsdk.runtime.plan import Plan, Step, copy_step
+from jamsdk.runtime.stream_state import StreamState
 from jamsdk.stages import TensorSpec
 
 if TYPE_CHECKING:
     from jamsdk.runtime.backends.base import Backend
-    from jamsdk.runtime.batch import _Stream
 
 K = regions.PARAM_NAMES
 
@@ -103,7 +103,7 @@ class DeviceBatch:
         if has_bg_motion and not use_bg_motion:
             for b in self.sizes:
                 self.pipe.write(f"b{b}/bg_params", np.repeat(np.eye(3, dtype=np.float32)[None], b, axis=0))
-        self.prefixes: dict[int, str] = {}  # id(_Stream) → its slot prefix
+        self.prefixes: dict[int, str] = {}  # id(StreamState) → its slot prefix
         self.versions: dict[str, int] = {}  # slot prefix → how often its source was written
         # (size, row) → (prefix, version) of the source tensors already gathered there: a chunk
         # copies a stream's source rows into the batched tensors only when they changed
@@ -150,7 +150,7 @@ class DeviceBatch:
         out = self.pipe.run(plan, {"enc/source": source})
         return {k: out[f"enc/source_{k}"] for k in K}, {f: out[f"enc/{f}"] for f in self.features}
 
-    def attach(self, st: "_Stream") -> None:
+    def attach(self, st: StreamState) -> None:
         """Give a stream its device slots and write its source (and reference) there."""
         prefix = f"s{self._next}/"
         self._next += 1
@@ -158,14 +158,14 @@ class DeviceBatch:
         self.prefixes[id(st)] = prefix
         self.write_source(st)
 
-    def detach(self, st: "_Stream") -> None:
+    def detach(self, st: StreamState) -> None:
         prefix = self.prefixes.pop(id(st), None)
         if prefix is not None:
             self.pipe.drop_slots(prefix + n for n in self.stream_specs)
             self.versions.pop(prefix, None)
             self.rows = {k: v for k, v in self.rows.items() if v[0] != prefix}
 
-    def write_source(self, st: "_Stream") -> None:
+    def write_source(self, st: StreamState) -> None:
         """The stream's source tensors (and, with a reference, its scale) into its slots: once per source."""
         prefix, src = self.prefixes[id(st)], st.source
         self.versions[prefix] = self.versions.get(prefix, 0) + 1
@@ -180,7 +180,7 @@ class DeviceBatch:
 
     # -- chunks -------------------------------------------------------------------------------------
 
-    def run_chunk(self, items: list[tuple["_Stream", str, np.ndarray]], exit: str) -> list[np.ndarray]:
+    def run_chunk(self, items: list[tuple[StreamState, str, np.ndarray]], exit: str) -> list[np.ndarray]:
         """One chunk: ``(stream, entry, array)`` per position, entry ``frame_u8`` ((1, S, S, 3) uint8) or
         ``driving`` ((1, 3, S, S) float32); ``exit`` ``result_u8`` or ``prediction``. One sync (two
         when a stream takes its relative reference)."""
@@ -239,7 +239,7 @@ class DeviceBatch:
             self.rows[(b, i)] = (pre, self.versions[pre])
         return [out[f] for f in fetches]
 
-    def _reference_step(self, items: list[tuple["_Stream", str, np.ndarray]], b: int) -> Step:
+    def _reference_step(self, items: list[tuple[StreamState, str, np.ndarray]], b: int) -> Step:
         """Host step: streams without a reference take this frame's region params (and their scale)."""
         p = f"b{b}/"
         takers = {id(st): st for st, _, _ in items if st.initial is None}

@@ -8,7 +8,8 @@ import pytest
 from jamsdk import Animator
 from jamsdk.errors import InputError
 from jamsdk.manifest import ManifestError, load_manifest
-from jamsdk.runtime.batch import SourceState, StreamBatch, split_sizes
+from jamsdk.runtime.batch import StreamBatch, split_sizes
+from jamsdk.runtime.stream_state import SourceState
 
 pytest.importorskip("onnxruntime")
 
