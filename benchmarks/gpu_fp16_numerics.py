@@ -9,7 +9,7 @@ Reference: the FP32 stage modules with TF32 off. Variants, on the same inputs (t
 CUDA only: TF32 changes nothing on a CPU):
 
 - ``fp32+tf32``: FP32 modules with TF32 on (what Ampere/Orin/Hopper do to FP32 convolutions and
-  matmuls unless told not to; TensorRT enables it by default, audit item 2 of issue 9);
+  matmuls unless told not to; TensorRT enables it by default: BuilderFlag.TF32);
 - ``fp16``: the mixed modules (``_gpu_stages.mixed_precision``) with TF32 off, as the FP16 engines
   should run;
 - ``fp16+tf32``: the mixed modules with TF32 on in the FP32 islands.

@@ -95,7 +95,8 @@ class Animator:
                  output_size: str | int = "model", use_bg_motion: bool = False, verify_hashes: bool = True,
                  stats_window: int = 10_000, smoothing: float = 0.0):
         self._backends: dict[str, Backend] = {}
-        # Hooks of issue 11 (live views): driving-region smoothing and the region read-out.
+        # For `animate` and `jamsdk live`: smoothing of the driving regions against jitter, and the
+        # last frame's regions kept so that a view (jamsdk.runtime.views) can draw them.
         self._smoother = RegionSmoother(smoothing)
         self._last_regions: dict[str, Params] | None = None
         self._keep_regions = False  # off: the default plans stay as they are (no host step)
@@ -233,7 +234,7 @@ class Animator:
         self._scale = None
         self._smoother.reset()
 
-    # -- reference search and region read-out (issue 11: live views; keep these hooks) ---------
+    # -- reference search and region read-out (`animate --best-frame` and the live views use them) ---
 
     def find_reference(self, frames: Iterable[np.ndarray]) -> int:
         """Index of the driving frame whose region layout best matches the source's.

@@ -87,7 +87,7 @@ def _one_torch_thread():
     torch.set_num_threads(before)
 
 
-# --- the bundled demo model and example (issue 11's view/smoothing/reference tests) ---------------
+# --- the bundled demo model and example (for the view, smoothing and reference-frame tests) ------
 
 DEMO_ASSETS = Path(__file__).resolve().parents[2] / "jamsdk" / "assets"
 

@@ -135,7 +135,8 @@ class FakeCuda(_cuda.Cuda):
 
     def last_error(self):
         # cuda-python's cudaGetLastError reads cuda-python's own runtime state, never TensorRT's
-        # libcudart (GPU_AUDIT_2 finding 8): a failed capture shows only as EndCapture's error.
+        # libcudart: a failed capture shows only as EndCapture's (cudaErrorStreamCaptureInvalidated,
+        # None) (cuda-bindings 13.0.3 runtime.pyx:17199).
         return ""
 
     def malloc(self, nbytes):

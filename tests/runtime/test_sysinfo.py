@@ -1,5 +1,5 @@
-"""Machine information: the Jetson facts the audit of issue 9 found wrong (offline sensors, missing
-mode ids, MAXN advice for modules that have none).
+"""Machine information on a Jetson: sensors that are offline, power modes without ids, and MAXN advice
+only for modules that have a MAXN mode.
 
 The basic parsers are tested in test_bench.py; these tests cover what a Jetson user sees in
 ``jamsdk bench`` and ``jamsdk doctor`` reports.

@@ -1,4 +1,6 @@
-"""The audit of the TensorRT path (issue 9, items 2-12), each on the stand-ins where one can show it."""
+"""How the TensorRT path fails and recovers, on the stand-ins where one can show it: pycuda's context
+stack, CUDA-graph capture, TensorRT runtime errors, partial frees, timing caches, half-precision I/O
+and build options."""
 
 import ctypes
 import threading
@@ -32,7 +34,7 @@ def _region_backend(engine_dir, **kw):
     return TensorRTBackend.from_manifest(load_manifest(engine_dir), "region_predictor", kw)
 
 
-# item 3: pycuda's per-thread context stack must be empty whenever control leaves jamsdk --------
+# pycuda's per-thread context stack must be empty whenever control leaves jamsdk -------------------
 
 class _FakePycuda:
     """pycuda.driver's shape: a context stack per thread, abort() if one is left non-empty."""
@@ -128,7 +130,7 @@ def test_pycuda_leaves_every_thread_stack_empty(monkeypatch):
     assert drv.detached
 
 
-# item 4: no capture of a context's first enqueue, also after close()/open() ------------------
+# no capture of a context's first enqueue, also after close()/open() -------------------------------
 
 def test_first_run_after_reopen_is_not_captured(fake_gpu, engine_dir):
     backend = _region_backend(engine_dir, cuda_graph=True)
@@ -148,7 +150,7 @@ def test_first_run_after_reopen_is_not_captured(fake_gpu, engine_dir):
     assert fake_gpu.mem == {} and fake_gpu.graphs == {}
 
 
-# item 5: refuse to deserialise after TensorRT reported an error; CUDA major vs driver -----------
+# refuse to deserialise after TensorRT reported an error; CUDA major vs driver ---------------------
 
 def test_runtime_error_refuses_to_deserialise(monkeypatch, engine_dir):
     cuda = FakeCuda()
@@ -181,7 +183,7 @@ def test_cuda_versions():
         check_cuda_versions(12060, 13)
 
 
-# item 6: close() frees everything even when one free fails, and keeps the original error -------
+# close() frees everything even when one free fails, and keeps the original error ------------------
 
 def test_close_frees_the_rest_when_one_free_fails(fake_gpu, engine_dir):
     anim = jamsdk.Animator(engine_dir, backend="tensorrt")
@@ -209,7 +211,7 @@ def test_open_failure_keeps_its_own_error(fake_gpu, engine_dir, monkeypatch):
         jamsdk.Animator(engine_dir, backend="tensorrt", verify_hashes=False)
 
 
-# item 7: a timing cache TensorRT cannot read -------------------------------------------------------
+# a timing cache TensorRT cannot read --------------------------------------------------------------
 
 def test_corrupt_timing_cache_starts_a_new_one(fake_builder, tiny_jam, tmp_path):
     cache = tmp_path / "t.cache"
@@ -221,7 +223,7 @@ def test_corrupt_timing_cache_starts_a_new_one(fake_builder, tiny_jam, tmp_path)
     assert cache.read_bytes() == b"+"  # the new (empty) cache was saved
 
 
-# item 8: float16/bf16 I/O ---------------------------------------------------------------------------
+# float16/bf16 I/O ---------------------------------------------------------------------------------
 
 def test_pinned_float16_is_allocated_as_bytes():
     blocks = {}
@@ -245,7 +247,7 @@ def test_bf16_engine_tensor_is_an_engine_error(monkeypatch, engine_dir):
         jamsdk.Animator(engine_dir, backend="tensorrt")
 
 
-# item 9: a failed capture is not instantiated; plain runs go on ----------------------------------------
+# a failed capture is not instantiated; plain runs go on -------------------------------------------
 
 def test_failed_capture_falls_back_to_plain_runs(fake_gpu, engine_dir):
     backend = _region_backend(engine_dir, cuda_graph=True)
@@ -290,7 +292,7 @@ def test_enqueue_failure_inside_capture_is_not_instantiated(fake_gpu, engine_dir
     assert ended == [False] and fake_gpu.capture is None
 
 
-# items 10-12: typing, one logger, TF32 ------------------------------------------------------------
+# engine builds: the typing option, strongly typed networks, one TensorRT logger per process -------
 
 def test_onnx2engine_rejects_auto_and_typos(fake_builder, tiny_jam, tmp_path):
     for typing in ("auto", "stong"):

@@ -1,4 +1,4 @@
-"""The TensorRT path against the real APIs' contracts (the second GPU audit), on the stand-ins that keep them.
+"""The TensorRT path against the real APIs' contracts, on the stand-ins that keep them.
 
 Each test here failed on the code before the fix it covers, with the stand-ins of cuda_standin.py.
 """
@@ -28,7 +28,7 @@ def engine_dir(tiny_jam, tmp_path):
     return make_engine_dir(tiny_jam[1], tmp_path / "model")
 
 
-# finding 1: DataType is a pybind11 enum; getters return fresh, equal, non-identical objects --------
+# DataType is a pybind11 enum; getters return fresh, equal, non-identical objects ------------------
 
 def test_dtypes_are_mapped_by_equality_not_identity(fake_gpu, engine_dir):
     import tensorrt as trt
@@ -43,7 +43,7 @@ def test_dtypes_are_mapped_by_equality_not_identity(fake_gpu, engine_dir):
         assert anim.backend == "tensorrt"
 
 
-# finding 9: trt.Runtime is a pybind11 factory: TypeError on failure, never None --------------------
+# trt.Runtime is a pybind11 factory: TypeError on failure, never None ------------------------------
 
 def test_runtime_factory_failure_is_an_engine_error_with_advice(monkeypatch, engine_dir):
     cuda = FakeCuda()
@@ -55,7 +55,7 @@ def test_runtime_factory_failure_is_an_engine_error_with_advice(monkeypatch, eng
     assert cuda.mem == {} and cuda.device_bytes == 0
 
 
-# finding 6: contexts take no activation memory of their own; one scratch per stream -----------------
+# contexts take no activation memory of their own; one scratch per stream --------------------------
 
 def _stream_and_measure(model_dir, **kw):
     with jamsdk.Animator(model_dir, backend="tensorrt", **kw) as anim:
@@ -119,14 +119,14 @@ def test_a_new_context_in_a_seen_segment_is_not_captured_before_its_first_plain_
     assert fake_gpu.counts["invalidated_captures"] == 0 and fake_gpu.launches >= 2
 
 
-# finding 12: fake device pointers are 256-byte aligned like cudaMalloc's ------------------------------
+# fake device pointers are 256-byte aligned like cudaMalloc's --------------------------------------
 
 def test_device_pointers_are_aligned(fake_gpu):
     ptrs = [fake_gpu.malloc(n) for n in (1, 3, 255, 257, 1000)]
     assert all(p % ALIGN == 0 for p in ptrs)
 
 
-# finding 13: the wheel metadata is scanned once per process ------------------------------------------
+# the wheel metadata is scanned once per process ---------------------------------------------------
 
 def test_tensorrt_cuda_major_is_cached(monkeypatch):
     import importlib.metadata
@@ -145,7 +145,7 @@ def test_tensorrt_cuda_major_is_cached(monkeypatch):
     assert calls == [1]
 
 
-# finding 3: an INT8 build of a folder exported with --batch-sizes ---------------------------------------
+# an INT8 build of a folder exported with --batch-sizes --------------------------------------------
 
 def test_int8_build_with_batched_graphs(fake_builder, tiny_batched, tmp_path):
     import shutil
@@ -175,7 +175,7 @@ def test_int8_build_with_batched_graphs(fake_builder, tiny_batched, tmp_path):
     assert any("batched engines (b2, b4): fp32" in line for line in lines)
 
 
-# findings 2, 4, 5: the GPU self-check -----------------------------------------------------------------
+# the GPU self-check (benchmarks/gpu_check_pipeline.py): device strings, TF32 off, graph launches ---
 
 @pytest.fixture()
 def gpu_check_pipeline():

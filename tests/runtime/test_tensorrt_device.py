@@ -1,8 +1,9 @@
 """The device-resident TensorRT path on the CUDA/TensorRT stand-ins (tests/runtime/cuda_standin.py).
 
-What crosses between host and device per streamed frame (the budget of issue 9), that results
-equal ONNX Runtime's in every mode and channel order, the device-result API, the host path of
-folders without helper graphs, and CUDA-graph capture rules.
+What crosses between host and device per streamed frame (benchmarks/transfer_budget.py's budget: one
+uint8 frame up, one uint8 result down, one sync), that results equal ONNX Runtime's in every mode
+and channel order, the device-result API, the host path of folders without helper graphs, and
+CUDA-graph capture rules.
 """
 
 import sys
