@@ -24,6 +24,10 @@ class CheckpointError(InputError):
     """A checkpoint is missing, corrupt, of an unknown format, or does not fit the model."""
 
 
+class ManifestError(InputError):
+    """A model folder or its ``manifest.json`` is missing, corrupt, unsafe or out of date."""
+
+
 class EngineError(JamError, RuntimeError):
     """An exported graph or engine cannot be built, loaded or run."""
 

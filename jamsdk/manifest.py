@@ -57,22 +57,20 @@ Other keys (e.g. ``export``: how and when the folder was exported) are kept but 
 
 from __future__ import annotations
 
-import hashlib
 import json
 import os
 from dataclasses import dataclass, field
-from pathlib import Path, PurePosixPath
+from pathlib import Path
 from types import MappingProxyType
 from typing import Any, Mapping, Sequence
 
-from jamsdk._atomic import atomic_path
 from jamsdk.config import ModelConfig, model_config_from_dict, size_problems
-from jamsdk.errors import ConfigError, InputError
-from jamsdk.stages import PER_FRAME, PER_SOURCE, Stage, TensorSpec, stage_table
+from jamsdk.errors import ConfigError, InputError, ManifestError
+from jamsdk.model_files import MANIFEST_NAME, FileRef, check_file, parse_file_ref
+from jamsdk.stages import PER_FRAME, PER_SOURCE, TensorSpec, stage_table
 
 FORMAT = "jamsdk.model"
 FORMAT_VERSION = 1
-MANIFEST_NAME = "manifest.json"
 PRECISIONS = ("fp32", "fp16", "int8")
 #: graph files a stage may list besides its precisions: ONNX Runtime CPU's and OpenVINO's INT8 choices
 FILE_KEYS = PRECISIONS + ("int8_cpu", "int8_openvino")
@@ -81,22 +79,6 @@ PIXEL: Mapping[str, Any] = MappingProxyType(
     {"layout": "NCHW", "channels": "RGB", "range": [0.0, 1.0], "dtype": "float32"})
 # Stages every model folder has; bg_motion and avd depend on the model.
 REQUIRED_STAGES = ("region_predictor", "generator_encoder", "dense_motion", "generator")
-
-
-class ManifestError(InputError):
-    """A model folder or its ``manifest.json`` is missing, corrupt, unsafe or out of date."""
-
-
-@dataclass(frozen=True)
-class FileRef:
-    """A file of the model folder with its SHA-256; ``file`` is relative to the folder.
-
-    ``external`` lists the files an ONNX graph loads besides itself (external data), hashed too.
-    """
-
-    file: str
-    sha256: str
-    external: tuple[FileRef, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -207,12 +189,12 @@ class Manifest:
             if ref is None:
                 raise ManifestError(f"{self.model_dir}: no engine of stage {name!r} for batch {batch}; "
                                     "rebuild with `jamsdk build`")
-            _check_file(self.model_dir, ref, f"engines.batched.{name}.{batch}", verify_hash)
+            check_file(self.model_dir, ref, f"engines.batched.{name}.{batch}", verify_hash)
             return self.model_dir / ref.file
         if name not in self.engines.stages:
             raise ManifestError(f"{self.model_dir}: no engine for stage {name!r}; rebuild with `jamsdk build`")
         ref = self.engines.stages[name]
-        _check_file(self.model_dir, ref, f"engines.stages.{name}", verify_hash)
+        check_file(self.model_dir, ref, f"engines.stages.{name}", verify_hash)
         return self.model_dir / ref.file
 
     def tensor_specs(self, name: str) -> tuple[tuple[TensorSpec, ...], tuple[TensorSpec, ...]]:
@@ -236,84 +218,6 @@ class Manifest:
             raise InputError(f"mode 'avd' needs a model exported with its AVD network; "
                              f"{self.model_dir} has no avd stage (modes: {list(self.modes)})")
         return mode
-
-
-# ---------------------------------------------------------------------------------------------
-# Writing
-
-
-def sha256_file(path: str | os.PathLike[str]) -> str:
-    """Hex SHA-256 of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for block in iter(lambda: fh.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
-def file_ref(model_dir: str | os.PathLike[str], file: str) -> dict[str, Any]:
-    """``{"file": file, "sha256": ...}`` for a file already written inside ``model_dir``.
-
-    An ONNX graph with external data also gets ``"external_data"``: each file it loads, hashed.
-    """
-    ref: dict[str, Any] = {"file": file, "sha256": sha256_file(Path(model_dir) / file)}
-    if file.endswith(".onnx"):
-        from jamsdk.onnx_external import external_files
-
-        base = PurePosixPath(file).parent  # locations are relative to the graph's folder
-        try:
-            locations = external_files(Path(model_dir) / file)
-        except InputError:
-            locations = []  # not a parseable graph: it loads nothing (and no runtime loads it)
-        ext = [str(base / loc) for loc in locations]
-        if ext:
-            ref["external_data"] = [{"file": name, "sha256": sha256_file(Path(model_dir) / name)} for name in ext]
-    return ref
-
-
-def spec_to_dict(spec: TensorSpec) -> dict[str, Any]:
-    return {"name": spec.name, "shape": list(spec.shape), "dtype": spec.dtype}
-
-
-def stage_to_dict(stage: Stage, files: Mapping[str, Mapping[str, str]]) -> dict[str, Any]:
-    """A manifest ``stages`` entry for ``stage`` with ``files`` (precision → :func:`file_ref`)."""
-    return {"per": stage.per, "files": {p: dict(f) for p, f in files.items()},
-            "inputs": [spec_to_dict(s) for s in stage.inputs],
-            "outputs": [spec_to_dict(s) for s in stage.outputs]}
-
-
-def new_manifest(cfg: ModelConfig, size: int, opset: int, stages: Mapping[str, Mapping[str, Any]],
-                 precisions: Sequence[str], **extra: Any) -> dict[str, Any]:
-    """The manifest dict for an export of ``cfg`` at ``size`` (``stages``: name → :func:`stage_to_dict`)."""
-    from jamsdk._version import __version__
-
-    modes = [m for m in MODES if m != "avd" or "avd" in stages]
-    data = {
-        "format": FORMAT, "format_version": FORMAT_VERSION, "jamsdk_version": __version__,
-        "model": cfg.to_dict(), "image_size": size, "num_regions": cfg.num_regions, "opset": opset,
-        "pixel": dict(PIXEL), "align_corners": cfg.align_corners, "modes": modes,
-        "precisions": list(precisions), "stages": {k: dict(v) for k, v in stages.items()}, "engines": None,
-    }
-    data.update(extra)
-    return data
-
-
-def write_manifest(model_dir: str | os.PathLike[str], data: Mapping[str, Any]) -> Path:
-    """Validate ``data`` and write ``<model_dir>/manifest.json`` atomically.
-
-    The listed files must exist in ``model_dir``; their hashes are not recomputed here (take them
-    from :func:`file_ref` right after writing each file).
-    """
-    model_dir = Path(model_dir)
-    parse_manifest(model_dir, data, verify_hashes=False)
-    target = model_dir / MANIFEST_NAME
-    with atomic_path(target) as tmp:
-        tmp.write_text(json.dumps(data, indent=2) + "\n", encoding="utf-8")
-    return target
-
-
-# ---------------------------------------------------------------------------------------------
-# Reading
 
 
 def load_manifest(model_dir: str | os.PathLike[str], verify_hashes: bool = True) -> Manifest:
@@ -348,51 +252,6 @@ def load_manifest(model_dir: str | os.PathLike[str], verify_hashes: bool = True)
     except RecursionError:
         raise ManifestError(f"{path}: nested too deeply to be a jamsdk manifest (not a jamsdk model folder)") from None
     return parse_manifest(model_dir, data, verify_hashes)
-
-
-def model_folder_problem(folder: str | os.PathLike[str]) -> str | None:
-    """None when ``folder`` is provably a jamsdk model folder, else why not (for replacing it).
-
-    Provably: ``manifest.json`` is a regular file that parses as jamsdk's format, and every entry in
-    the folder is a file it lists (graphs, their external data, engines, helpers) or the manifest
-    itself, so replacing the folder deletes nothing jamsdk did not write.
-    """
-    folder = Path(folder)
-    path = folder / MANIFEST_NAME
-    if path.is_symlink() or not path.is_file():
-        return f"not a jamsdk model folder (no {MANIFEST_NAME})"
-    try:
-        if path.stat().st_size > 64 << 20:
-            return f"not a jamsdk model folder (its {MANIFEST_NAME} is far too large to be jamsdk's)"
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
-        return f"not a jamsdk model folder (its {MANIFEST_NAME} is not readable JSON)"
-    if not isinstance(data, Mapping) or data.get("format") != FORMAT or not _is_int(data.get("format_version")):
-        got = data.get("format") if isinstance(data, Mapping) else type(data).__name__
-        return f"not a jamsdk model folder (its {MANIFEST_NAME} has format {got!r}, not {FORMAT!r})"
-    listed = {MANIFEST_NAME}
-
-    def collect(node: Any, depth: int = 0) -> None:
-        if depth > 16:
-            return
-        if isinstance(node, Mapping):
-            if isinstance(node.get("file"), str) and isinstance(node.get("sha256"), str):
-                listed.add(PurePosixPath(node["file"].replace("\\", "/")).parts[0])
-            for value in node.values():
-                collect(value, depth + 1)
-        elif isinstance(node, list):
-            for value in node:
-                collect(value, depth + 1)
-
-    collect(data)
-    try:
-        extra = sorted(n for n in os.listdir(folder) if n not in listed)
-    except OSError as exc:
-        return f"cannot be listed ({exc.strerror or exc})"
-    if extra:
-        shown = ", ".join(extra[:5]) + (f" and {len(extra) - 5} more" if len(extra) > 5 else "")
-        return f"holds files its {MANIFEST_NAME} does not list ({shown}), which replacing it would delete"
-    return None
 
 
 def parse_manifest(model_dir: str | os.PathLike[str], data: Any, verify_hashes: bool = True) -> Manifest:
@@ -472,8 +331,8 @@ def parse_manifest(model_dir: str | os.PathLike[str], data: Any, verify_hashes: 
         for prec, ref_raw in files_raw.items():
             if prec not in FILE_KEYS:
                 raise bad(f"{key}.files", f"unknown precision {prec!r} (expected one of {FILE_KEYS})")
-            ref = _file_ref(ref_raw, f"{key}.files.{prec}", bad)
-            _check_file(model_dir, ref, f"{key}.files.{prec}", verify_hashes)
+            ref = parse_file_ref(ref_raw, f"{key}.files.{prec}", bad)
+            check_file(model_dir, ref, f"{key}.files.{prec}", verify_hashes)
             files[prec] = ref
         inputs = _specs(raw.get("inputs"), f"{key}.inputs", bad)
         outputs = _specs(raw.get("outputs"), f"{key}.outputs", bad)
@@ -523,8 +382,8 @@ def _batched(raw: Any, stages: Mapping[str, StageEntry], precisions: Sequence[st
             refs = {}
             for prec in precisions:
                 key = f"batched.stages.{name}.{b}.{prec}"
-                refs[prec] = _file_ref(files[prec], key, bad)
-                _check_file(model_dir, refs[prec], key, verify_hashes)
+                refs[prec] = parse_file_ref(files[prec], key, bad)
+                check_file(model_dir, refs[prec], key, verify_hashes)
             out[name][b] = MappingProxyType(refs)
     return MappingProxyType(out)
 
@@ -551,69 +410,6 @@ def _str_list(values: list, allowed: Sequence[str], key: str, bad) -> list[str]:
     if len(set(values)) != len(values):
         raise bad(key, f"repeated values in {values}")
     return list(values)
-
-
-def _plain_name(name: Any, key: str, bad) -> str:
-    if not isinstance(name, str):
-        raise bad(key, f"expected a file name, got {name!r}")
-    pure = PurePosixPath(name.replace("\\", "/"))
-    if not name or pure.is_absolute() or Path(name).is_absolute() or ".." in pure.parts or ":" in name:
-        raise bad(key, f"file {name!r} must be a plain name inside the model folder")
-    if any(not ch.isprintable() for ch in name):  # NUL and other control characters: no file has them
-        raise bad(key, f"file {name!r} must be a plain name inside the model folder (it holds control characters)")
-    return name
-
-
-def _file_ref(raw: Any, key: str, bad) -> FileRef:
-    if not isinstance(raw, Mapping) or not isinstance(raw.get("file"), str) or not isinstance(raw.get("sha256"), str):
-        raise bad(key, f'expected {{"file": ..., "sha256": ...}}, got {raw!r}')
-    name, digest = _plain_name(raw["file"], key, bad), raw["sha256"]
-    if len(digest) != 64 or any(ch not in "0123456789abcdef" for ch in digest):
-        raise bad(key, f"sha256 {digest!r} is not 64 lowercase hex digits")
-    external = raw.get("external_data", [])
-    if not isinstance(external, list):
-        raise bad(f"{key}.external_data", f"expected a list, got {external!r}")
-    refs = tuple(_file_ref(item, f"{key}.external_data[{i}]", bad) for i, item in enumerate(external))
-    if any(r.external for r in refs):
-        raise bad(f"{key}.external_data", "external data files have no external data of their own")
-    return FileRef(name, digest, refs)
-
-
-def _check_file(model_dir: Path, ref: FileRef, key: str, verify_hash: bool) -> None:
-    where = model_dir / MANIFEST_NAME
-    path = model_dir / ref.file
-    root = model_dir.resolve()
-    real = path.resolve()
-    # A symlink may point anywhere; only files that really live inside the folder are trusted.
-    if real != root and root not in real.parents:
-        raise ManifestError(f"{where}: {key}: {ref.file} leads outside the model folder (to {real})")
-    if not path.is_file():
-        raise ManifestError(f"{where}: {key}: {ref.file} is missing from {model_dir}")
-    if verify_hash:
-        actual = sha256_file(path)
-        if actual != ref.sha256:
-            raise ManifestError(f"{where}: {key}: {ref.file} has sha256 {actual[:16]}…, the manifest says "
-                                f"{ref.sha256[:16]}… (the file was changed or damaged; re-export)")
-    for i, ext in enumerate(ref.external):
-        _check_file(model_dir, ext, f"{key}.external_data[{i}]", verify_hash)
-    if verify_hash and ref.file.endswith(".onnx"):
-        # The graph's own list of the files it loads must be the manifest's: an unlisted one would
-        # be loaded unchecked.
-        from jamsdk.onnx_external import external_files
-
-        base = PurePosixPath(ref.file).parent
-        listed = {PurePosixPath(e.file) for e in ref.external}
-        try:
-            loads = external_files(path)
-        except InputError:
-            # Not a protobuf that parses: no runtime loads it either (the backend says so), and so
-            # it loads no external data.
-            loads = []
-        for loc in loads:
-            target = base / PurePosixPath(loc.replace("\\", "/"))
-            if target not in listed:
-                raise ManifestError(f"{where}: {key}: {ref.file} loads external data {loc!r}, which the manifest "
-                                    "does not record with a hash (re-export the folder with this jamsdk)")
 
 
 def _specs(raw: Any, key: str, bad) -> tuple[TensorSpec, ...]:
@@ -654,7 +450,7 @@ def _engines(raw: Any, stages: Mapping[str, StageEntry], bad) -> Engines | None:
     for name, ref in raw_stages.items():
         if name not in stages:
             raise bad("engines.stages", f"engine for unknown stage {name!r}")
-        refs[name] = _file_ref(ref, f"engines.stages.{name}", bad)
+        refs[name] = parse_file_ref(ref, f"engines.stages.{name}", bad)
     raw_batched = raw.get("batched") or {}
     if not isinstance(raw_batched, Mapping):
         raise bad("engines.batched", f"expected an object, got {raw_batched!r}")
@@ -663,6 +459,6 @@ def _engines(raw: Any, stages: Mapping[str, StageEntry], bad) -> Engines | None:
         if name not in stages or not isinstance(per_size, Mapping):
             raise bad("engines.batched", f"expected stage → {{batch: engine}}, got {name!r}: {per_size!r}")
         batched[name] = MappingProxyType({_batch_key(b, f"engines.batched.{name}", bad):
-                                          _file_ref(ref, f"engines.batched.{name}.{b}", bad)
+                                          parse_file_ref(ref, f"engines.batched.{name}.{b}", bad)
                                           for b, ref in per_size.items()})
     return Engines(stages=MappingProxyType(refs), batched=MappingProxyType(batched), **fields)

@@ -23,7 +23,7 @@ from jamsdk.export.fp16 import to_mixed_fp16
 from jamsdk.export.rewrite import fp32_form
 from jamsdk.export.samples import random_feeds
 from jamsdk.export.torch2onnx import export_stage, save_model
-from jamsdk.manifest import file_ref
+from jamsdk.model_files import file_ref
 from jamsdk.stages import Stage, batchable, batched
 
 MAX_BATCH = 64

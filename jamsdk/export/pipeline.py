@@ -30,8 +30,9 @@ from jamsdk.export.fp16 import FP16_BODIES, precision_summary, to_mixed_fp16
 from jamsdk.export.rewrite import fp32_form
 from jamsdk.export.samples import random_feeds
 from jamsdk.export.torch2onnx import DEFAULT_OPSET, SUPPORTED_OPSETS, export_stage, save_model
-from jamsdk.manifest import MANIFEST_NAME, file_ref, load_manifest, model_folder_problem, new_manifest, sha256_file, \
-    stage_to_dict, write_manifest
+from jamsdk.manifest import load_manifest
+from jamsdk.manifest_write import model_folder_problem, new_manifest, stage_to_dict, write_manifest
+from jamsdk.model_files import MANIFEST_NAME, file_ref, sha256_file
 from jamsdk.stages import stage_table
 
 # INT8 always comes with FP32: the quality gates measure against it, and stages the gates leave
@@ -104,7 +105,7 @@ def prepare_out_dir(out_dir: Path) -> Path:
     """A new staging folder beside ``out_dir``; InputError, touching nothing, when ``out_dir`` may not be replaced.
 
     ``out_dir`` is replaced only when it is missing, empty, or provably a jamsdk model folder
-    (:func:`jamsdk.manifest.model_folder_problem`). Staging folders that killed exports left for
+    (:func:`jamsdk.manifest_write.model_folder_problem`). Staging folders that killed exports left for
     ``out_dir`` are removed first (:mod:`jamsdk._folders`).
     """
     _folders.check_replaceable(out_dir, model_folder_problem)

@@ -84,7 +84,7 @@ class Animator:
     :meth:`close` or leaving the ``with`` block frees them.
 
     Raises:
-        InputError: bad arguments or a bad model folder (a :class:`~jamsdk.manifest.ManifestError`).
+        InputError: bad arguments or a bad model folder (a :class:`~jamsdk.errors.ManifestError`).
         EngineError: a graph or engine that cannot be loaded here (e.g. built for another GPU).
         MissingDependencyError: the chosen backend's package is not installed.
     """

@@ -24,7 +24,8 @@ import os
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Mapping
 
-from jamsdk.manifest import ManifestError, file_ref
+from jamsdk.errors import ManifestError
+from jamsdk.model_files import check_file, file_ref, parse_file_ref
 from jamsdk.stages import PER_FRAME, Stage, TensorSpec
 
 if TYPE_CHECKING:
@@ -62,8 +63,6 @@ def load_helpers(manifest: "Manifest", verify_hashes: bool = True) -> dict[str, 
         ManifestError: a ``helpers`` entry that is damaged, points outside the folder, or whose
             tensors differ from :func:`helper_table`.
     """
-    from jamsdk.manifest import _check_file, _file_ref
-
     raw = manifest.data.get("helpers")
     if raw is None:
         return {}
@@ -79,8 +78,8 @@ def load_helpers(manifest: "Manifest", verify_hashes: bool = True) -> dict[str, 
     for name, entry in raw.items():
         if name not in table:
             raise bad("helpers", f"unknown helper {name!r} (expected some of {list(table)})")
-        ref = _file_ref(entry, f"helpers.{name}", bad)
-        _check_file(manifest.model_dir, ref, f"helpers.{name}", verify_hashes)
+        ref = parse_file_ref(entry, f"helpers.{name}", bad)
+        check_file(manifest.model_dir, ref, f"helpers.{name}", verify_hashes)
         stage = table[name]
         if entry.get("inputs") != _spec_dicts(stage.inputs) or entry.get("outputs") != _spec_dicts(stage.outputs):
             raise bad(f"helpers.{name}", "tensors differ from this jamsdk's helper graphs (re-export)")
@@ -90,15 +89,13 @@ def load_helpers(manifest: "Manifest", verify_hashes: bool = True) -> dict[str, 
 
 def helper_engine(manifest: "Manifest", name: str, verify_hash: bool = True) -> Path | None:
     """The engine of helper ``name`` recorded by ``jamsdk build``, or None when there is none."""
-    from jamsdk.manifest import _check_file, _file_ref
-
     engines = manifest.data.get("engines") or {}
     raw = (engines.get("helpers") or {}).get(name) if isinstance(engines, Mapping) else None
     if raw is None:
         return None
     where = manifest.model_dir / "manifest.json"
-    ref = _file_ref(raw, f"engines.helpers.{name}", lambda k, m: ManifestError(f"{where}: {k}: {m}"))
-    _check_file(manifest.model_dir, ref, f"engines.helpers.{name}", verify_hash)
+    ref = parse_file_ref(raw, f"engines.helpers.{name}", lambda k, m: ManifestError(f"{where}: {k}: {m}"))
+    check_file(manifest.model_dir, ref, f"engines.helpers.{name}", verify_hash)
     return manifest.model_dir / ref.file
 
 
@@ -216,7 +213,8 @@ def add_helper_graphs(model_dir: str | os.PathLike[str]) -> Path:
     The stage graphs and engines are untouched; run ``jamsdk build`` afterwards so the helpers get
     engines too. Returns the updated manifest path.
     """
-    from jamsdk.manifest import load_manifest, write_manifest
+    from jamsdk.manifest import load_manifest
+    from jamsdk.manifest_write import write_manifest
 
     manifest = load_manifest(model_dir)
     data = dict(manifest.data)

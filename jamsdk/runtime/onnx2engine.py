@@ -46,7 +46,9 @@ from typing import Any, Callable, Sequence
 from jamsdk._atomic import write_bytes
 from jamsdk._lazy import require
 from jamsdk.errors import EngineError, InputError
-from jamsdk.manifest import MANIFEST_NAME, file_ref, load_manifest, write_manifest
+from jamsdk.manifest import load_manifest
+from jamsdk.manifest_write import write_manifest
+from jamsdk.model_files import MANIFEST_NAME, file_ref
 from jamsdk.runtime import _cuda
 from jamsdk.runtime.helpers import load_helpers
 
@@ -329,7 +331,7 @@ def build_engines(model_dir: str | os.PathLike[str], out_dir: str | os.PathLike[
     manifest = load_manifest(model_dir)
     if out_dir is not None and not (out.exists() and out.resolve() == model_dir.resolve()):
         from jamsdk._folders import check_replaceable
-        from jamsdk.manifest import model_folder_problem
+        from jamsdk.manifest_write import model_folder_problem
 
         check_replaceable(out, model_folder_problem, "--out")  # files of another folder are never overwritten
     gpu = _cuda.require_gpu("building TensorRT engines")

@@ -18,7 +18,8 @@ import pytest
 from jamsdk import _folders
 from jamsdk.errors import InputError
 from jamsdk.export.pipeline import export_checkpoint
-from jamsdk.manifest import load_manifest, model_folder_problem
+from jamsdk.manifest import load_manifest
+from jamsdk.manifest_write import model_folder_problem
 
 ROOT = Path(__file__).resolve().parents[2]
 QUIET = {"log": lambda _m: None, "precision": "fp32"}

@@ -12,9 +12,10 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-from jamsdk.errors import InputError
+from jamsdk.errors import InputError, ManifestError
 from jamsdk.export.pipeline import export_checkpoint
-from jamsdk.manifest import ManifestError, file_ref, load_manifest, sha256_file
+from jamsdk.manifest import load_manifest
+from jamsdk.model_files import file_ref, sha256_file
 
 onnx = pytest.importorskip("onnx")
 ROOT = Path(__file__).resolve().parents[2]

@@ -252,7 +252,7 @@ def test_manifest_reads_int8_engines_record(int8_dir, tmp_path):
     shutil.copytree(out, copy)
     data = json.loads((copy / "manifest.json").read_text())
     (copy / "generator.engine").write_bytes(b"plan")
-    from jamsdk.manifest import sha256_file
+    from jamsdk.model_files import sha256_file
 
     data["engines"] = {"tensorrt_version": "10.3.0", "gpu_name": "Orin", "compute_capability": "8.7",
                        "precision": "int8", "stages": {"generator": {"file": "generator.engine",

@@ -1,4 +1,5 @@
-"""jamsdk.manifest: writer, reader and every rejection, on a hand-made folder (no torch, no ONNX)."""
+"""jamsdk.manifest and jamsdk.manifest_write: writer, reader and every rejection, on a hand-made folder
+(no torch, no ONNX)."""
 
 from __future__ import annotations
 
@@ -11,17 +12,10 @@ from pathlib import Path
 import pytest
 
 from jamsdk.config import load_model_config
-from jamsdk.errors import InputError
-from jamsdk.manifest import (
-    FORMAT_VERSION,
-    MANIFEST_NAME,
-    ManifestError,
-    file_ref,
-    load_manifest,
-    new_manifest,
-    stage_to_dict,
-    write_manifest,
-)
+from jamsdk.errors import InputError, ManifestError
+from jamsdk.manifest import FORMAT_VERSION, load_manifest
+from jamsdk.manifest_write import new_manifest, stage_to_dict, write_manifest
+from jamsdk.model_files import MANIFEST_NAME, file_ref
 from jamsdk.stages import stage_table
 
 
@@ -199,7 +193,7 @@ def test_write_manifest_is_atomic(folder, monkeypatch):
 
 
 def test_manifest_module_is_torch_free():
-    code = ("import sys, jamsdk.manifest; "
+    code = ("import sys, jamsdk.manifest, jamsdk.manifest_write, jamsdk.model_files; "
             "bad = [m for m in ('torch', 'onnx', 'onnxruntime', 'tensorrt') if m in sys.modules]; "
             "assert not bad, bad")
     subprocess.run([sys.executable, "-c", code], check=True)

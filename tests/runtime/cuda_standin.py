@@ -42,7 +42,7 @@ from collections import Counter
 import numpy as np
 
 from jamsdk.errors import EngineError
-from jamsdk.manifest import sha256_file
+from jamsdk.model_files import sha256_file
 from jamsdk.runtime import _cuda
 
 GPU = _cuda.GpuInfo("Fake GPU", "8.7")

@@ -6,8 +6,8 @@ import numpy as np
 import pytest
 
 from jamsdk import Animator
-from jamsdk.errors import InputError
-from jamsdk.manifest import ManifestError, load_manifest
+from jamsdk.errors import InputError, ManifestError
+from jamsdk.manifest import load_manifest
 from jamsdk.runtime.batch import StreamBatch, split_sizes
 from jamsdk.runtime.stream_state import SourceState
 

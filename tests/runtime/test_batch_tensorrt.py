@@ -14,7 +14,7 @@ import numpy as np
 import pytest
 from cuda_standin import install, make_engine_dir
 
-from jamsdk.manifest import ManifestError
+from jamsdk.errors import ManifestError
 from jamsdk.runtime.batch import StreamBatch
 
 RNG = np.random.default_rng(2)

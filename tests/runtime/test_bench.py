@@ -20,8 +20,7 @@ from cuda_standin import GPU, VERSION, FakeCuda, install, make_engine_dir
 import jamsdk
 
 from jamsdk.cli import main
-from jamsdk.errors import InputError
-from jamsdk.manifest import ManifestError
+from jamsdk.errors import InputError, ManifestError
 from jamsdk.runtime import sysinfo
 from jamsdk.runtime.bench import run_bench, summarize, write_json, write_plot
 

@@ -200,7 +200,8 @@ def test_no_engines_on_a_gpu_machine_names_a_build_that_works(monkeypatch, tiny_
     # A GPU answers but the folder has no engines: then the build command is the advice, and for
     # the bundled folder it builds into a copy (build refuses to write into the installed package).
     from jamsdk.bundled import DEMO_MODEL_DIR
-    from jamsdk.manifest import ManifestError, load_manifest
+    from jamsdk.errors import ManifestError
+    from jamsdk.manifest import load_manifest
     from jamsdk.runtime.backends import TensorRTBackend
 
     monkeypatch.setattr(TensorRTBackend, "machine_problem", classmethod(lambda cls: ""))

@@ -20,7 +20,7 @@ import pytest
 
 from jamsdk.cli import main
 from jamsdk.bundled import DEMO_MODEL_DIR as DEMO_MODEL
-from jamsdk.manifest import sha256_file
+from jamsdk.model_files import sha256_file
 from jamsdk.runtime import cudaenv, doctor, sysinfo
 from jamsdk.runtime.cudaenv import FAIL, OK, SKIP, WARN
 

@@ -10,8 +10,8 @@ import pytest
 from rt_samples import driving_frames, source_image
 
 import jamsdk
-from jamsdk.errors import EngineError, InputError
-from jamsdk.manifest import ManifestError, sha256_file
+from jamsdk.errors import EngineError, InputError, ManifestError
+from jamsdk.model_files import sha256_file
 from jamsdk.runtime import _cuda
 from jamsdk.runtime.backends import OnnxRuntimeBackend, resolve_backend
 from jamsdk.runtime.backends.tensorrt import check_engine_compat

@@ -12,7 +12,8 @@ import onnxruntime as ort
 import pytest
 
 from jamsdk.export.checks import FORBIDDEN_OPS, graph_problems, trt_ops
-from jamsdk.manifest import ManifestError, load_manifest
+from jamsdk.errors import ManifestError
+from jamsdk.manifest import load_manifest
 from jamsdk.runtime import regions
 from jamsdk.runtime.frames import to_image
 from jamsdk.runtime.helpers import HELPERS, helper_graphs, helper_table, load_helpers

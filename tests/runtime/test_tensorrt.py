@@ -125,7 +125,7 @@ def test_engines_for_another_tensorrt_are_refused(fp32_engines, tmp_path):
 
 @pytest.mark.gpu
 def test_corrupt_engine_is_an_engine_error(fp32_engines, tmp_path):
-    from jamsdk.manifest import sha256_file
+    from jamsdk.model_files import sha256_file
 
     copy = tmp_path / "copy"
     shutil.copytree(fp32_engines, copy)

@@ -150,7 +150,8 @@ def test_tensorrt_cuda_major_is_cached(monkeypatch):
 def test_int8_build_with_batched_graphs(fake_builder, tiny_batched, tmp_path):
     import shutil
 
-    from jamsdk.manifest import load_manifest, sha256_file
+    from jamsdk.manifest import load_manifest
+    from jamsdk.model_files import sha256_file
     from jamsdk.runtime.onnx2engine import build_engines
 
     folder = tmp_path / "model"

@@ -20,7 +20,7 @@ from rt_samples import driving_frames, source_image, to_tensor
 
 import jamsdk
 from jamsdk.errors import EngineError
-from jamsdk.manifest import sha256_file
+from jamsdk.model_files import sha256_file
 
 FRAMES = driving_frames(4)
 

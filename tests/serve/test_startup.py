@@ -57,7 +57,7 @@ def test_cause_of_reads_the_last_exception_line():
 
     text = ("The deployment failed to start 3 times in a row. Error:\n\x1b[36mray::ServeReplica\x1b[39m\n"
             "Traceback (most recent call last):\n  File \"x.py\", line 1, in <module>\n"
-            "jamsdk.manifest.ManifestError: /m: no engines built yet\n")
+            "jamsdk.errors.ManifestError: /m: no engines built yet\n")
     assert cause_of(text) == "/m: no engines built yet"
     assert cause_of("Traceback ...\nValueError: bad value") == "ValueError: bad value"
     assert cause_of("RuntimeError: Failed to bind to address '127.0.0.1:8000'.") == \
