@@ -44,7 +44,9 @@ def make_job(work: Path, rows: int, frames: int, batch: int) -> tuple[Path, Path
 
     from jamsdk.commands.demo import ASSETS
     from jamsdk.export.pipeline import export_checkpoint
-    from jamsdk.video import iter_frames, read_image, write_video
+    from jamsdk.pictures import read_image
+    from jamsdk.video import iter_frames
+    from jamsdk.video_write import write_video
 
     model = work / "model"
     export_checkpoint(ASSETS / "demo.pt", model, precision="fp32", batch_sizes=(batch,), log=lambda _l: None)

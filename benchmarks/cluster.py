@@ -76,7 +76,9 @@ def make_job(work: Path, rows: int, frames: int) -> Path:
     import cv2
 
     from jamsdk.commands.demo import ASSETS
-    from jamsdk.video import iter_frames, read_image, write_video
+    from jamsdk.pictures import read_image
+    from jamsdk.video import iter_frames
+    from jamsdk.video_write import write_video
 
     picture = read_image(ASSETS / "example_source.png")
     for i, pic in enumerate([picture, picture[:, ::-1].copy(), np.ascontiguousarray(np.rot90(picture))]):
@@ -128,10 +130,11 @@ def batch_run(cluster, jobs: Path, out: Path, actors: int) -> dict:
 
 
 def serve_run(cluster, work: Path) -> dict:
+    from jamsdk.commands.demo import ASSETS
+    from jamsdk.pictures import read_image
     from jamsdk.scale.loopback import free_port
     from jamsdk.serve.client import StreamClient
-    from jamsdk.video import iter_frames, read_image
-    from jamsdk.commands.demo import ASSETS
+    from jamsdk.video import iter_frames
 
     port = free_port()
     proc, seen, lines = timed_command(["serve", "--ray", cluster.address, "--replicas", "2", "--port", str(port),

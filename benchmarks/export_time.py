@@ -41,7 +41,9 @@ def load_clip(kind: str, size: int, frames: int) -> tuple[torch.Tensor, torch.Te
     if kind == "synthetic":
         return synthetic_clip(size, frames, seed=0)
     from jamsdk.config import CONFIG_DIR
-    from jamsdk.video import center_crop_resize, read_frames, read_image
+    from jamsdk.pictures import read_image
+    from jamsdk.pixels import center_crop_resize
+    from jamsdk.video import read_frames
 
     assets = CONFIG_DIR.parent / "assets"
     src = center_crop_resize(read_image(assets / "example_source.png"), size)

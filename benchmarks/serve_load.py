@@ -267,9 +267,10 @@ def run(args: argparse.Namespace) -> dict:
     import ray
 
     from jamsdk.bundled import resolve_model
+    from jamsdk.pictures import read_image
     from jamsdk.serve import app
     from jamsdk.serve.protocol import Limits, encode_png
-    from jamsdk.video import read_frames, read_image
+    from jamsdk.video import read_frames
 
     model = resolve_model(args.model)
     print(f"building the 20000x20000 PNG ...", file=sys.stderr, flush=True)

@@ -41,9 +41,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from jamsdk._atomic import write_bytes  # noqa: E402
+from jamsdk.pictures import read_image  # noqa: E402
 from jamsdk.runtime.animator import Animator  # noqa: E402
 from jamsdk.runtime.views import RegionGeometry  # noqa: E402
-from jamsdk.video import read_frames, read_image  # noqa: E402
+from jamsdk.video import read_frames  # noqa: E402
 
 ASSETS = ROOT / "jamsdk" / "assets"
 SKIP = 5

@@ -1,7 +1,7 @@
 """A picture's declared size, read from its header before anything is decoded, and the pixel limit.
 
 A 1 MB PNG may declare 20000×20000 pixels: decoding it takes gigabytes and seconds. Every reader of
-pictures (:func:`jamsdk.video.read_image`, video frames, ``live``, ``serve`` frames, ``batch`` rows)
+pictures (:func:`jamsdk.pictures.read_image`, video frames, ``live``, ``serve`` frames, ``batch`` rows)
 first calls :func:`check_image_bytes`, which parses the header of the formats jamsdk reads (PNG, JPEG,
 BMP, WebP, TIFF, GIF), refuses any other bytes (OpenCV would otherwise sniff and decode JPEG 2000,
 AVIF, HDR, PFM, … whatever the file is called), and refuses a declared size over the limit, all

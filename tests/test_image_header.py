@@ -1,5 +1,5 @@
 """Hostile pictures: sizes read from headers before decoding, the pixel limit on every reader, and
-one-line errors (jamsdk.image_header, jamsdk.video)."""
+one-line errors (jamsdk.image_header, jamsdk.pictures, jamsdk.video)."""
 
 from __future__ import annotations
 
@@ -22,7 +22,9 @@ from jamsdk.image_header import (
     max_pixels,
     set_max_pixels,
 )
-from jamsdk.video import decode_bytes, iter_frames, probe, read_frames, read_image, write_video
+from jamsdk.pictures import decode_bytes, read_image
+from jamsdk.video import iter_frames, probe, read_frames
+from jamsdk.video_write import write_video
 
 ROOT = Path(__file__).resolve().parents[1]
 IMG = np.random.default_rng(0).integers(0, 256, (37, 53, 3), dtype=np.uint8)

@@ -67,7 +67,7 @@ def test_batch_on_ray_from_the_clones_parent(parent):
     pytest.importorskip("onnxruntime")
     import numpy as np
 
-    from jamsdk.video import write_video
+    from jamsdk.video_write import write_video
 
     write_video(parent / "clip.mp4", [np.full((64, 64, 3), 40 * i, np.uint8) for i in range(2)], fps=10)
     source = REPO / "jamsdk" / "assets" / "example_source.png"

@@ -1,4 +1,5 @@
-"""jamsdk.video: readers, writers, colour conversion and the resize policy."""
+"""jamsdk.pixels, jamsdk.pictures, jamsdk.video and jamsdk.video_write: readers, writers, colour
+conversion and the resize policy."""
 
 from __future__ import annotations
 
@@ -7,16 +8,10 @@ import numpy as np
 import pytest
 
 from jamsdk.errors import InputError
-from jamsdk.video import (
-    center_crop_resize,
-    iter_frames,
-    probe,
-    read_frames,
-    read_image,
-    resize_square,
-    to_rgb,
-    write_video,
-)
+from jamsdk.pictures import read_image
+from jamsdk.pixels import center_crop_resize, resize_square, to_rgb
+from jamsdk.video import iter_frames, probe, read_frames
+from jamsdk.video_write import write_video
 
 
 def smooth_clip(t: int = 12, h: int = 48, w: int = 64) -> np.ndarray:
@@ -225,7 +220,7 @@ def test_video_io_is_torch_free():
     import subprocess
     import sys
 
-    code = ("import sys, jamsdk.video, jamsdk.train.datasets, jamsdk.train.augment, jamsdk.train.synth; "
+    code = ("import sys, jamsdk.pixels, jamsdk.pictures, jamsdk.video, jamsdk.video_write, jamsdk.train.datasets, jamsdk.train.augment, jamsdk.train.synth; "
             "print(sorted(m for m in ('torch', 'onnx', 'onnxruntime', 'tensorrt') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"

@@ -21,7 +21,7 @@ import numpy as np
 
 from jamsdk._atomic import write_bytes
 from jamsdk.train.synth import FPS, render_clip
-from jamsdk.video import write_video
+from jamsdk.video_write import write_video
 
 SEED = 2024
 SOURCE_CLIP, DRIVING_CLIP = 7, 6

@@ -43,7 +43,8 @@ import cv2
 import numpy as np
 
 from jamsdk.errors import InputError
-from jamsdk.video import center_crop_resize, iter_frames, natural_key
+from jamsdk.pixels import center_crop_resize
+from jamsdk.video import iter_frames, natural_key
 
 SOURCES = {"Celeb-real": "celeb", "YouTube-real": "youtube"}
 

@@ -34,8 +34,9 @@ import cv2
 import numpy as np
 
 from jamsdk.errors import InputError
+from jamsdk.pixels import center_crop_resize
 from jamsdk.train.datasets import DataWarning, FramesDataset
-from jamsdk.video import center_crop_resize, natural_key, probe, read_frames
+from jamsdk.video import natural_key, probe, read_frames
 
 
 UMASK = os.umask(0)

@@ -54,9 +54,9 @@ def run(args: argparse.Namespace) -> int:
     from jamsdk.live.session import PANEL_MIN, LiveOptions, LiveSession
     from jamsdk.live.sinks import Recorder, VirtualCamera, check_record_path
     from jamsdk.live.sources import DrivingSource
+    from jamsdk.pictures import read_image
     from jamsdk.runtime.animator import Animator
     from jamsdk.runtime.smoothing import check_strength
-    from jamsdk.video import read_image
 
     if args.max_fps is not None and not (math.isfinite(args.max_fps) and args.max_fps > 0):
         raise InputError(f"--max-fps: expected a number > 0, got {args.max_fps:g}")

@@ -45,7 +45,7 @@ class CalibrationClip:
 
 
 def _to_model(images: np.ndarray, size: int) -> np.ndarray:
-    from jamsdk.video import center_crop_resize
+    from jamsdk.pixels import center_crop_resize
 
     out = np.stack([center_crop_resize(img, size) for img in images]).astype(np.float32) / 255.0
     return np.ascontiguousarray(out.transpose(0, 3, 1, 2))
@@ -64,7 +64,8 @@ def load_calibration(path: str | os.PathLike[str] | None, size: int, frames: int
         InputError: no clip given, a missing/unreadable clip or source, or fewer than
             ``frames + 1`` driving frames (at least one must be held out).
     """
-    from jamsdk.video import read_frames, read_image
+    from jamsdk.pictures import read_image
+    from jamsdk.video import read_frames
 
     if path is None:
         raise InputError("INT8 export needs calibration data: add --calibration VIDEO|FOLDER (a driving clip "

@@ -25,8 +25,8 @@ import numpy as np
 from jamsdk.bundled import DEMO_PAGE_NOTE, is_demo
 from jamsdk.errors import InputError
 from jamsdk.live.sources import DrivingSource, Pacer
+from jamsdk.pixels import center_crop_resize, resize_square
 from jamsdk.runtime.views import LAYOUTS, RegionGeometry, compose
-from jamsdk.video import center_crop_resize, resize_square
 
 ACTIONS = ("reset", "search", "layout", "regions")
 PANEL_MIN = 256  # small models (the demo is 128²) are shown at least this large

@@ -15,7 +15,7 @@ import numpy as np
 
 from jamsdk._lazy import require
 from jamsdk.errors import InputError, JamError
-from jamsdk.video import WRITE_EXTS, write_video
+from jamsdk.video_write import WRITE_EXTS, write_video
 
 VCAM_HELP = ("on Linux load v4l2loopback (sudo modprobe v4l2loopback devices=1 exclusive_caps=1); on Windows "
              "or macOS install OBS Studio and start its virtual camera once")
@@ -31,7 +31,7 @@ def check_record_path(out: str | os.PathLike[str]) -> Path:
 class Recorder:
     """Writes frames to ``out`` on a background thread; the file appears complete at :meth:`close`.
 
-    Uses :func:`jamsdk.video.write_video` (temporary file + atomic rename), so a crash leaves no
+    Uses :func:`jamsdk.video_write.write_video` (temporary file + atomic rename), so a crash leaves no
     partial file and an existing ``out`` stays untouched until the new one is complete. A ``.gif``
     is held in memory until the end (its encoder needs every frame).
     """

@@ -33,6 +33,7 @@ import numpy as np
 from jamsdk.bundled import DEMO_SPEC, resolve_model, warn_if_demo
 from jamsdk.errors import InputError
 from jamsdk.manifest import Manifest, load_manifest
+from jamsdk.pixels import center_crop_resize, resize_square
 from jamsdk.runtime import frame_plans, regions
 from jamsdk.runtime.backends import BACKENDS, Backend, resolve_backend
 from jamsdk.runtime.frames import check_frame, check_model_tensor, check_output_size, output_side, to_image, \
@@ -41,7 +42,6 @@ from jamsdk.runtime.plan import Pipeline, Plan, slot_specs
 from jamsdk.runtime.reference import best_reference
 from jamsdk.runtime.smoothing import RegionSmoother
 from jamsdk.runtime.stats import LatencyStats
-from jamsdk.video import center_crop_resize, resize_square
 
 Params = dict[str, np.ndarray]
 PRECISIONS = ("fp32", "fp16", "int8")

@@ -40,13 +40,13 @@ import numpy as np
 from jamsdk.bundled import DEMO_SPEC, resolve_model, warn_if_demo
 from jamsdk.errors import InputError
 from jamsdk.manifest import Manifest, load_manifest
+from jamsdk.pixels import center_crop_resize, resize_square
 from jamsdk.runtime import regions
 from jamsdk.runtime.backends import BACKENDS, Backend, resolve_backend
 from jamsdk.runtime.frames import check_frame, check_model_tensor, check_output_size, output_side, to_image, \
     to_model_input
 from jamsdk.runtime.stats import LatencyStats
 from jamsdk.runtime.stream_state import Params, SourceState, StreamState
-from jamsdk.video import center_crop_resize, resize_square
 
 def split_sizes(n: int, sizes: Sequence[int]) -> list[int]:
     """Chunk sizes for ``n`` items from ``sizes`` (must include 1), largest first: 7, (1,2,4) → [4, 2, 1]."""

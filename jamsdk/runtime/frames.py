@@ -1,6 +1,6 @@
 """Frames in and out of the model: checks, crop/resize policy, layout and range conversion.
 
-Input policy (the one :mod:`jamsdk.video` documents for data sets and runtime alike): the largest
+Input policy (the one :mod:`jamsdk.pixels` sets for data sets and runtime alike): the largest
 centred square of the frame is cut out and resized to the model's ``S × S`` (``INTER_AREA`` when
 shrinking, ``INTER_LINEAR`` when enlarging). Frames are ``(H, W, 3)`` RGB (BGR with ``bgr=True``),
 ``uint8`` in [0, 255] or float in [0, 1]; NaN or infinite values are rejected, and so are float
@@ -20,7 +20,7 @@ from typing import Any
 import numpy as np
 
 from jamsdk.errors import InputError
-from jamsdk.video import center_crop_resize, resize_square
+from jamsdk.pixels import center_crop_resize, resize_square
 
 OUTPUT_SIZES = ("model", "crop")
 FLOAT_TOLERANCE = 0.01

@@ -10,10 +10,12 @@ from typing import Callable, Iterator, Sequence
 import numpy as np
 
 from jamsdk.errors import InputError
+from jamsdk.pictures import read_image
 from jamsdk.runtime.animator import Animator
 from jamsdk.runtime.frames import crop_note, pad_to_square, unpad
 from jamsdk.runtime.progress import progress
-from jamsdk.video import VIDEO_EXTS, WRITE_EXTS, iter_frames, probe, read_image, write_video
+from jamsdk.video import VIDEO_EXTS, iter_frames, probe
+from jamsdk.video_write import WRITE_EXTS, write_video
 
 DEFAULT_FPS = 25.0
 FITS = ("crop", "pad")

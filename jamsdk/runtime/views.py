@@ -24,7 +24,7 @@ import cv2
 import numpy as np
 
 from jamsdk.errors import InputError
-from jamsdk.video import center_crop_resize
+from jamsdk.pixels import center_crop_resize
 
 LAYOUTS = ("result", "side-by-side")
 _CONV_HALF = 3  # the region conv is 7×7

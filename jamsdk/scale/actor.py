@@ -72,7 +72,8 @@ class RowAnimator:
         scratch = Path(self.workdir) / f"row{int(row['index'])}"
         names = {}
         try:
-            from jamsdk.video import iter_frames, probe, write_video
+            from jamsdk.video import iter_frames, probe
+            from jamsdk.video_write import write_video
 
             scratch.mkdir()
             sb = self._batch(str(row["mode"]))
@@ -107,7 +108,7 @@ class RowAnimator:
         return self._batches[mode]
 
     def _source(self, sb: Any, key: str, data: bytes, row: dict, scratch: Path, names: dict) -> tuple[Any, bool]:
-        from jamsdk.video import read_image
+        from jamsdk.pictures import read_image
 
         if key in self._sources:
             self._sources.move_to_end(key)

@@ -26,7 +26,7 @@ from typing import Any
 from jamsdk.errors import InputError
 from jamsdk.manifest import MODES
 from jamsdk.scale.outputs import contained
-from jamsdk.video import WRITE_EXTS
+from jamsdk.video_write import WRITE_EXTS
 
 COLUMNS = ("source", "driving", "out")
 

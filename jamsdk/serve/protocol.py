@@ -91,7 +91,7 @@ def decode_image(data: bytes, limits: Limits, what: str) -> np.ndarray:
     """
     import cv2
 
-    from jamsdk.video import decode_bytes
+    from jamsdk.pictures import decode_bytes
 
     if not isinstance(data, (bytes, bytearray)):
         raise InputError(f"{what}: expected a binary message with PNG or JPEG bytes, got {type(data).__name__}")

@@ -11,8 +11,8 @@ where each item is one video:
 - a video file (``.mp4 .mov .avi .mkv .webm .m4v``) or an animated ``.gif``;
 - a horizontal strip of frames in one ``.png``/``.jpg`` (needs ``frame_shape=(H, W)``).
 
-Frames become RGB (gray and RGBA are converted, see :func:`jamsdk.video.to_rgb`) and are brought
-to ``image_size × image_size`` by :func:`jamsdk.video.center_crop_resize` (centred square crop,
+Frames become RGB (gray and RGBA are converted, see :func:`jamsdk.pixels.to_rgb`) and are brought
+to ``image_size × image_size`` by :func:`jamsdk.pixels.center_crop_resize` (centred square crop,
 then resize; a plain resize for square frames). An item that cannot be read is skipped with a
 :class:`DataWarning` naming it and listed in :attr:`FramesDataset.summary`; a split without any
 readable item raises :class:`~jamsdk.errors.InputError`. Items are checked when the data set is
@@ -50,18 +50,10 @@ from typing import Any
 import numpy as np
 
 from jamsdk.errors import InputError
+from jamsdk.pictures import IMAGE_EXTS, read_image
+from jamsdk.pixels import center_crop_resize
 from jamsdk.train.augment import AugmentConfig, augment
-from jamsdk.video import (
-    IMAGE_EXTS,
-    VIDEO_EXTS,
-    center_crop_resize,
-    frame_files,
-    natural_key,
-    probe,
-    read_frames,
-    read_image,
-    split_strip,
-)
+from jamsdk.video import VIDEO_EXTS, frame_files, natural_key, probe, read_frames, split_strip
 
 __all__ = ["AugmentConfig", "DataWarning", "DatasetSummary", "FramesDataset", "VideoItem"]
 

@@ -146,7 +146,7 @@ class PairSet:
 
 
 def _read_png(path: Path) -> np.ndarray:
-    from jamsdk.video import read_image  # its header check and pixel limit, like every reader
+    from jamsdk.pictures import read_image  # its header check and pixel limit, like every reader
 
     if not path.is_file():
         raise InputError(f"{path}: missing or not a readable image")

@@ -379,7 +379,7 @@ def _check_int(name: str, value: object, low: int) -> int:
 
 
 def _write_clip(folder: Path, name: str, video: np.ndarray, fmt: str) -> None:
-    from jamsdk.video import write_video
+    from jamsdk.video_write import write_video
 
     if fmt == "folder":
         clip = folder / name

@@ -260,8 +260,8 @@ def test_action_flood_is_coalesced(monkeypatch):
     from jamsdk.live import session as session_module
     from jamsdk.live.session import LiveOptions, LiveSession
     from jamsdk.live.sources import DrivingSource
+    from jamsdk.pictures import read_image
     from jamsdk.runtime.animator import Animator
-    from jamsdk.video import read_image
 
     monkeypatch.setattr(session_module, "SEARCH_MIN_INTERVAL_S", 60.0)  # the next search waits a minute
     driving = DrivingSource(DRIVING)

@@ -11,7 +11,8 @@ from jamsdk.errors import InputError
 from jamsdk.live.session import FrameHub
 from jamsdk.live.sinks import Recorder
 from jamsdk.live.sources import DrivingSource, Pacer
-from jamsdk.video import read_frames, write_video
+from jamsdk.video import read_frames
+from jamsdk.video_write import write_video
 
 
 def _clip(path, n=3):

@@ -107,7 +107,7 @@ def demo_model():
 
 @pytest.fixture(scope="session")
 def demo_source():
-    from jamsdk.video import read_image
+    from jamsdk.pictures import read_image
 
     return read_image(DEMO_ASSETS / "example_source.png")
 

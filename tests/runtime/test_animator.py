@@ -6,7 +6,7 @@ from rt_samples import driving_frames, source_image, to_tensor
 
 import jamsdk
 from jamsdk.errors import InputError
-from jamsdk.video import center_crop_resize
+from jamsdk.pixels import center_crop_resize
 
 torch = pytest.importorskip("torch")
 

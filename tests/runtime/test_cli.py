@@ -8,7 +8,8 @@ from rt_samples import driving_frames, source_image
 from jamsdk.cli import main
 from jamsdk.errors import InputError
 from jamsdk.runtime.render import render_video
-from jamsdk.video import read_frames, write_video
+from jamsdk.video import read_frames
+from jamsdk.video_write import write_video
 
 
 @pytest.fixture(scope="module")

@@ -7,9 +7,10 @@ import pytest
 import torch
 
 from jamsdk.commands.demo import ASSETS, DEMO_DRIVING, DEMO_MODEL, DEMO_SOURCE
+from jamsdk.pictures import read_image
 from jamsdk.runtime.animator import Animator
 from jamsdk.runtime.frames import to_model_input
-from jamsdk.video import read_frames, read_image
+from jamsdk.video import read_frames
 
 DEMO_PT = ASSETS / "demo.pt"
 

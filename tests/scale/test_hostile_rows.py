@@ -9,7 +9,7 @@ from pathlib import Path
 import numpy as np
 
 from jamsdk.bundled import resolve_model
-from jamsdk.video import write_video
+from jamsdk.video_write import write_video
 
 
 def _png_declaring(width: int, height: int) -> bytes:

@@ -8,7 +8,8 @@ import cv2
 import numpy as np
 import pytest
 
-from jamsdk.video import read_frames, write_video
+from jamsdk.video import read_frames
+from jamsdk.video_write import write_video
 
 pytest.importorskip("ray")
 pytest.importorskip("onnxruntime")

@@ -13,7 +13,7 @@ from jamsdk.errors import ConfigError, InputError
 from jamsdk.train.augment import AugmentParams, apply_augment, augment_preset, sample_params
 from jamsdk.train.datasets import AugmentConfig, DatasetSummary, DataWarning, FramesDataset
 from jamsdk.train.synth import render_clip, write_dataset
-from jamsdk.video import write_video
+from jamsdk.video_write import write_video
 
 S = 32  # model size in these tests
 
