@@ -36,7 +36,7 @@ import numpy as np
 from jamsdk._atomic import write_bytes
 from jamsdk._version import __version__
 from jamsdk.errors import InputError
-from jamsdk.runtime import sysinfo
+from jamsdk.runtime import jetson, sysinfo, tegrastats
 from jamsdk.runtime.progress import progress
 
 FORMAT = "jamsdk.bench"
@@ -182,7 +182,7 @@ def run_bench(model_dir: str | os.PathLike[str], *, backend: str = "auto", frame
         device_used = [] if device_before is not None else None
         if device_used is not None:
             device_used.append(device_before[1] - device_before[0])
-        tegra = sysinfo.Tegrastats() if use_tegrastats else None
+        tegra = tegrastats.Tegrastats() if use_tegrastats else None
         bar = progress(warmup + frames, desc=f"bench {anim.backend}", stream=stream) if show_progress \
             else contextlib.nullcontext()
         with bar as bar_:
@@ -244,7 +244,7 @@ def run_bench(model_dir: str | os.PathLike[str], *, backend: str = "auto", frame
         gpu_result = {"unavailable": "; ".join(dict.fromkeys(timing_off)) or "no GPU timings were recorded"}
 
     tegra_result = None
-    if tegra is not None and (tegra.available or sysinfo.is_jetson()):
+    if tegra is not None and (tegra.available or jetson.is_jetson()):
         tegra_result = tegra.summary() or {"error": tegra.error or "no samples"}
 
     engines = manifest.engines
@@ -275,7 +275,7 @@ def run_bench(model_dir: str | os.PathLike[str], *, backend: str = "auto", frame
                           "system memory) before loading and every 10 frames"},
         },
         "machine": machine,
-        "jetson_advice": sysinfo.jetson_advice(machine.get("jetson")),
+        "jetson_advice": jetson.jetson_advice(machine.get("jetson")),
         "tegrastats": tegra_result,
         "wall_s": time.perf_counter() - started,
         "samples_ms": {k: [round(float(v), 5) for v in vals] for k, vals in samples.items()},

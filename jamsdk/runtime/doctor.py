@@ -19,7 +19,7 @@ import sys
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Mapping
 
-from jamsdk.runtime import cudaenv, sysinfo
+from jamsdk.runtime import _query, cudaenv, jetson, sysinfo
 from jamsdk.runtime.cudaenv import FAIL, OK, SKIP, WARN
 
 INFO = "info"
@@ -209,7 +209,7 @@ def check_tensorrt(facts: _Facts) -> list[Result]:
 
 # -- Jetson -----------------------------------------------------------------------------------------
 
-def check_jetson(facts: _Facts, run: sysinfo.Runner = sysinfo.run_command) -> list[Result]:
+def check_jetson(facts: _Facts, run: _query.Runner = _query.run_command) -> list[Result]:
     info = facts.jetson
     if info is None:
         return [Result("jetson", "Jetson", SKIP, "Jetson: no")]
@@ -220,7 +220,7 @@ def check_jetson(facts: _Facts, run: sysinfo.Runner = sysinfo.run_command) -> li
         power += f" (id {mode['id']})"
     out = [Result("jetson", "Jetson", OK, f"Jetson: {info.get('model') or 'unknown module'}, "
                   f"L4T {info.get('l4t') or '?'}, JetPack {info.get('jetpack') or '?'}", data=dict(info))]
-    advice = sysinfo.jetson_advice(info)
+    advice = jetson.jetson_advice(info)
     nvp = [a for a in advice if a.startswith("sudo nvpmodel")]
     out.append(Result("jetson", "power mode", WARN if nvp else OK, f"power mode {power}", nvp[0] if nvp else ""))
     on = clocks.get("on")
@@ -357,14 +357,14 @@ def _can_run(facts: _Facts, kind: str, with_model: bool) -> str:
 
 
 def run_checks(model_dir: str | os.PathLike[str] | None = None, backend: str = "auto", root: str = "/",
-               run: sysinfo.Runner = sysinfo.run_command) -> Report:
+               run: _query.Runner = _query.run_command) -> Report:
     """Run every check; ``backend`` is the one the user will run (``auto``: the first that can)."""
     from jamsdk.errors import InputError
 
     if backend not in BACKENDS:
         raise InputError(f"backend: expected one of {', '.join(BACKENDS)}, got {backend!r}")
     facts = _Facts(backend=backend, root=root)
-    facts.jetson = sysinfo.jetson_info(root, run) if sysinfo.is_jetson(root) else None
+    facts.jetson = jetson.jetson_info(root, run) if jetson.is_jetson(root) else None
     checks: list[Callable[[_Facts], list[Result]]] = [check_python, check_numpy_opencv, check_onnxruntime,
                                                       check_openvino, check_cuda, check_tensorrt]
     steps: list[tuple[str, Callable[[], list[Result]]]] = [(c.__name__, lambda c=c: c(facts)) for c in checks]

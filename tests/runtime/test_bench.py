@@ -1,4 +1,5 @@
-"""``jamsdk bench`` (jamsdk.runtime.bench) and the machine/Jetson information it records (jamsdk.runtime.sysinfo).
+"""``jamsdk bench`` (jamsdk.runtime.bench) and the machine/Jetson information it records (jamsdk.runtime.sysinfo,
+jamsdk.runtime.jetson, jamsdk.runtime.tegrastats).
 
 ONNX Runtime runs for real on the tiny model. The TensorRT path (CUDA-event GPU timing, device
 memory) runs on the stand-ins of test_tensorrt_plumbing.py, extended with a fake GPU clock, and for
@@ -21,7 +22,7 @@ import jamsdk
 
 from jamsdk.cli import main
 from jamsdk.errors import InputError, ManifestError
-from jamsdk.runtime import sysinfo
+from jamsdk.runtime import jetson, sysinfo, tegrastats
 from jamsdk.runtime.bench import run_bench, summarize, write_json, write_plot
 
 PER_FRAME = ["preprocess", "region_predictor", "dense_motion", "generator", "postprocess", "host_other"]
@@ -280,35 +281,35 @@ CLOCKS_OFF = CLOCKS_ON.replace("MinFreq=1728000", "MinFreq=729600").replace("GPU
 
 
 def test_parse_tegrastats_lines():
-    orin = sysinfo.parse_tegrastats(ORIN_TEGRASTATS)
+    orin = tegrastats.parse_tegrastats(ORIN_TEGRASTATS)
     assert (orin["ram_used_mb"], orin["ram_total_mb"], orin["gpu_load_percent"], orin["gpu_mhz"]) == \
         (3012, 7620, 61, 1020)
     assert orin["power_mw"] == {"VDD_IN": 7820, "VDD_CPU_GPU_CV": 2633, "VDD_SOC": 1424}
     assert orin["cpu_load_percent"] == [12, 5, 3, 2] and orin["temperature_c"]["gpu"] == 48.6
-    nano = sysinfo.parse_tegrastats(NANO_TEGRASTATS)
+    nano = tegrastats.parse_tegrastats(NANO_TEGRASTATS)
     assert (nano["ram_used_mb"], nano["gpu_load_percent"], nano["gpu_mhz"]) == (2214, 99, 921)
     assert nano["power_mw"] == {"POM_5V_IN": 5315, "POM_5V_GPU": 2100, "POM_5V_CPU": 861}  # RAM/SWAP/IRAM are not rails
-    assert sysinfo.parse_tegrastats("tegrastats: error opening file") is None
-    summary = sysinfo.summarize_tegrastats([orin, sysinfo.parse_tegrastats(ORIN_TEGRASTATS.replace("3012/", "3500/")
+    assert tegrastats.parse_tegrastats("tegrastats: error opening file") is None
+    summary = tegrastats.summarize_tegrastats([orin, tegrastats.parse_tegrastats(ORIN_TEGRASTATS.replace("3012/", "3500/")
                                                                           .replace("GR3D_FREQ 61%", "GR3D_FREQ 81%"))])
     assert summary["samples"] == 2 and summary["ram_used_mb"]["max"] == 3500
     assert summary["gpu_load_percent"] == {"mean": 71.0, "max": 81.0}
     assert summary["power_mw"]["VDD_IN"] == {"mean": 7820.0, "max": 7820.0}
-    assert sysinfo.summarize_tegrastats([]) is None
+    assert tegrastats.summarize_tegrastats([]) is None
 
 
 def test_parse_jetson_queries():
-    assert sysinfo.parse_nvpmodel(NVPMODEL_Q) == {"name": "MAXN_SUPER", "id": 2}
-    assert sysinfo.parse_nvpmodel("NV Power Mode: 15W\n") == {"name": "15W", "id": None}
-    assert sysinfo.parse_nvpmodel("nvpmodel: permission denied") is None
-    on, off = sysinfo.parse_jetson_clocks(CLOCKS_ON), sysinfo.parse_jetson_clocks(CLOCKS_OFF)
+    assert jetson.parse_nvpmodel(NVPMODEL_Q) == {"name": "MAXN_SUPER", "id": 2}
+    assert jetson.parse_nvpmodel("NV Power Mode: 15W\n") == {"name": "15W", "id": None}
+    assert jetson.parse_nvpmodel("nvpmodel: permission denied") is None
+    on, off = jetson.parse_jetson_clocks(CLOCKS_ON), jetson.parse_jetson_clocks(CLOCKS_OFF)
     assert on["on"] is True and on["gpu"]["MaxFreq"] == 1020000000 and on["cpus_online"] == 2
     assert off["on"] is False and off["cpus_pinned"] == 0
-    assert sysinfo.parse_jetson_clocks("Error: Run jetson_clocks as root") is None
-    assert sysinfo.parse_l4t_release("# R36 (release), REVISION: 4.3, GCID: 38968081, BOARD: generic, "
+    assert jetson.parse_jetson_clocks("Error: Run jetson_clocks as root") is None
+    assert jetson.parse_l4t_release("# R36 (release), REVISION: 4.3, GCID: 38968081, BOARD: generic, "
                                      "EABI: aarch64, DATE: Wed Jan  8 01:49:37 UTC 2025") == "36.4.3"
-    assert sysinfo.parse_l4t_release("# R32 (release), REVISION: 7.1, GCID: 29818004") == "32.7.1"
-    assert sysinfo.parse_l4t_release("garbage") is None
+    assert jetson.parse_l4t_release("# R32 (release), REVISION: 7.1, GCID: 29818004") == "32.7.1"
+    assert jetson.parse_l4t_release("garbage") is None
     assert sysinfo.parse_driver_version(
         "NVRM version: NVIDIA UNIX Open Kernel Module for x86_64  560.35.03  Release Build  (dvs-builder@U16)") \
         == "560.35.03"
@@ -346,7 +347,7 @@ def test_jetson_info_reads_and_never_changes(tmp_path):
         return {"dpkg-query": (0, "6.2+b77"), "nvpmodel": (0, "NV Power Mode: 15W\n0\n"),
                 "jetson_clocks": (1, "Error: Run jetson_clocks as root")}[argv[0]]
 
-    info = sysinfo.jetson_info(root, run)
+    info = jetson.jetson_info(root, run)
     assert (info["l4t"], info["jetpack"], info["model"]) == ("36.4.3", "6.2", "NVIDIA Jetson Orin Nano Developer Kit")
     assert info["nvpmodel"] == {"name": "15W", "id": 0}
     clocks = info["jetson_clocks"]  # not root: decided from sysfs instead
@@ -355,7 +356,7 @@ def test_jetson_info_reads_and_never_changes(tmp_path):
     # queries only: nothing that sets a mode or pins clocks
     assert calls == [["dpkg-query", "-W", "-f=${Version}", "nvidia-jetpack"], ["nvpmodel", "-q"],
                      ["jetson_clocks", "--show"]]
-    advice = sysinfo.jetson_advice(info)
+    advice = jetson.jetson_advice(info)
     assert len(advice) == 2 and advice[0].startswith("sudo nvpmodel -m") and advice[1].startswith("sudo jetson_clocks")
 
 
@@ -365,11 +366,11 @@ def test_jetson_pinned_and_maxn_needs_no_advice(tmp_path):
     def run(argv):
         return {"dpkg-query": None, "nvpmodel": (0, NVPMODEL_Q), "jetson_clocks": (0, CLOCKS_ON)}[argv[0]]
 
-    info = sysinfo.jetson_info(root, run)
+    info = jetson.jetson_info(root, run)
     assert info["jetpack"] is None and info["jetson_clocks"]["source"] == "jetson_clocks --show"
-    assert info["jetson_clocks"]["on"] is True and sysinfo.jetson_advice(info) == []
-    assert sysinfo.clocks_from_sysfs(root)["on"] is True
-    assert sysinfo.jetson_info(tmp_path / "not-a-jetson", run) is None
+    assert info["jetson_clocks"]["on"] is True and jetson.jetson_advice(info) == []
+    assert jetson.clocks_from_sysfs(root)["on"] is True
+    assert jetson.jetson_info(tmp_path / "not-a-jetson", run) is None
     lines = sysinfo.describe_machine({**sysinfo.machine_info(probe_gpu=False), "jetson": info})
     assert any("MAXN_SUPER (id 2); jetson_clocks on" in line for line in lines)
 
@@ -387,7 +388,7 @@ def fake_tegrastats(tmp_path, monkeypatch):
 
 
 def test_tegrastats_runs_alongside_and_stops(fake_tegrastats):
-    stats = sysinfo.Tegrastats(interval_ms=50)
+    stats = tegrastats.Tegrastats(interval_ms=50)
     assert stats.available
     with stats:
         proc = stats._proc
@@ -397,7 +398,7 @@ def test_tegrastats_runs_alongside_and_stops(fake_tegrastats):
     assert proc.poll() is not None  # stopped when the block ended
     summary = stats.summary()
     assert summary["samples"] >= 2 and summary["ram_used_mb"]["max"] == 3012 and summary["interval_ms"] == 50
-    assert not sysinfo.Tegrastats(command="no-such-tegrastats-here").available
+    assert not tegrastats.Tegrastats(command="no-such-tegrastats-here").available
 
 
 def test_bench_records_tegrastats_when_present(tiny_jam, fake_tegrastats):

@@ -5,7 +5,7 @@ The basic parsers are tested in test_bench.py; these tests cover what a Jetson u
 ``jamsdk bench`` and ``jamsdk doctor`` reports.
 """
 
-from jamsdk.runtime import sysinfo
+from jamsdk.runtime import jetson, sysinfo, tegrastats
 
 # An Orin NX/Nano line: the CV engines' sensors are off and print -256C.
 OFFLINE_LINE = (
@@ -32,17 +32,17 @@ CPU_ONLINE CORE_0 1
 
 
 def test_offline_sensor_is_not_a_temperature():
-    sample = sysinfo.parse_tegrastats(OFFLINE_LINE)
+    sample = tegrastats.parse_tegrastats(OFFLINE_LINE)
     assert sample["temperature_c"] == {"cpu": 47.5, "soc2": 46.1, "soc0": 46.5, "gpu": 48.6, "tj": 48.6}
     assert sample["temperature_offline"] == ["CV0", "CV1", "CV2"]
-    summary = sysinfo.summarize_tegrastats([sample, sample])
+    summary = tegrastats.summarize_tegrastats([sample, sample])
     assert min(summary["temperature_c_max"].values()) > 0
     assert summary["temperature_offline"] == ["CV0", "CV1", "CV2"]
 
 
 def test_a_real_negative_temperature_stays():
     # A cold module can read below zero; only the -256C marker means "off".
-    sample = sysinfo.parse_tegrastats("RAM 1/2MB cpu@-12.5C gpu@-256C")
+    sample = tegrastats.parse_tegrastats("RAM 1/2MB cpu@-12.5C gpu@-256C")
     assert sample["temperature_c"] == {"cpu": -12.5} and sample["temperature_offline"] == ["gpu"]
 
 
@@ -61,40 +61,40 @@ def test_describe_machine_without_a_mode_id():
 
 
 def test_parse_nvpmodel_conf():
-    assert sysinfo.parse_nvpmodel_conf(ORIN_NANO_JP62_CONF) == [
+    assert jetson.parse_nvpmodel_conf(ORIN_NANO_JP62_CONF) == [
         {"id": 0, "name": "15W"}, {"id": 1, "name": "25W"}, {"id": 2, "name": "MAXN_SUPER"}, {"id": 3, "name": "7W"}]
-    assert sysinfo.parse_nvpmodel_conf("garbage") == []
+    assert jetson.parse_nvpmodel_conf("garbage") == []
 
 
 def test_no_maxn_advice_for_an_orin_nano_on_jetpack_61():
     # JetPack 6.1 (L4T 36.4.0): the Orin Nano's modes are 15W (id 0) and 7W; no MAXN.
     at_15w = _jetson(l4t="36.4.0", mode={"name": "15W", "id": 0})
-    assert sysinfo.jetson_advice(at_15w) == []
+    assert jetson.jetson_advice(at_15w) == []
     at_7w = _jetson(l4t="36.4.0", mode={"name": "7W", "id": 1})
-    advice = sysinfo.jetson_advice(at_7w)
+    advice = jetson.jetson_advice(at_7w)
     assert advice[0].startswith("sudo nvpmodel -m 0 ") and "MAXN" not in advice[0].split("#")[0]
     assert "no MAXN mode" in advice[0]
     # The same from the module's own mode list, which wins over the built-in fact.
-    from_conf = _jetson(l4t=None, mode={"name": "7W", "id": 1}, modes=sysinfo.parse_nvpmodel_conf(ORIN_NANO_JP61_CONF))
-    assert sysinfo.jetson_advice(from_conf)[0].startswith("sudo nvpmodel -m 0 ")
-    assert sysinfo.jetson_advice({**from_conf, "nvpmodel": {"name": "15W", "id": 0}}) == []
+    from_conf = _jetson(l4t=None, mode={"name": "7W", "id": 1}, modes=jetson.parse_nvpmodel_conf(ORIN_NANO_JP61_CONF))
+    assert jetson.jetson_advice(from_conf)[0].startswith("sudo nvpmodel -m 0 ")
+    assert jetson.jetson_advice({**from_conf, "nvpmodel": {"name": "15W", "id": 0}}) == []
 
 
 def test_maxn_super_advice_names_its_id_on_jetpack_62():
-    info = _jetson(mode={"name": "15W", "id": 0}, modes=sysinfo.parse_nvpmodel_conf(ORIN_NANO_JP62_CONF),
+    info = _jetson(mode={"name": "15W", "id": 0}, modes=jetson.parse_nvpmodel_conf(ORIN_NANO_JP62_CONF),
                    clocks_on=False)
-    advice = sysinfo.jetson_advice(info)
+    advice = jetson.jetson_advice(info)
     assert advice[0].startswith("sudo nvpmodel -m 2 ") and "MAXN_SUPER" in advice[0]
     assert advice[1].startswith("sudo jetson_clocks")
     at_max = {**info, "nvpmodel": {"name": "MAXN_SUPER", "id": 2}, "jetson_clocks": {"on": True}}
-    assert sysinfo.jetson_advice(at_max) == []
+    assert jetson.jetson_advice(at_max) == []
 
 
 def test_unknown_module_gets_generic_advice_without_a_made_up_id():
     info = _jetson(model="NVIDIA Jetson AGX Orin", l4t="36.4.3", mode={"name": "30W", "id": 2})
-    advice = sysinfo.jetson_advice(info)
+    advice = jetson.jetson_advice(info)
     assert advice[0].startswith("sudo nvpmodel -m <id")
-    assert sysinfo.jetson_advice({**info, "nvpmodel": {"name": "MAXN", "id": 0}}) == []
+    assert jetson.jetson_advice({**info, "nvpmodel": {"name": "MAXN", "id": 0}}) == []
 
 
 def test_jetson_info_reads_nvpmodel_conf(tmp_path):
@@ -105,6 +105,6 @@ def test_jetson_info_reads_nvpmodel_conf(tmp_path):
     def run(argv):
         return {"dpkg-query": None, "nvpmodel": (0, "NV Power Mode: 15W\n0\n"), "jetson_clocks": None}[argv[0]]
 
-    info = sysinfo.jetson_info(tmp_path, run)
+    info = jetson.jetson_info(tmp_path, run)
     assert [m["name"] for m in info["nvpmodel_modes"]] == ["15W", "25W", "MAXN_SUPER", "7W"]
-    assert sysinfo.highest_power_mode(info)[0] == {"id": 2, "name": "MAXN_SUPER"}
+    assert jetson.highest_power_mode(info)[0] == {"id": 2, "name": "MAXN_SUPER"}
