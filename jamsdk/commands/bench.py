@@ -50,7 +50,8 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
 
 
 def run(args: argparse.Namespace) -> int:
-    from jamsdk.runtime.bench import format_report, run_bench, write_json, write_plot
+    from jamsdk.runtime.bench import run_bench, write_json
+    from jamsdk.runtime.bench_report import format_report, write_plot
 
     if args.plot and not args.plot.lower().endswith(".png"):
         raise InputError(f"--plot: expected a .png file, got {args.plot}")

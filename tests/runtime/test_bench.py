@@ -23,7 +23,8 @@ import jamsdk
 from jamsdk.cli import main
 from jamsdk.errors import InputError, ManifestError
 from jamsdk.runtime import jetson, sysinfo, tegrastats
-from jamsdk.runtime.bench import run_bench, summarize, write_json, write_plot
+from jamsdk.runtime.bench import run_bench, summarize, write_json
+from jamsdk.runtime.bench_report import write_plot
 
 PER_FRAME = ["preprocess", "region_predictor", "dense_motion", "generator", "postprocess", "host_other"]
 
