@@ -64,14 +64,14 @@ def make_job(work: Path, rows: int, frames: int, batch: int) -> tuple[Path, Path
 
 
 def run(args: argparse.Namespace) -> dict:
-    from jamsdk.scale._ray import init_ray
+    from jamsdk.scale.connect import connect
     from jamsdk.scale.offline import run_job
 
     counts = [int(a) for a in args.actors.split(",")]
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
         model, jobs = make_job(work, args.rows, args.frames, args.batch_size)
-        ray = init_ray(None, num_cpus=max(counts))
+        ray = connect(None, num_cpus=max(counts)).ray
         # Untimed warm-up: the first actors of a fresh Ray pay for cold imports and worker start-up.
         run_job(jobs, work / "warmup", model, actors=max(counts), threads=1, backend="onnxruntime")
         runs = []

@@ -91,7 +91,7 @@ def open_seconds(folder: Path, backend: str, precision: str, threads: int, cache
 def run(args: argparse.Namespace) -> dict[str, Any]:
     import jamsdk
     from jamsdk.bundled import resolve_model
-    from jamsdk.export.int8 import psnr
+    from jamsdk.export.psnr import psnr
     from jamsdk.export.samples import synthetic_clip
     from jamsdk.manifest import load_manifest
     from jamsdk.runtime import sysinfo

@@ -58,8 +58,9 @@ def load_clip(kind: str, size: int, frames: int) -> tuple[torch.Tensor, torch.Te
 def run_one(config: str, weights: str, frames: int, threads: int, workdir: Path, clip: str) -> dict:
     from jamsdk.config import load_model_config
     from jamsdk.export.pipeline import export_checkpoint
+    from jamsdk.export.psnr import psnr
     from jamsdk.export.samples import trained_like
-    from jamsdk.export.verify import OrtChain, psnr
+    from jamsdk.export.verify import OrtChain
     from jamsdk.manifest import load_manifest
     from jamsdk.model.checkpoint import save_checkpoint
     from jamsdk.model.jam import build_model

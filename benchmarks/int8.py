@@ -89,7 +89,7 @@ def summarize(ms: list[float]) -> dict[str, float]:
 
 def time_variants(folders: dict[str, Path], source: np.ndarray, frames: np.ndarray, args) -> dict[str, Any]:
     import jamsdk
-    from jamsdk.export.int8 import psnr
+    from jamsdk.export.psnr import psnr
 
     anims = {v: jamsdk.Animator(folders[v], backend="onnxruntime", mode="standard", threads=args.threads,
                                 precision="fp32" if v == "fp32" else "int8", stats_window=100_000)

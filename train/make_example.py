@@ -1,6 +1,6 @@
 """Write the demo's example inputs: ``jamsdk/assets/example_source.png`` and ``example_driving.mp4``.
 
-Both are synthetic figures from :func:`jamsdk.train.synth.render_clip` with fixed seeds, so the
+Both are synthetic figures from :func:`jamsdk.train.figures.render_clip` with fixed seeds, so the
 files are ours to ship and can be rebuilt at any time::
 
     python train/make_example.py [--out jamsdk/assets]
@@ -20,7 +20,8 @@ import cv2
 import numpy as np
 
 from jamsdk._atomic import write_bytes
-from jamsdk.train.synth import FPS, render_clip
+from jamsdk.train.figures import render_clip
+from jamsdk.train.synth import FPS
 from jamsdk.video_write import write_video
 
 SEED = 2024

@@ -54,6 +54,7 @@ import numpy as np
 
 from jamsdk._lazy import require
 from jamsdk.errors import EngineError, InputError
+from jamsdk.export.psnr import db_json, psnr
 
 if TYPE_CHECKING:
     import onnx
@@ -74,16 +75,6 @@ FP32_CONVS: dict[str, tuple[tuple[str, ...], ...]] = {
                          ("/region_predictor/regions/", "/region_predictor/predictor/decoder/")),
 }
 VARIANTS = ("s8s8", "u8s8")
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    """PSNR in dB of two images in [0, 1] (inf when equal)."""
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return float("inf") if mse == 0 else 10 * math.log10(1.0 / mse)
-
-
-def _db(value: float) -> float | str:
-    return round(value, 2) if math.isfinite(value) else "inf"
 
 
 class _Reader:
@@ -199,8 +190,8 @@ class Int8Report:
                 "weights (axis 0), per-tensor activations, float biases; Conv only; MinMax calibration",
                 "min_psnr_db": self.min_psnr, "calibration": self.clip, "quantized": self.quantized,
                 "fp32_fallback": self.fallback, "stages": self.stages,
-                "psnr_db_end_to_end": {"calibration": _db(self.psnr_calibration),
-                                       "held_out": _db(self.psnr_held_out)},
+                "psnr_db_end_to_end": {"calibration": db_json(self.psnr_calibration),
+                                       "held_out": db_json(self.psnr_held_out)},
                 "held_out_ok": bool(self.psnr_held_out >= self.min_psnr), "seconds": round(self.seconds, 1),
                 **({"cpu": self.cpu_summary()} if self.cpu else {}),
                 **({"openvino": self.openvino} if self.openvino else {})}
@@ -213,7 +204,7 @@ class Int8Report:
                 "rule": f"per stage the fastest of fp32/s8s8/u8s8 passing --min-psnr; INT8 only at ≤ {SPEED_MARGIN:g}× "
                         "FP32's time", "graphs": {s: c.form for s, c in self.cpu.items()},
                 "stages": {s: c.summary() for s, c in self.cpu.items()},
-                "psnr_db_end_to_end": {k: _db(v) for k, v in self.cpu_psnr.items()}}
+                "psnr_db_end_to_end": {k: db_json(v) for k, v in self.cpu_psnr.items()}}
 
 
 class _EndToEnd:
@@ -286,7 +277,7 @@ def quantize_model(fp32_files: Mapping[str, "str | os.PathLike[str]"], clip: "Ca
             own, cumulative = judge({name: proto}), judge({**accepted, name: proto})
             ok = cumulative >= min_psnr
             attempts.append({"fp32_convs": list(islands), "convs_int8": n_q, "convs": n_all,
-                             "psnr_db_stage_alone": _db(own), "psnr_db_with_previous": _db(cumulative)})
+                             "psnr_db_stage_alone": db_json(own), "psnr_db_with_previous": db_json(cumulative)})
             log(f"  int8: {name:18s} {n_q}/{n_all} convs INT8; end to end alone {own:.1f} dB, with the stages "
                 f"before {cumulative:.1f} dB → " + ("INT8" if ok else "too far from FP32")
                 + f" [{time.perf_counter() - t0:.1f}s]")

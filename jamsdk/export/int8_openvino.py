@@ -15,7 +15,6 @@ instruction set (VNNI above all).
 from __future__ import annotations
 
 import importlib.util
-import math
 import os
 import statistics
 import tempfile
@@ -26,6 +25,7 @@ from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 import numpy as np
 
 from jamsdk.export.calibration import StageChain
+from jamsdk.export.psnr import db_json, psnr
 
 if TYPE_CHECKING:
     import onnx
@@ -101,10 +101,6 @@ def time_openvino(paths: Mapping[str, str], feeds: Sequence[Mapping[str, np.ndar
     return {form: statistics.median(ts) for form, ts in times.items()}
 
 
-def _db(value: float) -> float | str:
-    return round(value, 2) if math.isfinite(value) else "inf"
-
-
 def choose_openvino_graphs(fp32_files: Mapping[str, Any], accepted: Mapping[str, "onnx.ModelProto"],
                            record: Mapping[str, list], clip: Any, refs: tuple[np.ndarray, np.ndarray],
                            min_psnr: float, candidates: Sequence[str], threads: int | None,
@@ -114,7 +110,6 @@ def choose_openvino_graphs(fp32_files: Mapping[str, Any], accepted: Mapping[str,
     ``refs`` are the FP32 chain's predictions on the calibration and held-out frames (the gates'
     reference); ``record`` the stages' recorded inputs (timing feeds).
     """
-    from jamsdk.export.int8 import psnr
     from jamsdk.export.int8_cpu import SPEED_MARGIN
     from jamsdk.runtime.backends.openvino import import_openvino
     from jamsdk.runtime.sysinfo import cpu_flags, cpu_model
@@ -154,7 +149,7 @@ def choose_openvino_graphs(fp32_files: Mapping[str, Any], accepted: Mapping[str,
             why = "" if ok else (f"end to end {db:.1f} dB < {min_psnr:g} dB" if db < min_psnr
                                  else f"{ratio:.2f}× FP32's time (kept only at ≤ {SPEED_MARGIN:g}×)")
             stages[name] = {"graph": graphs[name], "ms": {k: round(v * 1e3, 2) for k, v in seconds.items()},
-                            "over_fp32": round(ratio, 3), "psnr_db_end_to_end": _db(db), "rejected": why}
+                            "over_fp32": round(ratio, 3), "psnr_db_end_to_end": db_json(db), "rejected": why}
             log(f"  int8: {name:18s} on OpenVINO: fp32 {seconds['fp32'] * 1e3:.1f} ms, int8 "
                 f"{seconds['int8'] * 1e3:.1f} ms ({ratio:.2f}×), end to end {db:.1f} dB → {graphs[name]}")
         cal, held = judge(chosen), judge(chosen, held_out=True)
@@ -166,6 +161,6 @@ def choose_openvino_graphs(fp32_files: Mapping[str, Any], accepted: Mapping[str,
                "rule": f"per stage the export's S8S8 graph when the OpenVINO chain stays ≥ --min-psnr and it takes "
                        f"≤ {SPEED_MARGIN:g}× FP32's time on OpenVINO, else FP32",
                "graphs": graphs, "stages": stages,
-               "psnr_db_end_to_end": {"calibration": _db(cal), "held_out": _db(held)},
+               "psnr_db_end_to_end": {"calibration": db_json(cal), "held_out": db_json(held)},
                "held_out_ok": bool(held >= min_psnr)}
     return graphs, summary

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from jamsdk._lazy import require
+from jamsdk.export.psnr import db_json, psnr
 from jamsdk.export.samples import pipeline_feeds, random_feeds, synthetic_clip
 from jamsdk.export.torch2onnx import stage_module
 from jamsdk.stages import Stage
@@ -79,13 +80,7 @@ class VerifyReport:
         return {"ok": self.ok, "checks": len(judged), "failed": len(self.failures),
                 "max_abs_diff_stages_fp32": max(stages, default=None),
                 "max_abs_diff_end_to_end_fp32": max(chains, default=None),
-                "fp16_psnr_db": None if psnr_db is None else (round(psnr_db, 2) if math.isfinite(psnr_db) else "inf")}
-
-
-def psnr(a: np.ndarray, b: np.ndarray) -> float:
-    """PSNR in dB of two images in [0, 1] (inf when equal)."""
-    mse = float(np.mean((a.astype(np.float64) - b.astype(np.float64)) ** 2))
-    return float("inf") if mse == 0 else 10 * math.log10(1.0 / mse)
+                "fp16_psnr_db": None if psnr_db is None else db_json(psnr_db)}
 
 
 class OrtChain:

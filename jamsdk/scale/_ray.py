@@ -1,11 +1,14 @@
-"""Ray plumbing shared by ``jamsdk batch`` and ``jamsdk serve``: the import, the cluster, the model."""
+"""Ray plumbing shared by ``jamsdk batch`` and ``jamsdk serve``: the import and the model folder.
+
+Connecting to a Ray (local or a cluster, checked first) is :func:`jamsdk.scale.connect.connect`, which
+imports Ray through :func:`require_ray`; this module imports nothing of ``scale`` in return.
+"""
 
 from __future__ import annotations
 
 import os
 from pathlib import Path
 from types import ModuleType
-from typing import Any
 
 from jamsdk._lazy import require
 from jamsdk.errors import InputError
@@ -27,14 +30,3 @@ def resolve_model(model: str | os.PathLike[str] | None) -> Path:
         raise InputError(f"--model {model}: expected an exported model folder (with manifest.json) or 'demo'")
     warn_if_demo(path)
     return path.resolve()
-
-
-def init_ray(address: str | None, num_cpus: int | None = None) -> Any:
-    """Connect to the Ray at ``address`` (or ``RAY_ADDRESS``), or start a local Ray (reused when already running).
-
-    Returns the ``ray`` module. A cluster is checked first and every failure is one
-    :class:`~jamsdk.errors.ClusterError` line (:func:`jamsdk.scale.connect.connect`).
-    """
-    from jamsdk.scale.connect import connect
-
-    return connect(address, num_cpus=num_cpus).ray

@@ -1,7 +1,7 @@
 """Held-out animation pairs with ground truth: picture A, a driving clip of B, and A moving like B.
 
 Real videos cannot say what "picture A performing video B's motion" should look like; jamsdk's
-synthetic figures are parametric (:class:`jamsdk.train.synth.Pose`), so it can render it. Each pair
+synthetic figures are parametric (:class:`jamsdk.train.figures.Pose`), so it can render it. Each pair
 has two figures A and B with the same structure (limb count, which limbs are arms, mirroring — so
 their joints correspond one to one) and their own proportions, colours, background and motion:
 
@@ -35,6 +35,7 @@ import cv2
 import numpy as np
 
 from jamsdk.errors import InputError
+from jamsdk.train.figures import Canvas, Figure, Pose, background
 
 PAIRS_DIR = "pairs"
 PAIRS_JSON = "pairs.json"
@@ -48,10 +49,8 @@ GT_MODES = ("relative", "standard")
 MODE_GT = {"relative": "relative", "standard": "standard", "avd": "standard"}
 
 
-def relative_pose(a0: Any, b0: Any, b: Any, size_ratio: float) -> Any:
+def relative_pose(a0: Pose, b0: Pose, b: Pose, size_ratio: float) -> Pose:
     """A's pose ``a0`` plus B's change from ``b0`` to ``b`` (see the module docstring)."""
-    from jamsdk.train.synth import Pose
-
     angles = tuple(tuple(x + (y - y0) for x, y, y0 in zip(ca, cb, cb0))
                    for ca, cb, cb0 in zip(a0.angles, b.angles, b0.angles))
     center = (a0.center[0] + size_ratio * (b.center[0] - b0.center[0]),
@@ -62,16 +61,14 @@ def relative_pose(a0: Any, b0: Any, b: Any, size_ratio: float) -> Any:
 
 def render_pair(rng: np.random.Generator, frames: int, size: int) -> dict[str, np.ndarray]:
     """One pair: ``source`` (S, S, 3), ``driving``, ``relative``, ``standard`` (T, S, S, 3), uint8 RGB."""
-    from jamsdk.train.synth import _Canvas, _Figure, _background
-
-    fig_b = _Figure(rng, size)
-    bg_b = _background(rng, size, fig_b.bg_hue)
-    fig_a = _Figure(rng, size, like=fig_b)
-    bg_a = _background(rng, size, fig_a.bg_hue)
+    fig_b = Figure(rng, size)
+    bg_b = background(rng, size, fig_b.bg_hue)
+    fig_a = Figure(rng, size, like=fig_b)
+    bg_a = background(rng, size, fig_a.bg_hue)
     t_b, t_a = rng.uniform(0, 200), rng.uniform(0, 200)
 
-    def draw(fig: Any, bg: np.ndarray, pose: Any) -> np.ndarray:
-        canvas = _Canvas(bg, labels=False)
+    def draw(fig: Figure, bg: np.ndarray, pose: Pose) -> np.ndarray:
+        canvas = Canvas(bg, labels=False)
         fig.draw_pose(canvas, pose)
         return canvas.image
 

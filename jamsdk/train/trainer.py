@@ -9,13 +9,15 @@ One readable loop (nanoGPT style) around :mod:`jamsdk.train.losses`. What it gua
 * **Exact resume** (``resume=True``): weights, optimizer, LR schedule, GradScaler, every RNG (torch,
   CUDA, numpy, python ``random`` and the trainer's own warp generator — stored as tensors and lists
   so ``torch.load(weights_only=True)`` reads them) and the data position (epoch and batch within it;
-  the data order is a function of seed and epoch) are restored: N steps straight and N/2 + resume +
-  N/2 give the same weights.
+  the data order is a function of seed and epoch; :mod:`jamsdk.train.resume`) are restored: N steps
+  straight and N/2 + resume + N/2 give the same weights. ``log.csv`` is cut back to the checkpoint's
+  step (:mod:`jamsdk.train.run_log`).
 * **A non-finite loss or gradient** stops the run with :class:`NonFiniteLossError` naming the step;
   nothing is written after the last good checkpoint.
 * **Stage 2** (``stage=2``) starts from a stage-1 checkpoint (``init``), freezes everything but the
   AVD network and records ``meta["avd_trained"] = True`` in its checkpoints (the exporter reads it).
-* Multi-GPU with ``torchrun`` (DistributedDataParallel when ``WORLD_SIZE > 1``; rank 0 writes) and
+* Multi-GPU with ``torchrun`` (DistributedDataParallel when ``WORLD_SIZE > 1``; rank 0 writes; the
+  process group and the ranks' agreement are :mod:`jamsdk.train.distributed`) and
   mixed precision on CUDA (``torch.autocast`` + ``GradScaler``); both are thin and guarded, since
   they cannot be exercised on a CPU-only machine.
 """
@@ -23,11 +25,7 @@ One readable loop (nanoGPT style) around :mod:`jamsdk.train.losses`. What it gua
 from __future__ import annotations
 
 import contextlib
-import csv
 import gc
-import importlib
-from collections import Counter
-import io
 import math
 import os
 import random
@@ -35,9 +33,10 @@ import signal
 import sys
 import threading
 import time
+from collections import Counter
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable, Iterator
+from typing import Any, Callable
 
 import numpy as np
 import torch
@@ -46,6 +45,9 @@ from jamsdk.config import ModelConfig
 from jamsdk.errors import CheckpointError, ConfigError, InputError, JamError
 from jamsdk.model.checkpoint import config_of, load_state_strict, read_checkpoint, save_checkpoint
 from jamsdk.model.jam import build_model
+from jamsdk.train.distributed import any_rank, init_distributed, mean_over_ranks, shutdown_distributed
+from jamsdk.train.resume import EpochSampler, rng_state, set_rng_state
+from jamsdk.train.run_log import CsvLog
 from jamsdk.train.train_config import TrainConfig, write_run_config
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -76,58 +78,7 @@ class TrainResult:
 
 
 # ---------------------------------------------------------------------------------------------
-# Small pieces: RNG state, data order, stop signals, CSV log
-
-
-def rng_state(transform_gen: torch.Generator) -> dict[str, Any]:
-    """Every RNG the run touches, as tensors/lists/numbers (``weights_only``-loadable)."""
-    np_state = np.random.get_state()
-    py_state = random.getstate()
-    return {
-        "torch": torch.get_rng_state(),
-        "cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else [],
-        "numpy": {"keys": torch.from_numpy(np_state[1].astype(np.int64)), "pos": int(np_state[2]),
-                  "has_gauss": int(np_state[3]), "cached_gaussian": float(np_state[4])},
-        "python": [py_state[0], list(py_state[1]), py_state[2]],
-        "transform": transform_gen.get_state(),
-    }
-
-
-def set_rng_state(state: dict[str, Any], transform_gen: torch.Generator) -> None:
-    torch.set_rng_state(state["torch"])
-    if state.get("cuda") and torch.cuda.is_available() and len(state["cuda"]) == torch.cuda.device_count():
-        torch.cuda.set_rng_state_all(state["cuda"])
-    n = state["numpy"]
-    np.random.set_state(("MT19937", n["keys"].numpy().astype(np.uint32), n["pos"], n["has_gauss"],
-                         n["cached_gaussian"]))
-    v, internal, gauss = state["python"]
-    random.setstate((v, tuple(internal), gauss))
-    transform_gen.set_state(state["transform"])
-
-
-class EpochSampler(torch.utils.data.Sampler):
-    """A DistributedSampler (shuffled by seed + epoch) that can start part-way into an epoch."""
-
-    def __init__(self, dataset: Any, seed: int, rank: int = 0, world: int = 1):
-        from torch.utils.data.distributed import DistributedSampler
-
-        self.inner = DistributedSampler(dataset, num_replicas=world, rank=rank, shuffle=True, seed=seed,
-                                        drop_last=True)
-        self.skip = 0
-
-    def set_position(self, epoch: int, skip: int) -> None:
-        self.inner.set_epoch(epoch)
-        self.skip = skip
-
-    def __iter__(self) -> Iterator[int]:
-        return iter(list(self.inner)[self.skip:])
-
-    def __len__(self) -> int:
-        return len(self.inner) - self.skip
-
-    @property
-    def per_epoch(self) -> int:
-        return len(self.inner)
+# Small pieces: stop signals, config comparison
 
 
 class StopSignals:
@@ -151,145 +102,6 @@ class StopSignals:
         if self.received is not None and signum == signal.SIGINT:
             raise KeyboardInterrupt
         self.received = signal.Signals(signum).name
-
-
-class CsvLog:
-    """``log.csv``: one row per ``log_every`` steps; on resume, rows past the checkpoint are dropped.
-
-    Rows are appended and flushed (a log, not an artefact); a torn last line after a SIGKILL is
-    dropped on resume, where the file is rewritten atomically up to the checkpoint's step.
-    """
-
-    def __init__(self, path: Path, resume_step: int | None):
-        from jamsdk._atomic import write_bytes
-
-        self.path = path
-        self.rows: list[dict[str, str]] = []
-        self.fields: list[str] = []
-        if resume_step is not None and path.is_file():
-            with open(path, newline="", encoding="utf-8") as fh:
-                reader = csv.DictReader(fh)
-                self.fields = list(reader.fieldnames or [])
-                for row in reader:
-                    try:
-                        if None not in row.values() and int(row["step"]) <= resume_step:
-                            self.rows.append(row)
-                    except (KeyError, ValueError):
-                        continue  # a torn line
-        if self.fields:
-            write_bytes(path, self._render().encode("utf-8"))
-        elif path.exists():
-            path.unlink()
-
-    def _render(self) -> str:
-        buf = io.StringIO()
-        writer = csv.DictWriter(buf, fieldnames=self.fields, restval="")
-        writer.writeheader()
-        writer.writerows(self.rows)
-        return buf.getvalue()
-
-    def write(self, row: dict[str, Any]) -> None:
-        from jamsdk._atomic import write_bytes
-
-        row = {k: (f"{v:.6g}" if isinstance(v, float) else str(v)) for k, v in row.items()}
-        self.rows.append(row)
-        new = [k for k in row if k not in self.fields]
-        if new:  # header changes: rewrite the whole (small) file
-            self.fields += new
-            write_bytes(self.path, self._render().encode("utf-8"))
-            return
-        with open(self.path, "a", newline="", encoding="utf-8") as fh:
-            csv.DictWriter(fh, fieldnames=self.fields, restval="").writerow(row)
-            fh.flush()
-
-
-# ---------------------------------------------------------------------------------------------
-# Distributed / device helpers (DDP and AMP are the stock engines, kept thin)
-
-
-@dataclass
-class _Dist:
-    rank: int = 0
-    world: int = 1
-    local_rank: int = 0
-    owned: bool = False  # this process group was started here, so it is torn down here
-
-    @property
-    def main(self) -> bool:
-        return self.rank == 0
-
-
-def _init_distributed(device: str | None) -> tuple[_Dist, torch.device]:
-    world = int(os.environ.get("WORLD_SIZE", "1"))
-    if world <= 1:
-        return _Dist(), _pick_device(device)
-    import torch.distributed as dist
-
-    local_rank = int(os.environ.get("LOCAL_RANK", "0"))
-    cuda = torch.cuda.is_available() and device != "cpu"
-    owned = not dist.is_initialized()
-    if owned:
-        # DDP imports torch.distributed.nn, whose functions take `group=group.WORLD` as a default
-        # argument: imported after the group exists, those defaults hold it until the interpreter
-        # ends, and _shutdown_distributed could no longer free it (nor join its threads).
-        importlib.import_module("torch.distributed.nn")
-
-        dist.init_process_group(backend="nccl" if cuda else "gloo")
-    if cuda:
-        torch.cuda.set_device(local_rank)
-    dev = torch.device("cuda", local_rank) if cuda else torch.device("cpu")
-    return _Dist(dist.get_rank(), dist.get_world_size(), local_rank, owned), dev
-
-
-def _shutdown_distributed(dist_info: _Dist) -> None:
-    """Tear down the process group this process started, once every rank has finished.
-
-    Gloo's worker threads release the last collective's tensors after the caller has its result;
-    releasing a tensor that Python knows takes the GIL. If the interpreter is already shutting down
-    by then (a rank that finished first and exits while rank 0 still writes the checkpoint), Python
-    ends that thread with a forced unwind and C++ aborts the process ("terminate called without an
-    active exception"). Destroying the group while the interpreter is alive joins those threads
-    first. The barrier keeps a rank from leaving while another still needs it.
-    """
-    if dist_info.world == 1 or not dist_info.owned:
-        return
-    import torch.distributed as dist
-
-    if dist.is_initialized():
-        dist.barrier()
-        dist.destroy_process_group()
-
-
-def _pick_device(device: str | None) -> torch.device:
-    if device in (None, "auto"):
-        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
-    if device not in ("cpu", "cuda") and not device.startswith("cuda:"):
-        raise InputError(f"device: expected 'cpu', 'cuda' or 'cuda:N', got {device!r}")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise InputError(f"device {device!r} requested but torch sees no CUDA GPU (torch {torch.__version__})")
-    return torch.device(device)
-
-
-def _any_rank(flag: bool, dist_info: _Dist, device: torch.device) -> bool:
-    """True on every rank if ``flag`` is true on any (so all ranks stop at the same step)."""
-    if dist_info.world == 1:
-        return flag
-    import torch.distributed as dist
-
-    t = torch.tensor([1.0 if flag else 0.0], device=device)
-    dist.all_reduce(t, op=dist.ReduceOp.MAX)
-    return bool(t.item())
-
-
-def _mean_over_ranks(values: dict[str, float], dist_info: _Dist, device: torch.device) -> dict[str, float]:
-    """Loss values averaged over processes: what a single process would log for the global batch."""
-    if dist_info.world == 1:
-        return values
-    import torch.distributed as dist
-
-    t = torch.tensor(list(values.values()), dtype=torch.float64, device=device)
-    dist.all_reduce(t)
-    return dict(zip(values, (t / dist_info.world).tolist()))
 
 
 def _first_difference(a: Any, b: Any, path: str = "model") -> str | None:
@@ -338,7 +150,7 @@ class Trainer:
         self.plot = plot
         self.progress = progress
         self._echo = echo
-        self.dist, self.device = _init_distributed(device)
+        self.dist, self.device = init_distributed(device)
         self.amp = bool(train_cfg.amp and self.device.type == "cuda")
         # Stage-specific schedule values.
         sc = train_cfg if stage == 1 else train_cfg.avd
@@ -603,9 +415,9 @@ class Trainer:
         total = sum(losses.values())
         values = {k: float(v.detach()) for k, v in losses.items()}
         values["total"] = float(total.detach())
-        values = _mean_over_ranks(values, self.dist, self.device)
+        values = mean_over_ranks(values, self.dist, self.device)
         # Agreed across processes, so no rank is left waiting in a collective when one stops.
-        if _any_rank(not all(math.isfinite(v) for v in values.values()), self.dist, self.device):
+        if any_rank(not all(math.isfinite(v) for v in values.values()), self.dist, self.device):
             raise NonFiniteLossError(self.step + 1, "loss", values)
         self.optimizer.zero_grad(set_to_none=True)
         self.scaler.scale(total).backward()
@@ -613,7 +425,7 @@ class Trainer:
             grads = [p.grad for p in self.params if p.grad is not None]
             norm = float(torch.linalg.vector_norm(torch.stack([torch.linalg.vector_norm(g) for g in grads]))) \
                 if grads else 0.0
-            if _any_rank(not math.isfinite(norm), self.dist, self.device):
+            if any_rank(not math.isfinite(norm), self.dist, self.device):
                 raise NonFiniteLossError(self.step + 1, "gradient", {**values, "grad_norm": norm})
         self.scaler.step(self.optimizer)
         self.scaler.update()
@@ -630,7 +442,7 @@ class Trainer:
         if self.dist.world > 1 and self.dist.owned:
             self.wrapped = self.objective  # DDP holds the process group: drop it first
             gc.collect()
-            _shutdown_distributed(self.dist)
+            shutdown_distributed(self.dist)
             self.dist.owned = False
 
     def run(self) -> TrainResult:
@@ -677,7 +489,7 @@ class Trainer:
                             sums, window_start, window_steps = {}, time.perf_counter(), 0
                         if self.step % self.cfg.checkpoint_every == 0:
                             self.save()
-                        if _any_rank(signals.received is not None, self.dist, self.device):
+                        if any_rank(signals.received is not None, self.dist, self.device):
                             stopped_by = signals.received or "signal"
                             break
                         if self.step >= self.total_steps:

@@ -171,7 +171,9 @@ def test_converted_mraa_checkpoint_exports_with_its_avd_network(tmp_path):
 
     from jamsdk.config import read_yaml
     from jamsdk.model.jam import build_model
-    from jamsdk.model.mraa_import import convert_mraa, jam_key_to_mraa, model_config_from_mraa
+    from jamsdk.model.mraa_checkpoint import jam_key_to_mraa
+    from jamsdk.model.mraa_config import model_config_from_mraa
+    from jamsdk.model.mraa_import import convert_mraa
 
     mraa_yaml = Path(__file__).resolve().parents[1] / "data" / "mraa-tiny-mgif.yaml"
     torch.manual_seed(0)

@@ -145,7 +145,7 @@ def test_refused_checkpoints_are_one_line_without_unsafe_advice(tmp_path):
     assert "not a plain tensor checkpoint" in lines[0] and "(print)" in lines[0]
     assert "weights_only=False" not in r.stderr and "this must never run" not in r.stdout + r.stderr
     assert not (tmp_path / "out").exists()
-    from jamsdk.model.mraa_import import read_mraa_checkpoint
+    from jamsdk.model.mraa_checkpoint import read_mraa_checkpoint
 
     with pytest.raises(InputError, match="MRAA checkpoint .* not a plain tensor checkpoint"):
         read_mraa_checkpoint(bad)

@@ -15,7 +15,8 @@ import jamsdk
 from jamsdk.errors import InputError
 from jamsdk.export.calibration import load_calibration
 from jamsdk.export.checks import graph_problems, qdq_problems
-from jamsdk.export.int8 import CANDIDATES, conv_counts, psnr, quantize_model, quantize_stage
+from jamsdk.export.int8 import CANDIDATES, conv_counts, quantize_model, quantize_stage
+from jamsdk.export.psnr import psnr
 from jamsdk.export.pipeline import export_checkpoint
 from jamsdk.manifest import load_manifest
 from jamsdk.stages import Stage

@@ -11,7 +11,8 @@ import pytest
 
 import jamsdk
 from jamsdk.export.calibration import StageChain, load_calibration
-from jamsdk.export.int8 import CANDIDATES, psnr, quantize_model
+from jamsdk.export.int8 import CANDIDATES, quantize_model
+from jamsdk.export.psnr import psnr
 from jamsdk.export.int8_cpu import SPEED_MARGIN
 from jamsdk.export.int8_openvino import OpenVINOChain, time_openvino
 from jamsdk.manifest import load_manifest

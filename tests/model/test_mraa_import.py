@@ -25,7 +25,9 @@ from jamsdk.errors import CheckpointError, ConfigError, InputError
 from jamsdk.model import build_model
 from jamsdk.model.checkpoint import load_model
 from jamsdk.model.linalg2x2 import pca_affine
-from jamsdk.model.mraa_import import jam_key_to_mraa, load_mraa, model_config_from_mraa
+from jamsdk.model.mraa_checkpoint import jam_key_to_mraa
+from jamsdk.model.mraa_config import model_config_from_mraa
+from jamsdk.model.mraa_import import load_mraa
 from jamsdk.model.region_predictor import heatmap_moments
 
 DATA = Path(__file__).resolve().parents[1] / "data"

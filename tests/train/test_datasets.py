@@ -12,7 +12,8 @@ from jamsdk.config import from_dict
 from jamsdk.errors import ConfigError, InputError
 from jamsdk.train.augment import AugmentParams, apply_augment, augment_preset, sample_params
 from jamsdk.train.datasets import AugmentConfig, DatasetSummary, DataWarning, FramesDataset
-from jamsdk.train.synth import render_clip, write_dataset
+from jamsdk.train.figures import render_clip
+from jamsdk.train.synth import write_dataset
 from jamsdk.video_write import write_video
 
 S = 32  # model size in these tests

@@ -11,7 +11,8 @@ import pytest
 from jamsdk.cli import main
 from jamsdk.errors import InputError
 from jamsdk.train.pairs import PAIRS_STREAM, VERSION, open_pairs, relative_pose, render_pair
-from jamsdk.train.synth import _Figure, write_dataset
+from jamsdk.train.figures import Figure
+from jamsdk.train.synth import write_dataset
 
 
 def tree_bytes(root: Path) -> dict[str, bytes]:
@@ -43,16 +44,16 @@ def test_relative_truth_starts_at_the_source_and_follows_the_driver(j):
 def test_pair_figures_correspond():
     rng = np.random.default_rng(3)
     for _ in range(8):
-        b = _Figure(rng, 64)
-        a = _Figure(rng, 64, like=b)
+        b = Figure(rng, 64)
+        a = Figure(rng, 64, like=b)
         assert a.arms == b.arms and a.mirror == b.mirror
         assert len(a.pose(0.0).angles) == len(b.pose(0.0).angles)
 
 
 def test_relative_pose_of_an_unchanged_driver_is_the_source_pose():
     rng = np.random.default_rng(0)
-    b = _Figure(rng, 64)
-    a = _Figure(rng, 64, like=b)
+    b = Figure(rng, 64)
+    a = Figure(rng, 64, like=b)
     a0, b0, b5 = a.pose(3.0), b.pose(10.0), b.pose(15.0)
     assert relative_pose(a0, b0, b0, 1.7) == a0
     moved = relative_pose(a0, b0, b5, 2.0)

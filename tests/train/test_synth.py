@@ -11,7 +11,8 @@ import pytest
 from jamsdk.cli import main
 from jamsdk.errors import InputError
 from jamsdk.train import synth
-from jamsdk.train.synth import BODY, FIRST_LIMB, HEAD, TAIL, render_clip, write_dataset
+from jamsdk.train.figures import BODY, FIRST_LIMB, HEAD, TAIL, render_clip
+from jamsdk.train.synth import write_dataset
 from jamsdk.video import read_frames
 
 
