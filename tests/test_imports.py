@@ -22,6 +22,13 @@ def test_import_jamsdk_is_light():
 
 def test_runtime_modules_are_light():
     assert loaded_after("import jamsdk, jamsdk.stages, jamsdk.geometry, jamsdk.errors, jamsdk.config") == []
+    # the foundation floor the runtime stands on (docs/architecture.md), and the backends' modules
+    # themselves: each imports its library only when a backend is opened
+    assert loaded_after("import jamsdk.manifest, jamsdk.manifest_write, jamsdk.model_files, jamsdk.pixels, "
+                        "jamsdk.pictures, jamsdk.video, jamsdk.video_write, jamsdk.user_cache, "
+                        "jamsdk.runtime.animator, jamsdk.runtime.batch, jamsdk.runtime.onnx2engine, "
+                        "jamsdk.runtime.backends.onnxruntime, jamsdk.runtime.backends.openvino, "
+                        "jamsdk.runtime.backends.tensorrt") == []
 
 
 def test_cli_help_is_light():

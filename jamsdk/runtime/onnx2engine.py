@@ -51,6 +51,7 @@ from jamsdk.manifest_write import write_manifest
 from jamsdk.model_files import MANIFEST_NAME, file_ref
 from jamsdk.runtime import _cuda
 from jamsdk.runtime.helpers import load_helpers
+from jamsdk.user_cache import cache_root
 
 PRECISIONS = ("fp16", "fp32", "int8")
 TYPINGS = ("auto", "strong", "weak")
@@ -101,10 +102,12 @@ def resolve_typing(typing: str, precision: str, tensorrt_version: str, has_fp16_
 
 
 def default_timing_cache(tensorrt_version: str, gpu: _cuda.GpuInfo) -> Path:
-    """``~/.cache/jamsdk/tensorrt/timing-<trt>-sm<cc>.cache``: one cache per TensorRT version and GPU."""
-    base = Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache")
+    """``<cache root>/tensorrt/timing-<trt>-sm<cc>.cache``: one cache per TensorRT version and GPU.
+
+    The root is :func:`jamsdk.user_cache.cache_root` (``$JAMSDK_CACHE_DIR``, else the XDG cache).
+    """
     cc = gpu.compute_capability.replace(".", "")
-    return base / "jamsdk" / "tensorrt" / f"timing-{tensorrt_version}-sm{cc}.cache"
+    return cache_root() / "tensorrt" / f"timing-{tensorrt_version}-sm{cc}.cache"
 
 
 class _Progress:

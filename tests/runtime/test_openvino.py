@@ -99,14 +99,6 @@ def test_unwritable_cache_compiles_anyway(tiny_jam, tmp_path, monkeypatch):
         assert "CACHE_DIR" not in anim._backends["generator"].properties()
 
 
-def test_cache_location(monkeypatch, tmp_path):
-    monkeypatch.delenv("JAMSDK_CACHE_DIR", raising=False)
-    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "xdg"))
-    assert ovb.cache_root() == tmp_path / "xdg" / "jamsdk"
-    monkeypatch.delenv("XDG_CACHE_HOME")
-    assert ovb.cache_root() == __import__("pathlib").Path.home() / ".cache" / "jamsdk"
-
-
 def test_openvino_does_not_phone_home(tmp_path):
     """Without a consent file openvino-telemetry counts as consent on `import openvino`: it writes a
     client id under ~/intel and sends an event. jamsdk's import hides it (the CI variables that would

@@ -37,12 +37,11 @@ from jamsdk._lazy import require
 from jamsdk.errors import EngineError
 from jamsdk.runtime.backends.base import Backend
 from jamsdk.stages import Stage, batched
+from jamsdk.user_cache import cache_root
 
 if TYPE_CHECKING:
     from jamsdk.manifest import Manifest
 
-#: where compiled models are cached (a folder per graph hash below it); see :func:`cache_root`
-CACHE_ENV = "JAMSDK_CACHE_DIR"
 _core: Any = None
 
 
@@ -69,14 +68,6 @@ def core() -> Any:
     if _core is None:
         _core = import_openvino().Core()
     return _core
-
-
-def cache_root() -> Path:
-    """``$JAMSDK_CACHE_DIR``, else ``$XDG_CACHE_HOME/jamsdk``, else ``~/.cache/jamsdk``."""
-    if os.environ.get(CACHE_ENV):
-        return Path(os.environ[CACHE_ENV])
-    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "jamsdk"
 
 
 def cache_dir_for(sha256: str) -> Path | None:
