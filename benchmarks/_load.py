@@ -12,8 +12,8 @@ import re
 SIMD_FLAGS = ("sse4_2", "avx", "avx2", "fma", "avx512f", "avx512_vnni", "avx512_bf16", "avx_vnni", "amx_tile")
 
 
-def cpu_line() -> str:
-    """CPU model, logical CPUs and the SIMD flags it has (printed beside every figure)."""
+def cpu_model_and_flags() -> tuple[str, set[str]]:
+    """The CPU's model name and its /proc/cpuinfo flags (``platform.processor()`` and none elsewhere)."""
     model, flags = platform.processor() or "unknown", set()
     try:
         with open("/proc/cpuinfo", encoding="utf-8") as fh:
@@ -24,6 +24,12 @@ def cpu_line() -> str:
                     flags = set(line.split(":", 1)[1].split())
     except OSError:
         pass
+    return model, flags
+
+
+def cpu_line() -> str:
+    """CPU model, logical CPUs and the SIMD flags it has (printed beside every figure)."""
+    model, flags = cpu_model_and_flags()
     have = " ".join(f for f in SIMD_FLAGS if f in flags) or "unknown"
     return f"{model}, {os.cpu_count()} logical CPUs; flags: {have}"
 

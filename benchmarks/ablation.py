@@ -50,7 +50,8 @@ from typing import Any, Callable
 
 import torch
 
-from _cost import MacCounter, calibration_gmacs, count_params, machine_info, require_at_least, run_and_report
+from _cost import MacCounter, calibration_gmacs, count_params, machine_info
+from _report import require_at_least, run_and_report
 from jamsdk.config import ModelConfig, model_config_from_dict, size_problems
 from jamsdk.errors import ConfigError, InputError, JamError
 from jamsdk.model.jam import build_model

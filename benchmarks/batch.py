@@ -22,7 +22,8 @@ from pathlib import Path
 
 import numpy as np
 
-from _cost import machine_info, write_reports  # benchmarks/ is sys.path[0]
+from _cost import machine_info  # benchmarks/ is sys.path[0]
+from _report import write_reports
 from jamsdk.errors import JamError
 
 

@@ -24,7 +24,8 @@ from pathlib import Path
 
 import numpy as np
 
-from _cost import machine_info, write_reports  # benchmarks/ is sys.path[0]
+from _cost import machine_info  # benchmarks/ is sys.path[0]
+from _report import write_reports
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:

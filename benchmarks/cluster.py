@@ -38,7 +38,10 @@ from pathlib import Path
 
 import numpy as np
 
-SIMD_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16", "amx_int8")
+from _load import cpu_model_and_flags  # benchmarks/ is sys.path[0]
+from _report import run_and_report
+
+CLUSTER_FLAGS = ("avx2", "avx512f", "avx512_vnni", "avx512_bf16", "amx_tile", "amx_bf16", "amx_int8")
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -56,19 +59,10 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
 
 
 def machine() -> dict[str, object]:
-    cpu, flags = platform.processor() or "unknown", set()
-    try:
-        with open("/proc/cpuinfo", encoding="utf-8") as fh:
-            for line in fh:
-                if line.startswith("model name"):
-                    cpu = line.split(":", 1)[1].strip()
-                elif line.startswith("flags"):
-                    flags = set(line.split(":", 1)[1].split())
-    except OSError:
-        pass
+    cpu, flags = cpu_model_and_flags()
     import ray
 
-    return {"cpu": cpu, "logical_cpus": os.cpu_count(), "simd_flags": [f for f in SIMD_FLAGS if f in flags],
+    return {"cpu": cpu, "logical_cpus": os.cpu_count(), "simd_flags": [f for f in CLUSTER_FLAGS if f in flags],
             "python": platform.python_version(), "ray": ray.__version__, "platform": platform.platform()}
 
 
@@ -222,17 +216,8 @@ def report(result: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> int:
-    from jamsdk._atomic import write_bytes
-
     args = parse_args(argv)
-    result = run(args)
-    text = report(result)
-    print(text)
-    if args.json:
-        write_bytes(args.json, (json.dumps(result, indent=1) + "\n").encode())
-    if args.markdown:
-        write_bytes(args.markdown, text.encode())
-    return 0
+    return 0 if run_and_report(lambda: run(args), report, args.json, args.markdown) is not None else 2
 
 
 if __name__ == "__main__":

@@ -57,7 +57,8 @@ import cv2
 import numpy as np
 import torch
 
-from _cost import calibration_call, machine_info, require_at_least, write_reports  # benchmarks/ is sys.path[0]
+from _cost import calibration_call, machine_info  # benchmarks/ is sys.path[0]
+from _report import require_at_least, write_reports
 from jamsdk._atomic import write_bytes
 from jamsdk.errors import JamError
 

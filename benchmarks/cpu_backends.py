@@ -36,9 +36,8 @@ from typing import Any
 
 import numpy as np
 
-from _cost import require_at_least, write_reports  # benchmarks/ is sys.path[0]
+from _report import require_at_least, run_and_report  # benchmarks/ is sys.path[0]
 from compare import cache_dir
-from jamsdk.errors import JamError
 
 STAGES = ("region_predictor", "dense_motion", "generator")
 
@@ -237,15 +236,7 @@ def main(argv: list[str] | None = None) -> int:
     require_at_least(p, args, 0, "warmup")
     if args.rewrite and args.model:
         p.error("--rewrite exports jam-256 twice; it cannot be combined with --model")
-    try:
-        result = run(args)
-        text = render(result)
-        write_reports(result, text, args.json, args.markdown)
-    except JamError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(text, end="")
-    return 0
+    return 0 if run_and_report(lambda: run(args), render, args.json, args.markdown) is not None else 2
 
 
 if __name__ == "__main__":

@@ -28,8 +28,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from _cost import require_at_least, write_reports  # benchmarks/ is sys.path[0]
-from jamsdk.errors import JamError
+from _report import require_at_least, run_and_report  # benchmarks/ is sys.path[0]
 
 CHAIN = ("region_predictor", "generator_encoder", "dense_motion", "generator")
 
@@ -171,15 +170,7 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--json", metavar="OUT", help="also write everything as JSON")
     args = p.parse_args(argv)
     require_at_least(p, args, 1, "threads", "rounds")
-    try:
-        result = run(args)
-        text = render(result)
-        write_reports(result, text, args.json, args.markdown)
-    except JamError as exc:
-        print(f"error: {exc}", file=sys.stderr)
-        return 2
-    print(text, end="")
-    return 0
+    return 0 if run_and_report(lambda: run(args), render, args.json, args.markdown) is not None else 2
 
 
 if __name__ == "__main__":

@@ -40,7 +40,8 @@ from typing import Any
 import numpy as np
 import torch
 
-from _cost import machine_info, require_at_least, run_and_report  # benchmarks/ is sys.path[0]
+from _cost import machine_info  # benchmarks/ is sys.path[0]
+from _report import require_at_least, run_and_report
 
 TARGET_RATIO = 0.65
 TARGET_PSNR = 35.0

@@ -33,6 +33,7 @@ import time
 from pathlib import Path
 
 from _load import cpu_line, cpu_seconds, loadavg, niceness, rss_bytes  # benchmarks/ is sys.path[0]
+from _report import run_and_report
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -289,16 +290,7 @@ def render(res: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    res = run(args)
-    text = render(res)
-    from jamsdk._atomic import write_bytes
-
-    if args.json:
-        write_bytes(args.json, (json.dumps(res, indent=1) + "\n").encode())
-    if args.markdown:
-        write_bytes(args.markdown, text.encode())
-    print(text)
-    return 0
+    return 0 if run_and_report(lambda: run(args), render, args.json, args.markdown) is not None else 2
 
 
 if __name__ == "__main__":

@@ -26,8 +26,8 @@ from typing import Callable
 
 import torch
 
-from _cost import (MacCounter, calibration_call, count_params, machine_info, require_at_least, run_and_report,
-                   time_interleaved)
+from _cost import MacCounter, calibration_call, count_params, machine_info, time_interleaved
+from _report import require_at_least, run_and_report
 from jamsdk.config import ModelConfig, load_model_config
 from jamsdk.errors import JamError
 from jamsdk.stages import stage_table

@@ -26,7 +26,8 @@ from unittest import mock
 
 import numpy as np
 
-from _cost import machine_info, require_at_least, run_and_report  # benchmarks/ is sys.path[0]
+from _cost import machine_info  # benchmarks/ is sys.path[0]
+from _report import require_at_least, run_and_report
 
 STAGES = ("region_predictor", "dense_motion", "generator")
 SETTINGS = ("off", "on")

@@ -41,6 +41,7 @@ from pathlib import Path
 import numpy as np
 
 from _load import black_png, cpu_line, cpu_seconds, listening_pid, loadavg, niceness, percentile, rss_bytes  # noqa: E402
+from _report import run_and_report
 
 ROOT = Path(__file__).resolve().parents[1]
 ATTACKS = ("bomb", "malformed", "oversize", "text", "flood")
@@ -273,7 +274,7 @@ def run(args: argparse.Namespace) -> dict:
     from jamsdk.video import read_frames
 
     model = resolve_model(args.model)
-    print(f"building the 20000x20000 PNG ...", file=sys.stderr, flush=True)
+    print("building the 20000x20000 PNG ...", file=sys.stderr, flush=True)
     bomb = black_png(20000, 20000)
     picture = read_image(ROOT / "jamsdk" / "assets" / "example_source.png")
     frames = [encode_png(f) for f in read_frames(ROOT / "jamsdk" / "assets" / "example_driving.mp4", max_frames=24)]
@@ -349,16 +350,7 @@ def render(res: dict) -> str:
 
 def main(argv: list[str] | None = None) -> int:
     args = parse_args(argv)
-    res = run(args)
-    text = render(res)
-    from jamsdk._atomic import write_bytes
-
-    if args.json:
-        write_bytes(args.json, (json.dumps(res, indent=1) + "\n").encode())
-    if args.markdown:
-        write_bytes(args.markdown, text.encode())
-    print(text)
-    return 0
+    return 0 if run_and_report(lambda: run(args), render, args.json, args.markdown) is not None else 2
 
 
 if __name__ == "__main__":

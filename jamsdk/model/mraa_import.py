@@ -16,7 +16,6 @@ mode depend on.
 
 from __future__ import annotations
 
-import hashlib
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -28,6 +27,7 @@ from jamsdk.config import ModelConfig, read_yaml
 from jamsdk.errors import CheckpointError
 from jamsdk.model.mraa_checkpoint import check_mraa_state, flatten_mraa_state, mraa_state_to_jam, read_mraa_checkpoint
 from jamsdk.model.mraa_config import model_config_from_mraa
+from jamsdk.model_files import sha256_file
 
 
 @dataclass(frozen=True)
@@ -38,14 +38,6 @@ class MraaConversion:
     num_params: int
     meta: dict[str, Any]
     notes: list[str] = field(default_factory=list)
-
-
-def sha256_of(path: str | os.PathLike[str]) -> str:
-    h = hashlib.sha256()
-    with open(path, "rb") as fh:
-        for chunk in iter(lambda: fh.read(1 << 20), b""):
-            h.update(chunk)
-    return h.hexdigest()
 
 
 def _plain(obj: Any) -> Any:
@@ -97,9 +89,9 @@ def load_mraa(checkpoint: str | os.PathLike[str], mraa_config: str | os.PathLike
     frame_shape = dataset_params.get("frame_shape") if isinstance(dataset_params, Mapping) else None
     meta = {
         "converted_from": "mraa",
-        "source_checkpoint": {"file": ckpt_path.name, "sha256": sha256_of(ckpt_path),
+        "source_checkpoint": {"file": ckpt_path.name, "sha256": sha256_file(ckpt_path),
                               "bytes": ckpt_path.stat().st_size, "ignored_entries": ignored},
-        "mraa_config": {"file": cfg_path.name, "sha256": sha256_of(cfg_path),
+        "mraa_config": {"file": cfg_path.name, "sha256": sha256_file(cfg_path),
                         "model_params": _plain(model_params), "frame_shape": _plain(frame_shape)},
         "image_size": size,
     }
