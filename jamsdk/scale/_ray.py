@@ -17,7 +17,7 @@ EXTRA = "ray"
 
 
 def require_ray(module: str = "ray") -> ModuleType:
-    """Import ``ray`` (or ``ray.data``, ``ray.serve``, ``fastapi`` …) or say: pip install "jamsdk[ray]"."""
+    """Import ``ray`` (or ``ray.serve``, ``fastapi`` …) or say: pip install "jamsdk[ray]"."""
     return require(module, extra=EXTRA)
 
 

@@ -160,7 +160,7 @@ def check_versions(cluster: dict[str, Any], address: str, mine: tuple[str, str] 
         raise ClusterError(f"version mismatch with the Ray cluster at {address}: it runs Ray {theirs[0]} on Python "
                            f"{theirs[1]}, this process Ray {ray_version} on Python {python_version}; install "
                            f"Ray {theirs[0]} on Python {theirs[1]} here "
-                           f"(pip install \"ray[data,serve]=={theirs[0]}\"), "
+                           f"(pip install \"ray[serve]=={theirs[0]}\"), "
                            "or run jamsdk on a node of the cluster")
 
 
