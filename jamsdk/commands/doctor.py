@@ -12,6 +12,7 @@ import argparse
 import sys
 
 OPERANDS = "only options, such as --model DIR (a model folder to check)"
+QUIET = True  # the libraries' own output is hidden unless --verbose (jamsdk._quiet): the report says it all
 
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentParser:

@@ -11,8 +11,10 @@ version and GPU recorded in the model's manifest.
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
+import io
 import os
 import platform
 import sys
@@ -76,7 +78,11 @@ def check_python(facts: _Facts) -> list[Result]:
 
 
 def check_numpy_opencv(facts: _Facts) -> list[Result]:
-    import numpy as np
+    try:
+        import numpy as np
+    except Exception as exc:  # a broken or half-upgraded numpy: every backend stands on it
+        return [Result("python", "numpy", FAIL, f"numpy does not import: {type(exc).__name__}: {exc}",
+                       "pip install --force-reinstall numpy  (in the environment jamsdk runs in)")]
 
     out = [Result("python", "numpy", OK, f"numpy {np.__version__}")]
     try:
@@ -95,7 +101,10 @@ def check_onnxruntime(facts: _Facts) -> list[Result]:
         return [Result("python", "onnxruntime", _optional(facts, "onnxruntime"), "onnxruntime: not installed",
                        'pip install "jamsdk[onnxruntime]"')]
     try:
-        import onnxruntime as ort
+        # A failing numpy import inside onnxruntime's extension prints its own traceback before the
+        # ImportError: the report's line says it, so keep the traceback off the terminal.
+        with contextlib.redirect_stderr(io.StringIO()):
+            import onnxruntime as ort
 
         providers = list(ort.get_available_providers())
     except Exception as exc:
@@ -380,12 +389,16 @@ def run_checks(model_dir: str | os.PathLike[str] | None = None, backend: str = "
                                   f"{name} raised {type(exc).__name__}: {exc}",
                                   "a jamsdk bug: report it with this output (jamsdk doctor --json OUT)"))
     with_model = model_dir is not None
-    from jamsdk.runtime.backends import auto_order
+    what = "this model" if with_model else "models"
+    try:
+        from jamsdk.runtime.backends import auto_order  # every backend stands on numpy
+    except ImportError as exc:  # the numpy line above says why and how to fix it
+        return Report(tuple(results), backend, None, f"nothing can run {what} here: {type(exc).__name__}: {exc}",
+                      None if model_dir is None else str(model_dir))
 
     kinds = auto_order("fp32") if backend == "auto" else (backend,)
     why = {kind: _can_run(facts, kind, with_model) for kind in kinds}
     chosen = next((kind for kind in kinds if not why[kind]), None)
-    what = "this model" if with_model else "models"
     if chosen:
         verdict = f"{chosen} can run {what} here"
         if backend == "auto" and chosen != "tensorrt":

@@ -18,7 +18,6 @@ import re
 import sys
 from typing import Any
 
-import numpy as np
 
 from jamsdk.runtime._query import Runner, read_text, run_command
 from jamsdk.runtime.jetson import describe_jetson, is_jetson, jetson_info
@@ -102,7 +101,7 @@ def machine_info(run: Runner = run_command, probe_gpu: bool = True) -> dict[str,
         "logical_cpus": os.cpu_count(),
         "platform": platform.platform(),
         "python": platform.python_version(),
-        "numpy": np.__version__,
+        "numpy": package_version("numpy"),  # read, not imported: doctor reports a broken numpy
         "opencv": cv2.__version__,
         "cpu_flags": cpu_flags(),
         "onnxruntime": package_version("onnxruntime"),

@@ -10,6 +10,7 @@ TensorRT (deserialising without a usable CUDA is the segfault path it exists to 
 import enum
 import importlib.util
 import json
+import os
 import re
 import shutil
 import sys
@@ -322,3 +323,22 @@ def test_cpu_flags_from_cpuinfo():
     assert sysinfo.cpu_flags(text) == ["avx2", "avx512f", "avx512_vnni", "avx512_bf16"]
     assert sysinfo.cpu_flags("Features\t: fp asimd asimddp\n") == ["asimddp"]
     assert sysinfo.cpu_flags("") == []
+
+
+def test_doctor_reports_a_broken_numpy_instead_of_dying(tmp_path):
+    """A numpy that does not import (a half-upgraded install; numpy 2 under an OpenCV built for 1) is
+    what doctor is for: it must say so in its report, not die in a traceback before the first line."""
+    import subprocess
+
+    broken = tmp_path / "site" / "numpy"
+    broken.mkdir(parents=True)
+    (broken / "__init__.py").write_text('raise ImportError("this numpy is broken on purpose")\n')
+    env = {**os.environ, "PYTHONPATH": str(tmp_path / "site")}
+    proc = subprocess.run([sys.executable, "-m", "jamsdk", "doctor", "--model", "demo"], capture_output=True,
+                          text=True, env=env, timeout=120)
+    assert proc.returncode == 1, proc.stdout + proc.stderr
+    assert "Traceback" not in proc.stdout + proc.stderr, proc.stderr[-2000:]
+    assert "❌ numpy does not import: ImportError: this numpy is broken on purpose" in proc.stdout
+    assert "pip install --force-reinstall numpy" in proc.stdout
+    assert "a jamsdk bug" not in proc.stdout
+    assert proc.stdout.rstrip().splitlines()[-1].startswith("❌ nothing can run this model here")
