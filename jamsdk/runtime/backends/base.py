@@ -25,7 +25,7 @@ import numpy as np
 
 from jamsdk.errors import EngineError, InputError
 from jamsdk.runtime.plan import HostPipeline, Pipeline
-from jamsdk.stages import Stage, TensorSpec
+from jamsdk.stages import Stage, TensorSpec, batched
 
 if TYPE_CHECKING:
     from jamsdk.manifest import Manifest
@@ -55,6 +55,17 @@ def check_feeds(stage: Stage, feeds: Mapping[str, Any]) -> None:
                 or tuple(value.shape) != tuple(spec.shape)):
             raise InputError(f"{stage.name}: input {spec.name!r}: expected {tuple(spec.shape)} {spec.dtype}, "
                              f"got {describe(value)}")
+
+
+def manifest_stage(manifest: "Manifest", name: str, options: Mapping[str, Any]) -> tuple[Stage, int]:
+    """Stage ``name`` as the manifest records it, at ``options["batch"]`` streams per call (default 1).
+
+    What every backend's :meth:`Backend.from_manifest` starts from: the batch size picks the file too
+    (:class:`~jamsdk.runtime.batch.StreamBatch` opens one backend per batched size).
+    """
+    entry = manifest.stage(name)
+    batch = int(options.get("batch") or 1)
+    return batched(Stage(name, entry.per, entry.inputs, entry.outputs), batch), batch
 
 
 def spec_table(specs: tuple[TensorSpec, ...]) -> str:

@@ -10,8 +10,8 @@ import numpy as np
 
 from jamsdk._lazy import require
 from jamsdk.errors import EngineError, InputError
-from jamsdk.runtime.backends.base import Backend
-from jamsdk.stages import Stage, batched
+from jamsdk.runtime.backends.base import Backend, manifest_stage
+from jamsdk.stages import Stage
 
 if TYPE_CHECKING:
     from jamsdk.manifest import Manifest
@@ -74,9 +74,7 @@ class OnnxRuntimeBackend(Backend):
 
     @classmethod
     def from_manifest(cls, manifest: "Manifest", name: str, options: Mapping[str, Any]) -> "OnnxRuntimeBackend":
-        entry = manifest.stage(name)
-        batch = int(options.get("batch") or 1)  # streams per call (jamsdk.runtime.batch)
-        stage = batched(Stage(name, entry.per, entry.inputs, entry.outputs), batch)
+        stage, batch = manifest_stage(manifest, name, options)
         providers = options.get("providers")
         # INT8 on the CPU provider alone: the graph the export timed fastest on the CPU (int8_cpu).
         cpu_only = providers in (None, "cpu") or (not isinstance(providers, str) and list(providers) == list(CPU))

@@ -35,8 +35,8 @@ import numpy as np
 
 from jamsdk._lazy import require
 from jamsdk.errors import EngineError
-from jamsdk.runtime.backends.base import Backend
-from jamsdk.stages import Stage, batched
+from jamsdk.runtime.backends.base import Backend, manifest_stage
+from jamsdk.stages import Stage
 from jamsdk.user_cache import cache_root
 
 if TYPE_CHECKING:
@@ -139,9 +139,7 @@ class OpenVINOBackend(Backend):
 
     @classmethod
     def from_manifest(cls, manifest: "Manifest", name: str, options: Mapping[str, Any]) -> "OpenVINOBackend":
-        entry = manifest.stage(name)
-        batch = int(options.get("batch") or 1)  # streams per call (jamsdk.runtime.batch)
-        stage = batched(Stage(name, entry.per, entry.inputs, entry.outputs), batch)
+        stage, batch = manifest_stage(manifest, name, options)
         path = manifest.stage_file(name, options.get("precision") or "fp32", batch, openvino=True)
         return cls(stage, path, threads=options.get("threads"), pinning=cls.PINNING,
                    sha256=manifest.file_sha256(path))

@@ -34,10 +34,10 @@ import numpy as np
 from jamsdk._lazy import require
 from jamsdk.errors import EngineError
 from jamsdk.runtime import _cuda
-from jamsdk.runtime.backends.base import Backend
+from jamsdk.runtime.backends.base import Backend, manifest_stage
 from jamsdk.runtime.backends.trt_pipeline import DevicePipeline
 from jamsdk.runtime.plan import Pipeline, Plan, Step
-from jamsdk.stages import Stage, TensorSpec, batched
+from jamsdk.stages import Stage, TensorSpec
 
 if TYPE_CHECKING:
     from jamsdk.manifest import Manifest
@@ -231,9 +231,7 @@ class TensorRTBackend(Backend):
 
     @classmethod
     def from_manifest(cls, manifest: "Manifest", name: str, options: Mapping[str, Any]) -> "TensorRTBackend":
-        entry = manifest.stage(name)
-        batch = int(options.get("batch") or 1)  # streams per call: a static engine per size (jamsdk.runtime.batch)
-        stage = batched(Stage(name, entry.per, entry.inputs, entry.outputs), batch)
+        stage, batch = manifest_stage(manifest, name, options)  # a static engine per batch size
         path = manifest.engine_file(name, verify_hash=options.get("verify_hashes", True), batch=batch)
         return cls(stage, path, engines=manifest.data.get("engines"), cuda_graph=bool(options.get("cuda_graph", False)),
                    gpu_timing=bool(options.get("gpu_timing", False)))
