@@ -55,6 +55,11 @@ class _Patch:
         mapping[key] = value
 
 
+
+def _mean_count(counts: list[dict], key: str) -> float:
+    """Mean of one stand-in counter (bytes, syncs, launches) over the steady-state runs."""
+    return float(np.mean([c.get(key, 0) for c in counts]))
+
 def _nbytes(spec: Any) -> int:
     return int(np.prod(spec.shape)) * np.dtype(spec.dtype).itemsize
 
@@ -101,7 +106,7 @@ def measure(model_dir: str | Path, mode: str = "relative", cuda_graph: bool = Fa
             steady = per_frame[1:]
 
             def avg(key: str) -> float:
-                return float(np.mean([c.get(key, 0) for c in steady]))
+                return _mean_count(steady, key)
 
             result = {
                 "model_dir": str(src), "mode": mode, "cuda_graph": cuda_graph, "image_size": size,
@@ -168,7 +173,7 @@ def measure_batch(model_dir: str | Path, batch: int, mode: str = "relative", cud
             steady = per_chunk[1:]
 
             def avg(key: str) -> float:
-                return float(np.mean([c.get(key, 0) for c in steady]))
+                return _mean_count(steady, key)
 
             result = {
                 "model_dir": str(src), "mode": mode, "cuda_graph": cuda_graph, "image_size": size, "batch": batch,

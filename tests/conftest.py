@@ -6,6 +6,7 @@ an engine segfaults instead of raising), then tensorrt must import.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import importlib
 import os
@@ -13,16 +14,26 @@ import os
 import pytest
 
 
+@contextlib.contextmanager
+def _session_env(name: str, value: str):
+    """``os.environ[name] = value`` for the test session (subprocesses inherit it), then as it was."""
+    before = os.environ.get(name)
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        if before is None:
+            os.environ.pop(name, None)
+        else:
+            os.environ[name] = before
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _private_cache_dir(tmp_path_factory):
-    """Compiled-model caches (OpenVINO) go to a temporary folder, never the user's ~/.cache."""
-    before = os.environ.get("JAMSDK_CACHE_DIR")
-    os.environ["JAMSDK_CACHE_DIR"] = str(tmp_path_factory.mktemp("jamsdk-cache"))
-    yield
-    if before is None:
-        os.environ.pop("JAMSDK_CACHE_DIR", None)
-    else:
-        os.environ["JAMSDK_CACHE_DIR"] = before
+    """Rebuildable caches (OpenVINO's compiled models, TensorRT's timings) go to a temporary folder,
+    never the user's ~/.cache."""
+    with _session_env("JAMSDK_CACHE_DIR", str(tmp_path_factory.mktemp("jamsdk-cache"))):
+        yield
 
 
 @functools.lru_cache(maxsize=1)
@@ -85,15 +96,8 @@ def tiny_batched(tmp_path_factory):
 def _model_cache(tmp_path_factory):
     """Models shipped to Ray nodes (jamsdk.scale.bundle) go to a folder of this test session, not the
     machine's temp folder; Ray workers, loopback nodes and CLI subprocesses inherit the variable."""
-    import os
-
-    before = os.environ.get("JAMSDK_MODEL_CACHE")
-    os.environ["JAMSDK_MODEL_CACHE"] = str(tmp_path_factory.mktemp("model-cache"))
-    yield
-    if before is None:
-        os.environ.pop("JAMSDK_MODEL_CACHE", None)
-    else:
-        os.environ["JAMSDK_MODEL_CACHE"] = before
+    with _session_env("JAMSDK_MODEL_CACHE", str(tmp_path_factory.mktemp("model-cache"))):
+        yield
 
 
 @pytest.fixture(scope="session")
