@@ -10,11 +10,16 @@ the machine hits both:
 * **hostile client** (attack phases only): one WebSocket that cycles, without waiting for answers,
   through a valid 1.2 MB PNG declaring 20000×20000 pixels (all black: 1.2 GB once decoded), a frame
   with a PNG signature and random bytes, a 5 MB message (over the 4 MiB limit), a junk text message,
-  and a burst of 20 valid frames (a flood); it reconnects if the server closes it.
+  and a burst of 20 valid frames (a flood); it reconnects if the server closes it, and when a
+  handshake is refused (the service's penalty for a client over its limits) it tries again after
+  ``--retry-pause`` seconds (0: at once, hammering the handshake).
 
 The hostile client runs in its own process at the replica's CPU priority (Ray starts its workers at
 nice 15): on one shared machine an attacker at a higher priority would take the cores by priority
-alone, which is not what is measured here (a real attacker sends from its own machine). The
+alone, which is not what is measured here (a real attacker sends from its own machine). It also
+connects from its own address, ``--hostile-address`` (default 127.0.0.2: every 127.x.y.z is this
+machine), as a client elsewhere would: the service penalises an address that breaks its limits,
+and the good streams, which open from 127.0.0.1 at the start of every phase, are not that address. The
 replica's resident memory is sampled from ``/proc/<pid>`` every 0.25 s (its pid from
 ``/health``). Reported per round: good frames/s attack ÷ alone (target ≥ 0.7), the replica's peak
 RSS (target < 1 GB), good-stream errors (target 0). The machine's load average is printed beside
@@ -60,12 +65,20 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--pace", choices=("flood", "lockstep"), default="flood",
                    help="flood: the hostile client never waits for answers (default); lockstep: it sends the next "
                         "message once the previous one is answered, as the probe's client did")
+    p.add_argument("--retry-pause", type=float, default=0.5, metavar="S",
+                   help="the hostile client's pause after a refused handshake (default 0.5; 0: none)")
+    p.add_argument("--hostile-address", default="127.0.0.2", metavar="IP",
+                   help="the loopback address the hostile client connects from (default 127.0.0.2)")
+    p.add_argument("--no-proxy-guard", action="store_true",
+                   help="leave jamsdk's guard out of Serve's proxy (penalised clients are then refused by the replica)")
     p.add_argument("--json", metavar="OUT")
     p.add_argument("--markdown", metavar="OUT")
     args = p.parse_args(argv)
     for name in ("streams", "rounds", "threads", "cpus"):
         if getattr(args, name) < 1:
             p.error(f"--{name}: expected an integer ≥ 1, got {getattr(args, name)}")
+    if args.retry_pause < 0:
+        p.error(f"--retry-pause: expected ≥ 0, got {args.retry_pause}")
     if args.seconds <= 0:
         p.error(f"--seconds: expected > 0, got {args.seconds}")
     args.attacks = tuple(a.strip() for a in args.attacks.split(",") if a.strip())
@@ -121,19 +134,19 @@ def good_stream(url: str, source: bytes, frames: list[bytes], ready: threading.B
 
 
 def hostile_process(url: str, source: bytes, frame: bytes, bomb: bytes, attacks: tuple, pace: str, nice: int,  # noqa: ANN001
-                    stop, out) -> None:
+                    stop, out, retry_pause: float = 0.5, address: str = "127.0.0.2") -> None:
     """The hostile client in its own process (its CPU and GIL are the attacker's, not the good clients'),
     at the replica's CPU priority: on one shared machine it must not win the cores by priority alone
     (a real attacker sends from its own machine)."""
     if nice > os.nice(0):
         os.nice(nice - os.nice(0))
     counts: dict[str, int] = {}
-    hostile(url, source, frame, bomb, attacks, pace, stop, counts)
+    hostile(url, source, frame, bomb, attacks, pace, stop, counts, retry_pause, address)
     out.put(counts)
 
 
 def hostile(url: str, source: bytes, frame: bytes, bomb: bytes, attacks: tuple, pace: str, stop,  # noqa: ANN001
-            counts: dict) -> None:
+            counts: dict, retry_pause: float = 0.5, address: str = "127.0.0.2") -> None:
     """One client that never waits for answers; a reader thread drains and counts what comes back."""
     import websockets.sync.client as ws_client
 
@@ -145,10 +158,13 @@ def hostile(url: str, source: bytes, frame: bytes, bomb: bytes, attacks: tuple, 
     cycle = [item for name in attacks for item in kinds[name]]
     while not stop.is_set():
         try:
-            ws = ws_client.connect(url, max_size=None, open_timeout=60).__enter__()
+            # websockets passes source_address on to socket.create_connection
+            # (no permessage-deflate: it would spend the attacker's CPU, not the server's)
+            ws = ws_client.connect(url, max_size=None, open_timeout=60, compression=None,
+                                   source_address=(address, 0)).__enter__()
         except Exception:  # noqa: BLE001 - the service may be busy: try again
             counts["connect_failed"] = counts.get("connect_failed", 0) + 1
-            time.sleep(0.5)
+            time.sleep(retry_pause)
             continue
 
         def drain() -> None:
@@ -189,7 +205,8 @@ def hostile(url: str, source: bytes, frame: bytes, bomb: bytes, attacks: tuple, 
 
 
 def phase(address: str, n: int, seconds: float, attack: bool, source: bytes, frames: list[bytes], bomb: bytes,
-          replica_pid: int, proxy_pid: int | None = None, attacks: tuple = ATTACKS, pace: str = "flood") -> dict:
+          replica_pid: int, proxy_pid: int | None = None, attacks: tuple = ATTACKS, pace: str = "flood",
+          retry_pause: float = 0.5, hostile_address: str = "127.0.0.2") -> dict:
     url = f"ws://{address}/stream"
     tallies = [Tally() for _ in range(n)]
     ready, go, stop = threading.Barrier(n + 1), threading.Event(), threading.Event()
@@ -223,7 +240,7 @@ def phase(address: str, n: int, seconds: float, attack: bool, source: bytes, fra
         ctx = multiprocessing.get_context("spawn")
         hostile_stop, results = ctx.Event(), ctx.Queue()
         bad = ctx.Process(target=hostile_process, args=(url, source, frames[0], bomb, attacks, pace, niceness(replica_pid) or 0, hostile_stop,
-                                results),
+                                results, retry_pause, hostile_address),
                           daemon=True)
         bad.start()
         time.sleep(2.0)  # the hostile client is connected and sending before the clock starts
@@ -279,6 +296,12 @@ def run(args: argparse.Namespace) -> dict:
     picture = read_image(ROOT / "jamsdk" / "assets" / "example_source.png")
     frames = [encode_png(f) for f in read_frames(ROOT / "jamsdk" / "assets" / "example_driving.mp4", max_frames=24)]
     source = encode_png(picture)
+    if args.no_proxy_guard:  # (spelt out: a jamsdk from before the guard can be measured too)
+        os.environ.pop("RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH", None)
+    else:  # as jamsdk serve starts a local Ray
+        from jamsdk.serve import proxy_guard
+
+        os.environ[proxy_guard.ENV] = proxy_guard.IMPORT_PATH
     ray.init(num_cpus=args.cpus, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
     port = free_port()
     address = f"127.0.0.1:{port}"
@@ -294,7 +317,8 @@ def run(args: argparse.Namespace) -> dict:
         for r in range(args.rounds):
             order = (False, True) if r % 2 == 0 else (True, False)
             results = {("attack" if a else "alone"): phase(address, args.streams, args.seconds, a, source, frames,
-                                                           bomb, pid, proxy, args.attacks, args.pace) for a in order}
+                                                           bomb, pid, proxy, args.attacks, args.pace,
+                                                           args.retry_pause, args.hostile_address) for a in order}
             results["ratio"] = round(results["attack"]["frames_per_s"] / max(results["alone"]["frames_per_s"], 1e-9), 3)
             eff = [results[k]["frames_per_replica_cpu_s"] for k in ("attack", "alone")]
             results["per_cpu_ratio"] = round(eff[0] / eff[1], 3) if all(eff) else None
@@ -312,13 +336,18 @@ def run(args: argparse.Namespace) -> dict:
     return {"machine": cpu_line(), "jamsdk": str(Path(jamsdk.__file__).parent), "model": str(model),
             "attacks": list(args.attacks), "pace": args.pace, "replica_nice": niceness_seen,
             "streams": args.streams, "seconds": args.seconds, "threads": args.threads, "rounds": rounds,
-            "replica_health": {k: info.get(k) for k in ("frames", "batches", "dropped", "refused", "limits")},
+            "retry_pause": args.retry_pause, "hostile_address": args.hostile_address,
+            "replica_health": {k: info.get(k) for k in ("frames", "batches", "dropped", "refused", "policy_closed",
+                                                        "penalized", "proxy_guard", "limits")},
             "replica_code": "hardened" if "dropped" in info else "before hardening (no 'dropped' in /health)"}
 
 
 def render(res: dict) -> str:
     lines = [f"# serve under load: {res['streams']} good streams, {res['seconds']:g} s per phase, "
-             f"hostile client ({res['pace']}): {', '.join(res['attacks'])}",
+             f"hostile client ({res['pace']}, retry pause {res.get('retry_pause', 0.5):g} s), guard in Serve's proxy: "
+             f"{'on' if res['replica_health'].get('proxy_guard') else 'off'}, hostile client from "
+             f"{res.get('hostile_address', '127.0.0.1')}: "
+             f"{', '.join(res['attacks'])}",
              "", f"Machine: {res['machine']}; jamsdk from {res['jamsdk']} (replica: {res['replica_code']}); model "
              f"{res['model']}; replica and hostile client at nice {res['replica_nice']}", "",
              "| round | phase | good frames/s | p50 ms | p99 ms | good errors | replica (proxy) RSS peak MB | "
@@ -345,6 +374,11 @@ def render(res: dict) -> str:
               f"(target 0: {'met' if errors == 0 else 'NOT met'}).", ""]
     attack = res["rounds"][-1]["attack"]["hostile"]
     lines += [f"Hostile client, last attack phase: {json.dumps(attack, sort_keys=True)}", ""]
+    h = res["replica_health"]
+    lines += [f"Replica, whole run: messages dropped {h.get('dropped')}, handshakes refused for access "
+              f"{h.get('refused')}, streams closed for breaking the message limits {h.get('policy_closed')}, "
+              f"handshakes refused by the replica during a penalty {h.get('penalized')} (with the guard on, Serve's "
+              "proxy refuses them before they reach the replica).", ""]
     return "\n".join(lines)
 
 

@@ -104,11 +104,15 @@ def _model_cache(tmp_path_factory):
 def ray_local():
     """ONE local Ray for the whole test run (2 CPUs, no dashboard), shut down at the end."""
     ray = pytest.importorskip("ray")
-    ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
-    yield ray
-    try:
-        from ray import serve
+    from jamsdk.serve import proxy_guard
 
-        serve.shutdown()
-    finally:
-        ray.shutdown()
+    # As jamsdk serve starts a local Ray: Serve's proxy runs the penalty guard.
+    with _session_env(proxy_guard.ENV, proxy_guard.IMPORT_PATH):
+        ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+        yield ray
+        try:
+            from ray import serve
+
+            serve.shutdown()
+        finally:
+            ray.shutdown()

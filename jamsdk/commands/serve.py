@@ -45,10 +45,35 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
                    help="largest picture/frame message in bytes (default 4 MiB)")
     p.add_argument("--idle-timeout", type=float, default=60.0, metavar="S",
                    help="close a stream silent for S seconds (default 60)")
+    p.add_argument("--max-message-rate", type=float, default=60.0, metavar="N",
+                   help="close a stream that sends more than N messages a second (default 60)")
+    p.add_argument("--max-bad-messages", type=int, default=32, metavar="N",
+                   help="close a stream that sends more than N refused messages a minute (default 32)")
+    p.add_argument("--penalty", type=float, default=10.0, metavar="S",
+                   help="after such a close, refuse new streams from that client's address for S seconds "
+                        "(default 10; 0 behind a reverse proxy or NAT, where clients share an address)")
     return p
 
 
+# Limits' fields as the options that set them (an error names the option the user typed).
+_FLAGS = {"max_streams": "--max-streams", "max_message_bytes": "--max-frame-bytes", "idle_timeout_s": "--idle-timeout",
+          "max_messages_per_s": "--max-message-rate", "max_bad_messages": "--max-bad-messages",
+          "penalty_s": "--penalty"}
+
+
+def _limits(args: argparse.Namespace):  # noqa: ANN202 - jamsdk.serve.protocol.Limits, imported late
+    from jamsdk.errors import InputError
+    from jamsdk.serve.protocol import Limits
+
+    try:
+        return Limits(**{field: getattr(args, flag[2:].replace("-", "_")) for field, flag in _FLAGS.items()})
+    except InputError as exc:
+        field, _, rest = str(exc).partition(":")
+        raise InputError(f"{_FLAGS.get(field, field)}:{rest}") from None
+
+
 def run(args: argparse.Namespace) -> int:
+    import os
     import signal
     import time
 
@@ -61,13 +86,12 @@ def run(args: argparse.Namespace) -> int:
     access = Access.from_options(args.host, args.token, args.unauthenticated, args.allow_origin)
     require_ray("ray.serve")
     require_ray("fastapi")
-    from jamsdk.serve import app as service
-    from jamsdk.serve.protocol import ROUTE, Limits
+    from jamsdk.serve import app as service, proxy_guard
+    from jamsdk.serve.protocol import ROUTE
     from jamsdk.serve.startup import check_port, start
 
+    limits = _limits(args)
     model = resolve_model(args.model)
-    limits = Limits(max_streams=args.max_streams, max_message_bytes=args.max_frame_bytes,
-                    idle_timeout_s=args.idle_timeout)
     if resolve_address(args.ray) is None:
         # A local Ray: the HTTP proxy and the replicas run on this machine, so a taken port and a
         # backend this machine cannot run are said now, before Ray starts (not per replica, retried).
@@ -81,6 +105,9 @@ def run(args: argparse.Namespace) -> int:
         raise KeyboardInterrupt
 
     signal.signal(signal.SIGTERM, stop)
+    # Penalised clients refused in Serve's proxy (jamsdk.serve.proxy_guard): a local Ray started by
+    # connect() passes this to the proxy's process; a cluster's head reads its own environment.
+    os.environ.setdefault(proxy_guard.ENV, proxy_guard.IMPORT_PATH)
     conn = connect(args.ray, log=lambda line: print(line, flush=True))
     try:
         spread = service.replicas_per_node(conn.nodes, args.replicas, 1.0, args.gpus_per_replica)

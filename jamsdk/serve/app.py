@@ -32,13 +32,16 @@ from typing import Any, Dict, List, Optional, Tuple
 import numpy as np
 import ray
 from fastapi import FastAPI, Request, WebSocket
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, PlainTextResponse
 from ray import serve
 
 from jamsdk.access import Access
 from jamsdk.errors import InputError
 from jamsdk.runtime.frames import to_image, to_model_input
 from jamsdk.serve.inbox import Closed as _Closed, Inbox as _Inbox
+from jamsdk.serve.policy import PenaltyBox as _PenaltyBox, StreamPolicy as _StreamPolicy
+from jamsdk.serve.proxy_guard import HEADER as _GUARD_HEADER, close_reason as _close_reason, \
+    penalty_reason as _penalty_reason
 from jamsdk.serve.protocol import CLOSE_CODES, ROUTE, Limits, decode_image, encode_png, message
 
 api = FastAPI(title="jamsdk serve")
@@ -100,6 +103,10 @@ class AnimationService:
         self.frames = 0
         self.dropped = 0
         self.refused = 0
+        self.policy_closed = 0  # streams closed for sending too much (jamsdk.serve.policy)
+        self.penalized = 0  # handshakes refused while their address served a penalty
+        self._penalties = _PenaltyBox(self.limits.penalty_s)
+        self.proxy_guard = False  # whether Serve's proxy runs jamsdk.serve.proxy_guard (its header arrives)
         self._animate.set_max_batch_size(max(2, self._sb.max_batch))
         self._animate.set_batch_wait_timeout_s(batch_wait_s)
 
@@ -111,11 +118,21 @@ class AnimationService:
             return JSONResponse({"error": refusal[1]}, status_code=refusal[0])
         return {"pid": os.getpid(), "replica": self._replica, "node": self._node, "rss_bytes": _rss_bytes(),
                 "streams": self._active, "frames": self.frames, "batches": self.batches, "dropped": self.dropped,
-                "refused": self.refused, "batch_sizes": list(self._sb.batch_sizes),
+                "refused": self.refused, "policy_closed": self.policy_closed, "penalized": self.penalized,
+                "proxy_guard": self.proxy_guard or _GUARD_HEADER.decode() in request.headers,
+                "batch_sizes": list(self._sb.batch_sizes),
                 "backend": self._sb.backend, "limits": asdict(self.limits)}
 
     @api.websocket(ROUTE)
     async def stream(self, ws: WebSocket) -> None:
+        address = ws.client.host if ws.client else None
+        self.proxy_guard = self.proxy_guard or _GUARD_HEADER.decode() in ws.headers
+        wait = self._penalties.remaining(address)
+        if wait > 0:  # refused at the handshake: nothing of this client is read or decoded
+            self.penalized += 1
+            await self._deny(ws, 429, f"{address} may not open a stream for {math.ceil(wait)} s more: a stream from it "
+                                      f"broke the service's limits (penalty {self.limits.penalty_s:g} s)", wait)
+            return
         await ws.accept()
         refusal = self._refusal(ws.headers, ws.url.query)
         if refusal is not None:
@@ -129,7 +146,8 @@ class AnimationService:
         self._active += 1
         sid = None
         inbox = _Inbox(self.limits.max_pending)
-        reader = asyncio.create_task(self._read(ws, inbox))
+        policy = _StreamPolicy(self.limits.max_messages_per_s, self.limits.max_bad_messages)
+        reader = asyncio.create_task(self._read(ws, inbox, policy))
         try:
             sid = await self._open_stream(ws, inbox)
             if sid is None:
@@ -142,20 +160,20 @@ class AnimationService:
                         f"{payload} message(s) from frame {seq} on dropped: they arrived while "
                         f"{self.limits.max_pending} were waiting (send a frame once the previous one is answered)")))
                 elif kind == "too_big":
-                    await ws.send_text(message("error", fatal=False, message=(
-                        f"frame {seq}: {payload} bytes is over the limit of {self.limits.max_message_bytes} bytes")))
+                    await self._refuse(ws, inbox, policy, (
+                        f"frame {seq}: {payload} bytes is over the limit of {self.limits.max_message_bytes} bytes"))
                 elif kind == "text":
                     if self._is_reset(payload):
                         self._sb.reset(sid)
                         await ws.send_text(message("reset"))
                     else:
-                        await ws.send_text(message("error", fatal=False, message=f"frame {seq + 1}: expected a "
-                                                   "binary message (PNG or JPEG) or {\"type\": \"reset\"}, got text"))
+                        await self._refuse(ws, inbox, policy, f"frame {seq + 1}: expected a binary message (PNG or "
+                                                              "JPEG) or {\"type\": \"reset\"}, got text")
                 else:
                     try:
                         x = await self._in_pool(self._prepare, payload, f"frame {seq}")
                     except InputError as exc:
-                        await ws.send_text(message("error", fatal=False, message=str(exc)))
+                        await self._refuse(ws, inbox, policy, str(exc))
                         continue
                     payload = None  # the bytes are not needed while the frame waits for its batch
                     pred = await self._animate((sid, x))
@@ -164,6 +182,15 @@ class AnimationService:
             if str(closed) == "idle":
                 await self._fail(ws, "idle", f"idle for {self.limits.idle_timeout_s:g} s (the idle timeout); "
                                              "stream closed")
+            elif str(closed) == "policy":
+                self.policy_closed += 1
+                self._penalties.add(address)
+                if self.limits.penalty_s > 0 and address:
+                    # The close reason carries the penalty to Serve's proxy (jamsdk.serve.proxy_guard).
+                    await self._fail(ws, "policy", f"{inbox.reason}; {address} may not open a stream for "
+                                     f"{self.limits.penalty_s:g} s", _penalty_reason(self.limits.penalty_s, inbox.reason))
+                else:
+                    await self._fail(ws, "policy", inbox.reason)
         except Exception as exc:  # noqa: BLE001 - a server-side failure: tell the client why, then close
             if inbox.ended != "gone" and not _gone(exc):
                 await self._fail(ws, "internal", f"server error: {type(exc).__name__}: {exc}")
@@ -187,8 +214,9 @@ class AnimationService:
             return 401, "access token required: send 'Authorization: Bearer TOKEN' (or ?token=TOKEN)"
         return None
 
-    async def _read(self, ws: WebSocket, inbox: _Inbox) -> None:
-        """Receive every message as it comes into ``inbox`` (the first binary one is the source)."""
+    async def _read(self, ws: WebSocket, inbox: _Inbox, policy: _StreamPolicy) -> None:
+        """Receive every message as it comes into ``inbox`` (the first binary one is the source); a
+        client over its message rate ends the stream at once (its waiting messages are dropped)."""
         seq = -1  # frames are numbered from 1; the source picture is message 0
         try:
             while True:
@@ -199,6 +227,10 @@ class AnimationService:
                     return
                 if msg.get("type") == "websocket.disconnect":
                     inbox.end("gone")
+                    return
+                why = policy.on_message()
+                if why is not None:
+                    inbox.abort("policy", why)
                     return
                 if msg.get("bytes") is not None:
                     seq += 1
@@ -239,13 +271,28 @@ class AnimationService:
                                    node=self._node))
         return sid
 
+    async def _refuse(self, ws: WebSocket, inbox: _Inbox, policy: _StreamPolicy, text: str) -> None:
+        """Answer a refused message with a non-fatal error; past the stream's budget of them, end the stream."""
+        await ws.send_text(message("error", fatal=False, message=text))
+        why = policy.on_bad()
+        if why is not None:
+            inbox.abort("policy", why)
+
+    async def _deny(self, ws: WebSocket, status: int, text: str, retry_after: float) -> None:
+        """Refuse the handshake with an HTTP answer (before anything of the client is read)."""
+        try:
+            await ws.send_denial_response(PlainTextResponse(text, status_code=status,
+                                                            headers={"Retry-After": str(math.ceil(retry_after))}))
+        except RuntimeError:  # a server without the denial-response extension: a bare 403
+            await ws.close(code=CLOSE_CODES["policy"])
+
     def _prepare(self, data: bytes, what: str) -> np.ndarray:
         return to_model_input(decode_image(data, self.limits, what), self._sb.image_size, False, what)
 
-    async def _fail(self, ws: WebSocket, why: str, text: str) -> None:
+    async def _fail(self, ws: WebSocket, why: str, text: str, reason: Optional[str] = None) -> None:
         try:
             await ws.send_text(message("error", fatal=True, message=text))
-            await ws.close(code=CLOSE_CODES[why], reason=text[:120])
+            await ws.close(code=CLOSE_CODES[why], reason=reason or _close_reason(text))
         except Exception:  # noqa: BLE001 - the client may already be gone
             pass
 

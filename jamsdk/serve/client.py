@@ -10,7 +10,8 @@
 
 Frames travel as PNG (lossless) unless given as ready-made PNG/JPEG bytes. A frame the server
 rejects raises :class:`~jamsdk.errors.InputError` with the server's message and the stream goes
-on; a closed stream (busy server, refused access, bad source, idle timeout) raises
+on; a closed stream (busy server, refused access, bad source, idle timeout, a client over the
+service's message limits and its address's penalty afterwards) raises
 :class:`~jamsdk.errors.EngineError` with the reason. A service beyond loopback needs its access
 token: ``token=`` or the environment variable ``JAMSDK_TOKEN`` (sent as ``Authorization: Bearer``).
 """
@@ -55,12 +56,14 @@ class StreamClient:
         try:
             # Entered by hand: the connection lives as long as this object (closed by close()); entering
             # is what websockets ≥ 16 expects of connect() and a no-op wrapper in older versions.
-            self._ws = sync_client.connect(url, open_timeout=timeout, max_size=None,
+            # compression=None: PNG and JPEG are compressed already, so permessage-deflate (websockets'
+            # default, and Serve's proxy accepts it) would only cost CPU on both ends.
+            self._ws = sync_client.connect(url, open_timeout=timeout, max_size=None, compression=None,
                                            additional_headers=headers).__enter__()
         except (OSError, TimeoutError) as exc:
             raise EngineError(f"cannot connect to {url}: {exc}") from None
         except Exception as exc:  # noqa: BLE001 - websockets' handshake errors (e.g. a 404 route)
-            raise EngineError(f"cannot open a stream at {url}: {exc}") from None
+            raise EngineError(f"cannot open a stream at {url}: {_refusal(exc)}") from None
         try:
             reply = self._exchange(_payload(source, "source"), "source picture")
             if not isinstance(reply, dict) or reply.get("type") != "ready":
@@ -131,6 +134,14 @@ def _payload(image: np.ndarray | bytes, what: str) -> bytes:
         got = f"{image.shape} {image.dtype}" if isinstance(image, np.ndarray) else type(image).__name__
         raise InputError(f"{what}: expected an (H, W, 3) uint8 RGB array or PNG/JPEG bytes, got {got}")
     return encode_png(image)
+
+
+def _refusal(exc: Exception) -> str:
+    """A refused handshake in words: the HTTP status and the server's reason (a 429 says how long to wait)."""
+    response = getattr(exc, "response", None)
+    body = getattr(response, "body", None) or b""
+    reason = bytes(body[:300]).decode("utf-8", "replace").strip()
+    return f"{exc}: {reason}" if reason else str(exc)
 
 
 def _close_reason(exc: Any) -> str:

@@ -28,7 +28,8 @@ class Inbox:
         self.items: collections.deque = collections.deque()
         self.waiting = 0  # messages (not drop notes) in items
         self.dropped = 0  # every message dropped so far (health)
-        self.ended: Optional[str] = None  # why the reader stopped: "idle" or "gone"
+        self.ended: Optional[str] = None  # why the reader stopped: "idle", "gone" or "policy"
+        self.reason = ""  # the words of an abort, for the client
         self._event = asyncio.Event()
 
     def put(self, kind: str, seq: int, payload: Any, droppable: bool = True) -> None:
@@ -53,6 +54,15 @@ class Inbox:
 
     def end(self, why: str) -> None:
         self.ended = self.ended or why
+        self._event.set()
+
+    def abort(self, why: str, reason: str) -> None:
+        """End the stream now: what waits is dropped (its bytes freed); the next get() raises Closed(why)."""
+        self.items.clear()
+        self.waiting = 0
+        self.reason = self.reason or reason
+        if self.ended != "gone":  # a client already gone is told nothing
+            self.ended = why
         self._event.set()
 
     async def get(self) -> list:

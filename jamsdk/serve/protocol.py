@@ -19,7 +19,10 @@ in :data:`CLOSE_CODES`.
 A client should send the next frame once the previous one is answered. Frames that arrive while
 ``max_pending`` of the stream's frames already wait are not all kept: the oldest waiting ones are
 dropped, and each run of dropped messages is answered, in its place, by one non-fatal error with
-``"dropped": n`` (so one stream's flood costs memory and time of its own only).
+``"dropped": n`` (so one stream's flood costs memory and time of its own only). A stream that sends
+more than ``max_messages_per_s`` messages a second, or more than ``max_bad_messages`` refused ones
+a minute, is closed (code 1008, ``policy``), and its client's address is refused (HTTP 429 with
+``Retry-After``) for ``penalty_s`` seconds: see :mod:`jamsdk.serve.policy`.
 
 Access (:mod:`jamsdk.access`): beyond loopback, ``Authorization: Bearer TOKEN`` on the WebSocket
 handshake (a browser, which cannot set headers, adds ``?token=TOKEN`` to the URL); a browser page
@@ -38,7 +41,7 @@ from jamsdk.errors import InputError
 from jamsdk.image_header import check_image_bytes, max_pixels
 
 ROUTE = "/stream"
-CLOSE_CODES = {"busy": 1013, "bad_source": 1003, "idle": 1001, "internal": 1011, "forbidden": 1008}
+CLOSE_CODES = {"busy": 1013, "bad_source": 1003, "idle": 1001, "internal": 1011, "forbidden": 1008, "policy": 1008}
 
 
 @dataclass(frozen=True)
@@ -54,6 +57,12 @@ class Limits:
             process-wide limit of :mod:`jamsdk.image_header` where the service is built).
         max_pending: a stream's frames waiting at once; older ones are dropped beyond it.
         decode_threads: threads of the replica's decoding pool (pictures decode off the event loop).
+        max_messages_per_s: messages a stream may send a second (a burst of as many); a stream that
+            sends more is closed (:mod:`jamsdk.serve.policy`).
+        max_bad_messages: refused messages a stream may send a minute (a burst of as many); more
+            close it.
+        penalty_s: after such a close, the client's address may not open a stream for this long
+            (0: no penalty; set it to 0 behind a reverse proxy or NAT, where clients share an address).
     """
 
     max_streams: int = 16
@@ -63,14 +72,22 @@ class Limits:
     max_pixels: int = field(default_factory=max_pixels)
     max_pending: int = 2
     decode_threads: int = 2
+    max_messages_per_s: float = 60.0
+    max_bad_messages: int = 32
+    penalty_s: float = 10.0
 
     def __post_init__(self) -> None:
-        for name in ("max_streams", "max_message_bytes", "max_side", "max_pixels", "max_pending", "decode_threads"):
+        for name in ("max_streams", "max_message_bytes", "max_side", "max_pixels", "max_pending", "decode_threads",
+                     "max_bad_messages"):
             value = getattr(self, name)
             if isinstance(value, bool) or not isinstance(value, int) or value < 1:
                 raise InputError(f"{name}: expected a whole number ≥ 1, got {value!r}")
-        if not isinstance(self.idle_timeout_s, (int, float)) or not self.idle_timeout_s > 0:
-            raise InputError(f"idle_timeout_s: expected a number > 0, got {self.idle_timeout_s!r}")
+        for name in ("idle_timeout_s", "max_messages_per_s"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not value > 0:
+                raise InputError(f"{name}: expected a number > 0, got {value!r}")
+        if isinstance(self.penalty_s, bool) or not isinstance(self.penalty_s, (int, float)) or not self.penalty_s >= 0:
+            raise InputError(f"penalty_s: expected a number ≥ 0, got {self.penalty_s!r}")
 
 
 def encode_png(rgb: np.ndarray) -> bytes:

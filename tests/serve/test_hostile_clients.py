@@ -21,6 +21,7 @@ pytest.importorskip("fastapi")
 pytest.importorskip("websockets")
 
 TOKEN = "serve-test-token-0123456789"
+PENALTY_S = 3.0  # short: every client of these tests shares 127.0.0.1, so shares a penalty
 RNG = np.random.default_rng(3)
 PICTURE = RNG.integers(0, 256, (64, 64, 3), dtype=np.uint8)
 FRAMES = [RNG.integers(0, 256, (64, 64, 3), dtype=np.uint8) for _ in range(3)]
@@ -43,7 +44,7 @@ def guarded(tiny_batched, ray_local):
 
     serve.shutdown()
     port = free_port()
-    limits = Limits(max_streams=6, max_message_bytes=2 << 20, idle_timeout_s=30.0)
+    limits = Limits(max_streams=6, max_message_bytes=2 << 20, idle_timeout_s=30.0, penalty_s=PENALTY_S)
     app.run(app.build_app(str(tiny_batched), limits=limits, backend="onnxruntime", threads=1, cpus_per_replica=0.5,
                           access=Access.from_options("127.0.0.1", TOKEN)), host="127.0.0.1", port=port)
     yield f"127.0.0.1:{port}"
@@ -114,6 +115,8 @@ def test_token_is_required_and_checked(guarded, monkeypatch):
         StreamClient(url, source=PICTURE, timeout=60, token="not-the-token-at-all")
     with StreamClient(url, source=PICTURE, timeout=60, token=TOKEN) as stream:
         assert stream.animate(FRAMES[0]).shape == (64, 64, 3)
+        # No permessage-deflate (Serve's proxy would accept it): pictures are compressed already.
+        assert stream._ws.protocol.extensions == []
     monkeypatch.setenv("JAMSDK_TOKEN", TOKEN)  # the documented default
     with StreamClient(url, source=PICTURE, timeout=60) as stream:
         assert stream.animate(FRAMES[1]).shape == (64, 64, 3)
@@ -217,3 +220,90 @@ def test_loopback_service_refuses_rebinding_names_and_other_origins():
     allowed = SimpleNamespace(access=Access.from_options("127.0.0.1", origins=["http://localhost:3000"]))
     assert refusal(allowed, {"host": "127.0.0.1:8000", "origin": "http://localhost:3000",
                              "sec-fetch-site": "same-site"}, "") is None
+
+
+def _until_closed(ws) -> tuple:
+    """Read until the server closes: (frames, non-fatal errors, the fatal message, the close code)."""
+    from websockets.exceptions import ConnectionClosed
+
+    frames, notes, fatal = 0, [], None
+    try:
+        while True:
+            reply = ws.recv(timeout=60)
+            if isinstance(reply, bytes):
+                frames += 1
+                continue
+            data = json.loads(reply)
+            if data.get("fatal"):
+                fatal = data["message"]
+            else:
+                notes.append(data)
+    except ConnectionClosed as exc:
+        return frames, notes, fatal, exc.rcvd.code if exc.rcvd else None
+
+
+def _wait_out_the_penalty(url):
+    from jamsdk.serve.client import StreamClient
+
+    time.sleep(PENALTY_S)
+    with StreamClient(url, source=PICTURE, timeout=60, token=TOKEN) as stream:  # the address may open again
+        assert stream.animate(FRAMES[0]).shape == (64, 64, 3)
+
+
+def test_a_flood_over_the_message_rate_is_closed_and_its_address_waits(guarded):
+    """400 frames sent as fast as the socket takes them: closed once the burst of 60 is spent, then
+    the address's next handshake is refused with 429 (by Serve's proxy) while a stream opened
+    before goes on."""
+    import websockets.sync.client as ws_client
+
+    from jamsdk.serve.client import StreamClient
+    from jamsdk.serve.protocol import encode_png
+
+    url = f"ws://{guarded}/stream"
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    before = health(guarded, auth)
+    frame = encode_png(FRAMES[0])
+    with StreamClient(url, source=PICTURE, timeout=60, token=TOKEN) as good:
+        with ws_client.connect(url, additional_headers=auth, max_size=None) as ws:
+            ws.send(encode_png(PICTURE))
+            assert json.loads(ws.recv(timeout=60))["type"] == "ready"
+            sent = 0
+            try:
+                for _ in range(400):
+                    ws.send(frame)
+                    sent += 1
+            except Exception:  # noqa: BLE001 - the server may close while we still send
+                pass
+            frames, notes, fatal, code = _until_closed(ws)
+        assert code == 1008, (code, fatal)
+        assert "more than 60 messages a second" in fatal and "may not open a stream for 3 s" in fatal
+        assert frames + sum(n.get("dropped", 0) for n in notes) < sent  # the rest was never looked at
+        with pytest.raises(EngineError, match=r"HTTP 429.*may not open a stream for [1-3] s more"):
+            StreamClient(url, source=PICTURE, timeout=60, token=TOKEN)
+        assert good.animate(FRAMES[1]).shape == (64, 64, 3)  # the stream opened before is not touched
+    after = health(guarded, auth)
+    assert after["policy_closed"] == before["policy_closed"] + 1
+    # Serve's proxy refused the handshake (jamsdk.serve.proxy_guard): the replica never saw it.
+    assert after["proxy_guard"] is True and after["penalized"] == before["penalized"]
+    _wait_out_the_penalty(url)
+
+
+def test_a_stream_of_refused_messages_is_closed_after_its_budget(guarded):
+    """32 refused messages a minute are answered one by one; the 33rd closes the stream."""
+    from jamsdk.serve.client import StreamClient
+
+    url = f"ws://{guarded}/stream"
+    outcomes = []
+    with StreamClient(url, source=PICTURE, timeout=60, token=TOKEN) as stream:
+        for _ in range(40):
+            try:
+                stream.animate(b"\x89PNG\r\n\x1a\n" + os.urandom(500))
+                outcomes.append("frame")
+            except InputError:
+                outcomes.append("refused")
+            except EngineError as exc:
+                outcomes.append(str(exc))
+                break
+    assert outcomes[:33] == ["refused"] * 33, outcomes  # each answered in its place, the 33rd too
+    assert "more than 32 refused messages in a minute" in outcomes[33], outcomes
+    _wait_out_the_penalty(url)

@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# The README's "serve under load" table, in one command, on a quiet machine (each run interleaves
+# its alone and attack phases; the ratios are only comparable within one machine and one load):
+#   bash benchmarks/serve_tables.sh OUT_DIR [BEFORE_CHECKOUT]     # ~12 min on 2 idle cores
+# writes OUT_DIR/{flood,lockstep,hammer,hammer_noguard}.{json,md}, and with BEFORE_CHECKOUT (a
+# checkout of an older jamsdk, put first on PYTHONPATH: the replica imports it) OUT_DIR/before.*;
+# OUT_DIR/loadavg.txt has the CPU and the load between runs.
+set -euo pipefail
+out="${1:?usage: bash benchmarks/serve_tables.sh OUT_DIR [BEFORE_CHECKOUT]}"
+before="${2:-}"
+mkdir -p "$out"
+cd "$(dirname "$0")/.."
+note() { echo "$(date -u +%FT%TZ) $1: load $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$out/loadavg.txt"; }
+note start
+python - <<'PY' | tee -a "$out/loadavg.txt"
+from jamsdk.runtime.sysinfo import cpu_flags, cpu_model
+print("CPU:", cpu_model(), "| flags:", " ".join(cpu_flags()))
+PY
+run() { name="$1"; shift; python benchmarks/serve_load.py --streams 4 --seconds 20 "$@" \
+  --json "$out/$name.json" --markdown "$out/$name.md"; note "after $name"; }
+if [ -n "$before" ]; then
+  PYTHONPATH="$before" run before --rounds 2 --no-proxy-guard  # an older jamsdk has no guard to load
+fi
+run flood --rounds 3
+run lockstep --rounds 3 --pace lockstep
+run hammer --rounds 2 --retry-pause 0
+run hammer_noguard --rounds 2 --retry-pause 0 --no-proxy-guard

@@ -1,0 +1,122 @@
+"""How much a stream of ``jamsdk serve`` may send, and what happens to a client that sends more.
+
+Dropping a flooding stream's surplus frames (:mod:`jamsdk.serve.inbox`) keeps its memory bounded,
+but every message still crosses Serve's proxy and the replica's receive path before it can be
+dropped (about a millisecond of the replica's CPU each, measured by ``benchmarks/serve_load.py``):
+a client that sends hundreds of messages a second, or a stream of pictures that are all refused,
+takes CPU from every other stream of the replica. Serve's proxy reads a WebSocket whether the
+application reads it or not, so the only way to stop paying for such a client is to close it.
+
+The rules, per stream (numbers from :class:`~jamsdk.serve.protocol.Limits`):
+
+* at most ``max_messages_per_s`` messages a second, with a burst of as many (a token bucket): a
+  client that sends each frame once the previous one is answered, or at a camera's rate, never
+  comes near it;
+* at most ``max_bad_messages`` refused messages (over the byte or pixel limit, not a picture,
+  unexpected text) a minute, with a burst of as many;
+* a stream that breaks either is closed with code 1008 and the reason, and its client's address
+  may not open another stream for ``penalty_s`` seconds: the handshake is refused with HTTP 429 and
+  ``Retry-After`` before the replica reads anything (``penalty_s = 0`` turns the penalty off).
+
+Behind a reverse proxy or a NAT every client shares one address, and so shares the penalty: there,
+set ``penalty_s`` to 0 and limit connection rates in the reverse proxy. Kept apart from
+:mod:`jamsdk.serve.app` (which imports Ray) so the rules are tested without Ray.
+"""
+
+from __future__ import annotations
+
+import collections
+import time
+from typing import Callable, Optional
+
+Clock = Callable[[], float]
+
+
+class RateBucket:
+    """A token bucket: ``burst`` tokens at first, ``rate`` more a second, one taken per event."""
+
+    def __init__(self, rate: float, burst: float, clock: Clock = time.monotonic):
+        self.rate, self.burst, self._clock = float(rate), float(burst), clock
+        self._tokens = float(burst)
+        self._at = clock()
+
+    def take(self) -> bool:
+        """Take a token; False (and nothing taken) when the bucket is empty."""
+        now = self._clock()
+        self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate)
+        self._at = now
+        if self._tokens < 1.0:
+            return False
+        self._tokens -= 1.0
+        return True
+
+
+class StreamPolicy:
+    """One stream's budgets; each ``on_*`` call returns None, or why the stream must be closed."""
+
+    def __init__(self, max_messages_per_s: float, max_bad_messages: int, clock: Clock = time.monotonic):
+        self.max_messages_per_s, self.max_bad_messages = max_messages_per_s, max_bad_messages
+        self._messages = RateBucket(max_messages_per_s, max_messages_per_s, clock)
+        self._bad = RateBucket(max_bad_messages / 60.0, max_bad_messages, clock)
+
+    def on_message(self) -> Optional[str]:
+        """A message arrived (any kind, before it is looked at)."""
+        if self._messages.take():
+            return None
+        return (f"more than {self.max_messages_per_s:g} messages a second (the limit: send each frame once the "
+                "previous one is answered); stream closed")
+
+    def on_bad(self) -> Optional[str]:
+        """A message was refused (too many bytes or pixels, not a picture, unexpected text)."""
+        if self._bad.take():
+            return None
+        return f"more than {self.max_bad_messages} refused messages in a minute (the limit); stream closed"
+
+
+class PenaltyBox:
+    """Client addresses that may not open a stream until their penalty is over.
+
+    A penalty lasts ``seconds`` unless :meth:`add` says otherwise; with one length for all,
+    insertion order is expiry order, so expired entries are found at the front. At most
+    ``max_entries`` are kept (an attacker with many addresses cannot grow the memory; the oldest
+    penalties end early instead).
+    """
+
+    def __init__(self, seconds: float, max_entries: int = 4096, clock: Clock = time.monotonic):
+        self.seconds, self.max_entries, self._clock = float(seconds), max_entries, clock
+        self._until: collections.OrderedDict[str, float] = collections.OrderedDict()
+
+    def add(self, address: Optional[str], seconds: Optional[float] = None) -> None:
+        """Penalise ``address`` for ``seconds`` (default: the box's own); a repeat restarts the penalty."""
+        seconds = self.seconds if seconds is None else float(seconds)
+        if not address or seconds <= 0:
+            return
+        self._until.pop(address, None)
+        self._until[address] = self._clock() + seconds
+        self._expire()
+        while len(self._until) > self.max_entries:
+            self._until.popitem(last=False)
+
+    def remaining(self, address: Optional[str]) -> float:
+        """Seconds until ``address`` may open a stream again (0: it may now)."""
+        self._expire()
+        until = self._until.get(address) if address else None
+        if until is None:
+            return 0.0
+        left = until - self._clock()
+        if left <= 0:  # expired behind a longer one at the front
+            del self._until[address]
+            return 0.0
+        return left
+
+    def __len__(self) -> int:
+        now = self._clock()
+        return sum(1 for until in self._until.values() if until > now)
+
+    def _expire(self) -> None:
+        now = self._clock()
+        while self._until and next(iter(self._until.values())) <= now:
+            self._until.popitem(last=False)
+
+
+__all__ = ["PenaltyBox", "RateBucket", "StreamPolicy"]
