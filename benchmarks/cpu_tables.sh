@@ -7,12 +7,10 @@ set -euo pipefail
 out="${1:?usage: bash benchmarks/cpu_tables.sh OUT_DIR}"
 mkdir -p "$out"
 cd "$(dirname "$0")/.."
-note() { echo "$(date -u +%FT%TZ) $1: load $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$out/loadavg.txt"; }
+# shellcheck source=benchmarks/_machine.sh
+source benchmarks/_machine.sh
 note start
-python - <<'PY' | tee -a "$out/loadavg.txt"
-from jamsdk.runtime.sysinfo import cpu_flags, cpu_model
-print("CPU:", cpu_model(), "| flags:", " ".join(cpu_flags()))
-PY
+machine_line
 python benchmarks/compare.py --rounds 8 --json "$out/compare.json" --markdown "$out/compare.md" --png "$out/compare.png"
 note "after compare.py"
 python benchmarks/cpu_backends.py --rounds 8 --pinning --rewrite --json "$out/cpu_backends.json" --markdown "$out/cpu_backends.md"

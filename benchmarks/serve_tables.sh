@@ -10,12 +10,10 @@ out="${1:?usage: bash benchmarks/serve_tables.sh OUT_DIR [BEFORE_CHECKOUT]}"
 before="${2:-}"
 mkdir -p "$out"
 cd "$(dirname "$0")/.."
-note() { echo "$(date -u +%FT%TZ) $1: load $(cut -d' ' -f1-3 /proc/loadavg)" | tee -a "$out/loadavg.txt"; }
+# shellcheck source=benchmarks/_machine.sh
+source benchmarks/_machine.sh
 note start
-python - <<'PY' | tee -a "$out/loadavg.txt"
-from jamsdk.runtime.sysinfo import cpu_flags, cpu_model
-print("CPU:", cpu_model(), "| flags:", " ".join(cpu_flags()))
-PY
+machine_line
 run() { name="$1"; shift; python benchmarks/serve_load.py --streams 4 --seconds 20 "$@" \
   --json "$out/$name.json" --markdown "$out/$name.md"; note "after $name"; }
 if [ -n "$before" ]; then
