@@ -3,9 +3,10 @@
 A replica that closes a stream for breaking the message limits (:mod:`jamsdk.serve.policy`)
 penalises the client's address, and refuses its handshakes itself until the penalty is over. But
 each of those handshakes still travels from Serve's proxy to the replica and back (a Ray call on
-each side: about 3.6 ms of the replica's CPU per refused handshake, measured by
-``benchmarks/serve_load.py --retry-pause 0``), so a client that retries without pause still takes
-a share of the replica. This ASGI middleware runs inside the proxy instead: it watches the close
+each side: about 3.5 ms of the replica's CPU per refused handshake, estimated from
+``benchmarks/serve_load.py --retry-pause 0 --no-proxy-guard``, where ~97 refusals a second cut the
+replica's good frames per CPU-second to 0.65–0.68×), so a client that retries without pause still
+takes a share of the replica; and each replica would keep penalties of its own. This ASGI middleware runs inside the proxy instead: it watches the close
 frames the replicas send, and when one carries a penalty (code 1008, reason ``penalty S s: ...``)
 it refuses that address's handshakes itself (HTTP 429 with ``Retry-After``) for ``S`` seconds,
 for every replica behind the proxy at once.
