@@ -21,7 +21,8 @@ pytest.importorskip("fastapi")
 pytest.importorskip("websockets")
 
 TOKEN = "serve-test-token-0123456789"
-PENALTY_S = 3.0  # short: every client of these tests shares 127.0.0.1, so shares a penalty
+PENALTY_S = 6.0  # short (every client of these tests shares 127.0.0.1, so a penalty), but longer than a
+# slow machine takes from a close to the next handshake
 RNG = np.random.default_rng(3)
 PICTURE = RNG.integers(0, 256, (64, 64, 3), dtype=np.uint8)
 FRAMES = [RNG.integers(0, 256, (64, 64, 3), dtype=np.uint8) for _ in range(3)]
@@ -276,9 +277,9 @@ def test_a_flood_over_the_message_rate_is_closed_and_its_address_waits(guarded):
                 pass
             frames, notes, fatal, code = _until_closed(ws)
         assert code == 1008, (code, fatal)
-        assert "more than 60 messages a second" in fatal and "may not open a stream for 3 s" in fatal
+        assert "more than 60 messages a second" in fatal and "may not open a stream for 6 s" in fatal
         assert frames + sum(n.get("dropped", 0) for n in notes) < sent  # the rest was never looked at
-        with pytest.raises(EngineError, match=r"HTTP 429.*may not open a stream for [1-3] s more"):
+        with pytest.raises(EngineError, match=r"HTTP 429.*may not open a stream for [1-6] s more"):
             StreamClient(url, source=PICTURE, timeout=60, token=TOKEN)
         assert good.animate(FRAMES[1]).shape == (64, 64, 3)  # the stream opened before is not touched
     after = health(guarded, auth)
@@ -289,12 +290,16 @@ def test_a_flood_over_the_message_rate_is_closed_and_its_address_waits(guarded):
 
 
 def test_a_stream_of_refused_messages_is_closed_after_its_budget(guarded):
-    """32 refused messages a minute are answered one by one; the 33rd closes the stream."""
+    """32 refused messages a minute (a burst of 32) are answered one by one; the 33rd closes the
+    stream, or a later one by as many as the budget refilled meanwhile (32 a minute)."""
+    import math
+
     from jamsdk.serve.client import StreamClient
 
     url = f"ws://{guarded}/stream"
     outcomes = []
     with StreamClient(url, source=PICTURE, timeout=60, token=TOKEN) as stream:
+        t0 = time.monotonic()
         for _ in range(40):
             try:
                 stream.animate(b"\x89PNG\r\n\x1a\n" + os.urandom(500))
@@ -304,6 +309,9 @@ def test_a_stream_of_refused_messages_is_closed_after_its_budget(guarded):
             except EngineError as exc:
                 outcomes.append(str(exc))
                 break
-    assert outcomes[:33] == ["refused"] * 33, outcomes  # each answered in its place, the 33rd too
-    assert "more than 32 refused messages in a minute" in outcomes[33], outcomes
+        refill = math.ceil((time.monotonic() - t0) * 32 / 60)
+    closed_at = next((i for i, o in enumerate(outcomes) if o not in ("refused", "frame")), None)
+    assert closed_at is not None and 33 <= closed_at <= 33 + refill, (refill, outcomes)
+    assert outcomes[:closed_at] == ["refused"] * closed_at  # each answered in its place, the last one too
+    assert "more than 32 refused messages in a minute" in outcomes[closed_at], outcomes
     _wait_out_the_penalty(url)
