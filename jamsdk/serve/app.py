@@ -39,7 +39,8 @@ from jamsdk.access import Access
 from jamsdk.errors import InputError
 from jamsdk.runtime.frames import to_image, to_model_input
 from jamsdk.serve.inbox import Closed as _Closed, Inbox as _Inbox
-from jamsdk.serve.policy import PenaltyBox as _PenaltyBox, StreamPolicy as _StreamPolicy
+from jamsdk.serve.policy import PenaltyBox as _PenaltyBox, StreamPolicy as _StreamPolicy, \
+    refusal_text as _refusal_text
 from jamsdk.serve.proxy_guard import HEADER as _GUARD_HEADER, close_reason as _close_reason, \
     penalty_reason as _penalty_reason
 from jamsdk.serve.protocol import CLOSE_CODES, ROUTE, Limits, decode_image, encode_png, message
@@ -106,7 +107,6 @@ class AnimationService:
         self.policy_closed = 0  # streams closed for sending too much (jamsdk.serve.policy)
         self.penalized = 0  # handshakes refused while their address served a penalty
         self._penalties = _PenaltyBox(self.limits.penalty_s)
-        self.proxy_guard = False  # whether Serve's proxy runs jamsdk.serve.proxy_guard (its header arrives)
         self._animate.set_max_batch_size(max(2, self._sb.max_batch))
         self._animate.set_batch_wait_timeout_s(batch_wait_s)
 
@@ -119,19 +119,18 @@ class AnimationService:
         return {"pid": os.getpid(), "replica": self._replica, "node": self._node, "rss_bytes": _rss_bytes(),
                 "streams": self._active, "frames": self.frames, "batches": self.batches, "dropped": self.dropped,
                 "refused": self.refused, "policy_closed": self.policy_closed, "penalized": self.penalized,
-                "proxy_guard": self.proxy_guard or _GUARD_HEADER.decode() in request.headers,
+                # This request came through Serve's proxy too: the guard's header says whether it runs there.
+                "proxy_guard": _GUARD_HEADER.decode() in request.headers,
                 "batch_sizes": list(self._sb.batch_sizes),
                 "backend": self._sb.backend, "limits": asdict(self.limits)}
 
     @api.websocket(ROUTE)
     async def stream(self, ws: WebSocket) -> None:
         address = ws.client.host if ws.client else None
-        self.proxy_guard = self.proxy_guard or _GUARD_HEADER.decode() in ws.headers
         wait = self._penalties.remaining(address)
         if wait > 0:  # refused at the handshake: nothing of this client is read or decoded
             self.penalized += 1
-            await self._deny(ws, 429, f"{address} may not open a stream for {math.ceil(wait)} s more: a stream from it "
-                                      f"broke the service's limits (penalty {self.limits.penalty_s:g} s)", wait)
+            await self._deny(ws, 429, f"{_refusal_text(address, wait)} (penalty {self.limits.penalty_s:g} s)", wait)
             return
         await ws.accept()
         refusal = self._refusal(ws.headers, ws.url.query)

@@ -26,6 +26,7 @@ set ``penalty_s`` to 0 and limit connection rates in the reverse proxy. Kept apa
 from __future__ import annotations
 
 import collections
+import math
 import time
 from typing import Callable, Optional
 
@@ -71,6 +72,11 @@ class StreamPolicy:
         if self._bad.take():
             return None
         return f"more than {self.max_bad_messages} refused messages in a minute (the limit); stream closed"
+
+
+def refusal_text(address: Optional[str], wait: float) -> str:
+    """What a penalised address is told when its handshake is refused (by a replica or by Serve's proxy)."""
+    return f"{address} may not open a stream for {math.ceil(wait)} s more: a stream from it broke the service's limits"
 
 
 class PenaltyBox:
@@ -119,4 +125,4 @@ class PenaltyBox:
             self._until.popitem(last=False)
 
 
-__all__ = ["PenaltyBox", "RateBucket", "StreamPolicy"]
+__all__ = ["PenaltyBox", "RateBucket", "StreamPolicy", "refusal_text"]

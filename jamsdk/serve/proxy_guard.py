@@ -26,7 +26,7 @@ import math
 import re
 from typing import Any, Callable, List, Optional
 
-from jamsdk.serve.policy import PenaltyBox
+from jamsdk.serve.policy import PenaltyBox, refusal_text
 
 ENV = "RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH"
 IMPORT_PATH = "jamsdk.serve.proxy_guard.middlewares"
@@ -75,8 +75,7 @@ class ProxyGuard:
         wait = self.box.remaining(address)
         if wait > 0:
             self.refused += 1
-            await _refuse(scope, receive, send, f"{address} may not open a stream for {math.ceil(wait)} s more: a "
-                                                 f"stream from it broke the service's limits", wait)
+            await _refuse(scope, receive, send, refusal_text(address, wait), wait)
             return
 
         async def watch(message: dict) -> None:

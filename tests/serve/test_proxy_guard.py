@@ -124,7 +124,7 @@ def test_without_the_guard_the_replica_refuses_a_penalised_address_itself():
         async def accept(self):
             raise AssertionError("a penalised address must not be accepted")
 
-    me = SimpleNamespace(limits=Limits(penalty_s=10), _penalties=PenaltyBox(10), penalized=0, proxy_guard=False)
+    me = SimpleNamespace(limits=Limits(penalty_s=10), _penalties=PenaltyBox(10), penalized=0)
     me._deny = lambda ws, status, text, wait: service._deny(me, ws, status, text, wait)
     me._penalties.add("10.0.0.9")
     asyncio.run(service.stream(me, WS()))
