@@ -48,14 +48,7 @@ def save_checkpoint(path: str | os.PathLike[str], model: torch.nn.Module, config
 def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     """Load a jamsdk checkpoint dict safely (``weights_only=True``); typed errors for bad files."""
     p = Path(path)
-    if not p.exists():
-        raise CheckpointError(f"checkpoint {p} does not exist")
-    if not p.is_file():
-        raise CheckpointError(f"checkpoint {p} is not a file")
-    try:
-        data = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - corrupt zips, and UnpicklingError for objects it refuses
-        raise refused(p, exc, "checkpoint") from None
+    data = load_plain(p, "checkpoint")
     if not isinstance(data, dict) or data.get("format") != FORMAT:
         keys = sorted(map(str, data))[:6] if isinstance(data, dict) else type(data).__name__
         hint = " (an MRAA checkpoint? convert it with `jamsdk convert-mraa`)" if isinstance(data, dict) and \
@@ -67,6 +60,22 @@ def read_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
             "upgrade jamsdk"
         )
     return data
+
+
+def load_plain(path: Path, what: str) -> Any:
+    """``torch.load(path, weights_only=True)`` on the CPU, the only way jamsdk reads a ``.pt``/``.pth``.
+
+    Raises:
+        CheckpointError: ``{what} PATH does not exist`` / ``is not a file``, or :func:`refused`'s line.
+    """
+    if not path.exists():
+        raise CheckpointError(f"{what} {path} does not exist")
+    if not path.is_file():
+        raise CheckpointError(f"{what} {path} is not a file")
+    try:
+        return torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # noqa: BLE001 - corrupt zips, and UnpicklingError for objects it refuses
+        raise refused(path, exc, what) from None
 
 
 def refused(path: Path, exc: BaseException, what: str) -> CheckpointError:

@@ -66,15 +66,10 @@ def read_mraa_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
         CheckpointError: missing file, corrupt file, a file that needs unsafe unpickling (refused,
             never retried unsafely), or a dict that is not an MRAA checkpoint.
     """
-    p = Path(path)
-    if not p.is_file():
-        raise CheckpointError(f"MRAA checkpoint {p} {'is not a file' if p.exists() else 'does not exist'}")
-    try:
-        data = torch.load(p, map_location="cpu", weights_only=True)
-    except Exception as exc:  # noqa: BLE001 - corrupt files, and UnpicklingError for objects it refuses
-        from jamsdk.model.checkpoint import refused
+    from jamsdk.model.checkpoint import load_plain
 
-        raise refused(p, exc, "MRAA checkpoint") from None
+    p = Path(path)
+    data = load_plain(p, "MRAA checkpoint")
     if not isinstance(data, dict):
         raise CheckpointError(f"MRAA checkpoint {p}: expected a dict of state dicts, got {type(data).__name__}")
     if data.get("format") == "jamsdk.checkpoint":
