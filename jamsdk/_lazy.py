@@ -8,6 +8,7 @@ installs on a Jetson without training dependencies; modules that need a heavy pa
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from types import ModuleType
 
 from jamsdk.errors import MissingDependencyError
@@ -60,6 +61,15 @@ def missing_extra(exc: ImportError, command_extra: str | None = None) -> tuple[s
     if command_extra and top in _PACKAGES_OF.get(command_extra, ()):
         return top, command_extra
     return top, _EXTRA_OF[top]
+
+
+def not_installed(module: str) -> str:
+    """"" when ``module`` can be imported here (found, not imported), else one line naming the extra
+    that brings it — what a backend's ``usable`` says."""
+    if importlib.util.find_spec(module) is not None:
+        return ""
+    extra = _EXTRA_OF.get(module.split(".")[0], "")
+    return f'{module} is not installed (pip install "jamsdk[{extra}]")' if extra else f"{module} is not installed"
 
 
 def require(module: str, extra: str | None = None) -> ModuleType:

@@ -121,7 +121,7 @@ def test_missing_openvino_names_the_extra(tiny_jam, monkeypatch):
     monkeypatch.setitem(sys.modules, "openvino", None)  # `import openvino` raises ImportError
     with pytest.raises(MissingDependencyError, match=r'pip install "jamsdk\[openvino\]"'):
         jamsdk.Animator(model_dir, backend="openvino")
-    monkeypatch.setattr(ovb.importlib.util, "find_spec", lambda name: None)
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None)
     assert 'pip install "jamsdk[openvino]"' in BACKENDS["openvino"].usable(load_manifest(model_dir))
 
 
@@ -152,8 +152,8 @@ def test_auto_takes_openvino_for_int8_only(tiny_jam, monkeypatch):
     assert resolve_backend(manifest, "openvino") == "openvino"
     assert resolve_backend(manifest, "auto", "int8") == "openvino"  # no GPU here: TensorRT is not usable
     assert resolve_backend(manifest, "auto", "fp32") == resolve_backend(manifest, "auto", "fp16") == "onnxruntime"
-    real = ovb.importlib.util.find_spec
-    monkeypatch.setattr(ovb.importlib.util, "find_spec", lambda name: None if name == "openvino" else real(name))
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name == "openvino" else real(name))
     assert resolve_backend(manifest, "auto", "int8") == "onnxruntime"  # where openvino is not installed
 
 

@@ -2,13 +2,12 @@
 
 from __future__ import annotations
 
-import importlib.util
 import os
 from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
 import numpy as np
 
-from jamsdk._lazy import require
+from jamsdk._lazy import not_installed, require
 from jamsdk.errors import EngineError, InputError
 from jamsdk.runtime.backends.base import Backend, manifest_stage
 from jamsdk.stages import Stage
@@ -68,9 +67,7 @@ class OnnxRuntimeBackend(Backend):
 
     @classmethod
     def usable(cls, manifest: "Manifest") -> str:
-        if importlib.util.find_spec("onnxruntime") is None:
-            return 'onnxruntime is not installed (pip install "jamsdk[onnxruntime]")'
-        return ""
+        return not_installed("onnxruntime")
 
     @classmethod
     def from_manifest(cls, manifest: "Manifest", name: str, options: Mapping[str, Any]) -> "OnnxRuntimeBackend":

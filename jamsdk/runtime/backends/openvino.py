@@ -24,7 +24,6 @@ converter takes the no-op stub OpenVINO ships for installs without it.
 
 from __future__ import annotations
 
-import importlib.util
 import os
 import sys
 from pathlib import Path
@@ -33,7 +32,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 
-from jamsdk._lazy import require
+from jamsdk._lazy import not_installed, require
 from jamsdk.errors import EngineError
 from jamsdk.runtime.backends.base import Backend, manifest_stage
 from jamsdk.stages import Stage
@@ -133,9 +132,7 @@ class OpenVINOBackend(Backend):
 
     @classmethod
     def usable(cls, manifest: "Manifest") -> str:
-        if importlib.util.find_spec("openvino") is None:
-            return 'openvino is not installed (pip install "jamsdk[openvino]")'
-        return ""
+        return not_installed("openvino")
 
     @classmethod
     def from_manifest(cls, manifest: "Manifest", name: str, options: Mapping[str, Any]) -> "OpenVINOBackend":
