@@ -61,16 +61,22 @@ def time_graphs(graphs: Mapping[str, "onnx.ModelProto"], feeds: Sequence[Mapping
             opts.intra_op_num_threads = int(threads)
         session_options(opts)  # as the Animator runs them: no spinning pool stealing the next one's cores
         sessions[form] = ort.InferenceSession(proto.SerializeToString(), opts, providers=["CPUExecutionProvider"])
-    use = [dict(f) for f in feeds[:calls]]
-    for s in sessions.values():
-        s.run(None, use[0])
-    times: dict[str, list[float]] = {form: [] for form in sessions}
-    order = list(sessions)
+    calls_of = {form: (lambda feed, s=s: s.run(None, feed)) for form, s in sessions.items()}
+    return interleaved_medians(calls_of, [dict(f) for f in feeds[:calls]], rounds)
+
+
+def interleaved_medians(calls: Mapping[str, Callable[[Any], Any]], feeds: Sequence[Any], rounds: int) -> dict[str, float]:
+    """Median seconds per call of each of ``calls`` (one runtime's graphs): one untimed call each on the
+    first feed, then ``rounds`` rounds of every feed, the order reversed every other round."""
+    for call in calls.values():
+        call(feeds[0])
+    times: dict[str, list[float]] = {form: [] for form in calls}
+    order = list(calls)
     for r in range(rounds):
         for form in order if r % 2 == 0 else order[::-1]:
-            for feed in use:
+            for feed in feeds:
                 t0 = time.perf_counter()
-                sessions[form].run(None, feed)
+                calls[form](feed)
                 times[form].append(time.perf_counter() - t0)
     return {form: statistics.median(ts) for form, ts in times.items()}
 

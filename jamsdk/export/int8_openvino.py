@@ -16,9 +16,7 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import statistics
 import tempfile
-import time
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Callable, Mapping, Sequence
 
@@ -86,19 +84,11 @@ class OpenVINOChain(StageChain):
 def time_openvino(paths: Mapping[str, str], feeds: Sequence[Mapping[str, np.ndarray]], threads: int | None = None,
                   rounds: int = 5, calls: int = 3) -> dict[str, float]:
     """Median seconds per call of each graph on OpenVINO, interleaved as :func:`~jamsdk.export.int8_cpu.time_graphs`."""
-    requests = {form: compile_graph(path, threads) for form, path in paths.items()}
-    use = [{k: np.ascontiguousarray(v) for k, v in f.items()} for f in feeds[:calls]]
-    for r in requests.values():
-        r.infer(use[0])
-    times: dict[str, list[float]] = {form: [] for form in requests}
-    order = list(requests)
-    for i in range(rounds):
-        for form in order if i % 2 == 0 else order[::-1]:
-            for feed in use:
-                t0 = time.perf_counter()
-                requests[form].infer(feed)
-                times[form].append(time.perf_counter() - t0)
-    return {form: statistics.median(ts) for form, ts in times.items()}
+    from jamsdk.export.int8_cpu import interleaved_medians
+
+    requests = {form: compile_graph(path, threads).infer for form, path in paths.items()}
+    return interleaved_medians(requests, [{k: np.ascontiguousarray(v) for k, v in f.items()} for f in feeds[:calls]],
+                               rounds)
 
 
 def choose_openvino_graphs(fp32_files: Mapping[str, Any], accepted: Mapping[str, "onnx.ModelProto"],
