@@ -33,7 +33,7 @@ import time
 from pathlib import Path
 
 from _load import cpu_line, cpu_seconds, loadavg, niceness, rss_bytes  # benchmarks/ is sys.path[0]
-from _report import run_and_report
+from _report import require_at_least, run_and_report
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -47,9 +47,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--json", metavar="OUT")
     p.add_argument("--markdown", metavar="OUT")
     args = p.parse_args(argv)
-    for name in ("viewers", "rounds"):
-        if getattr(args, name) < 1:
-            p.error(f"--{name}: expected an integer ≥ 1, got {getattr(args, name)}")
+    require_at_least(p, args, 1, "viewers", "rounds")
     if args.seconds <= 0 or args.max_fps <= 0:
         p.error("--seconds and --max-fps: expected > 0")
     return args

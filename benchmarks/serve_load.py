@@ -46,7 +46,7 @@ from pathlib import Path
 import numpy as np
 
 from _load import black_png, cpu_line, cpu_seconds, listening_pid, loadavg, niceness, percentile, rss_bytes  # noqa: E402
-from _report import run_and_report
+from _report import require_at_least, run_and_report
 
 ROOT = Path(__file__).resolve().parents[1]
 ATTACKS = ("bomb", "malformed", "oversize", "text", "flood")
@@ -74,9 +74,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--json", metavar="OUT")
     p.add_argument("--markdown", metavar="OUT")
     args = p.parse_args(argv)
-    for name in ("streams", "rounds", "threads", "cpus"):
-        if getattr(args, name) < 1:
-            p.error(f"--{name}: expected an integer ≥ 1, got {getattr(args, name)}")
+    require_at_least(p, args, 1, "streams", "rounds", "threads", "cpus")
     if args.retry_pause < 0:
         p.error(f"--retry-pause: expected ≥ 0, got {args.retry_pause}")
     if args.seconds <= 0:

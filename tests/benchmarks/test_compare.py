@@ -8,7 +8,7 @@ from pathlib import Path
 
 import pytest
 
-torch = pytest.importorskip("torch")
+pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxsim")
 
@@ -21,13 +21,6 @@ import importlib.util
 OPENVINO = importlib.util.find_spec("openvino") is not None
 ROWS = ("baseline_eager", "candidate_eager", "candidate_jamsdk", "candidate_jamsdk_int8") + (
     ("candidate_jamsdk_openvino", "candidate_jamsdk_openvino_int8") if OPENVINO else ())
-
-
-@pytest.fixture(autouse=True)
-def _restore_threads():
-    before = torch.get_num_threads()
-    yield
-    torch.set_num_threads(before)
 
 
 def test_tiny_configs_end_to_end(tmp_path, capsys):

@@ -12,18 +12,11 @@ import pytest
 pytest.importorskip("onnxruntime")
 if importlib.util.find_spec("openvino") is None:  # not importorskip: a plain `import openvino` starts its telemetry
     pytest.skip("openvino is not installed", allow_module_level=True)
-torch = pytest.importorskip("torch")
+pytest.importorskip("torch")
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 import cpu_backends  # noqa: E402
 import fp32_rewrite  # noqa: E402
-
-
-@pytest.fixture(autouse=True)
-def _restore_threads():
-    before = torch.get_num_threads()
-    yield
-    torch.set_num_threads(before)
 
 
 def test_cpu_backends_on_a_folder(tiny_batched, tmp_path, capsys):

@@ -8,20 +8,13 @@ from pathlib import Path
 
 import pytest
 
-torch = pytest.importorskip("torch")
+pytest.importorskip("torch")
 pytest.importorskip("onnxruntime")
 pytest.importorskip("onnxsim")
 
 # benchmarks/ is a folder of scripts, not a package: its modules import as top-level modules.
 sys.path.insert(0, str(Path(__file__).resolve().parents[2] / "benchmarks"))
 import int8  # noqa: E402
-
-
-@pytest.fixture(autouse=True)
-def _restore_threads():
-    before = torch.get_num_threads()
-    yield
-    torch.set_num_threads(before)
 
 
 def test_demo_three_variants_and_the_cpu_choice(tmp_path, capsys):
