@@ -1,31 +1,34 @@
 """Stand-ins for CUDA and TensorRT that keep their contracts, so that a test fails where the real thing would.
 
-Every imitated behaviour names, in a comment on its line, the real source it copies. Sources:
-TensorRT v10.3.0 (the JetPack 6 version; the same lines hold in 10.16 and 11.1 unless noted):
-``include/NvInferRuntime.h`` (``RT.h``), ``include/NvInferRuntimeBase.h`` (``RTBase.h``),
-``python/src/infer/pyCore.cpp``, ``pyFoundationalTypes.cpp``, ``python/docstrings/infer/pyCoreDoc.h``,
-``samples/common/sampleDevice.h``; pybind11 3.0.4 ``include/pybind11/pybind11.h`` and
-``detail/init.h`` (as shipped in torch 2.13's include folder); cuda-bindings 12.9.10 ``runtime.pyx``
-(``rt.pyx``); the CUDA C++ Programming Guide, "CUDA Graphs: Prohibited and Unhandled Operations"
-(``Guide``).
+Every imitated behaviour names, in a comment on its line, the real source it copies. CUDA sources:
+cuda-bindings 12.9.10 ``cuda/bindings/runtime.pyx`` (``rt.pyx``; line numbers of that file) and the
+CUDA C++ Programming Guide, "CUDA Graphs: Prohibited and Unhandled Operations" (``Guide``). The
+TensorRT stand-in and its sources are in ``trt_standin.py`` (re-exported here).
 
-* :class:`FakeCuda` implements jamsdk's small ``_cuda.Cuda`` interface the way ``_CudaPython`` does
-  over the real binding: a failed call raises ``EngineError("CUDA call … failed: <name> (<code>)")``.
-  Device memory is host bytearrays behind 256-byte-aligned fake pointers, and it counts the device
-  bytes in use (:attr:`FakeCuda.device_bytes`, :attr:`FakeCuda.peak_bytes`), TensorRT's own
-  allocations (engine weights, STATIC context memory) included. Copies and engine runs enqueued on
-  a stream take effect only when the stream is synchronised (or a graph launched on it is), so a
-  missing or misplaced sync gives stale results. Stream capture is strict: what would invalidate a
-  real capture does, and ``end_capture`` then fails. It counts bytes per direction, syncs and graph
-  launches (:attr:`FakeCuda.counts`).
-* :func:`fake_tensorrt`: an engine is the stage's ONNX graph run by ONNX Runtime on that memory.
-  Enums behave like pybind11's (fresh equal-but-not-identical objects from every getter), tensors
-  are listed in an order other than the stage table's, shapes are ``Dims``-like (not tuples), the
-  factories raise TypeError on failure, ``execute_async_v3`` returns False and logs for what the
-  real one refuses, and contexts allocate (STATIC) or expect (USER_MANAGED) activation memory.
+:class:`FakeCuda` implements jamsdk's small ``_cuda.Cuda`` interface the way ``_CudaPython`` does over
+the real binding: a failed call raises ``EngineError("CUDA call … failed: <name> (<code>)")``.
 
-Where a rule is stricter than CUDA (work on a second stream during a capture invalidates it here;
-CUDA runs it eagerly, outside the graph) it says so: either way the graph would lack that work.
+* Memory: host bytearrays behind 256-byte-aligned fake pointers, with a gap after each allocation (an
+  overrun lands outside every allocation). ``free`` returns the range to the allocator and a later
+  ``malloc`` may hand it out again (first fit), as ``cudaFree``/``cudaMalloc`` may. Work names its
+  memory when it is queued but touches it only when it runs (at the stream's synchronize, or when a
+  graph launched on it runs): memory freed in between, even when its range belongs to a new
+  allocation by then, fails the run as a use after free (real CUDA would fault or write into the new
+  owner). Device bytes in use are counted (:attr:`FakeCuda.device_bytes`, :attr:`~FakeCuda.peak_bytes`),
+  TensorRT's own allocations (engine weights, STATIC context memory) included.
+* Streams: queues that run at synchronize, so a missing or misplaced sync gives stale results. Bytes
+  per direction, syncs and graph launches are counted (:attr:`FakeCuda.counts`).
+* Shared scratch: an engine enqueued with activation memory claims it for its stream until that stream
+  is synchronised; another stream's engine using the same memory in between fails
+  (``NvInferRuntime.h`` v10.3.0:3675-3683: the memory is in use "until network execution is complete";
+  parallel use is undefined behaviour).
+* Stream capture is strict and per stream: what would invalidate a real capture does, and
+  ``end_capture`` then fails; a capture must be ended from the thread that began it (ThreadLocal
+  mode is not relaxed); captures on other streams in other threads go on beside it.
+
+Where a rule is stricter than CUDA (work on a second stream from the capturing thread invalidates the
+capture here; CUDA runs it eagerly, outside the graph) it says so: either way the graph would lack
+that work.
 
 Importable as ``cuda_standin`` from the runtime tests (like ``rt_samples``).
 """
@@ -35,34 +38,31 @@ from __future__ import annotations
 import json
 import shutil
 import threading
-import types
-import weakref
 from collections import Counter
 
 import numpy as np
+from trt_standin import (ALIGN, VERSION, VERSIONS, DataType, Dims, ExecutionContextAllocationStrategy,  # noqa: F401
+                         Severity, TensorIOMode, _round, activation_bytes, fake_builder, fake_tensorrt)
 
 from jamsdk.errors import EngineError
 from jamsdk.model_files import sha256_file
 from jamsdk.runtime import _cuda
 
 GPU = _cuda.GpuInfo("Fake GPU", "8.7")
-VERSION = "10.3.0.30"
-ALIGN = 256  # RT.h:4003 "The pointer must have at least 256-byte alignment"; cudaMalloc gives ≥ 256
 
 # cudaError_t values (rt.pyx enum cudaError_t; the numbers are CUDA's driver_types.h)
+_INVALID = ("cudaErrorInvalidValue", 1)
+_ILLEGAL_ADDRESS = ("cudaErrorIllegalAddress", 700)
 _UNSUPPORTED = ("cudaErrorStreamCaptureUnsupported", 900)  # rt.pyx: "not permitted when the stream is capturing"
 _INVALIDATED = ("cudaErrorStreamCaptureInvalidated", 901)  # rt.pyx: "invalidated due to a previous error"
 _UNMATCHED = ("cudaErrorStreamCaptureUnmatched", 903)      # rt.pyx: "The capture was not initiated in this stream"
+_WRONG_THREAD = ("cudaErrorStreamCaptureWrongThread", 908)  # rt.pyx:1220-1224
 _ILLEGAL = ("cudaErrorIllegalState", 401)
 
 
 def _fail(call: str, error: tuple[str, int]) -> EngineError:
     """What ``_cuda._CudaPython._check`` raises for a call that returned ``error``."""
     return EngineError(f"CUDA call {call} failed: {error[0]} ({error[1]})")
-
-
-def _round(nbytes: int) -> int:
-    return max(ALIGN, -(-int(nbytes) // ALIGN) * ALIGN)
 
 
 class FakeCuda(_cuda.Cuda):
@@ -72,18 +72,26 @@ class FakeCuda(_cuda.Cuda):
     supports_graphs = True
 
     def __init__(self):
-        self.mem: dict[int, bytearray] = {}
-        self.sizes: dict[int, int] = {}          # ptr → bytes counted for it (rounded like an allocator)
+        self.mem: dict[int, bytearray] = {}      # live allocations: base → bytes
+        self.sizes: dict[int, int] = {}          # base → bytes counted for it (rounded like an allocator)
+        self.spans: dict[int, int] = {}          # base → address range it holds (rounded size + gap)
+        self.generation: dict[int, int] = {}     # base → which allocation holds it now (reuse gets a new one)
+        self.holes: list[tuple[int, int]] = []   # freed ranges (start, span), handed out again first-fit
         self.reserved: dict[int, int] = {}       # TensorRT-internal allocations: token → bytes
         self.next = 0x10000
         self.pinned: list[np.ndarray] = []
         self.queues: dict[int, list] = {}
-        self.capture: dict | None = None         # {"stream", "ops", "invalid", "thread"}
+        self.captures: dict[int, dict] = {}      # stream → {"ops", "invalid", "thread"}
         self.graphs: dict[int, list] = {}
+        self.scratch_users: dict[int, int] = {}  # activation memory base → stream whose queued engines use it
         self.counts: Counter = Counter()
         self.launches = 0
         self.peak_bytes = 0
+        self.reused = 0                          # mallocs served from a freed range
+        self.last_invalidation = ""
         self._tokens = 0
+        self._allocations = 0
+        self._lock = threading.RLock()
 
     # -- memory -------------------------------------------------------------------------------------
 
@@ -101,27 +109,57 @@ class FakeCuda(_cuda.Cuda):
 
     def reserve(self, nbytes: int) -> int:
         """Count ``nbytes`` that TensorRT allocates itself; returns a token for :meth:`release`."""
-        self._tokens += 1
-        self.reserved[self._tokens] = _round(nbytes)
-        self._account()
-        return self._tokens
+        with self._lock:
+            self._tokens += 1
+            self.reserved[self._tokens] = _round(nbytes)
+            self._account()
+            return self._tokens
 
     def release(self, token: int) -> None:
         self.reserved.pop(token, None)
 
-    def block(self, ptr: int, nbytes: int) -> memoryview:
-        """``nbytes`` of device memory at ``ptr`` (inside one live allocation), or EngineError."""
+    def _base(self, ptr: int, nbytes: int) -> int | None:
         for base, buf in self.mem.items():
             if base <= ptr and ptr + nbytes <= base + len(buf):
-                return memoryview(buf)[ptr - base:ptr - base + nbytes]
-        raise EngineError(f"illegal address: {nbytes} bytes at 0x{ptr:x} are not inside a live allocation "
-                          "(cudaErrorIllegalAddress, 700)")
+                return base
+        return None
+
+    def try_ref(self, ptr: int, nbytes: int) -> tuple | None:
+        """``(base, generation, offset, nbytes)`` of live memory at ``ptr``, None if it is not inside one."""
+        base = self._base(ptr, nbytes)
+        return None if base is None else (base, self.generation[base], ptr - base, nbytes, ptr)
+
+    def ref(self, ptr: int, nbytes: int) -> tuple:
+        """:meth:`try_ref`, or EngineError: work may only be queued on memory that is allocated now."""
+        ref = self.try_ref(ptr, nbytes)
+        if ref is None:
+            raise EngineError(f"illegal address: {nbytes} bytes at 0x{ptr:x} are not inside a live allocation "
+                              f"(cudaErrorIllegalAddress, {_ILLEGAL_ADDRESS[1]})")
+        return ref
+
+    def view(self, ref: tuple | None, what: str = "memory") -> memoryview:
+        """The bytes ``ref`` names, when the work that uses them runs; EngineError for a use after free."""
+        if ref is None:
+            raise EngineError(f"illegal address: {what} is not inside a live allocation "
+                              f"(cudaErrorIllegalAddress, {_ILLEGAL_ADDRESS[1]})")
+        base, gen, offset, nbytes, ptr = ref
+        if self.generation.get(base) != gen:
+            owner = "has been handed out again" if base in self.mem else "is free"
+            raise EngineError(f"use after free: {what} ({nbytes} bytes at 0x{ptr:x}) was freed after the work that "
+                              f"uses it was queued or bound, and its range {owner} (cudaErrorIllegalAddress, "
+                              f"{_ILLEGAL_ADDRESS[1]})")
+        return memoryview(self.mem[base])[offset:offset + nbytes]
+
+    def block(self, ptr: int, nbytes: int) -> memoryview:
+        """``nbytes`` of device memory at ``ptr`` (inside one live allocation) now, or EngineError."""
+        return self.view(self.ref(ptr, nbytes))
 
     def _unsafe_call(self, call: str) -> None:
         # cudaMalloc/cudaFree are "potentially unsafe" during a capture: with the ThreadLocal mode the
-        # capturing thread may not call them (rt.pyx:18438-18444, 18462-18466); the capture is invalidated.
-        if self.capture is not None and self.capture["thread"] == threading.get_ident():
-            self.capture["invalid"] = self.capture["invalid"] or f"{call} during capture"
+        # capturing thread may not call them (rt.pyx:18438-18466); the capture is invalidated.
+        cap = self.capturing_thread()
+        if cap is not None:
+            cap["invalid"] = cap["invalid"] or f"{call} during capture"
             raise _fail(call, _UNSUPPORTED)
 
     def device_count(self):
@@ -140,18 +178,35 @@ class FakeCuda(_cuda.Cuda):
         return ""
 
     def malloc(self, nbytes):
-        self._unsafe_call("cudaMalloc")
-        ptr = self.next
-        self.next += _round(nbytes) + ALIGN  # a gap: an overrun lands outside every allocation
-        self.mem[ptr] = bytearray(int(nbytes))
-        self.sizes[ptr] = _round(nbytes)
-        self._account()
-        return ptr
+        with self._lock:
+            self._unsafe_call("cudaMalloc")
+            span = _round(nbytes) + ALIGN  # a gap: an overrun lands outside every allocation
+            for i, (start, size) in enumerate(self.holes):
+                if size >= span:  # rt.pyx:20983-21010: freed memory goes back to the allocator
+                    ptr = start
+                    self.holes[i:i + 1] = [(start + span, size - span)] if size > span else []
+                    self.reused += 1
+                    break
+            else:
+                ptr = self.next
+                self.next += span
+            self._allocations += 1
+            self.mem[ptr] = bytearray(int(nbytes))
+            self.sizes[ptr] = _round(nbytes)
+            self.spans[ptr] = span
+            self.generation[ptr] = self._allocations
+            self._account()
+            return ptr
 
     def free(self, ptr):
-        self._unsafe_call("cudaFree")
-        del self.mem[ptr]
-        del self.sizes[ptr]
+        with self._lock:
+            self._unsafe_call("cudaFree")
+            if ptr not in self.mem:  # rt.pyx:21000-21002: freeing twice "an error is returned"
+                raise _fail("cudaFree", _INVALID)
+            del self.mem[ptr]
+            del self.sizes[ptr]
+            del self.generation[ptr]
+            self.holes.append((ptr, self.spans.pop(ptr)))
 
     def pinned_bytes(self, nbytes):
         arr = np.zeros(nbytes, np.uint8)
@@ -173,386 +228,160 @@ class FakeCuda(_cuda.Cuda):
         assert len(self.pinned) == before - 1, "free_pinned of memory that is not pinned"
 
     def stream_create(self):
-        s = 7 + len(self.queues) + 100 * len(self.graphs)
-        while s in self.queues:
-            s += 1
-        self.queues[s] = []
-        return s
+        with self._lock:
+            s = 7 + len(self.queues) + 100 * len(self.graphs)
+            while s in self.queues:
+                s += 1
+            self.queues[s] = []
+            return s
 
     def stream_destroy(self, stream):
         assert not self.queues.pop(stream), "stream destroyed with work still queued"
 
     # -- work on streams -------------------------------------------------------------------------------
 
-    def enqueue(self, stream, op, nbytes=0, kind=""):
-        """Queue ``op`` on ``stream``, or record it into the capture in progress on that stream."""
-        assert stream in self.queues, f"unknown stream {stream}"
-        cap = self.capture
-        if cap is not None and stream == cap["stream"]:
-            cap["ops"].append((op, nbytes, kind))  # rt.pyx:18275-18278: captured, not executed
-            return
+    def capturing(self, stream) -> dict | None:
+        """The capture in progress on ``stream``, or None."""
+        return self.captures.get(stream)
+
+    def capturing_thread(self) -> dict | None:
+        """The capture the calling thread began and has not ended, or None."""
+        me = threading.get_ident()
+        return next((c for c in self.captures.values() if c["thread"] == me), None)
+
+    def invalidate_thread_capture(self, why: str) -> None:
+        cap = self.capturing_thread()
         if cap is not None:
-            # Stricter than CUDA, which runs work on an unjoined stream eagerly and leaves it out of the
-            # graph (Guide, "Cross-stream Dependencies and Events"): here it invalidates the capture.
-            cap["invalid"] = cap["invalid"] or f"work on stream {stream} while stream {cap['stream']} captures"
-        self.counts[kind] += nbytes
-        self.queues[stream].append(op)
+            cap["invalid"] = cap["invalid"] or why
+
+    def _claim(self, stream, scratch) -> None:
+        if scratch is None:
+            return
+        other = self.scratch_users.get(scratch)
+        if other is not None and other != stream:
+            # NvInferRuntime.h v10.3.0:3675-3683: in use from enqueueV3 "until network execution is complete";
+            # "using it in another execution context running in parallel … undefined behavior".
+            raise EngineError(f"activation memory 0x{scratch:x} is in use by an engine queued on stream {other} "
+                              f"(not synchronised yet) and an engine on stream {stream} was enqueued with it: "
+                              "parallel use of one context memory is undefined behaviour in TensorRT")
+        self.scratch_users[scratch] = stream
+
+    def enqueue(self, stream, op, nbytes=0, kind="", scratch=None):
+        """Queue ``op`` on ``stream``, or record it into the capture in progress on that stream."""
+        with self._lock:
+            assert stream in self.queues, f"unknown stream {stream}"
+            cap = self.captures.get(stream)
+            if cap is not None:
+                cap["ops"].append((op, nbytes, kind, scratch))  # rt.pyx:18271-18278: captured, not executed
+                return
+            mine = self.capturing_thread()
+            if mine is not None:
+                # Stricter than CUDA, which runs work on an unjoined stream eagerly and leaves it out of the
+                # graph (Guide, "Cross-stream Dependencies and Events"): here it invalidates the capture.
+                mine["invalid"] = mine["invalid"] or f"work on stream {stream} while stream {mine['stream']} captures"
+            self._claim(stream, scratch)
+            self.counts[kind] += nbytes
+            self.queues[stream].append(op)
 
     def h2d(self, dst, src, stream):
         assert isinstance(src, np.ndarray) and src.flags.c_contiguous
-        if self.capture is not None and not self._is_pinned(src):
+        if self.capturing_thread() is not None and not self._is_pinned(src):
             # A copy from pageable memory is synchronous for the host (CUDA Runtime API, "API
             # synchronization behavior"); synchronising during a capture is prohibited and invalidates it
             # (Guide, Prohibited and Unhandled Operations).
-            self.capture["invalid"] = self.capture["invalid"] or "pageable copy during capture"
+            self.invalidate_thread_capture("pageable copy during capture")
             raise _fail("cudaMemcpyAsync(H2D)", _UNSUPPORTED)
-        target = self.block(dst, src.nbytes)
+        target = self.ref(dst, src.nbytes)
 
         def op():
-            target[:] = src.tobytes()  # read when it runs, like a DMA from pinned memory
+            self.view(target, "an H2D copy's destination")[:] = src.tobytes()  # read when it runs, like a DMA
         self.enqueue(stream, op, src.nbytes, "h2d_bytes")
 
     def d2h(self, dst, src, stream):
-        if self.capture is not None and not self._is_pinned(dst):
-            self.capture["invalid"] = self.capture["invalid"] or "pageable copy during capture"
+        if self.capturing_thread() is not None and not self._is_pinned(dst):
+            self.invalidate_thread_capture("pageable copy during capture")
             raise _fail("cudaMemcpyAsync(D2H)", _UNSUPPORTED)
-        source = self.block(src, dst.nbytes)
+        source = self.ref(src, dst.nbytes)
 
         def op():
-            dst[...] = np.frombuffer(bytes(source), dst.dtype).reshape(dst.shape)
+            data = bytes(self.view(source, "a D2H copy's source"))
+            dst[...] = np.frombuffer(data, dst.dtype).reshape(dst.shape)
         self.enqueue(stream, op, dst.nbytes, "d2h_bytes")
 
     def d2d(self, dst, src, nbytes, stream):
-        target, source = self.block(dst, nbytes), self.block(src, nbytes)
+        target, source = self.ref(dst, nbytes), self.ref(src, nbytes)
 
         def op():
-            target[:] = bytes(source)
+            self.view(target, "a D2D copy's destination")[:] = bytes(self.view(source, "a D2D copy's source"))
         self.enqueue(stream, op, nbytes, "d2d_bytes")
 
     def synchronize(self, stream):
-        if self.capture is not None:
-            # Guide, Prohibited and Unhandled Operations: synchronising or querying a capturing stream is
-            # invalid (cudaErrorStreamCaptureUnsupported) and invalidates the capture sequence.
-            self.capture["invalid"] = self.capture["invalid"] or "synchronize during capture"
-            raise _fail("cudaStreamSynchronize", _UNSUPPORTED)
-        self.counts["syncs"] += 1
-        queue, self.queues[stream] = self.queues[stream], []
-        for op in queue:
-            op()
+        with self._lock:
+            cap = self.captures.get(stream) or self.capturing_thread()
+            if cap is not None:
+                # Guide, Prohibited and Unhandled Operations: synchronising or querying a capturing stream is
+                # invalid (cudaErrorStreamCaptureUnsupported) and invalidates the capture sequence. (From the
+                # capturing thread on another stream: stricter than CUDA, as for work on another stream.)
+                cap["invalid"] = cap["invalid"] or "synchronize during capture"
+                raise _fail("cudaStreamSynchronize", _UNSUPPORTED)
+            self.counts["syncs"] += 1
+            queue, self.queues[stream] = self.queues[stream], []
+        try:
+            for op in queue:
+                op()
+        finally:
+            with self._lock:  # rt.pyx:16751-16757 "Blocks until stream has completed all operations"
+                for scratch in [s for s, user in self.scratch_users.items() if user == stream]:
+                    del self.scratch_users[scratch]
 
     # -- graphs -----------------------------------------------------------------------------------------
 
     def begin_capture(self, stream):
-        if stream not in self.queues or self.capture is not None:
-            # rt.pyx:18276-18279: capture "may only be initiated if the stream is not already in capture mode"
-            raise _fail("cudaStreamBeginCapture", _ILLEGAL)
-        self.capture = {"stream": stream, "ops": [], "invalid": "", "thread": threading.get_ident()}
-        self.counts["captures"] += 1
+        with self._lock:
+            if stream not in self.queues or stream in self.captures:
+                # rt.pyx:18277-18280: capture "may only be initiated if the stream is not already in capture mode"
+                raise _fail("cudaStreamBeginCapture", _ILLEGAL)
+            self.captures[stream] = {"stream": stream, "ops": [], "invalid": "", "thread": threading.get_ident()}
+            self.counts["captures"] += 1
 
     def end_capture(self, stream, instantiate=True):
-        cap = self.capture
-        if cap is None or cap["stream"] != stream:
-            # rt.pyx:18276-18277 "Capture must be ended on the same stream in which it was initiated";
-            # the capture on the other stream goes on.
-            raise _fail("cudaStreamEndCapture", _UNMATCHED)
-        self.capture = None
-        if cap["invalid"]:
-            # rt.pyx:18503-18505 + 18548-18549: an invalidated capture returns (cudaErrorStreamCaptureInvalidated,
-            # None); nothing sticky is left for cudaGetLastError (sampleDevice.h:196-201).
-            self.counts["invalidated_captures"] += 1
-            self.last_invalidation = cap["invalid"]
-            raise _fail("cudaStreamEndCapture", _INVALIDATED)
-        if not instantiate:
-            return None
-        handle = 0x9000 + len(self.graphs) + self.counts["captures"]
-        self.graphs[handle] = cap["ops"]
-        return handle
+        with self._lock:
+            cap = self.captures.get(stream)
+            if cap is None:
+                # rt.pyx:18277-18278 "Capture must be ended on the same stream in which it was initiated";
+                # a capture on another stream goes on.
+                raise _fail("cudaStreamEndCapture", _UNMATCHED)
+            if cap["thread"] != threading.get_ident():
+                # rt.pyx:18284-18287, 18508-18511: not relaxed (ThreadLocal), so EndCapture "must be from the
+                # same thread as cudaStreamBeginCapture"; the capture goes on.
+                raise _fail("cudaStreamEndCapture", _WRONG_THREAD)
+            del self.captures[stream]
+            if cap["invalid"]:
+                # rt.pyx:18503-18505 + 18548-18549: an invalidated capture returns (cudaErrorStreamCaptureInvalidated,
+                # None); nothing sticky is left for cudaGetLastError (sampleDevice.h:196-201).
+                self.counts["invalidated_captures"] += 1
+                self.last_invalidation = cap["invalid"]
+                raise _fail("cudaStreamEndCapture", _INVALIDATED)
+            if not instantiate:
+                return None
+            handle = 0x9000 + len(self.graphs) + self.counts["captures"]
+            while handle in self.graphs:
+                handle += 1
+            self.graphs[handle] = cap["ops"]
+            return handle
 
     def launch_graph(self, graph_exec, stream):
         self.launches += 1
         self.counts["graph_launches"] += 1
-        for op, nbytes, kind in self.graphs[graph_exec]:
-            self.enqueue(stream, op, nbytes, kind)
+        for op, nbytes, kind, scratch in self.graphs[graph_exec]:
+            self.enqueue(stream, op, nbytes, kind, scratch=scratch)
 
     def destroy_graph(self, graph_exec):
         del self.graphs[graph_exec]
 
 
-class _PybindEnum:
-    """A pybind11 ``py::enum_`` value of a C++ ``enum class`` (not a Python ``enum.Enum``).
-
-    pybind11.h 3.0.4:3073-3074: ``==`` is true only for the same enum type and value (strict: no int
-    equality for a scoped enum); :3095 hashes by value; :3198-3200 ``.value``, ``__int__``, ``__index__``;
-    :2964 ``str()`` is ``Type.NAME``. Each C++ value returned by value becomes a new Python object
-    (pyCore.cpp:1192 binds ``getTensorDataType`` directly), so a getter's result is equal to
-    ``trt.float32`` but never identical to it (pyFoundationalTypes.cpp:193 makes ``trt.float32`` its
-    own instance).
-    """
-
-    _names: dict[int, str] = {}
-    __slots__ = ("_value",)
-
-    def __init__(self, value):
-        if int(value) not in self._names:
-            raise ValueError(f"{type(self).__name__}: no value {value}")
-        self._value = int(value)
-
-    value = property(lambda self: self._value)
-    name = property(lambda self: self._names[self._value])
-
-    def __int__(self):
-        return self._value
-
-    __index__ = __int__
-
-    def __eq__(self, other):
-        return type(other) is type(self) and other._value == self._value
-
-    def __ne__(self, other):
-        return not self == other
-
-    def __hash__(self):
-        return self._value
-
-    def __repr__(self):
-        return f"<{type(self).__name__}.{self.name}: {self._value}>"
-
-    def __str__(self):
-        return f"{type(self).__name__}.{self.name}"
-
-
-def _enum(name: str, values: dict[str, int]) -> type:
-    cls = type(name, (_PybindEnum,), {"__slots__": (), "_names": {v: k for k, v in values.items()}})
-    for key, value in values.items():  # one instance per class attribute (pybind11.h:3110-3111, 3220-3222)
-        setattr(cls, key, cls(value))
-    return cls
-
-
-# RTBase.h v10.3.0:137-176; pyFoundationalTypes.cpp:179-190
-DataType = _enum("DataType", {"FLOAT": 0, "HALF": 1, "INT8": 2, "INT32": 3, "BOOL": 4, "UINT8": 5, "FP8": 6,
-                              "BF16": 7, "INT64": 8, "INT4": 9})
-TensorIOMode = _enum("TensorIOMode", {"NONE": 0, "INPUT": 1, "OUTPUT": 2})  # RTBase.h:1102-1108; pyCore.cpp:1149
-# RT.h:2523-2525; pyCore.cpp:1102-1108 (py::arithmetic, still strict ==: an enum class)
-ExecutionContextAllocationStrategy = _enum("ExecutionContextAllocationStrategy",
-                                           {"STATIC": 0, "ON_PROFILE_CHANGE": 1, "USER_MANAGED": 2})
-# pyCore.cpp:687-694 (ILogger.Severity, export_values: also ILogger.ERROR …)
-Severity = _enum("Severity", {"INTERNAL_ERROR": 0, "ERROR": 1, "WARNING": 2, "INFO": 3, "VERBOSE": 4})
-
-
-class Dims:
-    """Like ``tensorrt.Dims``: a sequence (len, indexing), not a tuple (never equal to one)."""
-
-    def __init__(self, shape):
-        self._d = [int(x) for x in shape]
-
-    def __len__(self):
-        return len(self._d)
-
-    def __getitem__(self, i):
-        return self._d[i]
-
-    def __eq__(self, other):
-        return isinstance(other, Dims) and other._d == self._d
-
-    __hash__ = None
-
-    def __repr__(self):
-        return f"Dims({self._d})"
-
-
-_ORT_TYPES = {"tensor(float)": 0, "tensor(float16)": 1, "tensor(uint8)": 5, "tensor(int32)": 3, "tensor(int64)": 8}
-_NP = {0: np.float32, 1: np.float16, 5: np.uint8, 3: np.int32, 8: np.int64}
-_ONNX_ITEMSIZE = {1: 4, 10: 2, 2: 1, 3: 1, 6: 4, 7: 8, 9: 1, 11: 8}  # onnx TensorProto elem type → bytes
-
-
-def activation_bytes(data: bytes) -> int:
-    """The activation memory the fake engine reports: every intermediate tensor of the graph, 256-aligned.
-
-    Real TensorRT reuses activation memory between layers, so its ``device_memory_size_v2`` is
-    smaller; this upper bound keeps the stand-in's figure deterministic and model-dependent.
-    """
-    import onnx
-
-    model = onnx.shape_inference.infer_shapes(onnx.load_from_string(data))
-    total = 0
-    for info in model.graph.value_info:
-        t = info.type.tensor_type
-        dims = [d.dim_value for d in t.shape.dim]
-        if dims and all(d > 0 for d in dims):
-            total += _round(int(np.prod(dims)) * _ONNX_ITEMSIZE.get(t.elem_type, 4))
-    return total
-
-
-def fake_tensorrt(cuda: FakeCuda, dtype_override: dict | None = None) -> types.ModuleType:
-    """A ``tensorrt`` module whose engines are ONNX graphs run by ONNX Runtime on ``cuda``'s memory."""
-    import onnxruntime as ort
-
-    trt = types.ModuleType("tensorrt")
-    trt.__version__ = VERSION
-    trt.DataType, trt.TensorIOMode = DataType, TensorIOMode
-    trt.ExecutionContextAllocationStrategy = ExecutionContextAllocationStrategy
-    # pyFoundationalTypes.cpp:193-202: module attributes are their own instances of the enum values
-    trt.float32, trt.float16, trt.int8, trt.int32 = DataType(0), DataType(1), DataType(2), DataType(3)
-    trt.bool, trt.uint8, trt.fp8, trt.bfloat16 = DataType(4), DataType(5), DataType(6), DataType(7)
-    trt.int64, trt.int4 = DataType(8), DataType(9)
-    trt.runtimes = []
-
-    def nptype(dt):  # bindings_wheel/tensorrt/__init__.py:151-173: a dict lookup, TypeError for bf16/fp8
-        mapping = {trt.float32: np.float32, trt.float16: np.float16, trt.int8: np.int8, trt.int32: np.int32,
-                   trt.int64: np.int64, trt.bool: np.bool_, trt.uint8: np.uint8}
-        if dt in mapping:
-            return mapping[dt]
-        raise TypeError("Could not resolve TensorRT datatype to an equivalent numpy datatype.")
-
-    trt.nptype = nptype
-
-    class ILogger:
-        Severity = globals()["Severity"]
-        INTERNAL_ERROR, ERROR, WARNING, INFO, VERBOSE = (Severity(i) for i in range(5))
-
-        def __init__(self):
-            pass
-
-    class Logger(ILogger):
-        def __init__(self, min_severity=None):
-            super().__init__()
-
-        def log(self, severity, msg):
-            pass
-
-    def log(logger, severity: int, msg: str) -> None:
-        logger.log(Severity(severity), msg)  # a fresh enum object per call, as pybind11 passes it
-
-    class Context:
-        def __init__(self, engine, strategy):
-            self.engine, self.addr, self.strategy = engine, {}, strategy
-            self.memory: tuple[int, int] | None = None
-            self.initialised = False
-            if strategy == ExecutionContextAllocationStrategy.STATIC:
-                # RT.h:2612-2615: STATIC "will pre-allocate a block of device memory" for the context
-                token = cuda.reserve(engine.device_memory_size_v2)
-                weakref.finalize(self, cuda.release, token)
-
-        def set_tensor_address(self, name, ptr):
-            # pyCore.cpp:116-119 returns setTensorAddress's bool: false for an unknown name (RT.h:3986)
-            # or an address without 256-byte alignment (RT.h:4003, 4037)
-            if name not in self.engine.tensors or int(ptr) % ALIGN:
-                return False
-            self.addr[name] = int(ptr)
-            return True
-
-        def set_device_memory(self, memory, size):
-            # pyCore.cpp:339-342 (void); pyCoreDoc.h:421-428: "256-byte aligned device memory", size "at least
-            # as large as CudaEngine.get_device_memory_size_v2"; a violation is logged, the memory not taken.
-            if int(memory) % ALIGN or int(size) < self.engine.device_memory_size_v2:
-                log(self.engine.runtime.logger, 1, f"IExecutionContext::setDeviceMemoryV2: invalid memory "
-                    f"0x{int(memory):x} of {size} bytes (need {self.engine.device_memory_size_v2}, 256-aligned)")
-                return
-            self.memory = (int(memory), int(size))
-
-        def _execute(self):
-            e = self.engine
-            feeds = {}
-            for i in e.inputs:
-                dt = _NP[_ORT_TYPES[i.type]]
-                n = int(np.prod(i.shape)) * np.dtype(dt).itemsize
-                feeds[i.name] = np.frombuffer(bytes(cuda.block(self.addr[i.name], n)), dt).reshape(i.shape)
-            if self.memory is not None:  # the scratch must still be allocated when the kernels run
-                cuda.block(self.memory[0], self.engine.device_memory_size_v2)
-            for out, value in zip(e.outputs, e.session.run([o.name for o in e.outputs], feeds), strict=True):
-                data = np.ascontiguousarray(value).tobytes()
-                cuda.block(self.addr[out.name], len(data))[:] = data
-
-        def execute_async_v3(self, stream):
-            # pyCore.cpp:111-114: enqueueV3's bool; RT.h:3988-3989 every I/O tensor needs an address first;
-            # RT.h:2525 + pyCoreDoc.h:731-733 a USER_MANAGED context's memory "must be supplied by the
-            # application". TensorRT reports both through the logger and returns False (never raises).
-            missing = [n for n in self.engine.tensors if n not in self.addr]
-            if missing:
-                log(self.engine.runtime.logger, 1, f"IExecutionContext::enqueueV3: Error Code 3: API Usage Error "
-                    f"(Parameter check failed, condition: address of tensors {missing} set)")
-                return False
-            if self.strategy == ExecutionContextAllocationStrategy.USER_MANAGED and self.memory is None \
-                    and self.engine.device_memory_size_v2 > 0:
-                log(self.engine.runtime.logger, 1, "IExecutionContext::enqueueV3: Error Code 3: API Usage Error "
-                    "(context created with USER_MANAGED has no device memory: call set_device_memory first)")
-                return False
-            if not self.initialised:
-                # A context's first enqueue makes initialisation calls that must not be captured
-                # (sampleInference.cpp:960-962); inside a capture they invalidate it and enqueueV3 returns
-                # False ("the enqueue call may return false if the current CUDA graph capture fails", :971-972).
-                if cuda.capture is not None and cuda.capture["thread"] == threading.get_ident():
-                    cuda.capture["invalid"] = cuda.capture["invalid"] or "a context's first enqueue during capture"
-                    log(self.engine.runtime.logger, 1, "IExecutionContext::enqueueV3: initialisation during capture")
-                    return False
-                self.initialised = True
-            cuda.counts["engine_runs"] += 1
-            cuda.enqueue(stream, self._execute, 0, "enqueues")
-            return True
-
-    class Engine:
-        def __init__(self, data, runtime):
-            options = ort.SessionOptions()
-            options.intra_op_num_threads = 1  # like the ONNX Runtime side of the tests: same reductions
-            self.session = ort.InferenceSession(data, options, providers=["CPUExecutionProvider"])
-            self.runtime = runtime
-            self.inputs, self.outputs = self.session.get_inputs(), self.session.get_outputs()
-            self.tensors = {t.name: (t, 1) for t in self.inputs}
-            self.tensors |= {t.name: (t, 2) for t in self.outputs}
-            # TensorRT's own order, not the stage table's: outputs first, each group reversed.
-            self.names = [t.name for t in self.outputs][::-1] + [t.name for t in self.inputs][::-1]
-            self.device_memory_size_v2 = activation_bytes(data)  # RT.h:2725 (pyCore.cpp:1181)
-            token = cuda.reserve(len(data))  # the deserialised weights live in device memory
-            weakref.finalize(self, cuda.release, token)
-
-        num_io_tensors = property(lambda self: len(self.names))
-
-        def get_tensor_name(self, i):
-            return self.names[i]
-
-        def get_tensor_mode(self, name):  # RT.h:2669: kNONE for an unknown name
-            return TensorIOMode(self.tensors[name][1] if name in self.tensors else 0)
-
-        def get_tensor_shape(self, name):
-            return Dims(self.tensors[name][0].shape)
-
-        def get_tensor_dtype(self, name):  # pyCore.cpp:1192: a fresh enum object on every call
-            if dtype_override and name in dtype_override:
-                return DataType(int(dtype_override[name]))
-            return DataType(_ORT_TYPES[self.tensors[name][0].type])
-
-        def create_execution_context(self, strategy=ExecutionContextAllocationStrategy.STATIC):
-            # pyCore.cpp:1165-1166: strategy defaults to STATIC; pybind11 refuses another type with TypeError
-            if not isinstance(strategy, ExecutionContextAllocationStrategy):
-                raise TypeError("create_execution_context(): incompatible function arguments")
-            return Context(self, strategy)
-
-    class Runtime:
-        fail = False  # a test sets it: createInferRuntime returns nullptr (e.g. TensorRT's CUDA cannot start)
-
-        def __init__(self, logger):
-            if not isinstance(logger, ILogger):
-                raise TypeError("__init__(): incompatible constructor arguments")
-            if Runtime.fail:
-                log(logger, 1, "CUDA initialization failure with error: 35")
-                # pyCore.cpp:1538 py::init(&createInferRuntime) + pybind11 detail/init.h:42
-                raise TypeError("pybind11::init(): factory function returned nullptr")
-            self.logger = logger
-            trt.runtimes.append(self)
-
-        def deserialize_cuda_engine(self, data):
-            try:  # pyCore.cpp:1539-1540 (deserialize returns the engine or None)
-                return Engine(bytes(data), self)
-            except Exception:
-                log(self.logger, 1, "IRuntime::deserializeCudaEngine: Error Code 1: Serialization")
-                return None
-
-    trt.ILogger, trt.Logger, trt.Runtime = ILogger, Logger, Runtime
-    return trt
-
-
-def install(monkeypatch, cuda: FakeCuda | None = None, trt=None):
-    """Put the stand-ins in place of the CUDA binding and ``tensorrt``; returns the FakeCuda."""
+def install(monkeypatch, cuda: FakeCuda | None = None, trt=None, api: str = "10.3"):
+    """Put the stand-ins in place of the CUDA binding and ``tensorrt`` (of version ``api``); returns the FakeCuda."""
     import sys
 
     from jamsdk.runtime.backends import tensorrt as trt_backend
@@ -560,17 +389,19 @@ def install(monkeypatch, cuda: FakeCuda | None = None, trt=None):
     cuda = cuda or FakeCuda()
     monkeypatch.setattr(_cuda, "_probe", lambda: (GPU, ""))
     monkeypatch.setattr(_cuda, "cuda", lambda: cuda)
-    monkeypatch.setitem(sys.modules, "tensorrt", trt or fake_tensorrt(cuda))
+    monkeypatch.setitem(sys.modules, "tensorrt", trt or fake_tensorrt(cuda, api=api))
     monkeypatch.setattr(trt_backend._Logger, "instance", None)  # one logger per (fake) tensorrt module
     monkeypatch.setattr(trt_backend, "tensorrt_cuda_major", lambda: 12)
     return cuda
 
 
-def make_engine_dir(model_dir, out, precision: str = "fp32", helpers: bool = True, batched: bool = False):
+def make_engine_dir(model_dir, out, precision: str = "fp32", helpers: bool = True, batched: bool = False,
+                    version: str = VERSION):
     """A copy of ``model_dir`` whose "engines" are its ONNX graphs (for the fake TensorRT).
 
     ``helpers``: give the helper graphs engines too (False: a folder whose engines were built before
     helper graphs existed). ``batched``: engines for the batched graphs too (``export --batch-sizes``).
+    ``version``: the TensorRT version they are recorded as built with.
     """
     shutil.copytree(model_dir, out)
     data = json.loads((out / "manifest.json").read_text())
@@ -578,7 +409,7 @@ def make_engine_dir(model_dir, out, precision: str = "fp32", helpers: bool = Tru
     for name in data["stages"]:
         shutil.copy(out / f"{name}.onnx", out / f"{name}.engine")
         refs[name] = {"file": f"{name}.engine", "sha256": sha256_file(out / f"{name}.engine")}
-    engines = {"tensorrt_version": VERSION, "gpu_name": GPU.name, "compute_capability": GPU.compute_capability,
+    engines = {"tensorrt_version": version, "gpu_name": GPU.name, "compute_capability": GPU.compute_capability,
                "precision": precision, "typing": "strong", "stages": refs}
     if helpers and data.get("helpers"):
         engines["helpers"] = {}

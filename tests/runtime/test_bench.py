@@ -143,14 +143,14 @@ class ClockedCuda(FakeCuda):
         self.clock = 0.0
         self.rt = self._runtime_api()
 
-    def enqueue(self, stream, op, nbytes=0, kind=""):
-        if self.capture is not None and stream == self.capture["stream"]:  # timed when a launch of the graph runs
-            return super().enqueue(stream, op, nbytes, kind)
+    def enqueue(self, stream, op, nbytes=0, kind="", scratch=None):
+        if self.capturing(stream) is not None:  # timed when a launch of the graph runs
+            return super().enqueue(stream, op, nbytes, kind, scratch)
 
         def timed():
             op()
             self.clock += COST.get(kind, 0.0)
-        super().enqueue(stream, timed, nbytes, kind)
+        super().enqueue(stream, timed, nbytes, kind, scratch)
 
     def _runtime_api(self):
         cuda = self
@@ -162,7 +162,7 @@ class ClockedCuda(FakeCuda):
             return 0, event
 
         def record(event, stream):
-            assert cuda.capture is None, "an event recorded inside a CUDA-graph capture"
+            assert not cuda.captures, "an event recorded inside a CUDA-graph capture"
             cuda.enqueue(stream, lambda: setattr(event, "t", cuda.clock), 0, "events")
             return (0,)
 

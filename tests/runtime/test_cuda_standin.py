@@ -4,9 +4,10 @@ import enum
 
 import numpy as np
 import pytest
-from cuda_standin import ALIGN, DataType, ExecutionContextAllocationStrategy, FakeCuda, fake_tensorrt
+from cuda_standin import ALIGN, DataType, ExecutionContextAllocationStrategy, FakeCuda, fake_tensorrt, install
 
 from jamsdk.errors import EngineError
+from jamsdk.runtime import _cuda
 
 
 @pytest.fixture()
@@ -14,10 +15,15 @@ def cu():
     return FakeCuda()
 
 
+@pytest.fixture()
+def fake_gpu(monkeypatch):
+    return install(monkeypatch)
+
+
 def _capture_fails(cu, stream, what):
     with pytest.raises(EngineError, match="cudaStreamEndCapture failed: cudaErrorStreamCaptureInvalidated \\(901\\)"):
         cu.end_capture(stream)
-    assert cu.capture is None and cu.last_error() == "" and what in cu.last_invalidation  # nothing sticky
+    assert not cu.captures and cu.last_error() == "" and what in cu.last_invalidation  # nothing sticky
 
 
 def test_illegal_calls_invalidate_a_capture(cu):
@@ -57,8 +63,8 @@ def test_end_capture_on_another_stream_fails_and_the_capture_goes_on(cu):
     cu.begin_capture(s)
     with pytest.raises(EngineError, match="cudaErrorStreamCaptureUnmatched"):
         cu.end_capture(other)
-    assert cu.capture is not None and cu.capture["stream"] == s
-    assert cu.end_capture(s, instantiate=False) is None and cu.capture is None
+    assert cu.capturing(s) is not None and cu.capturing(other) is None
+    assert cu.end_capture(s, instantiate=False) is None and not cu.captures
 
 
 def test_pointers_are_aligned_and_device_bytes_counted(cu):
@@ -90,3 +96,178 @@ def test_runtime_factory_raises_type_error(cu):
     trt.Runtime.fail = True
     with pytest.raises(TypeError, match="factory function returned nullptr"):
         trt.Runtime(trt.Logger())
+
+
+# rule 7: freed memory returns to the allocator; work touches memory when it runs ----------------------
+
+def test_freed_ranges_are_handed_out_again(cu):
+    a = cu.malloc(1000)
+    cu.free(a)
+    assert cu.malloc(900) == a and cu.reused == 1  # the same range, as cudaMalloc may return it
+    assert cu.malloc(900) != a  # a live range is never handed out twice
+    with pytest.raises(EngineError, match="cudaFree failed: cudaErrorInvalidValue"):
+        cu.free(a + 0x100000)  # never allocated
+
+
+def test_a_copy_queued_before_a_free_fails_when_it_runs(cu):
+    s = cu.stream_create()
+    src, dst = cu.malloc(64), cu.malloc(64)
+    cu.d2d(dst, src, 64, s)
+    cu.free(dst)
+    other = cu.malloc(64)  # the freed range belongs to a new allocation now
+    assert other == dst
+    with pytest.raises(EngineError, match="use after free: a D2D copy's destination"):
+        cu.synchronize(s)  # the copy would write into the new owner: the stand-in fails instead
+    assert bytes(cu.block(other, 64)) == bytes(64)
+    cu.d2d(other, src, 64, s)  # the neighbour: freed and reallocated *before* queuing is fine
+    cu.synchronize(s)
+
+
+def test_a_graph_replayed_after_its_memory_was_freed_fails(cu):
+    s = cu.stream_create()
+    a, b = cu.malloc(32), cu.malloc(32)
+    cu.begin_capture(s)
+    cu.d2d(b, a, 32, s)
+    graph = cu.end_capture(s)
+    cu.launch_graph(graph, s)
+    cu.synchronize(s)  # fine while both buffers live
+    cu.free(b)
+    cu.malloc(32)
+    cu.launch_graph(graph, s)
+    with pytest.raises(EngineError, match="use after free"):
+        cu.synchronize(s)
+
+
+def test_dropping_slots_waits_for_their_queued_copies(cu, monkeypatch):
+    """The bug rule 7 exists for: freeing a slot while a queued copy still targets it.
+
+    ``drop_slots`` synchronises first; without that sync the upload below would run after the free,
+    into whatever owns the range by then.
+    """
+    from jamsdk.runtime.backends.trt_pipeline import DevicePipeline
+    from jamsdk.stages import TensorSpec
+
+    monkeypatch.setattr(_cuda, "cuda", lambda: cu)
+    pipe = DevicePipeline({}, {"keep": TensorSpec("keep", (4,), "float32")})
+    pipe.add_slots({"gone": TensorSpec("gone", (16,), "float32")})
+    pipe._upload("gone", np.ones(16, np.float32))  # queued, not run
+    pipe.drop_slots(["gone"])
+    pipe.add_slots({"new": TensorSpec("new", (16,), "float32")})  # may reuse the freed range
+    pipe.cu.synchronize(pipe.stream)
+    np.testing.assert_array_equal(pipe.read("new"), np.zeros(16, np.float32))
+    pipe.close()
+    assert cu.mem == {}
+
+
+# rule 8: one activation memory, one stream at a time --------------------------------------------------
+
+def _scratch_contexts(cu, api="10.3"):
+    """Two contexts of one engine bound to the same activation memory (as a pipeline's contexts are)."""
+    from onnx import TensorProto, helper
+
+    graph = helper.make_graph([helper.make_node("Relu", ["x"], ["h"]), helper.make_node("Neg", ["h"], ["y"])], "g",
+                              [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 64])],
+                              [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 64])])
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid("", 17)])
+    model.ir_version = 8
+    trt = fake_tensorrt(cu, api=api)
+    engine = trt.Runtime(trt.Logger()).deserialize_cuda_engine(model.SerializeToString())
+    scratch = cu.malloc(engine.device_memory_size)
+    contexts = []
+    for _ in range(2):
+        ctx = engine.create_execution_context_without_device_memory()
+        if api == "10.3":
+            ctx.set_device_memory(scratch, engine.device_memory_size_v2)
+        else:
+            ctx.device_memory = scratch
+        for name in ("x", "y"):
+            assert ctx.set_tensor_address(name, cu.malloc(256))
+        contexts.append(ctx)
+    return engine, contexts
+
+
+@pytest.mark.parametrize("api", ["10.3", "8.6"])
+def test_two_streams_may_not_share_one_activation_memory_at_once(cu, api):
+    engine, (one, two) = _scratch_contexts(cu, api)
+    assert engine.device_memory_size > 0
+    s1, s2 = cu.stream_create(), cu.stream_create()
+    assert one.execute_async_v3(s1)
+    assert two.execute_async_v3(s1)  # the neighbour: the same stream runs them one after the other
+    with pytest.raises(EngineError, match="in use by an engine queued on stream .*undefined behaviour"):
+        two.execute_async_v3(s2)
+    cu.synchronize(s1)
+    assert two.execute_async_v3(s2)  # after a sync the memory is free again
+    cu.synchronize(s2)
+
+
+def test_a_pipeline_keeps_its_contexts_on_its_one_stream(fake_gpu, tiny_jam, tmp_path):
+    """The bug rule 8 exists for: an engine of a pipeline enqueued on a second stream while the first is busy."""
+    import jamsdk
+    from cuda_standin import make_engine_dir
+    from rt_samples import source_image
+
+    folder = make_engine_dir(tiny_jam[1], tmp_path / "model")
+    with jamsdk.Animator(folder, backend="tensorrt") as anim:
+        anim.set_source(source_image())
+        pipe = anim._pipe
+        step = anim._source_plan().steps[0]
+        pipe._enqueue((step,))  # queued on the pipeline's stream, not run yet
+        side = fake_gpu.stream_create()
+        with pytest.raises(EngineError, match="undefined behaviour"):
+            pipe._bind(step).execute(side)
+        fake_gpu.synchronize(pipe.stream)
+        fake_gpu.stream_destroy(side)
+
+
+# rule 9: captures are per stream; a capture ends on the thread that began it ---------------------------
+
+def test_end_capture_from_another_thread_fails(cu):
+    import threading
+
+    s = cu.stream_create()
+    cu.begin_capture(s)
+    errors = []
+    t = threading.Thread(target=lambda: errors.append(pytest.raises(EngineError, cu.end_capture, s)))
+    t.start()
+    t.join()
+    assert "cudaErrorStreamCaptureWrongThread (908)" in str(errors[0].value)
+    assert cu.capturing(s) is not None  # the capture goes on; its own thread ends it
+    assert cu.end_capture(s, instantiate=False) is None
+
+
+def test_two_threads_capture_two_streams_at_once(cu):
+    import threading
+
+    barrier = threading.Barrier(2, timeout=10)
+    graphs = {}
+
+    def capture(name):
+        s = cu.stream_create()
+        a, b = cu.malloc(16), cu.malloc(16)
+        cu.begin_capture(s)
+        barrier.wait()  # both captures are open now
+        cu.d2d(b, a, 16, s)
+        barrier.wait()
+        graphs[name] = cu.end_capture(s)
+
+    threads = [threading.Thread(target=capture, args=(n,)) for n in "ab"]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert set(graphs) == {"a", "b"} and all(g in cu.graphs for g in graphs.values())  # ThreadLocal: independent
+
+
+# the API surface of older TensorRT (trt_standin's api switch) ------------------------------------------
+
+def test_older_tensorrt_lacks_the_v2_calls(cu):
+    new, ten, old = (fake_tensorrt(cu, api=a) for a in ("10.3", "10.0", "8.6"))
+    assert [t.__version__[:4] for t in (new, ten, old)] == ["10.3", "10.0", "8.6."]
+    assert hasattr(ten, "ExecutionContextAllocationStrategy") and not hasattr(old, "ExecutionContextAllocationStrategy")
+    assert not hasattr(old, "bfloat16") and not hasattr(old, "int64") and hasattr(new, "bfloat16")
+    for api, v2 in (("10.3", True), ("10.0", False), ("8.6", False)):
+        engine, (ctx, _) = _scratch_contexts(cu, api)
+        assert hasattr(ctx, "set_device_memory") is v2 and hasattr(engine, "device_memory_size_v2") is v2
+        assert engine.device_memory_size > 0 and hasattr(type(ctx), "device_memory")  # the one-argument setter
+    with pytest.raises(TypeError):
+        engine.create_execution_context(ExecutionContextAllocationStrategy.USER_MANAGED)  # 8.6: no argument

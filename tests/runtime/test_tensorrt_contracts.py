@@ -13,7 +13,7 @@ import pytest
 from cuda_standin import ALIGN, DataType, ExecutionContextAllocationStrategy, FakeCuda, fake_tensorrt, install, \
     make_engine_dir
 from rt_samples import driving_frames, source_image
-from test_tensorrt_plumbing import FakeBuilder, fake_builder, fake_gpu  # noqa: F401  (fixtures)
+from test_tensorrt_plumbing import fake_builder, fake_gpu  # noqa: F401  (fixtures)
 
 import jamsdk
 from jamsdk.errors import EngineError
@@ -63,7 +63,7 @@ def _stream_and_measure(model_dir, **kw):
         anim.set_source(source_image())
         outs = [anim.run(f) for f in FRAMES]
         pipe = anim._pipe
-        contexts = [types.SimpleNamespace(strategy=b.context.strategy, memory=b.context.memory)
+        contexts = [types.SimpleNamespace(user_memory=b.context.user_memory, memory=b.context.memory)
                     for b in pipe.bound.values()]  # not the contexts: they keep their engines alive
         figures = {"device_bytes": cuda.device_bytes, "slots": sum(cuda.sizes[p] for p in pipe.device.values()),
                    "scratch": pipe.scratch[1], "engines": sum(cuda.reserved.values()),
@@ -74,7 +74,7 @@ def _stream_and_measure(model_dir, **kw):
 
 def test_contexts_share_one_scratch_buffer(fake_gpu, engine_dir, tiny_jam):
     outs, contexts, f = _stream_and_measure(engine_dir, cuda_graph=True)
-    assert contexts and all(c.strategy == ExecutionContextAllocationStrategy.USER_MANAGED for c in contexts)
+    assert contexts and all(c.user_memory for c in contexts)  # USER_MANAGED: no memory of their own
     assert {c.memory for c in contexts} == {(contexts[0].memory[0], f["scratch"])}  # one buffer for all
     assert f["scratch"] == f["max_activation"] < f["sum_activation"]
     # engines + slot buffers + one scratch: nothing else was allocated on the device
@@ -170,7 +170,7 @@ def test_int8_build_with_batched_graphs(fake_builder, tiny_batched, tmp_path):
     per_frame = [n for n, e in man.stages.items() if e.per == "frame"]
     assert man.engines.precision == "int8"
     assert {n: sorted(man.engines.batched[n]) for n in per_frame} == {n: [2, 4] for n in per_frame}
-    built = [c[0] for c in FakeBuilder.calls]
+    built = [c[0] for c in fake_builder.builds]
     assert "generator.int8.onnx" in built and "generator.b4.onnx" in built  # batched: from the FP32 graphs
     assert json.loads((folder / "manifest.json").read_text())["engines"]["batched_precision"] == "fp32"
     assert any("batched engines (b2, b4): fp32" in line for line in lines)

@@ -16,6 +16,7 @@ import types
 import numpy as np
 import pytest
 from cuda_standin import GPU, VERSION, install, make_engine_dir
+from cuda_standin import fake_builder as fake_builder_of
 from rt_samples import driving_frames, source_image, to_tensor
 
 import jamsdk
@@ -98,84 +99,9 @@ def test_engine_with_other_tensors(fake_gpu, engine_dir):
         jamsdk.Animator(engine_dir, backend="tensorrt")
 
 
-class FakeBuilder:
-    """Records what the builder was asked; its "plan" is the parsed ONNX file (run by FakeRuntime)."""
-
-    calls: list = []
-
-    def __init__(self, trt):
-        self.trt = trt
-
-    def create_network(self, flags):
-        return types.SimpleNamespace(flags=flags, path=None, num_layers=0)
-
-    def create_builder_config(self):
-        trt = self.trt
-
-        class Config:
-            def __init__(self):
-                self.flags, self.cleared, self.progress_monitor, self.cache = set(), set(), None, b""
-
-            def set_memory_pool_limit(self, pool, size):
-                self.workspace = size
-
-            def set_flag(self, flag):
-                self.flags.add(flag)
-
-            def clear_flag(self, flag):
-                self.cleared.add(flag)
-
-            def create_timing_cache(self, blob):
-                if bytes(blob).startswith(b"corrupt"):
-                    return None  # what TensorRT does with a blob it cannot read
-                return types.SimpleNamespace(blob=bytes(blob), serialize=lambda: bytes(blob) + b"+")
-
-            def set_timing_cache(self, cache, ignore_mismatch):
-                self.cache = cache
-                return True
-
-            def get_timing_cache(self):
-                return self.cache
-
-        trt.last_config = Config()
-        return trt.last_config
-
-    def build_serialized_network(self, network, config):
-        monitor = config.progress_monitor
-        if monitor is not None:
-            monitor.phase_start("Building", None, 2)
-            monitor.step_complete("Building", 0)
-            monitor.phase_finish("Building")
-        FakeBuilder.calls.append((network.path.name, network.flags, set(config.flags), set(config.cleared)))
-        return network.path.read_bytes()
-
-
 @pytest.fixture()
 def fake_builder(fake_gpu):
-    trt = sys.modules["tensorrt"]
-    FakeBuilder.calls = []
-    trt.builder_loggers = []
-    trt.Builder = lambda logger: (trt.builder_loggers.append(logger), FakeBuilder(trt))[1]
-    trt.NetworkDefinitionCreationFlag = types.SimpleNamespace(STRONGLY_TYPED=5)
-    trt.BuilderFlag = types.SimpleNamespace(FP16="FP16", TF32="TF32", OBEY_PRECISION_CONSTRAINTS="OBEY")
-    trt.MemoryPoolType = types.SimpleNamespace(WORKSPACE="WORKSPACE")
-
-    class IProgressMonitor:
-        def __init__(self):
-            pass
-
-    class OnnxParser:
-        def __init__(self, network, logger):
-            self.network, self.num_errors = network, 0
-
-        def parse_from_file(self, path):
-            from pathlib import Path
-
-            self.network.path = Path(path)
-            return True
-
-    trt.IProgressMonitor, trt.OnnxParser = IProgressMonitor, OnnxParser
-    return trt
+    return fake_builder_of(sys.modules["tensorrt"])
 
 
 def test_build_engines_fills_the_manifest_and_runs(fake_builder, tiny_jam, tmp_path):
@@ -191,12 +117,12 @@ def test_build_engines_fills_the_manifest_and_runs(fake_builder, tiny_jam, tmp_p
     manifest = load_manifest(out)
     assert manifest.engines.tensorrt_version == VERSION and manifest.engines.gpu_name == GPU.name
     assert manifest.engines.precision == "fp16" and set(manifest.engines.stages) == set(manifest.stages)
-    # strongly typed (flag bit 5 here) on the mixed FP16 graphs, no FP16 builder flag; TF32 off everywhere;
+    # strongly typed (kSTRONGLY_TYPED = 1) on the mixed FP16 graphs, no FP16 builder flag; TF32 off everywhere;
     # the helper graphs built from their FP32 graphs
-    stages = [c for c in FakeBuilder.calls if c[0].endswith(".fp16.onnx")]
-    helpers = sorted(c[0] for c in FakeBuilder.calls if not c[0].endswith(".fp16.onnx"))
+    stages = [c for c in fake_builder.builds if c[0].endswith(".fp16.onnx")]
+    helpers = sorted(c[0] for c in fake_builder.builds if not c[0].endswith(".fp16.onnx"))
     assert len(stages) == len(manifest.stages) and helpers == ["postprocess.onnx", "preprocess.onnx", "relative.onnx"]
-    assert all(flags == 1 << 5 and "FP16" not in f and "TF32" in cleared for _, flags, f, cleared in FakeBuilder.calls)
+    assert all(flags == 1 << 1 and "FP16" not in f and "TF32" in cleared for _, flags, f, cleared in fake_builder.builds)
     data = json.loads((out / "manifest.json").read_text())["engines"]
     assert data["tf32"] is False and sorted(data["helpers"]) == ["postprocess", "preprocess", "relative"]
     assert (tmp_path / "t.cache").read_bytes().endswith(b"+")  # saved after every stage
@@ -211,8 +137,8 @@ def test_build_fp32_turns_tf32_off(fake_builder, model_copy):
 
     build_engines(model_copy, precision="fp32", timing_cache=model_copy / "t.cache", stages=["avd"],
                   log=lambda _m: None)
-    (name, flags, set_flags, cleared), = FakeBuilder.calls
-    assert name == "avd.onnx" and "TF32" in cleared and flags == 1 << 5
+    (name, flags, set_flags, cleared), = fake_builder.builds
+    assert name == "avd.onnx" and "TF32" in cleared and flags == 1 << 1
     assert json.loads((model_copy / "manifest.json").read_text())["engines"]["stages"].keys() == {"avd"}
 
 
@@ -236,9 +162,9 @@ def test_build_int8_uses_the_qdq_graphs_strongly_typed(fake_builder, model_copy)
 
     build_engines(_with_int8_graphs(model_copy), precision="int8", timing_cache=model_copy / "t.cache",
                   log=lambda _m: None)
-    built = {name: (flags, set_flags) for name, flags, set_flags, _ in FakeBuilder.calls}
+    built = {name: (flags, set_flags) for name, flags, set_flags, _ in fake_builder.builds}
     assert "generator.int8.onnx" in built and "region_predictor.onnx" in built  # un-quantized: its FP32 graph
-    assert all(flags == 1 << 5 and not set_flags for flags, set_flags in built.values())  # no precision flags
+    assert all(flags == 1 << 1 and not set_flags for flags, set_flags in built.values())  # no precision flags
     assert load_manifest(model_copy).engines.precision == "int8"
 
 
@@ -250,4 +176,4 @@ def test_build_int8_refusals(fake_builder, model_copy):
         build_engines(model_copy, precision="int8", log=lambda _m: None)
     with pytest.raises(InputError, match="strongly typed from the Q/DQ graphs only"):
         build_engines(_with_int8_graphs(model_copy), precision="int8", typing="weak", log=lambda _m: None)
-    assert FakeBuilder.calls == []
+    assert fake_builder.builds == []
