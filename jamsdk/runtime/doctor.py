@@ -57,6 +57,7 @@ class _Facts:
     gpu: dict[str, Any] = field(default_factory=dict)
     tensorrt_version: str | None = None
     trt_ok: bool = False
+    trt_problem: str = ""  # why an importable TensorRT cannot be used (too old)
     jetson: dict[str, Any] | None = None
     manifest: Any = None
     graphs_ok: bool = False
@@ -195,6 +196,8 @@ def _pycuda(have_cuda_python: bool) -> Result:
 
 
 def check_tensorrt(facts: _Facts) -> list[Result]:
+    from jamsdk.runtime.trt_support import has_strong_typing, support_problem
+
     version = sysinfo.package_version("tensorrt")
     if version is None and importlib.util.find_spec("tensorrt") is None:
         return [Result("tensorrt", "TensorRT", _optional(facts, "tensorrt"), "tensorrt: not installed", TRT_INSTALL)]
@@ -202,18 +205,29 @@ def check_tensorrt(facts: _Facts) -> list[Result]:
         # Importing is harmless, but without a usable GPU nothing more is learnt and TensorRT's
         # CUDA initialisation is the segfault path this command exists to avoid.
         facts.tensorrt_version = version
+        too_old = support_problem(version) if version else ""
         return [Result("tensorrt", "TensorRT", _optional(facts, "tensorrt"),
-                       f"tensorrt {version or '(version unknown)'} installed; not imported (no usable GPU)")]
+                       f"tensorrt {version or '(version unknown)'} installed; not imported (no usable GPU)"
+                       + (f"; {too_old}" if too_old else ""), TRT_INSTALL if too_old else "")]
     try:
         trt = importlib.import_module("tensorrt")
     except Exception as exc:
         return [Result("tensorrt", "TensorRT", FAIL, f"tensorrt does not import: {exc}", TRT_INSTALL)]
     facts.tensorrt_version = str(getattr(trt, "__version__", version))
+    too_old = support_problem(facts.tensorrt_version)
+    if too_old:  # it imports, but the first Animator would fail: say so here, once
+        facts.trt_problem = too_old
+        fix = "flash JetPack 6.1 or later (TensorRT 10.3)" if facts.jetson else TRT_INSTALL
+        return [Result("tensorrt", "TensorRT", FAIL, too_old, fix, data={"version": facts.tensorrt_version})]
     facts.trt_ok = facts.binding_ok
+    # Attribute reads only (no TensorRT object is created): without strong typing (8.6) jamsdk builds
+    # FP16/FP32 weakly typed and no INT8 (jamsdk.runtime.onnx2engine).
+    strong = has_strong_typing(trt)
+    note = "" if strong else "; it builds fp16/fp32 engines weakly typed and no int8 (strongly typed networks need 10)"
     return [Result("tensorrt", "TensorRT", OK if facts.binding_ok else WARN,
-                   f"tensorrt {facts.tensorrt_version} imports"
+                   f"tensorrt {facts.tensorrt_version} imports" + note
                    + ("" if facts.binding_ok else " (but the CUDA binding above is not usable)"),
-                   data={"version": facts.tensorrt_version})]
+                   data={"version": facts.tensorrt_version, "strongly_typed": strong})]
 
 
 # -- Jetson -----------------------------------------------------------------------------------------
@@ -361,7 +375,7 @@ def _can_run(facts: _Facts, kind: str, with_model: bool) -> str:
     if not facts.binding_ok:
         return "the CUDA binding is not usable"
     if not facts.trt_ok:
-        return "tensorrt does not import"
+        return facts.trt_problem or "tensorrt does not import"
     return "" if facts.engines_ok or not with_model else "no engines built for this TensorRT and GPU"
 
 

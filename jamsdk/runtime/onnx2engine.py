@@ -21,6 +21,11 @@ Precision paths (DEPLOY_FACTS §0, §4):
   the FP32 ones, and ``engines.batched_precision`` records which. Written to the TensorRT 10 API and
   checked against stand-ins only: no TensorRT could run where it was written.
 
+TensorRT 8.6 (the oldest jamsdk runs on; it has no strongly typed networks) builds ``fp16`` and
+``fp32`` weakly typed (``--typing auto`` picks that there) with explicit-batch networks, and refuses
+``int8``: build INT8 engines on TensorRT 10 or newer. Older TensorRT is refused
+(:func:`jamsdk.runtime.backends.tensorrt.support_problem`).
+
 TF32 is cleared for every build (``engines.tf32: false`` in the manifest): TensorRT enables it by
 default (``BuilderFlag.kTF32``, "Enabled by default", ``NvInfer.h`` 10.3 and 11.0) and strong
 typing does not turn it off, so the FP32 islands (region statistics, 2×2 solves, coordinates)
@@ -35,7 +40,6 @@ reuse the measured tactics.
 from __future__ import annotations
 
 import os
-import re
 import shutil
 import sys
 import time
@@ -50,6 +54,7 @@ from jamsdk.manifest import load_manifest
 from jamsdk.manifest_write import write_manifest
 from jamsdk.model_files import MANIFEST_NAME, file_ref
 from jamsdk.runtime import _cuda
+from jamsdk.runtime.trt_support import has_strong_typing, support_problem, version_tuple
 from jamsdk.runtime.helpers import load_helpers
 from jamsdk.user_cache import cache_root
 
@@ -68,30 +73,30 @@ def _stderr(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
 
 
-def version_tuple(version: str) -> tuple[int, ...]:
-    """``"10.3.0.30"`` → ``(10, 3, 0, 30)`` (non-numeric parts end the tuple)."""
-    out = []
-    for part in version.split("."):
-        digits = re.match(r"\d+", part)
-        if digits is None:
-            break
-        out.append(int(digits.group()))
-        if digits.end() != len(part):  # "0b1": a pre-release tag ends the numeric part
-            break
-    return tuple(out)
+def resolve_typing(typing: str, precision: str, tensorrt_version: str, has_fp16_flag: bool,
+                   strongly_typed: bool = True) -> str:
+    """``strong`` or ``weak`` for a build (see the module docstring); InputError if impossible.
 
-
-def resolve_typing(typing: str, precision: str, tensorrt_version: str, has_fp16_flag: bool) -> str:
-    """``strong`` or ``weak`` for a build (see the module docstring); InputError if impossible."""
+    ``strongly_typed``: this TensorRT has ``NetworkDefinitionCreationFlag.STRONGLY_TYPED`` (9.x and
+    10.x; NvInfer.h v8.6.1:9933-9937 has none). Without it ``auto`` builds FP16 and FP32 weakly typed,
+    and INT8 cannot be built: the Q/DQ graphs are built strongly typed only.
+    """
     if typing not in TYPINGS:
         raise InputError(f"typing: expected one of {TYPINGS}, got {typing!r}")
     if precision not in PRECISIONS:
         raise InputError(f"precision: expected one of {PRECISIONS}, got {precision!r}")
-    if typing == "auto":
-        return "strong"
-    if typing == "weak" and precision == "int8":
+    if precision == "int8" and (typing == "weak" or not strongly_typed):
+        if not strongly_typed:
+            raise InputError(f"INT8 engines are built strongly typed from the Q/DQ graphs, and TensorRT "
+                             f"{tensorrt_version} has no strongly typed networks (TensorRT 10 has); build fp16 or "
+                             "fp32 engines here, or INT8 ones on TensorRT 10 or newer")
         raise InputError("INT8 engines are built strongly typed from the Q/DQ graphs only (implicit INT8 "
                          "calibration is deprecated in TensorRT 10 and gone in 11); drop --typing weak")
+    if typing == "auto":
+        return "strong" if strongly_typed else "weak"
+    if typing == "strong" and not strongly_typed:
+        raise InputError(f"TensorRT {tensorrt_version} has no strongly typed networks (TensorRT 10 has); build with "
+                         "--typing weak (or auto, which picks it here)")
     always_strong = not has_fp16_flag or version_tuple(tensorrt_version) >= (11,)
     if typing == "weak" and always_strong:
         if precision == "fp16":
@@ -99,6 +104,12 @@ def resolve_typing(typing: str, precision: str, tensorrt_version: str, has_fp16_
                              "in 11.0); use the default strongly typed build")
         return "strong"  # TensorRT 11 networks are always strongly typed: record what is built
     return typing
+
+
+def _check_version(trt: Any) -> None:
+    problem = support_problem(getattr(trt, "__version__", ""))
+    if problem:
+        raise EngineError(problem)
 
 
 def default_timing_cache(tensorrt_version: str, gpu: _cuda.GpuInfo) -> Path:
@@ -156,12 +167,17 @@ class EngineReport:
 
 def _parse(trt: Any, builder: Any, logger: Any, onnx_path: Path, strongly_typed: bool) -> tuple[Any, Any]:
     flags = 0
+    version = version_tuple(trt.__version__)
+    if version < (10,):
+        # Before 10 a network is implicit-batch unless asked, and the ONNX parser refuses those
+        # (onnx-tensorrt release/8.6-GA ModelImporter.cpp:547); 10 deprecates the flag (always explicit).
+        flags |= 1 << int(trt.NetworkDefinitionCreationFlag.EXPLICIT_BATCH)
     # TensorRT 11 is always strongly typed and marks the flag deprecated: pass it only before 11.
-    if strongly_typed and version_tuple(trt.__version__) < (11,):
+    if strongly_typed and version < (11,):
         flag = getattr(getattr(trt, "NetworkDefinitionCreationFlag", None), "STRONGLY_TYPED", None)
         if flag is None:  # a silent weak build would ignore the graph's FP16/FP32 types
             raise EngineError(f"TensorRT {trt.__version__} has no strongly typed networks "
-                              "(NetworkDefinitionCreationFlag.STRONGLY_TYPED); use TensorRT ≥ 10 or build with "
+                              "(NetworkDefinitionCreationFlag.STRONGLY_TYPED; TensorRT 10 has them); build with "
                               "typing 'weak'")
         flags |= 1 << int(flag)
     network = builder.create_network(flags)
@@ -218,6 +234,7 @@ def onnx2engine(onnx_path: str | os.PathLike[str], engine_path: str | os.PathLik
         raise InputError(f"precision: expected one of {PRECISIONS}, got {precision!r}")
     _cuda.require_gpu("building TensorRT engines")  # before TensorRT is touched (no GPU → segfaults)
     trt = require("tensorrt")
+    _check_version(trt)
     if not onnx_path.is_file():
         raise EngineError(f"{onnx_path} does not exist")
     name = stage or onnx_path.stem
@@ -339,8 +356,10 @@ def build_engines(model_dir: str | os.PathLike[str], out_dir: str | os.PathLike[
         check_replaceable(out, model_folder_problem, "--out")  # files of another folder are never overwritten
     gpu = _cuda.require_gpu("building TensorRT engines")
     trt = require("tensorrt")
+    _check_version(trt)
     version = str(trt.__version__)
-    typing = resolve_typing(typing, precision, version, hasattr(trt.BuilderFlag, "FP16"))
+    typing = resolve_typing(typing, precision, version, hasattr(trt.BuilderFlag, "FP16"), has_strong_typing(trt))
+    helper_typing = "strong" if has_strong_typing(trt) else "weak"  # FP32 either way: no precision flag is set
     graph_precision = "fp16" if (precision == "fp16" and typing == "strong") else "fp32"
     if precision == "int8":
         graph_precision = "int8"  # the Q/DQ graphs; strongly typed (resolve_typing refuses weak)
@@ -396,9 +415,10 @@ def build_engines(model_dir: str | os.PathLike[str], out_dir: str | os.PathLike[
         batched_refs.setdefault(name, {})[str(b)] = file_ref(out, file)
     helper_refs = {}
     for name, (_stage, onnx) in helpers.items():
-        # FP32 and strongly typed whatever the stages' precision: exact pixel maths and 2×2 solves.
+        # FP32 whatever the stages' precision (exact pixel maths and 2×2 solves): strongly typed, or on
+        # TensorRT without strong typing weakly typed with no precision flag, which is FP32 throughout.
         file = f"{name}.engine"
-        onnx2engine(onnx, out / file, stage=name, precision="fp32", typing="strong", workspace_mb=workspace_mb,
+        onnx2engine(onnx, out / file, stage=name, precision="fp32", typing=helper_typing, workspace_mb=workspace_mb,
                     timing_cache=cache, log=log)
         helper_refs[name] = file_ref(out, file)
     if not helper_refs and reuse:  # a partial rebuild keeps the helper engines built for this GPU/TensorRT

@@ -218,6 +218,33 @@ def test_build_is_suggested_where_it_can_run_with_a_command_that_works(monkeypat
     assert by_name(doctor.run_checks(str(own)))["engines"].fix == f"build them on this machine: jamsdk build --model {own}"
 
 
+def test_tensorrt_older_than_8_6_is_refused_in_one_line(monkeypatch, capsys, tmp_path):
+    install_fake_cuda(monkeypatch)
+    install_fake_tensorrt(monkeypatch, version="8.5.2.2")  # JetPack 5.1.x's apt TensorRT
+    model = engine_dir(tmp_path, trt_version="8.5.2.2")
+    report = doctor.run_checks(model, backend="tensorrt")
+    r = by_name(report)
+    assert r["TensorRT"].status == FAIL and not report.ok
+    assert r["TensorRT"].message == ("TensorRT 8.5.2.2 is older than 8.6, the oldest jamsdk runs on; JetPack 6.1 or "
+                                     "later ships TensorRT 10.3; elsewhere pip install \"jamsdk[tensorrt]\" (TensorRT "
+                                     "10.3 or newer)")
+    assert main(["doctor", "--model", str(model), "--backend", "tensorrt"]) == 1
+    assert "❌ TensorRT 8.5.2.2 is older than 8.6" in capsys.readouterr().out
+    assert main(["doctor", "--model", str(model)]) == 0  # auto: ONNX Runtime runs the graphs
+
+
+@pytest.mark.parametrize("version,strong", [("8.6.1.6", False), ("10.0.1.6", True)])
+def test_tensorrt_8_6_and_10_0_are_supported(monkeypatch, tmp_path, version, strong):
+    install_fake_cuda(monkeypatch)
+    trt = install_fake_tensorrt(monkeypatch, version=version)
+    if strong:
+        trt.NetworkDefinitionCreationFlag = types.SimpleNamespace(EXPLICIT_BATCH=0, STRONGLY_TYPED=1)
+    report = doctor.run_checks(engine_dir(tmp_path, trt_version=version), backend="tensorrt")
+    r = by_name(report)
+    assert r["TensorRT"].status == OK and report.ok and report.chosen == "tensorrt"
+    assert ("weakly typed and no int8" in r["TensorRT"].message) is not strong
+
+
 def test_binding_newer_than_the_driver(monkeypatch, capsys):
     # cuda-python 13 on a CUDA 12.6 driver: every call returns cudaErrorInsufficientDriver.
     install_fake_cuda(monkeypatch, version="13.0.1", driver=12060, err=CudaError.cudaErrorInsufficientDriver)

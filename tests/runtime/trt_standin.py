@@ -432,6 +432,7 @@ def fake_builder(trt: types.ModuleType) -> types.ModuleType:
     trt.NetworkDefinitionCreationFlag = NetworkFlag10 if trt.api.startswith("10.") else NetworkFlag8
     trt.BuilderFlag = types.SimpleNamespace(FP16="FP16", INT8="INT8", TF32="TF32", OBEY_PRECISION_CONSTRAINTS="OBEY")
     trt.MemoryPoolType = types.SimpleNamespace(WORKSPACE="WORKSPACE")
+    trt.LayerType = types.SimpleNamespace(CONVOLUTION="CONVOLUTION", POOLING="POOLING", ACTIVATION="ACTIVATION")
     explicit_only = not trt.api.startswith("10.")
 
     class IProgressMonitor:  # pyCore.cpp v9.3.0:917 (absent in 8.6)

@@ -7,6 +7,11 @@ buffers shared between stages, one non-default stream (the default stream makes 
 device-wide synchronisation), one sync per frame, optional CUDA graphs. A stage run on its own
 (``backend.run(feeds)``) is a one-step plan on a private pipeline: same code.
 
+TensorRT 8.6 is the oldest version it runs on (:func:`~jamsdk.runtime.trt_support.support_problem`): the name-based tensor API
+it uses exists there, and where the 10.1 calls (``device_memory_size_v2``, two-argument
+``set_device_memory``) or the 10.0 allocation strategies are missing, the same shared scratch is set
+through the older calls (:meth:`TensorRTBackend.new_context` says which, with the sources).
+
 Before anything in ``tensorrt`` is touched a GPU is probed with the CUDA binding: deserialising an
 engine without a usable GPU segfaults instead of raising (ENV_FACTS §5). TensorRT's own CUDA can
 still fail where the binding's works (another CUDA major), so the runtime is created with the
@@ -34,6 +39,7 @@ import numpy as np
 from jamsdk._lazy import require
 from jamsdk.errors import EngineError
 from jamsdk.runtime import _cuda
+from jamsdk.runtime.trt_support import support_problem
 from jamsdk.runtime.backends.base import Backend, manifest_stage
 from jamsdk.runtime.backends.trt_pipeline import DevicePipeline
 from jamsdk.runtime.plan import Pipeline, Plan, Step
@@ -224,10 +230,10 @@ class TensorRTBackend(Backend):
             driver, why = driver_cuda_version()
             return f"no usable NVIDIA GPU ({_cuda.gpu_problem() if driver else 'no NVIDIA driver: ' + why})"
         try:  # safe now that a GPU answered; a broken install must not break "auto"
-            importlib.import_module("tensorrt")
+            trt = importlib.import_module("tensorrt")
         except Exception as exc:
             return f'tensorrt does not import ({exc}); pip install "jamsdk[tensorrt]"'
-        return ""
+        return support_problem(getattr(trt, "__version__", ""))
 
     @classmethod
     def from_manifest(cls, manifest: "Manifest", name: str, options: Mapping[str, Any]) -> "TensorRTBackend":
@@ -269,6 +275,9 @@ class TensorRTBackend(Backend):
     def _open(self) -> None:
         gpu = _cuda.require_gpu("the TensorRT backend")  # before any TensorRT object exists
         trt = require("tensorrt")
+        problem = support_problem(getattr(trt, "__version__", ""))
+        if problem:  # before any engine is loaded: an older API would fail only after all of them were
+            raise EngineError(problem)
         check_engine_compat(self.engines, trt.__version__, gpu)
         check_cuda_versions(_cuda.cuda().driver_version(), tensorrt_cuda_major())
         self._trt = trt
@@ -320,28 +329,43 @@ class TensorRTBackend(Backend):
 
     @property
     def activation_bytes(self) -> int:
-        """Device memory one execution context needs for its activations (``device_memory_size_v2``)."""
+        """Device memory one execution context needs for its activations.
+
+        ``device_memory_size_v2`` (TensorRT ≥ 10.1, pyCore v10.1.0:1181), else ``device_memory_size``
+        (pyCore v8.6.1:928, v10.0.1:1167; the same figure for the static-shape engines jamsdk builds).
+        """
         if self._engine is None:
             raise EngineError(f"{self.name}: the tensorrt backend is not open")
-        return int(self._engine.device_memory_size_v2)
+        size = getattr(self._engine, "device_memory_size_v2", None)
+        return int(self._engine.device_memory_size if size is None else size)
 
     def new_context(self, addresses: Mapping[str, int], scratch: tuple[int, int]) -> Any:
         """A new execution context with every I/O tensor bound (by name) to ``addresses``.
 
-        The context allocates no activation memory of its own (``USER_MANAGED``): it runs in
-        ``scratch`` = ``(device pointer, bytes)``, which its pipeline shares between all contexts
-        on one stream (they never run at the same time) and sizes for the largest engine.
+        The context allocates no activation memory of its own: it runs in ``scratch`` = ``(device
+        pointer, bytes)``, which its pipeline shares between all contexts on one stream (they never
+        run at the same time) and sizes for the largest engine. Which calls say so depends on the
+        version (each version's ``pyCore.cpp``): ``create_execution_context(USER_MANAGED)`` from 10.0
+        (v10.0.1:1095-1101, :1158), ``create_execution_context_without_device_memory()`` on 8.6
+        (v8.6.1:926); ``set_device_memory(ptr, size)`` from 10.1 (v10.1.0:1042), else the one-argument
+        ``device_memory`` setter (v8.6.1:835, v10.0.1:1036), whose size is the engine's.
         """
         if self._engine is None:
             raise EngineError(f"{self.name}: the tensorrt backend is not open")
-        trt = self._trt
-        context = self._engine.create_execution_context(trt.ExecutionContextAllocationStrategy.USER_MANAGED)
+        strategy = getattr(self._trt, "ExecutionContextAllocationStrategy", None)
+        if strategy is not None:
+            context = self._engine.create_execution_context(strategy.USER_MANAGED)
+        else:
+            context = self._engine.create_execution_context_without_device_memory()
         if context is None:
             raise EngineError(f"{self.name}: cannot create an execution context (out of GPU memory?)")
         ptr, size = scratch
         if size < self.activation_bytes:
             raise EngineError(f"{self.name}: scratch of {size} bytes, the engine needs {self.activation_bytes}")
-        context.set_device_memory(int(ptr), int(size))
+        if hasattr(context, "set_device_memory"):
+            context.set_device_memory(int(ptr), int(size))
+        else:
+            context.device_memory = int(ptr)
         for spec in self.stage.inputs + self.stage.outputs:
             if not context.set_tensor_address(spec.name, int(addresses[spec.name])):
                 raise EngineError(f"{self.name}: set_tensor_address({spec.name!r}) failed")
