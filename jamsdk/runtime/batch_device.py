@@ -6,17 +6,27 @@ has helper-graph engines. Slots (device buffers of :class:`~jamsdk.runtime.backe
 * per stream ``s<id>/…``: the source picture, its region params and generator features, the
   relative reference (``initial_*``, ``scale``): written once per ``add_stream``/``set_source``
   (and reference), freed by ``remove_stream``;
-* per chunk position ``p<i>/…``: the uint8 crop, the model-space frame, one stream's region
-  params around the ``relative`` helper, the prediction and the uint8 result (the helper graphs
+* per chunk position ``p<i>/…``: the uint8 crop, the model-space frame, the prediction and the
+  uint8 result, and in relative mode the region params the ``relative`` helper reads and writes
+  for the stream at that position (its source's and its reference's, copied in) (the helper graphs
   are batch-1 engines);
 * per batch size ``b<B>/…``: the batched engines' tensors.
 
-A chunk: H2D of each stream's uint8 crop, ``preprocess`` per position, device copies of rows into
-the batched tensors (and of a stream's source slots, when its row held another source before), the
-batched engines, ``relative`` per
-position in relative mode, ``postprocess`` per position, D2H of each uint8 result and **one**
-sync. The first chunk of a stream after ``add_stream``/``reset`` brings that frame's region
-params to the host once (the relative reference's scale needs a convex hull): one more sync then.
+A chunk: device copies of each stream's tensors into its position (its rows of the batched tensors,
+its relative params) where that position held another stream or another version of it before;
+H2D of each stream's uint8 crop, ``preprocess`` per position, device copies of rows into the
+batched tensors, the batched engines, ``relative`` per position in relative mode, ``postprocess``
+per position, D2H of each uint8 result and **one** sync. The first chunk of a stream after
+``add_stream``/``reset`` brings that frame's region params to the host once (the relative
+reference's scale needs a convex hull): one more sync then.
+
+Every engine and every copy of the chunk's plan is bound to position and batch slots only, never to
+a stream's own slots: the copies from a stream's slots are issued before the plan, plainly. So the
+pipeline's execution contexts and CUDA graphs depend on the batch size and the entry and exit, not on
+which stream sits where (a plan keyed by stream identity would hold a context per (stream, position)
+and a graph per arrangement of streams seen): at most one context per stage and size, one per
+helper and position, and at most three graphs per size and entry/exit (a steady chunk, and the two
+halves around the reference's host step).
 """
 
 from __future__ import annotations
@@ -34,6 +44,8 @@ if TYPE_CHECKING:
     from jamsdk.runtime.backends.base import Backend
 
 K = regions.PARAM_NAMES
+#: the ``relative`` helper's per-stream inputs, copied into each position's slots (``p<i>/…``)
+RELATIVE_INPUTS = ("source_shift", "source_affine", "initial_shift", "initial_affine", "scale")
 
 
 def _spec(slot: str, spec: TensorSpec) -> TensorSpec:
@@ -90,6 +102,8 @@ class DeviceBatch:
                 for k in ("shift", "affine"):
                     slots[f"p{i}/frame_{k}"] = _spec(f"p{i}/frame_{k}", rel[f"driving_{k}"])
                     slots[f"p{i}/driving_{k}"] = _spec(f"p{i}/driving_{k}", rel[k])
+                for name in RELATIVE_INPUTS:
+                    slots[f"p{i}/{name}"] = _spec(f"p{i}/{name}", rel[name])
         for b in self.sizes:
             for name, tensor_slots in self._batch_bindings(b).items():
                 tensors = {s.name: s for s in st[name].inputs + st[name].outputs}
@@ -105,9 +119,11 @@ class DeviceBatch:
                 self.pipe.write(f"b{b}/bg_params", np.repeat(np.eye(3, dtype=np.float32)[None], b, axis=0))
         self.prefixes: dict[int, str] = {}  # id(StreamState) → its slot prefix
         self.versions: dict[str, int] = {}  # slot prefix → how often its source was written
-        # (size, row) → (prefix, version) of the source tensors already gathered there: a chunk
-        # copies a stream's source rows into the batched tensors only when they changed
-        self.rows: dict[tuple[int, int], tuple[str, int]] = {}
+        self.ref_versions: dict[str, int] = {}  # slot prefix → how often its reference (or scale) was written
+        # What was already gathered where, so that a chunk copies a stream's tensors only when they
+        # changed: (size, row) → (prefix, version) of the source rows of the batched tensors;
+        # ("source", position) / ("reference", position) → (prefix, version) of the relative params.
+        self.rows: dict[tuple[Any, int], tuple[str, int]] = {}
         self._next = 0
 
     def _batch_bindings(self, b: int) -> dict[str, dict[str, str]]:
@@ -163,20 +179,20 @@ class DeviceBatch:
         if prefix is not None:
             self.pipe.drop_slots(prefix + n for n in self.stream_specs)
             self.versions.pop(prefix, None)
+            self.ref_versions.pop(prefix, None)
             self.rows = {k: v for k, v in self.rows.items() if v[0] != prefix}
 
     def write_source(self, st: StreamState) -> None:
-        """The stream's source tensors (and, with a reference, its scale) into its slots: once per source."""
+        """The stream's source tensors (and, with a reference, its scale) into its slots: once per source, one sync."""
         prefix, src = self.prefixes[id(st)], st.source
         self.versions[prefix] = self.versions.get(prefix, 0) + 1
-        self.pipe.write(prefix + "source", src.image)
-        for k in K:
-            self.pipe.write(prefix + f"source_{k}", src.params[k])
-        for f in self.features:
-            self.pipe.write(prefix + f, src.features[f])
+        arrays = {prefix + "source": src.image, **{prefix + f"source_{k}": src.params[k] for k in K},
+                  **{prefix + f: src.features[f] for f in self.features}}
         if self.mode == "relative" and st.initial is not None:
             st.scale = regions.relative_scale(src.params, st.initial)
-            self.pipe.write(prefix + "scale", np.array([st.scale], np.float32))
+            arrays[prefix + "scale"] = np.array([st.scale], np.float32)
+            self.ref_versions[prefix] = self.ref_versions.get(prefix, 0) + 1
+        self.pipe.write_many(arrays)
 
     # -- chunks -------------------------------------------------------------------------------------
 
@@ -189,17 +205,14 @@ class DeviceBatch:
         steps: list[Step] = []
         feeds: dict[str, np.ndarray] = {}
         row = {name: _nbytes(self.specs[f"p0/{name}"]) for name in ("driving", "prediction")}
+        prefixes = [self.prefixes[id(st)] for st, _, _ in items]
+        gathers = self._gathers(items, prefixes, b)
         for i, (st, entry, array) in enumerate(items):
-            pre = self.prefixes[id(st)]
             feeds[f"p{i}/{entry}"] = array
             if entry == "frame_u8":
                 steps.append(Step("preprocess", {"frame": f"p{i}/frame_u8", "channel_order": "channel_order"},
                                   {"image": f"p{i}/driving"}))
             steps.append(copy_step(f"p{i}/driving", p + "driving", 0, i * row["driving"], row["driving"]))
-            if self.rows.get((b, i)) != (pre, self.versions[pre]):  # this row holds another source
-                for name in ("source", *(f"source_{k}" for k in K), *self.features):
-                    n = _nbytes(self.stream_specs[name])
-                    steps.append(copy_step(pre + name, p + name, 0, i * n, n))
         bind = self._batch_bindings(b)
         steps.append(self._step(f"region_predictor@b{b}", bind[f"region_predictor@b{b}"]))
         if self.use_bg_motion:
@@ -207,19 +220,16 @@ class DeviceBatch:
         if self.mode == "avd":
             steps.append(self._step(f"avd@b{b}", bind[f"avd@b{b}"]))
         elif self.mode == "relative":
-            fresh = [i for i, (st, _, _) in enumerate(items) if st.initial is None]
-            if fresh:
+            if any(st.initial is None for st, _, _ in items):
                 steps.append(self._reference_step(items, b))
-            for i, (st, _, _) in enumerate(items):
-                pre = self.prefixes[id(st)]
+            for i in range(b):
                 for k in ("shift", "affine"):
                     n = _nbytes(self.specs[f"p{i}/frame_{k}"])
                     steps.append(copy_step(p + f"frame_{k}", f"p{i}/frame_{k}", i * n, 0, n))
                 steps.append(Step("relative", {
-                    "source_shift": pre + "source_shift", "source_affine": pre + "source_affine",
                     "driving_shift": f"p{i}/frame_shift", "driving_affine": f"p{i}/frame_affine",
-                    "initial_shift": pre + "initial_shift", "initial_affine": pre + "initial_affine",
-                    "scale": pre + "scale"}, {"shift": f"p{i}/driving_shift", "affine": f"p{i}/driving_affine"}))
+                    **{name: f"p{i}/{name}" for name in RELATIVE_INPUTS}},
+                    {"shift": f"p{i}/driving_shift", "affine": f"p{i}/driving_affine"}))
                 for k in ("shift", "affine"):
                     n = _nbytes(self.specs[f"p{i}/driving_{k}"])
                     steps.append(copy_step(f"p{i}/driving_{k}", p + f"driving_{k}", 0, i * n, n))
@@ -232,32 +242,71 @@ class DeviceBatch:
                                   {"frame": f"p{i}/result_u8"}))
         fetches = tuple(f"p{i}/{exit}" for i in range(b))
         for i in range(b):
-            self.rows.pop((b, i), None)  # unknown until the chunk has run
+            for key in ((b, i), ("source", i), ("reference", i)):
+                self.rows.pop(key, None)  # unknown until the chunk has run
+        for src, dst, at, to, n in gathers:
+            self.pipe.copy(src, dst, at, to, n)  # plainly, before the plan: they name a stream's own slots
         out = self.pipe.run(Plan(f"chunk@b{b}", tuple(steps), tuple(feeds), fetches), feeds)
-        for i, (st, _, _) in enumerate(items):
-            pre = self.prefixes[id(st)]
+        for i, pre in enumerate(prefixes):
             self.rows[(b, i)] = (pre, self.versions[pre])
+            if self.mode == "relative":
+                self.rows[("source", i)] = (pre, self.versions[pre])
+                self.rows[("reference", i)] = (pre, self.ref_versions.get(pre, 0))
         return [out[f] for f in fetches]
 
-    def _reference_step(self, items: list[tuple[StreamState, str, np.ndarray]], b: int) -> Step:
-        """Host step: streams without a reference take this frame's region params (and their scale)."""
+    def _gathers(self, items: list[tuple[StreamState, str, np.ndarray]], prefixes: list[str],
+                 b: int) -> list[tuple[str, str, int, int, int]]:
+        """The copies of streams' own tensors into their positions that this chunk needs:
+        ``(source slot, destination slot, source offset, destination offset, bytes)``."""
         p = f"b{b}/"
-        takers = {id(st): st for st, _, _ in items if st.initial is None}
+        out = []
+        for i, ((st, _, _), pre) in enumerate(zip(items, prefixes)):
+            source = (pre, self.versions[pre])
+            if self.rows.get((b, i)) != source:  # this row of the batched tensors holds another source
+                for name in ("source", *(f"source_{k}" for k in K), *self.features):
+                    n = _nbytes(self.stream_specs[name])
+                    out.append((pre + name, p + name, 0, i * n, n))
+            if self.mode != "relative":
+                continue
+            if self.rows.get(("source", i)) != source:
+                for name in ("source_shift", "source_affine"):
+                    out.append((pre + name, f"p{i}/{name}", 0, 0, -1))
+            reference = (pre, self.ref_versions.get(pre, 0))
+            if st.initial is not None and self.rows.get(("reference", i)) != reference:
+                for name in ("initial_shift", "initial_affine", "scale"):  # a stream taking its reference
+                    out.append((pre + name, f"p{i}/{name}", 0, 0, -1))  # (a taker gets it from the host step)
+        return out
+
+    def _reference_step(self, items: list[tuple[StreamState, str, np.ndarray]], b: int) -> Step:
+        """Host step: streams without a reference take this frame's region params (and their scale).
+
+        A stream at several positions (a clip's frames) takes its reference from its first position;
+        every position of it then reads that reference.
+        """
+        p = f"b{b}/"
+        takers = {id(st) for st, _, _ in items if st.initial is None}
         outputs = {}
-        for st in takers.values():
-            pre = self.prefixes[id(st)]
-            outputs.update({pre + n: pre + n for n in ("initial_shift", "initial_affine", "scale")})
+        for i, (st, _, _) in enumerate(items):
+            if id(st) in takers:
+                pre = self.prefixes[id(st)]
+                for name in ("initial_shift", "initial_affine", "scale"):
+                    outputs[pre + name] = pre + name
+                    outputs[f"p{i}/{name}"] = f"p{i}/{name}"
 
         def take(slots: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
             out: dict[str, np.ndarray] = {}
             for i, (st, _, _) in enumerate(items):
-                if id(st) not in takers or st.initial is not None:
-                    continue  # a stream at several positions (a clip) takes its first
-                st.initial = {k: np.array(slots[p + f"frame_{k}"][i:i + 1]) for k in K}
-                st.scale = regions.relative_scale(st.source.params, st.initial)
+                if id(st) not in takers:
+                    continue
                 pre = self.prefixes[id(st)]
-                out.update({pre + "initial_shift": st.initial["shift"], pre + "initial_affine": st.initial["affine"],
-                            pre + "scale": np.array([st.scale], np.float32)})
+                if st.initial is None:  # its first position in the chunk: the reference frame
+                    st.initial = {k: np.array(slots[p + f"frame_{k}"][i:i + 1]) for k in K}
+                    st.scale = regions.relative_scale(st.source.params, st.initial)
+                    self.ref_versions[pre] = self.ref_versions.get(pre, 0) + 1
+                    out.update({pre + "initial_shift": st.initial["shift"], pre + "initial_affine": st.initial["affine"],
+                                pre + "scale": np.array([st.scale], np.float32)})
+                out.update({f"p{i}/initial_shift": out[pre + "initial_shift"],
+                            f"p{i}/initial_affine": out[pre + "initial_affine"], f"p{i}/scale": out[pre + "scale"]})
             return out
 
         return Step("reference", {p + f"frame_{k}": p + f"frame_{k}" for k in K}, outputs, host=take)

@@ -142,6 +142,11 @@ class Pipeline:
         """Set a slot that persists (source tensors, settings); synchronous."""
         raise NotImplementedError
 
+    def write_many(self, arrays: Mapping[str, np.ndarray]) -> None:
+        """:meth:`write` for several slots (a device pipeline waits once for all of them)."""
+        for slot, array in arrays.items():
+            self.write(slot, array)
+
     def run(self, plan: Plan, feeds: Mapping[str, np.ndarray], time: Timer | None = None) -> dict[str, np.ndarray]:
         """Run ``plan`` with ``feeds`` (its ``feeds`` slots) → its ``fetches`` slots as host arrays (caller's)."""
         raise NotImplementedError

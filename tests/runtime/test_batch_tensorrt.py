@@ -123,7 +123,9 @@ def test_streams_come_and_go_on_the_device(fake_gpu, batched_engines, tiny_batch
             sb.remove_stream(ids[2])
             outs.append(sb.run({ids[1]: FRAMES[0], ids[0]: FRAMES[1]}))
             outs.append(sb.run({ids[0]: FRAMES[2], ids[1]: FRAMES[2].astype(np.float32) / 255}))
-            outs.append({"clip": np.stack(list(sb.animate_clip(PICTURES[1], FRAMES + FRAMES)))})
+            # a clip whose first chunk starts and ends on different frames (F0 F1 F2 F2): its reference is
+            # the chunk's first row, not its last
+            outs.append({"clip": np.stack(list(sb.animate_clip(PICTURES[1], FRAMES + FRAMES[::-1])))})
             if backend == "tensorrt":
                 assert sb._device is not None and len(sb._device.prefixes) == 2  # the clip's slots were freed
         return outs
@@ -133,3 +135,30 @@ def test_streams_come_and_go_on_the_device(fake_gpu, batched_engines, tiny_batch
         for key in w:  # the fake's sessions may round a level apart from ONNX Runtime's
             assert np.abs(g[key].astype(int) - w[key].astype(int)).max() <= 1, key
     assert fake_gpu.mem == {} and fake_gpu.pinned == [] and fake_gpu.device_bytes == 0
+
+
+def test_contexts_and_graphs_do_not_depend_on_which_stream_sits_where(fake_gpu, batched_engines):
+    """100 join/leave cycles of 3 streams, in a new order every cycle: the pipeline's caches stay bounded.
+
+    Bound (batch_device's docstring): a context per stage and batch size, two for the encoder plan,
+    one per helper and position; at most three graphs per batch size (steady chunk, and the halves
+    around the reference's host step) and one for the encoder plan.
+    """
+    with StreamBatch(batched_engines, backend="tensorrt", cuda_graph=True, threads=1) as sb:
+        pipe, sizes = sb._device.pipe, sb.batch_sizes
+        per_frame = {name for (name, b) in sb._backends if b > 1}
+        context_bound = len(per_frame) * len(sizes) + 2 + 3 * max(sizes)
+        graph_bound = 3 * len(sizes) + 1
+        ids = [sb.add_stream(p) for p in PICTURES]
+        seen = []
+        for cycle in range(100):
+            order = ids[cycle % 3:] + ids[:cycle % 3]
+            sb.run({sid: FRAMES[(cycle + k) % 3] for k, sid in enumerate(order)})  # chunks of 2 and 1
+            sb.remove_stream(order[0])
+            ids = order[1:] + [sb.add_stream(PICTURES[cycle % 3])]  # a new stream joins: a new id
+            relative = [key for key in pipe.bound if key[0] == "relative"]
+            seen.append((len(pipe.bound), len(pipe.graphs), len(relative)))
+        contexts, graphs, relative = seen[-1]
+        assert relative <= 2  # one per position used (3 streams: positions 0 and 1), never per stream
+        assert contexts <= context_bound and graphs <= graph_bound, (seen[-1], context_bound, graph_bound)
+        assert seen[9] == seen[-1] and max(seen) == seen[-1]  # nothing grows with the streams seen

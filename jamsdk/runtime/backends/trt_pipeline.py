@@ -211,8 +211,21 @@ class DevicePipeline(Pipeline):
         return host
 
     def write(self, slot: str, array: np.ndarray) -> None:
-        self._upload(slot, np.ascontiguousarray(array))
+        self.write_many({slot: array})
+
+    def write_many(self, arrays: Mapping[str, np.ndarray]) -> None:
+        """Set several slots: every upload queued, then one sync (each slot has its own staging)."""
+        for slot, array in arrays.items():
+            self._upload(slot, np.ascontiguousarray(array))
         self.cu.synchronize(self.stream)
+
+    def copy(self, src: str, dst: str, src_offset: int = 0, dst_offset: int = 0, nbytes: int = -1) -> None:
+        """Queue a device copy between two slots now, outside any plan (and so outside every CUDA graph).
+
+        For copies that depend on who is where (a stream's own slots into a batch position): as a
+        step of a plan they would make its segment, and so its graph, one per arrangement.
+        """
+        self._copy(src, dst, (src_offset, dst_offset, nbytes), frozenset((src, dst))).execute(self.stream)
 
     def read(self, slot: str) -> np.ndarray:
         """A host copy of a slot (one D2H and a sync)."""
@@ -225,18 +238,20 @@ class DevicePipeline(Pipeline):
     def _bind(self, step: Step) -> Any:
         slots = frozenset({**step.inputs, **step.outputs}.values())
         if step.copy is not None:
-            src, dst = step.inputs["src"], step.outputs["dst"]
-            start, at, n = step.copy
-            n = _nbytes(self.specs[src]) - start if n < 0 else n
-            if start + n > _nbytes(self.specs[src]) or at + n > _nbytes(self.specs[dst]):
-                raise EngineError(f"copy of {n} bytes from {src}+{start} to {dst}+{at} overruns a slot")
-            return _Copy(self.cu, self.device[dst] + at, self.device[src] + start, n, slots)
+            return self._copy(step.inputs["src"], step.outputs["dst"], step.copy, slots)
         key = (step.name, tuple(sorted({**step.inputs, **step.outputs}.items())))
         bound = self.bound.get(key)
         if bound is None:
             addresses = {t: self.device[s] for t, s in {**step.inputs, **step.outputs}.items()}
             bound = self.bound[key] = _Bound(self.backends[step.name], addresses, self.scratch, slots)
         return bound
+
+    def _copy(self, src: str, dst: str, copy: tuple[int, int, int], slots: frozenset[str]) -> _Copy:
+        start, at, n = copy
+        n = _nbytes(self.specs[src]) - start if n < 0 else n
+        if start + n > _nbytes(self.specs[src]) or at + n > _nbytes(self.specs[dst]):
+            raise EngineError(f"copy of {n} bytes from {src}+{start} to {dst}+{at} overruns a slot")
+        return _Copy(self.cu, self.device[dst] + at, self.device[src] + start, n, slots)
 
     def _enqueue(self, steps: tuple[Step, ...]) -> None:
         if not steps:
