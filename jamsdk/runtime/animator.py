@@ -240,32 +240,26 @@ class Animator:
         """Index of the driving frame whose region layout best matches the source's.
 
         Runs ``region_predictor`` on each frame (one at a time: a long video is not held in
-        memory); the measure is :func:`jamsdk.runtime.reference.layout_distance`. Changes no state:
-        pass the chosen frame to :meth:`set_reference` to use it.
+        memory) in the Animator's own pipeline (on TensorRT: its engine context, stream and
+        activation memory; no second set); the measure is
+        :func:`jamsdk.runtime.reference.layout_distance`. Changes no state: pass the chosen frame to
+        :meth:`set_reference` to use it.
 
         Raises:
             InputError: no source set, no frames, or a bad frame.
         """
         self._require_source()
-        params = (self._call("region_predictor", {"image": to_model_input(f, self.image_size, self.bgr,
-                                                                          "candidate frame")},
-                             stat=False)
-                  for f in frames)
-        return best_reference(self._source, params)
+        return best_reference(self._source, (self._frame_regions(f, "candidate frame") for f in frames))
 
     def set_reference(self, frame: np.ndarray) -> None:
         """Make ``frame`` the relative mode's reference (instead of the next driving frame)."""
         self._require_source()
-        x = to_model_input(frame, self.image_size, self.bgr, "reference frame")
-        self._initial = {k: v for k, v in self._call("region_predictor", {"image": x}, stat=False).items()
-                         if k in regions.PARAM_NAMES}
+        self._initial = self._frame_regions(frame, "reference frame")
         self._scale = None
         self._smoother.reset()
         if self._device_relative:  # the device-side relative step reads the reference from its slots
-            pipe = self._pipeline()
-            pipe.write("initial_shift", self._initial["shift"])
-            pipe.write("initial_affine", self._initial["affine"])
-            pipe.write("scale", self._reference_scale())
+            self._pipeline().write_many({"initial_shift": self._initial["shift"],
+                                         "initial_affine": self._initial["affine"], "scale": self._reference_scale()})
 
     @property
     def last_regions(self) -> dict[str, Params] | None:
@@ -345,12 +339,14 @@ class Animator:
     def _check_tensor(self, x: Any, what: str) -> None:
         check_model_tensor(x, self.image_size, what)
 
-    def _call(self, name: str, feeds: Mapping[str, np.ndarray], stat: bool = True) -> dict[str, np.ndarray]:
-        """One stage on host arrays, outside the plans (for hooks that need a single stage)."""
-        if not stat:
-            return self._backends[name].run(feeds)
-        with self._stats.time(name):
-            return self._backends[name].run(feeds)
+    def _frame_regions(self, frame: np.ndarray, what: str) -> Params:
+        """The region params of one frame (not a driving frame: no state changes), in the Animator's pipeline."""
+        if self._device_pixels and check_frame(frame, what).dtype == np.uint8:
+            entry, x = "frame_u8", center_crop_resize(frame, self.image_size)[None]
+        else:
+            entry, x = "driving", to_model_input(frame, self.image_size, self.bgr, what)
+        out = self._pipeline().run(frame_plans.regions_plan(entry), {entry: x})
+        return {key: out[f"frame_{key}"] for key in regions.PARAM_NAMES}
 
     def _pipeline(self) -> Pipeline:
         if self._pipe is None:
@@ -387,7 +383,7 @@ class Animator:
     def _all_plans(self) -> list[Plan]:
         entries = ["driving"] + (["frame_u8"] if self._device_pixels else [])
         exits = ["prediction"] + (["result_u8"] if self._device_pixels else [])
-        plans = [self._source_plan()]
+        plans = [self._source_plan()] + [frame_plans.regions_plan(e) for e in entries]
         for reference in (False, True):
             for host_params in (False, True):
                 plans += [self._frame_plan(e, x, reference, host_params) for e in entries for x in exits]

@@ -42,9 +42,10 @@ from jamsdk.errors import InputError
 from jamsdk.manifest import Manifest, load_manifest
 from jamsdk.pixels import center_crop_resize, resize_square
 from jamsdk.runtime import regions
-from jamsdk.runtime.backends import BACKENDS, Backend, resolve_backend
+from jamsdk.runtime.backends import BACKENDS, Backend, check_feeds, resolve_backend
 from jamsdk.runtime.frames import check_frame, check_model_tensor, check_output_size, output_side, to_image, \
     to_model_input
+from jamsdk.runtime.plan import Pipeline, slot_specs, stage_plan
 from jamsdk.runtime.stats import LatencyStats
 from jamsdk.runtime.stream_state import Params, SourceState, StreamState
 
@@ -100,6 +101,7 @@ class StreamBatch:
                    "verify_hashes": verify_hashes}
         cls = BACKENDS[self.kind]
         self._device: Any = None  # a DeviceBatch on TensorRT with helper engines
+        self._stage_pipe: Pipeline | None = None  # else, on TensorRT: every stage call in this one pipeline
         self._helpers: dict[str, Backend] = {}
         try:
             for name in self._needed:
@@ -116,6 +118,13 @@ class StreamBatch:
                     self._helpers[name] = helper.open()
                 self._device = DeviceBatch(self._backends, self._helpers, self.batch_sizes, self.mode,
                                            self.use_bg_motion, self.manifest.has_bg_motion, self.bgr, options)
+            elif getattr(cls, "device_resident", False):
+                # One stream and one activation memory for all stages and sizes (the largest engine's),
+                # not one private pipeline per backend; stage by stage, through the host.
+                engines = {f"{name}@b{b}": be for (name, b), be in self._backends.items()}
+                plans = [stage_plan(key, be.stage) for key, be in engines.items()]
+                self._stage_pipe = cls.open_pipeline(engines, slot_specs(plans, {k: be.stage for k, be in
+                                                                                 engines.items()}), options)
         except BaseException:
             self.close()
             raise
@@ -143,8 +152,8 @@ class StreamBatch:
             if self._device is not None:
                 params, feats = self._device.encode(src)
             else:
-                params = self._backends[("region_predictor", 1)].run({"image": src})
-                feats = self._backends[("generator_encoder", 1)].run({"source": src})
+                params = self._stage("region_predictor", 1, {"image": src})
+                feats = self._stage("generator_encoder", 1, {"source": src})
         return SourceState(src, params, feats)
 
     def add_stream(self, source: np.ndarray | SourceState) -> int:
@@ -260,11 +269,13 @@ class StreamBatch:
     def close(self) -> None:
         """Free every backend. Safe to call twice."""
         device, self._device = getattr(self, "_device", None), None
+        stage_pipe, self._stage_pipe = getattr(self, "_stage_pipe", None), None
         backends, self._backends = self._backends, {}
         helpers, self._helpers = getattr(self, "_helpers", {}), {}
         errors = []
-        # The device pipeline (its contexts) before the engines; each in its own try.
-        for closing in ([device] if device is not None else []) + list(backends.values()) + list(helpers.values()):
+        # The device pipelines (their contexts) before the engines; each in its own try.
+        pipes = [p for p in (device, stage_pipe) if p is not None]
+        for closing in pipes + list(backends.values()) + list(helpers.values()):
             try:
                 closing.close()
             except Exception as exc:
@@ -352,7 +363,17 @@ class StreamBatch:
 
     def _call(self, name: str, b: int, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
         with self._stats.time(f"{name}@b{b}"):
-            return self._backends[(name, b)].run(feeds)
+            return self._stage(name, b, feeds)
+
+    def _stage(self, name: str, b: int, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
+        """One stage call: the backend's own ``run``, or a one-step plan on the shared stage pipeline."""
+        backend = self._backends[(name, b)]
+        if self._stage_pipe is None:
+            return backend.run(feeds)
+        check_feeds(backend.stage, feeds)  # what backend.run checks before it dispatches
+        key = f"{name}@b{b}"
+        out = self._stage_pipe.run(stage_plan(key, backend.stage), {f"{key}/{t}": a for t, a in feeds.items()})
+        return {s.name: out[f"{key}/{s.name}"] for s in backend.stage.outputs}
 
     def _advance(self, items: list[tuple[StreamState, np.ndarray]]) -> list[np.ndarray]:
         out: list[np.ndarray] = []

@@ -50,6 +50,19 @@ def source_plan(layout: Layout) -> Plan:
     ), feeds=("source",), fetches=tuple(params("source").values()))
 
 
+def regions_plan(entry: str) -> Plan:
+    """The region predictor alone on one frame from ``entry`` (a reference search): the ``frame_*`` params fetched.
+
+    Its slots are the frame plans' own, so it runs in the Animator's pipeline between frames (it
+    leaves nothing a frame reads: the relative reference lives in ``initial_*``/``scale``).
+    """
+    steps = []
+    if entry == "frame_u8":
+        steps.append(Step("preprocess", {"frame": "frame_u8", "channel_order": "channel_order"}, {"image": "driving"}))
+    steps.append(Step("region_predictor", {"image": "driving"}, params("frame")))
+    return Plan(f"regions:{entry}", tuple(steps), feeds=(entry,), fetches=tuple(params("frame").values()))
+
+
 def frame_plan(layout: Layout, entry: str, exit: str, reference: bool, host_params: bool, *,
                take_reference: HostFn, host_transfer: HostFn, smooth: HostFn | None = None,
                record: Callable[..., dict] | None = None) -> Plan:

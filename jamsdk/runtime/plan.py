@@ -86,6 +86,17 @@ class Plan:
         return out
 
 
+def stage_plan(key: str, stage: Stage) -> Plan:
+    """One stage alone as a plan: its tensors bound to slots ``<key>/<tensor>``, inputs fed, outputs fetched.
+
+    For a stage run outside a chain (a backend's own ``run``, StreamBatch without helper engines):
+    several such plans share one pipeline, each stage under its own ``key``.
+    """
+    ins = {s.name: f"{key}/{s.name}" for s in stage.inputs}
+    outs = {s.name: f"{key}/{s.name}" for s in stage.outputs}
+    return Plan(key, (Step(key, ins, outs),), feeds=tuple(ins.values()), fetches=tuple(outs.values()))
+
+
 def slot_specs(plans: Iterable[Plan], stages: Mapping[str, Stage],
                extra: Mapping[str, TensorSpec] = {}) -> dict[str, TensorSpec]:
     """Shape and dtype of every slot the plans use, from the stage tensors bound to it.

@@ -129,7 +129,7 @@ def test_smoothing_reduces_output_jitter_and_resets(demo_model, demo_source, dem
             outs = np.stack([anim.run(f).astype(np.float32) for f in clip])
             jitter[s] = float(np.abs(np.diff(outs[4:], axis=0)).mean())
             if s:
-                raw = anim._call("region_predictor", {"image": _model_input(anim, clip[0])}, stat=False)
+                raw = anim._backends["region_predictor"].run({"image": _model_input(anim, clip[0])})
                 anim.reset()
                 anim.run(clip[0])  # after reset the first frame passes unfiltered
                 np.testing.assert_array_equal(anim.last_regions["driving"]["shift"], raw["shift"])

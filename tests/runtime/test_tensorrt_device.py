@@ -226,3 +226,56 @@ def test_copy_steps_gather_rows_alike_on_host_and_device(fake_gpu, tiny_jam, tmp
     for g in got:
         np.testing.assert_array_equal(g, want)
     assert fake_gpu.launches == 2 and fake_gpu.counts["d2d_bytes"] > 0
+
+
+# -- one pipeline per Animator / StreamBatch: no private stream, scratch or slots on the side ------------
+
+def test_reference_search_runs_in_the_animators_own_pipeline(fake_gpu, tiny_jam, tmp_path):
+    engines = make_engine_dir(tiny_jam[1], tmp_path / "model")
+    clip = list(FRAMES) + [f.astype(np.float32) / 255 for f in FRAMES[:2]]  # uint8 (device pixels) and float candidates
+
+    def session(folder, backend):
+        with jamsdk.Animator(folder, backend=backend, threads=1) as anim:
+            anim.set_source(source_image())
+            anim.run(FRAMES[0])
+            held = (fake_gpu.device_bytes, fake_gpu.streams, len(fake_gpu.mem))
+            best = anim.find_reference(clip)
+            anim.set_reference(clip[best])
+            outs = np.stack([anim.run(f) for f in FRAMES])
+            if backend == "tensorrt":  # nothing was allocated for the search, and no backend opened its own pipeline
+                assert (fake_gpu.device_bytes, fake_gpu.streams, len(fake_gpu.mem)) == held
+                assert all(b._solo is None for b in anim._backends.values())
+        return best, outs
+
+    (best, got), (want_best, want) = session(engines, "tensorrt"), session(tiny_jam[1], "onnxruntime")
+    assert best == want_best
+    np.testing.assert_array_equal(got, want)
+
+
+def test_stream_batch_without_helper_engines_runs_every_stage_in_one_pipeline(fake_gpu, tiny_batched, tmp_path):
+    from cuda_standin import ALIGN
+
+    from jamsdk.runtime.batch import StreamBatch
+
+    folder = make_engine_dir(tiny_batched, tmp_path / "model", helpers=False, batched=True)
+    pictures = [source_image(), source_image()[::-1].copy(), source_image()[:, ::-1].copy()]
+
+    def session(model, backend):
+        with StreamBatch(model, backend=backend, threads=1) as sb:
+            ids = [sb.add_stream(p) for p in pictures]
+            outs = [sb.run({sid: f for sid in ids}) for f in FRAMES[:3]]
+            if backend == "tensorrt":
+                pipe, cu = sb._stage_pipe, fake_gpu
+                assert sb._device is None and len(cu.streams) == 1 and sb.batch_sizes == (1, 2, 4)
+                activation = [be.activation_bytes for be in sb._backends.values()]
+                assert pipe.scratch[1] == max(activation) < sum(activation)  # the largest, not the sum
+                slots = sum(cu.sizes[p] for p in pipe.device.values())
+                assert cu.device_bytes == sum(cu.reserved.values()) + slots + -(-pipe.scratch[1] // ALIGN) * ALIGN
+                assert all(be._solo is None for be in sb._backends.values())
+        return outs
+
+    got, want = session(folder, "tensorrt"), session(tiny_batched, "onnxruntime")
+    for g, w in zip(got, want, strict=True):
+        for sid in w:
+            assert np.abs(g[sid].astype(int) - w[sid].astype(int)).max() <= 1
+    assert fake_gpu.mem == {} and fake_gpu.streams == set()

@@ -5,7 +5,8 @@ index: TensorRT lists them in its own order) against the stage table. The Animat
 plans through :meth:`TensorRTBackend.open_pipeline` (``trt_pipeline.DevicePipeline``): device
 buffers shared between stages, one non-default stream (the default stream makes TensorRT add
 device-wide synchronisation), one sync per frame, optional CUDA graphs. A stage run on its own
-(``backend.run(feeds)``) is a one-step plan on a private pipeline: same code.
+(``backend.run(feeds)``) is a one-step plan on a private pipeline: same code (for a caller
+that runs one stage by itself; the Animator and StreamBatch run all their stages in one pipeline each).
 
 TensorRT 8.6 is the oldest version it runs on (:func:`~jamsdk.runtime.trt_support.support_problem`): the name-based tensor API
 it uses exists there, and where the 10.1 calls (``device_memory_size_v2``, two-argument
@@ -42,7 +43,7 @@ from jamsdk.runtime import _cuda
 from jamsdk.runtime.trt_support import support_problem
 from jamsdk.runtime.backends.base import Backend, manifest_stage
 from jamsdk.runtime.backends.trt_pipeline import DevicePipeline
-from jamsdk.runtime.plan import Pipeline, Plan, Step
+from jamsdk.runtime.plan import Pipeline, slot_specs, stage_plan
 from jamsdk.stages import Stage, TensorSpec
 
 if TYPE_CHECKING:
@@ -372,13 +373,12 @@ class TensorRTBackend(Backend):
         return context
 
     def _run(self, feeds: Mapping[str, np.ndarray]) -> dict[str, np.ndarray]:
-        if self._solo is None:  # slots named like the stage's tensors; made on first use only
-            tensors = self.stage.inputs + self.stage.outputs
-            self._solo = self.open_pipeline({self.name: self}, {s.name: s for s in tensors},
+        plan = stage_plan(self.name, self.stage)
+        if self._solo is None:  # made on first use only: chains run on their owner's pipeline instead
+            self._solo = self.open_pipeline({self.name: self}, slot_specs([plan], {self.name: self.stage}),
                                             {"cuda_graph": self.cuda_graph})
-        ins, outs = tuple(s.name for s in self.stage.inputs), tuple(s.name for s in self.stage.outputs)
-        plan = Plan(self.name, (Step(self.name, {n: n for n in ins}, {n: n for n in outs}),), ins, outs)
-        return self._solo.run(plan, feeds)
+        out = self._solo.run(plan, {f"{self.name}/{t}": a for t, a in feeds.items()})
+        return {s.name: out[f"{self.name}/{s.name}"] for s in self.stage.outputs}
 
     def _close(self) -> None:
         solo, self._solo = self._solo, None
