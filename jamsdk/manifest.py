@@ -23,7 +23,8 @@ Schema, format version 1::
                          "precision": "fp32" | "fp16" | "int8",
                          "stages": {"<stage>": {"file": "<stage>.engine", "sha256": ...}},
                          "batched": {"<stage>": {"<B>": {"file": "<stage>.b<B>.engine", ...}}},
-                         "batched_precision": "fp32" | "fp16" | "int8"},  # of the batched engines
+                         "batched_precision": "fp32" | "fp16" | "int8",  # of the batched engines
+                         "batched_b1": {"<stage>": {"file": "<stage>.b1.engine", ...}}},  # see below
       "helpers": {"preprocess" | "postprocess" | "relative": {"file", "sha256", "inputs", "outputs"}},
       "batched": {"sizes": [2, 4, 8],            # optional: graphs for B streams per call
                   "stages": {"<stage>": {"<B>": {"fp32": {"file": "<stage>.b<B>.onnx", ...}, ...}}}}
@@ -36,6 +37,11 @@ not list (:mod:`jamsdk.onnx_external` reads the graph's references without ``onn
 
 ``helpers`` (optional; with engines under ``engines.helpers``) are the TensorRT path's pixel and
 region-algebra graphs, read by :mod:`jamsdk.runtime.helpers`; folders without them still load.
+
+``engines.batched_b1`` (optional) holds batch-1 engines of every stage in ``batched_precision``,
+written where that differs from ``precision`` (an INT8 build of a folder whose batched graphs are
+FP16): a StreamBatch runs all its engines in one precision, so that a stream's result never depends
+on the size of the chunk it landed in.
 
 ``batched`` (optional, ``jamsdk export --batch-sizes``) lists the per-frame stages' graphs for B
 independent streams per call, exported side by side at fixed B (see :mod:`jamsdk.runtime.batch`);
@@ -103,6 +109,14 @@ class Engines:
     stages: Mapping[str, FileRef]
     #: stage → batch size → engine of the batched graph (empty when none were built)
     batched: Mapping[str, Mapping[int, FileRef]] = field(default_factory=dict)
+    #: the precision of the batched engines (``precision`` when the manifest does not say)
+    batched_precision: str = ""
+    #: stage → batch-1 engine in ``batched_precision``, where that differs from ``precision``
+    batched_b1: Mapping[str, FileRef] = field(default_factory=dict)
+
+    def __post_init__(self) -> None:
+        if not self.batched_precision:
+            object.__setattr__(self, "batched_precision", self.precision)
 
 
 @dataclass(frozen=True)
@@ -176,8 +190,12 @@ class Manifest:
         refs += [ref for per_size in self.batched.values() for files in per_size.values() for ref in files.values()]
         return next((ref.sha256 for ref in refs if self.model_dir / ref.file == Path(path)), None)
 
-    def engine_file(self, name: str, verify_hash: bool = True, batch: int = 1) -> Path:
-        """Path of stage ``name``'s TensorRT engine (checked to exist and, by default, its hash)."""
+    def engine_file(self, name: str, verify_hash: bool = True, batch: int = 1, batched_set: bool = False) -> Path:
+        """Path of stage ``name``'s TensorRT engine (checked to exist and, by default, its hash).
+
+        ``batched_set``: the engine a StreamBatch opens, in ``engines.batched_precision`` at every
+        batch size (at batch 1 the ``batched_b1`` engine where that precision differs from ``precision``).
+        """
         if self.engines is None:
             from jamsdk.bundled import build_command
 
@@ -190,6 +208,13 @@ class Manifest:
                 raise ManifestError(f"{self.model_dir}: no engine of stage {name!r} for batch {batch}; "
                                     "rebuild with `jamsdk build`")
             check_file(self.model_dir, ref, f"engines.batched.{name}.{batch}", verify_hash)
+            return self.model_dir / ref.file
+        if batched_set and self.engines.batched_precision != self.engines.precision:
+            ref = self.engines.batched_b1.get(name)
+            if ref is None:
+                raise ManifestError(f"{self.model_dir}: no {self.engines.batched_precision} batch-1 engine of stage "
+                                    f"{name!r}; rebuild with `jamsdk build`")
+            check_file(self.model_dir, ref, f"engines.batched_b1.{name}", verify_hash)
             return self.model_dir / ref.file
         if name not in self.engines.stages:
             raise ManifestError(f"{self.model_dir}: no engine for stage {name!r}; rebuild with `jamsdk build`")
@@ -461,4 +486,12 @@ def _engines(raw: Any, stages: Mapping[str, StageEntry], bad) -> Engines | None:
         batched[name] = MappingProxyType({_batch_key(b, f"engines.batched.{name}", bad):
                                           parse_file_ref(ref, f"engines.batched.{name}.{b}", bad)
                                           for b, ref in per_size.items()})
-    return Engines(stages=MappingProxyType(refs), batched=MappingProxyType(batched), **fields)
+    batched_precision = raw.get("batched_precision") or fields["precision"]
+    if batched_precision not in PRECISIONS:
+        raise bad("engines.batched_precision", f"expected one of {PRECISIONS}, got {batched_precision!r}")
+    raw_b1 = raw.get("batched_b1") or {}
+    if not isinstance(raw_b1, Mapping) or any(name not in stages for name in raw_b1):
+        raise bad("engines.batched_b1", f"expected stage → engine, got {raw_b1!r}")
+    b1 = {name: parse_file_ref(ref, f"engines.batched_b1.{name}", bad) for name, ref in raw_b1.items()}
+    return Engines(stages=MappingProxyType(refs), batched=MappingProxyType(batched),
+                   batched_precision=batched_precision, batched_b1=MappingProxyType(b1), **fields)

@@ -49,6 +49,10 @@ from jamsdk.runtime.plan import Pipeline, slot_specs, stage_plan
 from jamsdk.runtime.stats import LatencyStats
 from jamsdk.runtime.stream_state import Params, SourceState, StreamState
 
+class MixedPrecisionWarning(UserWarning):
+    """A StreamBatch on engines whose batched and batch-1 precisions differ runs one by one (see :class:`StreamBatch`)."""
+
+
 def split_sizes(n: int, sizes: Sequence[int]) -> list[int]:
     """Chunk sizes for ``n`` items from ``sizes`` (must include 1), largest first: 7, (1,2,4) → [4, 2, 1]."""
     out, left = [], n
@@ -68,6 +72,11 @@ class StreamBatch:
             verify_hashes: as for :class:`~jamsdk.runtime.animator.Animator`; one mode for all streams.
         max_batch: the largest number of streams per stage call (default: the largest exported).
         stats_window: samples kept per key for :meth:`stats`.
+
+    Every stage runs in one precision at every batch size (:attr:`precision`): on TensorRT the
+    manifest's ``engines.batched_precision``, with the batch-1 engines of that precision where the
+    folder's own batch-1 engines differ (``jamsdk build`` makes them); a folder without them runs its
+    streams one by one in its batch-1 precision, with a :class:`MixedPrecisionWarning`.
 
     Raises:
         InputError: bad arguments or model folder. EngineError / MissingDependencyError: as the Animator.
@@ -99,6 +108,10 @@ class StreamBatch:
         self.batch_sizes = tuple(b for b in self._available_sizes(per_frame) if max_batch is None or b <= max_batch)
         options = {"precision": precision, "providers": providers, "threads": threads, "cuda_graph": cuda_graph,
                    "verify_hashes": verify_hashes}
+        #: the precision every stage of this StreamBatch runs in, at every batch size
+        self.precision = precision
+        if self.kind == "tensorrt":
+            self.precision, options["batched_set"] = self._engine_set()
         cls = BACKENDS[self.kind]
         self._device: Any = None  # a DeviceBatch on TensorRT with helper engines
         self._stage_pipe: Pipeline | None = None  # else, on TensorRT: every stage call in this one pipeline
@@ -308,6 +321,31 @@ class StreamBatch:
             if ok:
                 sizes.append(b)
         return sizes
+
+    def _engine_set(self) -> tuple[str, bool]:
+        """``(precision, batched set)``: one precision for every engine, read from the manifest.
+
+        Batched engines are ``engines.batched_precision``; where that differs from the batch-1
+        engines' (an INT8 build whose batched graphs are FP16) the batch-1 engines of that precision
+        (``engines.batched_b1``) are used instead, so a stream's result never depends on the size of
+        its chunk. A folder built before those existed runs its streams one by one in its batch-1
+        precision, with a warning.
+        """
+        engines = self.manifest.engines
+        if engines is None or self.batch_sizes == (1,) or engines.batched_precision == engines.precision:
+            return (engines.precision if engines is not None else self.precision), False
+        missing = [n for n in self._needed if n not in engines.batched_b1]
+        if not missing:
+            return engines.batched_precision, True
+        import warnings
+
+        warnings.warn(f"{self.manifest.model_dir}: its batched engines are {engines.batched_precision}, its batch-1 "
+                      f"engines {engines.precision}, and it has no {engines.batched_precision} batch-1 engines "
+                      f"({', '.join(missing)}): StreamBatch runs one precision, so its streams run one by one in "
+                      f"{engines.precision}; rebuild with `jamsdk build --model {self.manifest.model_dir} --precision "
+                      f"{engines.precision}` to batch them", MixedPrecisionWarning, stacklevel=3)
+        self.batch_sizes = (1,)
+        return engines.precision, False
 
     def _require_open(self) -> None:
         if not self._backends:

@@ -18,7 +18,9 @@ Precision paths (DEPLOY_FACTS §0, §4):
   TensorRT 11 has no INT8 flag). Strongly typed only. Stages the export left un-quantized build
   from their FP32 graph (the manifest's ``int8`` file). Batched graphs (``export --batch-sizes``)
   have no INT8 form: their engines are built from the batched FP16 graphs where exported, else
-  the FP32 ones, and ``engines.batched_precision`` records which. Written to the TensorRT 10 API and
+  the FP32 ones, and ``engines.batched_precision`` records which. Where that differs from the
+  stages' precision, every stage also gets a batch-1 engine in it (``engines.batched_b1``): a
+  StreamBatch runs one precision at every batch size. Written to the TensorRT 10 API and
   checked against stand-ins only: no TensorRT could run where it was written.
 
 TensorRT 8.6 (the oldest jamsdk runs on; it has no strongly typed networks) builds ``fp16`` and
@@ -324,6 +326,20 @@ def _batched_jobs(manifest: Any, names: Sequence[str], precision: str, graph_pre
     return batch_precision, jobs
 
 
+def _batch1_jobs(manifest: Any, names: Sequence[str], precision: str, batched_precision: str,
+                 batched_jobs: Sequence[Any]) -> list[tuple[str, Path, str]]:
+    """``[(stage, graph, precision), …]``: batch-1 engines in the batched precision, where it differs.
+
+    A StreamBatch runs every engine it opens in one precision (``engines.batched_precision``), so a
+    folder whose batched engines differ from its batch-1 engines (INT8 stages, FP16 batched graphs)
+    gets a batch-1 engine of every stage in the batched precision too, from the same graphs the
+    batched engines are built from, strongly typed.
+    """
+    if not batched_jobs or batched_precision == precision:
+        return []
+    return [(n, manifest.stage_file(n, batched_precision), batched_precision) for n in names]
+
+
 def build_engines(model_dir: str | os.PathLike[str], out_dir: str | os.PathLike[str] | None = None, *,
                   precision: str = "fp16", typing: str = "auto", workspace_mb: int | None = None,
                   timing_cache: str | os.PathLike[str] | None = None, stages: Sequence[str] | None = None,
@@ -413,6 +429,15 @@ def build_engines(model_dir: str | os.PathLike[str], out_dir: str | os.PathLike[
                              workspace_mb=workspace_mb, timing_cache=cache, log=log)
         log(f"  {name} b{b} ({prec_b}): built in {report.seconds:.1f} s ({report.size_bytes / 1e6:.1f} MB)")
         batched_refs.setdefault(name, {})[str(b)] = file_ref(out, file)
+    b1_refs: dict[str, dict[str, str]] = {}
+    if reuse and old is not None and old.batched_precision == batched_precision:  # a partial rebuild keeps the others
+        b1_refs = {k: {"file": v.file, "sha256": v.sha256} for k, v in old.batched_b1.items() if k not in names}
+    for name, onnx_b1, prec_b1 in _batch1_jobs(manifest, names, precision, batched_precision, batched_jobs):
+        file = f"{name}.b1.engine"
+        report = onnx2engine(onnx_b1, out / file, stage=name, precision=prec_b1, typing="strong",
+                             workspace_mb=workspace_mb, timing_cache=cache, log=log)
+        log(f"  {name} b1 ({prec_b1}, for StreamBatch): built in {report.seconds:.1f} s")
+        b1_refs[name] = file_ref(out, file)
     helper_refs = {}
     for name, (_stage, onnx) in helpers.items():
         # FP32 whatever the stages' precision (exact pixel maths and 2×2 solves): strongly typed, or on
@@ -434,6 +459,8 @@ def build_engines(model_dir: str | os.PathLike[str], out_dir: str | os.PathLike[
         data["engines"]["batched"] = batched_refs
         data["engines"]["batched_precision"] = batched_precision if batched_jobs else \
             (old_data_engines.get("batched_precision") or precision)
+        if b1_refs and data["engines"]["batched_precision"] != precision:
+            data["engines"]["batched_b1"] = b1_refs
     path = write_manifest(out, data)
     log(f"done in {time.perf_counter() - total:.1f} s; engines recorded in {out / MANIFEST_NAME}")
     return path

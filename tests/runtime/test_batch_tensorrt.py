@@ -162,3 +162,95 @@ def test_contexts_and_graphs_do_not_depend_on_which_stream_sits_where(fake_gpu, 
         assert relative <= 2  # one per position used (3 streams: positions 0 and 1), never per stream
         assert contexts <= context_bound and graphs <= graph_bound, (seen[-1], context_bound, graph_bound)
         assert seen[9] == seen[-1] and max(seen) == seen[-1]  # nothing grows with the streams seen
+
+
+# -- one precision per StreamBatch ------------------------------------------------------------------------
+
+def _shifted(src, dst, output="prediction", delta=0.2):
+    """A copy of the graph ``src`` whose ``output`` is moved by ``delta``: an "INT8" graph that visibly differs."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    model = onnx.load(str(src))
+    for node in model.graph.node:
+        node.output[:] = [f"{output}_pre" if o == output else o for o in node.output]
+    model.graph.initializer.append(numpy_helper.from_array(np.array(delta, np.float32), "jam_delta"))
+    model.graph.node.append(helper.make_node("Add", [f"{output}_pre", "jam_delta"], [output]))
+    onnx.save(model, str(dst))
+
+
+@pytest.fixture()
+def int8_build(fake_gpu, tiny_batched, tmp_path):
+    """tiny_batched with an INT8 export (the generator's Q/DQ graph differs visibly), built ``--precision int8``."""
+    from cuda_standin import fake_builder
+
+    from jamsdk.model_files import sha256_file
+    from jamsdk.runtime.onnx2engine import build_engines
+
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_batched, folder)
+    data = json.loads((folder / "manifest.json").read_text())
+    for name, entry in data["stages"].items():
+        file = f"{name}.int8.onnx" if name == "generator" else f"{name}.onnx"
+        if name == "generator":
+            _shifted(folder / f"{name}.onnx", folder / file)
+        entry["files"]["int8"] = {"file": file, "sha256": sha256_file(folder / file)}
+    data["precisions"] = [*data["precisions"], "int8"]
+    (folder / "manifest.json").write_text(json.dumps(data))
+    fake_builder(sys.modules["tensorrt"])
+    build_engines(folder, precision="int8", timing_cache=tmp_path / "t.cache", log=lambda _l: None)
+    return folder
+
+
+def _seven(folder, backend):
+    pictures = [PICTURES[i % 3][:, i:] for i in range(7)]
+    with StreamBatch(folder, backend=backend, threads=1) as sb:
+        ids = [sb.add_stream(p) for p in pictures]
+        outs = [sb.run({sid: FRAMES[(k + j) % 3] for k, sid in enumerate(ids)}) for j in range(2)]  # 4 + 2 + 1
+        files = {be.path.name for be in sb._backends.values()} if backend == "tensorrt" else set()
+        return outs, getattr(sb, "precision", None), sb.batch_sizes, files
+
+
+def test_int8_engines_batch_in_one_precision(int8_build, tiny_batched):
+    from jamsdk.manifest import load_manifest
+
+    got, precision, sizes, files = _seven(int8_build, "tensorrt")
+    want, *_ = _seven(tiny_batched, "onnxruntime")  # FP32 at every size
+    for g, w in zip(got, want, strict=True):
+        for sid in w:  # the stream in the 1-chunk as well as those in the 4- and 2-chunks
+            assert np.abs(g[sid].astype(int) - w[sid].astype(int)).max() <= 1, sid
+    assert precision == "fp32" and sizes == (1, 2, 4)
+    assert all(f.endswith((".b1.engine", ".b2.engine", ".b4.engine")) for f in files), files
+    engines = load_manifest(int8_build).engines
+    assert engines.precision == "int8" and engines.batched_precision == "fp32"
+    assert sorted(engines.batched_b1) == sorted(load_manifest(int8_build).stages)  # every stage, at batch 1
+
+
+def test_a_folder_without_them_runs_one_by_one_in_its_own_precision(int8_build):
+    from jamsdk.runtime.batch import MixedPrecisionWarning
+
+    data = json.loads((int8_build / "manifest.json").read_text())
+    del data["engines"]["batched_b1"]  # as built before batch-1 engines of the batched precision existed
+    (int8_build / "manifest.json").write_text(json.dumps(data))
+    with pytest.warns(MixedPrecisionWarning, match="its batched engines are fp32, its batch-1 engines int8.*"
+                                                   "streams run one by one in int8; rebuild with `jamsdk build"):
+        got, precision, sizes, files = _seven(int8_build, "tensorrt")
+    assert precision == "int8" and sizes == (1,) and not any(".b" in f for f in files)
+
+
+def test_batch1_engines_in_the_manifest_are_checked(int8_build):
+    path = int8_build / "manifest.json"
+    good = json.loads(path.read_text())
+    for key, value, message in (("batched_b1", {"nope": {"file": "x", "sha256": "0" * 64}}, "engines.batched_b1"),
+                                ("batched_b1", ["generator.b1.engine"], "engines.batched_b1"),
+                                ("batched_precision", "int4", "engines.batched_precision")):
+        data = json.loads(json.dumps(good))
+        data["engines"][key] = value
+        path.write_text(json.dumps(data))
+        with pytest.raises(ManifestError, match=message):
+            StreamBatch(int8_build, backend="tensorrt")
+    data = json.loads(json.dumps(good))
+    data["engines"]["batched_b1"]["generator"]["sha256"] = "0" * 64  # the neighbour: a listed engine, damaged
+    path.write_text(json.dumps(data))
+    with pytest.raises(ManifestError, match="generator.b1.engine"):
+        StreamBatch(int8_build, backend="tensorrt")

@@ -239,7 +239,8 @@ class TensorRTBackend(Backend):
     @classmethod
     def from_manifest(cls, manifest: "Manifest", name: str, options: Mapping[str, Any]) -> "TensorRTBackend":
         stage, batch = manifest_stage(manifest, name, options)  # a static engine per batch size
-        path = manifest.engine_file(name, verify_hash=options.get("verify_hashes", True), batch=batch)
+        path = manifest.engine_file(name, verify_hash=options.get("verify_hashes", True), batch=batch,
+                                    batched_set=bool(options.get("batched_set", False)))
         return cls(stage, path, engines=manifest.data.get("engines"), cuda_graph=bool(options.get("cuda_graph", False)),
                    gpu_timing=bool(options.get("gpu_timing", False)))
 
