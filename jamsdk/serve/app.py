@@ -37,13 +37,13 @@ from ray import serve
 
 from jamsdk.access import Access
 from jamsdk.errors import InputError
-from jamsdk.runtime.frames import to_image, to_model_input
 from jamsdk.serve.inbox import Closed as _Closed, Inbox as _Inbox
 from jamsdk.serve.policy import PenaltyBox as _PenaltyBox, StreamPolicy as _StreamPolicy, \
     refusal_text as _refusal_text
 from jamsdk.serve.proxy_guard import HEADER as _GUARD_HEADER, close_reason as _close_reason, \
     penalty_reason as _penalty_reason
 from jamsdk.serve.protocol import CLOSE_CODES, ROUTE, Limits, decode_image, encode_png, message
+from jamsdk.serve.streams import ReplicaStreams as _ReplicaStreams
 
 api = FastAPI(title="jamsdk serve")
 MAX_TEXT_CHARS = 1024  # the only text message is {"type": "reset"}
@@ -51,10 +51,6 @@ MAX_TEXT_CHARS = 1024  # the only text message is {"type": "reset"}
 
 # Module-level helpers come before the class: serve.ingress copies its methods with the globals
 # that exist when the class statement runs.
-def _to_png(pred: np.ndarray) -> bytes:
-    return encode_png(to_image(pred, pred.shape[-1]))
-
-
 def _rss_bytes() -> Optional[int]:
     """This replica's resident memory now (Linux), for /health and the load benchmark."""
     try:
@@ -97,6 +93,7 @@ class AnimationService:
         self._node = ray.get_runtime_context().get_node_id()
         self._replica = serve.get_replica_context().replica_id.unique_id
         self._lock = asyncio.Lock()  # the StreamBatch runs one call at a time, in a worker thread
+        self._streams = _ReplicaStreams(self._sb, self._lock)  # every StreamBatch call: under it, off the loop
         # Decoding and encoding pictures: off the event loop, in a bounded pool (one job per stream at a time).
         self._pool = ThreadPoolExecutor(max_workers=self.limits.decode_threads, thread_name_prefix="jamsdk-decode")
         self._active = 0
@@ -163,20 +160,20 @@ class AnimationService:
                         f"frame {seq}: {payload} bytes is over the limit of {self.limits.max_message_bytes} bytes"))
                 elif kind == "text":
                     if self._is_reset(payload):
-                        self._sb.reset(sid)
+                        await self._streams.reset(sid)
                         await ws.send_text(message("reset"))
                     else:
                         await self._refuse(ws, inbox, policy, f"frame {seq + 1}: expected a binary message (PNG or "
                                                               "JPEG) or {\"type\": \"reset\"}, got text")
                 else:
                     try:
-                        x = await self._in_pool(self._prepare, payload, f"frame {seq}")
+                        x = await self._in_pool(self._streams.prepare, payload, self.limits, f"frame {seq}")
                     except InputError as exc:
                         await self._refuse(ws, inbox, policy, str(exc))
                         continue
                     payload = None  # the bytes are not needed while the frame waits for its batch
-                    pred = await self._animate((sid, x))
-                    await ws.send_bytes(await self._in_pool(_to_png, pred))
+                    result = await self._animate((sid, x))
+                    await ws.send_bytes(await self._in_pool(encode_png, result))
         except _Closed as closed:
             if str(closed) == "idle":
                 await self._fail(ws, "idle", f"idle for {self.limits.idle_timeout_s:g} s (the idle timeout); "
@@ -198,7 +195,7 @@ class AnimationService:
             reader.cancel()
             self._active -= 1
             if sid is not None:
-                self._sb.remove_stream(sid)
+                await self._streams.close(sid)
 
     # -- internals -------------------------------------------------------------------------------
 
@@ -260,12 +257,10 @@ class AnimationService:
                 raise InputError("source picture: expected the first message to be binary PNG or JPEG bytes, got text")
             picture = await self._in_pool(decode_image, payload, self.limits, "source picture")
             payload = None
-            async with self._lock:
-                state = await asyncio.to_thread(self._sb.encode, picture)
+            sid = await self._streams.open(picture)
         except InputError as exc:
             await self._fail(ws, "bad_source", str(exc))
             return None
-        sid = self._sb.add_stream(state)
         await ws.send_text(message("ready", stream=sid, image_size=self._sb.image_size, replica=self._replica,
                                    node=self._node))
         return sid
@@ -285,9 +280,6 @@ class AnimationService:
         except RuntimeError:  # a server without the denial-response extension: a bare 403
             await ws.close(code=CLOSE_CODES["policy"])
 
-    def _prepare(self, data: bytes, what: str) -> np.ndarray:
-        return to_model_input(decode_image(data, self.limits, what), self._sb.image_size, False, what)
-
     async def _fail(self, ws: WebSocket, why: str, text: str, reason: Optional[str] = None) -> None:
         try:
             await ws.send_text(message("error", fatal=True, message=text))
@@ -304,13 +296,11 @@ class AnimationService:
         return isinstance(data, dict) and data.get("type") == "reset"
 
     @serve.batch(max_batch_size=8, batch_wait_timeout_s=0.005)
-    async def _animate(self, items: List[Tuple[int, np.ndarray]]) -> List[np.ndarray]:
-        live = {sid: x for sid, x in items if sid in self._sb.streams}
-        async with self._lock:
-            preds = await asyncio.to_thread(self._sb.run_tensors, live)
+    async def _animate(self, items: List[Tuple[int, np.ndarray]]) -> List[Optional[np.ndarray]]:
+        results = await self._streams.animate(items)  # uint8 crops in, uint8 results out
         self.batches += 1
-        self.frames += len(live)
-        return [preds.get(sid) for sid, _ in items]
+        self.frames += sum(r is not None for r in results)
+        return results
 
 
 def build_app(model_dir: str, *, replicas: int = 1, limits: Optional[Limits] = None, backend: str = "auto",
