@@ -247,6 +247,17 @@ def test_bf16_engine_tensor_is_an_engine_error(monkeypatch, engine_dir):
         jamsdk.Animator(engine_dir, backend="tensorrt")
 
 
+def test_fp16_engine_tensor_is_refused_not_read_as_float32(monkeypatch, engine_dir):
+    # The neighbour of bf16: float16 has a numpy type, so only a right dtype map refuses it (an engine built
+    # with FP16 I/O would otherwise fill the float32 buffers with half the bytes, misread).
+    cuda = FakeCuda()
+    install(monkeypatch, cuda, fake_tensorrt(cuda, dtype_override={"shift": DataType.HALF}))
+    with pytest.raises(EngineError, match="'shift' is \\(1, \\d+, 2\\) float16 in the engine, .* float32 in the "
+                                          "manifest; rebuild the engine"):
+        jamsdk.Animator(engine_dir, backend="tensorrt")
+    assert cuda.mem == {}
+
+
 # a failed capture is not instantiated; plain runs go on -------------------------------------------
 
 def test_failed_capture_falls_back_to_plain_runs(fake_gpu, engine_dir):

@@ -37,6 +37,8 @@ def test_dtypes_are_mapped_by_equality_not_identity(fake_gpu, engine_dir):
     assert fresh == trt.float32 and fresh is not trt.float32
     assert trt_backend.numpy_dtype(trt, fresh) == np.float32
     assert trt_backend.numpy_dtype(trt, DataType(5)) == np.uint8
+    for value, want in ((1, np.float16), (2, np.int8), (3, np.int32), (8, np.int64), (4, np.bool_)):
+        assert trt_backend.numpy_dtype(trt, DataType(value)) == want, value  # each TensorRT type to its own
     assert trt_backend.numpy_dtype(trt, DataType(7)) is None  # bf16: no numpy type (refused on open)
     assert trt_backend.numpy_dtype(trt, 0) is None  # an int is not a DataType (pybind11's strict ==)
     with jamsdk.Animator(engine_dir, backend="tensorrt") as anim:  # every engine's tensors checked on open
