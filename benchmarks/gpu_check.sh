@@ -1,24 +1,33 @@
 #!/usr/bin/env bash
-# GPU check for a lent NVIDIA machine with PyTorch (CUDA), cuda-bindings and CuPy but no TensorRT and
+# GPU check for an NVIDIA machine with PyTorch (CUDA) and cuda-bindings, with or without TensorRT, and
 # no network: runs from a checkout, without `pip install -e .` (PYTHONPATH = the repository root).
-# At most 7 minutes on a GPU (140 s per part within a 400 s budget for the whole run; 600 s per part with
-# --device cpu). The interpreter: $PYTHON if set, else python3, else python. Usage:
+# At most 7 minutes on a GPU (140 s per part, 200 s for the engine part, within a 400 s budget for the
+# whole run; 600 s per part with --device cpu). The interpreter: $PYTHON if set, else python3, else
+# python. Usage:
 #
-#   benchmarks/gpu_check.sh [--out DIR] [--device cuda|cpu] [--quick] [--parts pipeline,fp16_numerics,latency]
+#   benchmarks/gpu_check.sh [--out DIR] [--device cuda|cpu] [--quick] [--parts pipeline,engines,fp16_numerics,latency]
 #
 #   (a) benchmarks/gpu_check_pipeline.py: the cuda-python plumbing of the device-resident TensorRT
 #       pipeline with a PyTorch-backed engine stand-in, against ONNX Runtime on the CPU
 #       (recorded as "not available" when this checkout does not have that script; --device cpu
 #       runs it with --cpu-standin);
+#   (d) benchmarks/gpu_check_engines.py: real TensorRT where `import tensorrt` works: the demo model's
+#       engines built FP16 and INT8 (from its Q/DQ graphs), opened with Animator and StreamBatch (B=4):
+#       parity with ONNX Runtime FP32, per-stage and end-to-end latency, bytes moved, device memory
+#       (GPU_CHECK_MODEL=DIR: an exported folder with fp16/int8 and batch-4 graphs instead of exporting);
+#       without TensorRT it prints "TensorRT not installed: engine part skipped" (verdict SKIPPED;
+#       --device cpu runs its logic on the tests' CUDA/TensorRT stand-ins);
 #   (b) benchmarks/gpu_fp16_numerics.py: FP16 numerics per stage and end to end, TF32 off and on;
 #   (c) benchmarks/gpu_latency.py: FP16 per-stage and per-frame latency, jam-256 vs mraa-256,
 #       eager and CUDA graphs.
 #
-# Writes into DIR (default: the current folder): gpu_check_pipeline.json, fp16_numerics.json, latency.json
+# Writes into DIR (default: the current folder): gpu_check_pipeline.json, gpu_check_engines.json,
+# fp16_numerics.json, latency.json
 # (each part writes what it has measured as it goes, so a timeout keeps it), a .log per part, env.txt
 # (nvidia-smi, torch, cuda-bindings, CuPy) and gpu_check.json, the summary, rewritten after every part
 # (benchmarks/gpu_check_summary.py): per part its verdict (PASS, FAIL, SKIPPED, NOT AVAILABLE), status
-# (ok, failed, timeout, skipped, not available), seconds, files and the measured numbers.
+# (ok, failed, timeout, skipped, not available), seconds, files and the measured numbers, and which parts
+# ran and which were skipped.
 # --device cpu --quick runs the logic on a CPU with tiny models; --parts reruns only the parts named.
 # The exit status is 0 when no part's verdict is FAIL (failed, timed out, or its checks did not hold).
 set -uo pipefail
@@ -26,8 +35,8 @@ set -uo pipefail
 OUT="."
 DEVICE="cuda"
 QUICK=0
-PARTS="pipeline,fp16_numerics,latency"
-usage="usage: $0 [--out DIR] [--device cuda|cpu] [--quick] [--parts pipeline,fp16_numerics,latency]"
+PARTS="pipeline,engines,fp16_numerics,latency"
+usage="usage: $0 [--out DIR] [--device cuda|cpu] [--quick] [--parts pipeline,engines,fp16_numerics,latency]"
 while [ $# -gt 0 ]; do
     case "$1" in
         --out) [ $# -ge 2 ] || { echo "$usage" >&2; exit 2; }; OUT="$2"; shift 2 ;;
@@ -71,13 +80,20 @@ EOF
 } > "$OUT/env.txt"
 
 LIMIT=140     # seconds per part on a GPU
+ENGINES_LIMIT=200  # the engine part exports the demo model and builds two engine folders
 BUDGET="${GPU_CHECK_BUDGET:-400}"  # seconds for the whole GPU run (env.txt included); with the 5 s kill grace < 7 min
 KILL_AFTER=5
-if [ "$DEVICE" = cpu ]; then LIMIT=600; BUDGET=100000; fi  # the logic on a (shared, slow) CPU is not held to that
+if [ "$DEVICE" = cpu ]; then LIMIT=600; ENGINES_LIMIT=600; BUDGET=100000; fi  # the logic on a (shared, slow) CPU
 PIPELINE_ARGS=(--out "$OUT")
-[ "$DEVICE" = cpu ] && PIPELINE_ARGS+=(--cpu-standin)  # its CPU run goes over the tests' CUDA stand-in
+ENGINES_ARGS=(--out "$OUT")
+[ -n "${GPU_CHECK_MODEL:-}" ] && ENGINES_ARGS+=(--model "$GPU_CHECK_MODEL")
+if [ "$DEVICE" = cpu ]; then  # their CPU runs go over the tests' CUDA (and TensorRT) stand-ins
+    PIPELINE_ARGS+=(--cpu-standin)
+    ENGINES_ARGS+=(--cpu-standin)
+fi
 if [ "$QUICK" = 1 ]; then
     PIPELINE_ARGS+=(--frames 2)
+    ENGINES_ARGS+=(--frames 2)
     NUMERICS_ARGS=(--config tiny-jam --frames 1)
     LATENCY_ARGS=(--config tiny-jam --config tiny-mraa --iters 1 --rounds 1 --warmup 0)
 else
@@ -87,12 +103,14 @@ fi
 
 STATUS=()  # "name status seconds json log" per part
 summarise() { "$PY" "$REPO/benchmarks/gpu_check_summary.py" "$OUT" "${STATUS[@]}"; }
-part() {  # part NAME JSON -- command...
-    local name="$1" json="$2"
-    shift 3
+part() {  # part NAME JSON [LIMIT] -- command...
+    local name="$1" json="$2" cap="$LIMIT"
+    shift 2
+    if [ "$1" != "--" ]; then cap="$1"; shift; fi
+    shift
     local log="$OUT/$name.log" start rc status limit left
     left=$(( BUDGET - ($(date +%s) - STARTED) - KILL_AFTER ))
-    limit=$(( left < LIMIT ? left : LIMIT ))
+    limit=$(( left < cap ? left : cap ))
     if [ "$limit" -lt 10 ]; then
         echo "== $name: not started (the run's ${BUDGET}s budget is spent)"
         STATUS+=("$name timeout 0 $json $name.log")
@@ -116,7 +134,7 @@ part() {  # part NAME JSON -- command...
 
 wanted() { case ",$PARTS," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 for name in ${PARTS//,/ }; do
-    case "$name" in pipeline|fp16_numerics|latency) ;; *) echo "$0: unknown part '$name'" >&2; exit 2 ;; esac
+    case "$name" in pipeline|engines|fp16_numerics|latency) ;; *) echo "$0: unknown part '$name'" >&2; exit 2 ;; esac
 done
 
 cd "$REPO" || exit 2
@@ -126,6 +144,9 @@ elif wanted pipeline; then
     echo "== pipeline: not available ($PIPELINE is not in this checkout)"
     STATUS+=("pipeline not_available 0 - -")
     summarise
+fi
+if wanted engines; then
+    part engines gpu_check_engines.json "$ENGINES_LIMIT" -- "$PY" benchmarks/gpu_check_engines.py "${ENGINES_ARGS[@]}"
 fi
 if wanted fp16_numerics; then
     part fp16_numerics fp16_numerics.json -- "$PY" benchmarks/gpu_fp16_numerics.py --device "$DEVICE" \

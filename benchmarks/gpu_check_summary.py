@@ -4,11 +4,12 @@ Called by the script after every part (standard library only: it runs wherever t
 
     python benchmarks/gpu_check_summary.py OUT_DIR "name status seconds json log" ...
 
-Verdicts: ``PASS`` (the part ran to the end and its own checks held: the pipeline part's
+Verdicts: ``PASS`` (the part ran to the end and its own checks held: the pipeline and engine parts'
 ``verdict``; for the numerics, every figure finite; for the latency, no row failed), ``FAIL`` (it
 failed, timed out, or a check did not hold; the numbers it wrote before are still listed),
-``SKIPPED`` (no CUDA there), ``NOT AVAILABLE`` (the checkout lacks the part). The run passes when
-no part is ``FAIL``; the exit status is then 0, else 1.
+``SKIPPED`` (no CUDA there; for the engine part no TensorRT, with its ``reason``), ``NOT AVAILABLE``
+(the checkout lacks the part). ``ran`` and ``skipped`` list the parts by whether they ran. The run
+passes when no part is ``FAIL``; the exit status is then 0, else 1.
 """
 
 from __future__ import annotations
@@ -67,6 +68,20 @@ def numerics_numbers(data: dict[str, Any]) -> tuple[dict[str, Any], bool]:
     return numbers, data.get("status") == "ok" and bool(numbers) and _finite(numbers)
 
 
+def engines_numbers(data: dict[str, Any]) -> tuple[dict[str, Any], bool]:
+    keep = ("max_abs_diff_uint8", "psnr_db_uint8", "max_abs_diff_model_space", "psnr_db_model_space",
+            "frame_wall_ms_p50", "frame_wall_ms_p50_cuda_graph", "stage_gpu_ms_p50", "h2d_bytes_per_frame",
+            "d2h_bytes_per_frame", "syncs_per_frame", "device_bytes_opened", "scratch_bytes", "activation_bytes",
+            "precision", "chunk_ms_p50", "h2d_bytes_per_chunk", "d2h_bytes_per_chunk", "syncs_per_chunk")
+    numbers: dict[str, Any] = {key: data.get(key) for key in ("tensorrt", "gpu_name", "kind", "export_seconds")
+                               if key in data}
+    for precision, folder in (data.get("folders") or {}).items():
+        numbers[precision] = {"build": folder.get("build"), "problems": folder.get("problems"),
+                              **{part: {k: v for k, v in (folder.get(part) or {}).items() if k in keep}
+                                 for part in ("animator", "stream_batch")}}
+    return numbers, data.get("verdict") == "PASS"
+
+
 def latency_numbers(data: dict[str, Any]) -> tuple[dict[str, Any], bool]:
     numbers = {config: {row: {k: v for k, v in r.items() if k != "samples_ms"} for row, r in rows.items()}
                for config, rows in (data.get("rows") or {}).items()}
@@ -74,7 +89,8 @@ def latency_numbers(data: dict[str, Any]) -> tuple[dict[str, Any], bool]:
     return numbers, data.get("status") == "ok" and bool(numbers) and not errors
 
 
-READERS = {"pipeline": pipeline_numbers, "fp16_numerics": numerics_numbers, "latency": latency_numbers}
+READERS = {"pipeline": pipeline_numbers, "engines": engines_numbers, "fp16_numerics": numerics_numbers,
+           "latency": latency_numbers}
 
 
 def summarise(out: str, entries: list[str]) -> dict[str, Any]:
@@ -92,11 +108,15 @@ def summarise(out: str, entries: list[str]) -> dict[str, Any]:
         else:
             verdict = "PASS" if status == "ok" and passed else "FAIL"
         part.update(verdict=verdict, numbers=numbers)
+        if status == "skipped" and data is not None and data.get("reason"):
+            part["reason"] = data["reason"]
         if data is not None and data.get("status") == "running":
             part["partial"] = True  # written before the part finished (it timed out or crashed)
         parts[name] = part
     verdict = "FAIL" if any(p["verdict"] == "FAIL" for p in parts.values()) else "PASS"
-    return {"verdict": verdict, "parts": parts, "env": "env.txt"}
+    ran = [name for name, p in parts.items() if p["verdict"] in ("PASS", "FAIL")]
+    skipped = [name for name, p in parts.items() if p["verdict"] not in ("PASS", "FAIL")]
+    return {"verdict": verdict, "ran": ran, "skipped": skipped, "parts": parts, "env": "env.txt"}
 
 
 def main(argv: list[str]) -> int:
@@ -108,7 +128,8 @@ def main(argv: list[str]) -> int:
         json.dump(summary, fh, indent=1)
     os.replace(tmp, path)
     verdicts = ", ".join(f"{name} {p['verdict']}" for name, p in summary["parts"].items())
-    print(f"wrote {path}: {summary['verdict']} ({verdicts})")
+    print(f"wrote {path}: {summary['verdict']} ({verdicts}; ran: {', '.join(summary['ran']) or 'none'}; "
+          f"skipped: {', '.join(summary['skipped']) or 'none'})")
     return 1 if summary["verdict"] == "FAIL" else 0
 
 

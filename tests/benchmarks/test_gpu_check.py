@@ -5,6 +5,7 @@ of the shell script (parts' status, the pipeline part only where its script exis
 
 from __future__ import annotations
 
+import importlib.util
 import json
 import os
 import shutil
@@ -118,6 +119,11 @@ def test_gpu_check_script_orchestration(tmp_path):
     assert parts["pipeline"]["status"] == "ok" and parts["pipeline"]["verdict"] == "PASS"
     assert summary["verdict"] == "PASS"
     assert json.loads((out / "gpu_check_pipeline.json").read_text())["argv"] == ["--out", str(out)]
+    if importlib.util.find_spec("tensorrt") is None:  # the engine part says why it did not run
+        assert "TensorRT not installed: engine part skipped" in done.stdout
+        assert parts["engines"]["verdict"] == "SKIPPED" and "import tensorrt failed" in parts["engines"]["reason"]
+        assert summary["ran"] == ["pipeline"] and summary["skipped"] == ["engines", "fp16_numerics", "latency"]
+        assert "ran: pipeline; skipped: engines, fp16_numerics, latency" in done.stdout
     assert parts["fp16_numerics"]["status"] == "skipped" and parts["latency"]["status"] == "skipped"
     assert parts["fp16_numerics"]["verdict"] == "SKIPPED"
     assert "torch" in (out / "env.txt").read_text()
@@ -140,6 +146,57 @@ def test_gpu_check_script_orchestration(tmp_path):
     bad = subprocess.run(["bash", str(BENCH / "gpu_check.sh"), "--parts", "pipline"], env=env, capture_output=True,
                          text=True, timeout=60, cwd=tmp_path)
     assert bad.returncode == 2 and "unknown part 'pipline'" in bad.stderr
+
+def test_engine_part_skips_in_one_line_where_tensorrt_does_not_import(tmp_path, capsys, monkeypatch):
+    import gpu_check_engines
+
+    monkeypatch.setitem(sys.modules, "tensorrt", None)  # `import tensorrt` raises ImportError
+    assert gpu_check_engines.main(["--out", str(tmp_path)]) == 0
+    assert capsys.readouterr().out == "TensorRT not installed: engine part skipped\n"
+    report = json.loads((tmp_path / "gpu_check_engines.json").read_text())
+    assert report["status"] == "skipped" and report["reason"].startswith("import tensorrt failed")
+
+
+@pytest.fixture(scope="module")
+def tiny_all(tmp_path_factory):
+    """tiny-jam exported with FP32, FP16 and INT8 graphs and batch-4 graphs (what the engine part needs)."""
+    from jamsdk.bundled import ASSETS
+    from jamsdk.config import load_model_config
+    from jamsdk.export.pipeline import export_checkpoint
+    from jamsdk.model.checkpoint import save_checkpoint
+    from jamsdk.model.jam import build_model
+
+    torch.manual_seed(5)
+    work = tmp_path_factory.mktemp("tiny-all")
+    model = build_model(load_model_config("tiny-jam")).eval()
+    save_checkpoint(work / "tiny.pt", model, model.cfg, meta={})
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    try:
+        export_checkpoint(work / "tiny.pt", work / "model", precision="all", batch_sizes=(4,), avd="off",
+                          calibration=ASSETS / "example_driving.mp4", cpu_speed_gate=False, log=lambda _l: None,
+                          threads=1)
+    finally:
+        torch.set_num_threads(threads)
+    return work / "model"
+
+
+def test_engine_part_logic_on_the_standins(tiny_all, tmp_path, monkeypatch):
+    import gpu_check_engines
+
+    assert gpu_check_engines.main(["--out", str(tmp_path), "--frames", "2", "--cpu-standin",
+                                   "--model", str(tiny_all)], patch=monkeypatch) == 0
+    r = json.loads((tmp_path / "gpu_check_engines.json").read_text())
+    assert r["status"] == "ran" and r["verdict"] == "PASS" and set(r["folders"]) == {"fp16", "int8"}
+    s = r["image_size"]
+    for precision, folder in r["folders"].items():
+        anim, sb = folder["animator"], folder["stream_batch"]
+        assert folder["ok"] and folder["build"]["precision"] == precision
+        assert anim["h2d_bytes_per_frame"] == anim["d2h_bytes_per_frame"] == s * s * 3 and anim["syncs_per_frame"] == 1
+        assert sb["h2d_bytes_per_chunk"] == sb["d2h_bytes_per_chunk"] == 4 * s * s * 3 and sb["syncs_per_chunk"] == 1
+        assert anim["scratch_bytes"] == max(anim["activation_bytes"].values())  # one scratch, the largest engine's
+        assert sb["precision"] == folder["build"]["batched_precision"] == "fp16"  # one precision per StreamBatch
+
 
 
 @no_cuda
@@ -166,7 +223,7 @@ def test_gpu_check_prefers_python3_and_keeps_to_its_budget(tmp_path):
                           text=True, timeout=300, cwd=tmp_path)
     assert done.returncode == 1 and "budget is spent" in done.stdout
     parts = json.loads((out / "gpu_check.json").read_text())["parts"]
-    assert {p["status"] for p in parts.values()} == {"timeout"} and len(parts) == 3
+    assert {p["status"] for p in parts.values()} == {"timeout"} and len(parts) == 4
 
 
 @no_cuda
@@ -187,3 +244,6 @@ def test_gpu_check_cpu_quick_passes(tmp_path):
     assert set(modes) == {f"{m}{g}" for m in ("relative", "standard", "avd") for g in ("", "+graph")}
     for name, m in modes.items():
         assert m["graph_launches_per_frame"] == (1 if name.endswith("+graph") else 0) and m["syncs_per_frame"] == 1
+    engines = summary["parts"]["engines"]["numbers"]  # the engine part's logic on the stand-ins
+    assert engines["kind"] == "cpu stand-in" and set(engines) >= {"fp16", "int8"}
+    assert engines["int8"]["stream_batch"]["precision"] == engines["int8"]["build"]["batched_precision"]
