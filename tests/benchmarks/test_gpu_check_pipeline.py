@@ -19,6 +19,7 @@ ROOT = Path(__file__).resolve().parents[2]
 sys.path.insert(0, str(ROOT / "benchmarks"))
 sys.path.insert(0, str(ROOT / "tests" / "runtime"))
 import gpu_check_pipeline  # noqa: E402
+import standin_accounting  # noqa: E402, F401  (its imports must work)
 import transfer_budget  # noqa: E402
 
 
@@ -53,3 +54,17 @@ def test_transfer_budget_cli(tmp_path, capsys, monkeypatch):
     r = json.loads(out.read_text())
     assert r["image_size"] == 128 and r["h2d_bytes_per_frame"] == 128 * 128 * 3 and r["syncs_per_frame"] == 1
     assert "H2D" in capsys.readouterr().out and patched
+
+
+def test_standin_accounting_figures(tiny_batched, monkeypatch):
+    import standin_accounting
+
+    r = standin_accounting.measure(tiny_batched, cycles=12, frames=3, patch=monkeypatch)
+    a, n, s, c = r["animator"], r["stream_batch_no_helpers"], r["serve"], r["churn"]
+    assert a["after_reference_search"] == a["after_first_frame"] and a["extra_if_private"] > 0
+    assert n["scratch_bytes"] == n["max_activation"] < n["sum_activation"] and n["streams"] == 1
+    assert s["h2d_bytes_per_frame"] == s["d2h_bytes_per_frame"] == s["s2x3"]
+    assert s["float32_h2d_bytes_per_frame"] == s["float32_d2h_bytes_per_frame"] == 4 * s["s2x3"]
+    assert c["max"]["contexts"] <= c["bound"]["contexts"] and c["max"]["graphs"] <= c["bound"]["graphs"]
+    assert c["after_cycle"][10] == c["after_cycle"][12]  # nothing grows with the streams seen
+    assert all(part["freed_on_close"] for part in (a, n, s, c))
