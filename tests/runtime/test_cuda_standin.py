@@ -271,3 +271,37 @@ def test_older_tensorrt_lacks_the_v2_calls(cu):
         assert engine.device_memory_size > 0 and hasattr(type(ctx), "device_memory")  # the one-argument setter
     with pytest.raises(TypeError):
         engine.create_execution_context(ExecutionContextAllocationStrategy.USER_MANAGED)  # 8.6: no argument
+
+
+def test_two_animators_capture_in_two_threads_at_once(fake_gpu, tiny_jam, tmp_path):
+    """What rule 9 allows and the old one-capture-per-process stand-in refused: two Animators with CUDA
+    graphs, each in its own thread (ThreadLocal mode: each capture ignores the other)."""
+    import threading
+
+    import jamsdk
+    from cuda_standin import make_engine_dir
+    from rt_samples import driving_frames, source_image
+
+    folder = make_engine_dir(tiny_jam[1], tmp_path / "model")
+    frames = driving_frames(4)
+    anims = [jamsdk.Animator(folder, backend="tensorrt", cuda_graph=True) for _ in range(2)]
+    barrier, outs, errors = threading.Barrier(2, timeout=30), {}, []
+
+    def stream(k):
+        try:
+            anims[k].set_source(source_image())
+            barrier.wait()
+            outs[k] = np.stack([anims[k].run(f) for f in frames])
+        except BaseException as exc:  # reported below: a thread's exception is not the test's
+            errors.append(exc)
+
+    threads = [threading.Thread(target=stream, args=(k,)) for k in range(2)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    for anim in anims:
+        anim.close()
+    assert not errors, errors
+    np.testing.assert_array_equal(outs[0], outs[1])
+    assert fake_gpu.counts["captures"] >= 2 and fake_gpu.counts["invalidated_captures"] == 0
