@@ -162,6 +162,13 @@ def test_contexts_and_graphs_do_not_depend_on_which_stream_sits_where(fake_gpu, 
         assert relative <= 2  # one per position used (3 streams: positions 0 and 1), never per stream
         assert contexts <= context_bound and graphs <= graph_bound, (seen[-1], context_bound, graph_bound)
         assert seen[9] == seen[-1] and max(seen) == seen[-1]  # nothing grows with the streams seen
+        ids.append(sb.add_stream(PICTURES[0]))  # 4 streams, one chunk of 4, in 8 different orders
+        held = []
+        for k in range(8):
+            order = [ids[(k * 3 + j * (1 + 2 * (k % 2))) % 4] for j in range(4)]
+            sb.run({sid: FRAMES[j % 3] for j, sid in enumerate(order)})
+            held.append(len(pipe.graphs))
+        assert held[-1] == held[1] <= graph_bound, held  # no graph per arrangement of the streams
 
 
 # -- one precision per StreamBatch ------------------------------------------------------------------------
