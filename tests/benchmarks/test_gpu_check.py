@@ -247,3 +247,24 @@ def test_gpu_check_cpu_quick_passes(tmp_path):
     engines = summary["parts"]["engines"]["numbers"]  # the engine part's logic on the stand-ins
     assert engines["kind"] == "cpu stand-in" and set(engines) >= {"fp16", "int8"}
     assert engines["int8"]["stream_batch"]["precision"] == engines["int8"]["build"]["batched_precision"]
+
+
+def test_engine_part_judges_each_rule():
+    import gpu_check_engines as gce
+
+    s = 16
+    good = {"psnr_db_uint8": 40.0, "syncs_per_frame": 1, "h2d_bytes_per_frame": s * s * 3,
+            "d2h_bytes_per_frame": s * s * 3, "capture_failures": []}
+    chunk = {"psnr_db_uint8": 40.0, "syncs_per_chunk": 1, "h2d_bytes_per_chunk": 4 * s * s * 3,
+             "d2h_bytes_per_chunk": 4 * s * s * 3, "capture_failures": [], "precision": "fp16"}
+    build = {"batched_precision": "fp16"}
+    assert gce.judge("fp16", {"animator": good, "stream_batch": chunk, "build": build}, s) == []
+    assert gce.judge("int8", {"animator": {**good, "psnr_db_uint8": 29.0}, "stream_batch": chunk, "build": build},
+                     s) == []  # INT8's floor is lower
+    bad = gce.judge("fp16", {"animator": {**good, "psnr_db_uint8": 34.9, "syncs_per_frame": 2,
+                                          "d2h_bytes_per_frame": s * s * 3 + 4097},
+                             "stream_batch": {**chunk, "precision": "int8", "capture_failures": ["x"]},
+                             "build": build}, s)
+    assert len(bad) == 5 and any("PSNR 34.9 dB < 35.0" in b for b in bad) and any("2 syncs per frame" in b for b in bad)
+    assert any("d2h_bytes_per_frame" in b for b in bad) and any("capture failed: x" in b for b in bad)
+    assert any("StreamBatch runs int8, the batched engines are fp16" in b for b in bad)
