@@ -12,7 +12,8 @@ contexts and CUDA graphs held) for four figures:
 3. ``serve``: bytes per frame each way of a Serve replica's calls (``jamsdk.serve.streams``): the
    uint8 crop and result, beside the float32 tensors (``StreamBatch.run_tensors``) it sent before;
 4. ``churn``: contexts and graphs a StreamBatch with CUDA graphs holds after each of N join/leave
-   cycles of 3 streams in a new order every cycle, with the bound ``batch_device`` states.
+   cycles of 3 streams in a new order every cycle, then with 4 streams in one chunk in 8 orders,
+   with the bound ``batch_device`` states.
 
 The stand-in's engines report every intermediate tensor as activation memory (an upper bound of
 TensorRT's), so byte figures are the stand-in's; equalities and counts are what carries over.
@@ -120,10 +121,18 @@ def churn(folder: Path, cycles: int, clip: list[np.ndarray], pictures: list[np.n
             sb.remove_stream(order[0])
             ids = order[1:] + [sb.add_stream(pictures[cycle % 3])]
             seen.append((len(pipe.bound), len(pipe.graphs)))
+        if max(sizes) >= 4:  # then 4 streams in one chunk, in 8 orders (4 distinct, each twice)
+            ids.append(sb.add_stream(pictures[0]))
+            orders = []
+            for k in range(8):
+                order = [ids[(k * 3 + j * (1 + 2 * (k % 2))) % 4] for j in range(4)]
+                sb.run({sid: clip[j % len(clip)] for j, sid in enumerate(order)})
+                orders.append({"contexts": len(pipe.bound), "graphs": len(pipe.graphs)})
     marks = sorted({0, min(9, cycles - 1), cycles - 1})
     return {"batch_sizes": list(sizes), "cycles": cycles, "bound": bound,
             "after_cycle": {m + 1: {"contexts": seen[m][0], "graphs": seen[m][1]} for m in marks},
-            "max": {"contexts": max(c for c, _ in seen), "graphs": max(g for _, g in seen)}}
+            "max": {"contexts": max(c for c, _ in seen), "graphs": max(g for _, g in seen)},
+            "four_streams_in_8_orders": orders if max(sizes) >= 4 else None}
 
 
 def measure(model: Path, cycles: int = 100, frames: int = 4, patch: Any = None) -> dict[str, Any]:
@@ -178,6 +187,8 @@ def main(argv: list[str] | None = None) -> int:
     print(f"churn ({c['cycles']} cycles of 3 streams, sizes {c['batch_sizes']}): " + ", ".join(
         f"after {k}: {v['contexts']} contexts, {v['graphs']} graphs" for k, v in c["after_cycle"].items())
         + f"; bound {c['bound']['contexts']} contexts, {c['bound']['graphs']} graphs")
+    if c["four_streams_in_8_orders"]:
+        print("  then 4 streams in 8 orders: graphs " + " ".join(str(o["graphs"]) for o in c["four_streams_in_8_orders"]))
     if args.json:
         Path(args.json).write_text(json.dumps(r, indent=1) + "\n")
     return 0
