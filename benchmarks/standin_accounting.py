@@ -72,8 +72,9 @@ def stream_batch_no_helpers(folder: Path, cuda: Any, clip: list[np.ndarray], pic
         ids = [sb.add_stream(p) for p in pictures]
         sb.run({sid: clip[0] for sid in ids})
         activation = [be.activation_bytes for be in sb._backends.values()]
-        return {"engines": len(activation), "scratch_bytes": sb._stage_pipe.scratch[1], "max_activation": max(activation),
-                "sum_activation": sum(activation), "streams": len(cuda.streams), "device_bytes": cuda.device_bytes}
+        return {"engines": len(activation), "scratch_bytes": sb._stage_pipe.scratch[1],
+                "max_activation": max(activation), "sum_activation": sum(activation), "streams": len(cuda.streams),
+                "device_bytes": cuda.device_bytes}
 
 
 def serve(folder: Path, cuda: Any, clip: list[np.ndarray], pictures: list[np.ndarray]) -> dict[str, Any]:
@@ -103,7 +104,8 @@ def serve(folder: Path, cuda: Any, clip: list[np.ndarray], pictures: list[np.nda
     return {"image_size": size, "s2x3": size * size * 3,
             "h2d_bytes_per_frame": float(np.mean([h / n for h, _, n in steady])),
             "d2h_bytes_per_frame": float(np.mean([d / n for _, d, n in steady])),
-            "float32_h2d_bytes_per_frame": tensors[0] / tensors[2], "float32_d2h_bytes_per_frame": tensors[1] / tensors[2]}
+            "float32_h2d_bytes_per_frame": tensors[0] / tensors[2],
+            "float32_d2h_bytes_per_frame": tensors[1] / tensors[2]}
 
 
 def churn(folder: Path, cycles: int, clip: list[np.ndarray], pictures: list[np.ndarray]) -> dict[str, Any]:
@@ -188,7 +190,8 @@ def main(argv: list[str] | None = None) -> int:
         f"after {k}: {v['contexts']} contexts, {v['graphs']} graphs" for k, v in c["after_cycle"].items())
         + f"; bound {c['bound']['contexts']} contexts, {c['bound']['graphs']} graphs")
     if c["four_streams_in_8_orders"]:
-        print("  then 4 streams in 8 orders: graphs " + " ".join(str(o["graphs"]) for o in c["four_streams_in_8_orders"]))
+        graphs = " ".join(str(o["graphs"]) for o in c["four_streams_in_8_orders"])
+        print(f"  then 4 streams in 8 orders: graphs {graphs}")
     if args.json:
         Path(args.json).write_text(json.dumps(r, indent=1) + "\n")
     return 0

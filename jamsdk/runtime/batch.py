@@ -50,7 +50,7 @@ from jamsdk.runtime.stats import LatencyStats
 from jamsdk.runtime.stream_state import Params, SourceState, StreamState
 
 class MixedPrecisionWarning(UserWarning):
-    """A StreamBatch on engines whose batched and batch-1 precisions differ runs one by one (see :class:`StreamBatch`)."""
+    """Engines whose batched and batch-1 precisions differ: streams run one by one (see :class:`StreamBatch`)."""
 
 
 def split_sizes(n: int, sizes: Sequence[int]) -> list[int]:

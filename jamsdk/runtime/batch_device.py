@@ -303,7 +303,8 @@ class DeviceBatch:
                     st.initial = {k: np.array(slots[p + f"frame_{k}"][i:i + 1]) for k in K}
                     st.scale = regions.relative_scale(st.source.params, st.initial)
                     self.ref_versions[pre] = self.ref_versions.get(pre, 0) + 1
-                    out.update({pre + "initial_shift": st.initial["shift"], pre + "initial_affine": st.initial["affine"],
+                    out.update({pre + "initial_shift": st.initial["shift"],
+                                pre + "initial_affine": st.initial["affine"],
                                 pre + "scale": np.array([st.scale], np.float32)})
                 out.update({f"p{i}/initial_shift": out[pre + "initial_shift"],
                             f"p{i}/initial_affine": out[pre + "initial_affine"], f"p{i}/scale": out[pre + "scale"]})

@@ -64,7 +64,7 @@ class ReplicaStreams:
         await self._locked(self.sb.reset, sid)
 
     async def animate(self, items: list[tuple[int, np.ndarray]]) -> list[Optional[np.ndarray]]:
-        """One batch: ``(stream id, uint8 crop)`` → its ``(S, S, 3)`` uint8 result (None for a stream gone meanwhile)."""
+        """One batch: ``(stream id, uint8 crop)`` → its ``(S, S, 3)`` uint8 result (None: the stream is gone)."""
         def run() -> dict[int, np.ndarray]:
             live = {sid: crop for sid, crop in items if sid in self.sb.streams}  # read under the lock
             return self.sb.run(live) if live else {}

@@ -122,7 +122,8 @@ def test_build_engines_fills_the_manifest_and_runs(fake_builder, tiny_jam, tmp_p
     stages = [c for c in fake_builder.builds if c[0].endswith(".fp16.onnx")]
     helpers = sorted(c[0] for c in fake_builder.builds if not c[0].endswith(".fp16.onnx"))
     assert len(stages) == len(manifest.stages) and helpers == ["postprocess.onnx", "preprocess.onnx", "relative.onnx"]
-    assert all(flags == 1 << 1 and "FP16" not in f and "TF32" in cleared for _, flags, f, cleared in fake_builder.builds)
+    assert all(flags == 1 << 1 and "FP16" not in f and "TF32" in cleared
+               for _, flags, f, cleared in fake_builder.builds)
     data = json.loads((out / "manifest.json").read_text())["engines"]
     assert data["tf32"] is False and sorted(data["helpers"]) == ["postprocess", "preprocess", "relative"]
     assert (tmp_path / "t.cache").read_bytes().endswith(b"+")  # saved after every stage

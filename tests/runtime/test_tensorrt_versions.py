@@ -51,7 +51,8 @@ def test_animator_runs_on_older_tensorrt_with_one_shared_scratch(monkeypatch, ti
 def test_tensorrt_older_than_8_6_is_refused_before_any_engine_loads(monkeypatch, tiny_jam, tmp_path):
     cuda = install(monkeypatch, api="8.5")
     folder = make_engine_dir(tiny_jam[1], tmp_path / "model", version=VERSIONS["8.5"])
-    older = r"TensorRT 8\.5\.2\.2 is older than 8\.6, the oldest jamsdk runs on; JetPack 6\.1 or later ships TensorRT 10\.3"
+    older = (r"TensorRT 8\.5\.2\.2 is older than 8\.6, the oldest jamsdk runs on; "
+             r"JetPack 6\.1 or later ships TensorRT 10\.3")
     with pytest.raises(EngineError, match=f"backend 'tensorrt' cannot run on this machine: {older}"):
         jamsdk.Animator(folder, backend="tensorrt")
     from jamsdk.manifest import load_manifest
@@ -93,7 +94,8 @@ def test_build_on_8_6_is_weakly_typed_with_explicit_batch_and_runs(monkeypatch, 
     engines = json.loads((out / "manifest.json").read_text())["engines"]
     assert engines["typing"] == "weak" and engines["tensorrt_version"] == VERSIONS["8.6"]
     assert trt.builds and all(flags == 1 << 0 for _, flags, _, _ in trt.builds)  # EXPLICIT_BATCH, not STRONGLY_TYPED
-    stages = {name: f for name, _, f, _ in trt.builds if name.endswith(".onnx") and name[:-5] in load_manifest(out).stages}
+    names = load_manifest(out).stages
+    stages = {name: f for name, _, f, _ in trt.builds if name.endswith(".onnx") and name[:-5] in names}
     assert {n: "FP16" in f for n, f in stages.items()} == {
         n: n[:-5] not in ("region_predictor", "avd") for n in stages}  # FP32 stages held in FP32
     helpers = [f for name, _, f, _ in trt.builds if name[:-5] in ("preprocess", "postprocess", "relative")]

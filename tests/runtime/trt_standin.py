@@ -158,7 +158,7 @@ def _nbytes(tensor: Any) -> int:
 
 
 def fake_tensorrt(cuda: Any, dtype_override: dict | None = None, api: str = "10.3") -> types.ModuleType:
-    """A ``tensorrt`` module of version ``api`` whose engines are ONNX graphs run by ONNX Runtime on ``cuda``'s memory."""
+    """A ``tensorrt`` of version ``api`` whose engines are ONNX graphs run by ONNX Runtime on ``cuda``'s memory."""
     import onnxruntime as ort
 
     if api not in VERSIONS:

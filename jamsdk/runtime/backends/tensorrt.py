@@ -8,10 +8,10 @@ device-wide synchronisation), one sync per frame, optional CUDA graphs. A stage 
 (``backend.run(feeds)``) is a one-step plan on a private pipeline: same code (for a caller
 that runs one stage by itself; the Animator and StreamBatch run all their stages in one pipeline each).
 
-TensorRT 8.6 is the oldest version it runs on (:func:`~jamsdk.runtime.trt_support.support_problem`): the name-based tensor API
-it uses exists there, and where the 10.1 calls (``device_memory_size_v2``, two-argument
-``set_device_memory``) or the 10.0 allocation strategies are missing, the same shared scratch is set
-through the older calls (:meth:`TensorRTBackend.new_context` says which, with the sources).
+TensorRT 8.6 is the oldest version it runs on (:func:`~jamsdk.runtime.trt_support.support_problem`):
+the name-based tensor API it uses exists there, and where the 10.1 calls (``device_memory_size_v2``,
+two-argument ``set_device_memory``) or the 10.0 allocation strategies are missing, the same shared
+scratch is set through the older calls (:meth:`TensorRTBackend.new_context` says which, with sources).
 
 Before anything in ``tensorrt`` is touched a GPU is probed with the CUDA binding: deserialising an
 engine without a usable GPU segfaults instead of raising (ENV_FACTS §5). TensorRT's own CUDA can
