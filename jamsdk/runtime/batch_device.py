@@ -271,10 +271,11 @@ class DeviceBatch:
             if self.rows.get(("source", i)) != source:
                 for name in ("source_shift", "source_affine"):
                     out.append((pre + name, f"p{i}/{name}", 0, 0, -1))
+            # (a stream that takes its reference in this chunk gets it from the host step instead)
             reference = (pre, self.ref_versions.get(pre, 0))
             if st.initial is not None and self.rows.get(("reference", i)) != reference:
-                for name in ("initial_shift", "initial_affine", "scale"):  # a stream taking its reference
-                    out.append((pre + name, f"p{i}/{name}", 0, 0, -1))  # (a taker gets it from the host step)
+                for name in ("initial_shift", "initial_affine", "scale"):
+                    out.append((pre + name, f"p{i}/{name}", 0, 0, -1))
         return out
 
     def _reference_step(self, items: list[tuple[StreamState, str, np.ndarray]], b: int) -> Step:
