@@ -20,8 +20,8 @@ picture; its score says how much the figures move) and **ground truth** (L1 0, P
 error 0; its part error is the colour classifier's own error on the truth frames). The headline
 numbers are the model's scores over no motion's: ``l1_vs_no_motion`` (below 1: the model moves the
 figure closer to the truth than leaving it still; blur counts against a model here as much as a
-wrong place) and ``motion_vs_no_motion`` (the part position error, which blur barely helps: a blurry
-still output scores like no motion) with ``flow_vs_no_motion`` beside it.
+wrong place) and ``motion_vs_no_motion`` (the part position error: blur cannot make it better than
+the truth's, and no motion scores 1) with ``flow_vs_no_motion`` beside it.
 
 The model is either a jamsdk checkpoint (PyTorch, :meth:`JamModel.animate`) or an exported model
 folder run through :class:`jamsdk.Animator` (``run_tensor`` in model space, so both see the same
