@@ -30,7 +30,9 @@ went* instead:
 
 Both are zero for the truth itself (the part error up to the colour classifier's own error on the
 truth frames, reported as the ground-truth baseline) and grow for an output that is still, late, or
-a ghost; a blurred copy of the truth scores slightly worse than the truth, not better.
+a ghost; a blurred copy of the truth scores worse than the truth, never better (for the part error, a σ = 1 px
+blur of the truth scored 0.1–1.4× no motion on 8 test pairs: a blurred dark outline passes through the
+colour of a darker part).
 """
 
 from __future__ import annotations
