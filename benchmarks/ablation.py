@@ -374,7 +374,10 @@ def run(args: argparse.Namespace, log: Callable[[str], None]) -> dict[str, Any]:
                 anims[key] = {"num_pairs": a["num_pairs"], "pairs_version": a["pairs_version"], "mode": "relative",
                               "model": rel["model"], "no_motion": rel["no_motion"],
                               "l1_vs_no_motion": rel["l1_vs_no_motion"],
-                              "pairs": [{"name": r["name"], "l1": r["model"]["l1"]} for r in rel["pairs"]],
+                              "motion_vs_no_motion": rel["motion_vs_no_motion"],
+                              "flow_vs_no_motion": rel["flow_vs_no_motion"],
+                              "pairs": [{"name": r["name"], "l1": r["model"]["l1"], "part_px": r["model"]["part_px"]}
+                                        for r in rel["pairs"]],
                               "wall_s": time.perf_counter() - t0}
                 log(f"[{key}] animation L1 {rel['model']['l1']:.5f} = {rel['l1_vs_no_motion']:.3f}× no motion "
                     f"over {a['num_pairs']} pairs")
@@ -538,6 +541,12 @@ def _animation_rows(ja: dict[str, Any] | None, ma: dict[str, Any] | None, rt: di
         f"{ma['l1_vs_no_motion']:.3f} | |",
         f"| animation PSNR, dB (no motion {ja['no_motion']['psnr']:.2f}) | {ja['model']['psnr']:.2f} | "
         f"{ma['model']['psnr']:.2f} | |",
+        f"| part position error, px (no motion {ja['no_motion']['part_px']:.2f}) / no motion | "
+        f"{ja['model']['part_px']:.2f} / {ja['motion_vs_no_motion']:.3f} | "
+        f"{ma['model']['part_px']:.2f} / {ma['motion_vs_no_motion']:.3f} | |",
+        f"| flow error, px/frame (no motion {ja['no_motion']['flow_epe']:.3f}) / no motion | "
+        f"{ja['model']['flow_epe']:.3f} / {ja['flow_vs_no_motion']:.3f} | "
+        f"{ma['model']['flow_epe']:.3f} / {ma['flow_vs_no_motion']:.3f} | |",
     ]
 
 

@@ -1,12 +1,15 @@
 """jamsdk eval: score a model, by reconstruction L1 on test videos or animation against ground truth.
 
 Reconstruction (--checkpoint CKPT --data DIR, the paper's Table I): each test video is rebuilt from
-its first frame (standard mode); prints the L1 per video and overall.
+its first frame (standard mode); prints the L1 per video and overall, and the flow error (optical flow
+of the reconstruction against the video's, pixels per frame) beside the video's own mean flow.
 
 Animation (--animation DATA, with --checkpoint CKPT or --model DIR|demo): the model animates each
 held-out pair's source picture by the pair's driving clip (pairs written by jamsdk synth --pairs N)
 and is scored against the rendered ground truth per mode (--mode, repeatable; default relative), next
 to two baselines of the same run: no motion (output = the source) and the ground truth itself (0).
+Scores: L1 and PSNR, the part position error (where the figure's colour groups are against the
+truth, pixels) and the flow error (optical flow between consecutive frames against the truth's).
 --backend applies to an exported folder (--model) only.
 A checkpoint runs in PyTorch, an exported folder through the Animator.
 
@@ -67,6 +70,9 @@ def run(args: argparse.Namespace) -> int:
     result = evaluate(args.checkpoint, args.data, device=args.device, batch=args.batch,
                       max_videos=args.max_videos, echo=print)
     print(f"mean L1 over {result['num_videos']} videos ({result['num_frames']} frames): {result['l1']:.5f}")
+    if result["flow_epe"] is not None:
+        print(f"flow error {result['flow_epe']:.3f} px per frame (no motion: the videos' own flow, "
+              f"{result['video_flow']:.3f})")
     if args.json:
         write_json(args.json, result)
         print(f"wrote {args.json}")

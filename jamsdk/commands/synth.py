@@ -25,8 +25,9 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
                    help="each clip as a folder of PNG frames (default), a GIF or an mp4v MP4")
     p.add_argument("--pairs", type=int, default=0, metavar="N",
                    help="also write N held-out animation pairs with ground truth to DIR/pairs (source figure A, "
-                        "driving clip of figure B, A performing B's motion in relative and standard mode); "
-                        "scored by jamsdk eval --animation (default 0)")
+                        "driving clip of figure B, A performing B's motion in relative and standard mode, and the "
+                        "renderer's part-label maps and A's background for the motion metric); scored by jamsdk "
+                        "eval --animation (default 0)")
     p.add_argument("--overwrite", action="store_true",
                    help="replace --out if it holds an earlier synthetic data set")
     p.add_argument("--quiet", action="store_true", help="no progress output")

@@ -9,10 +9,19 @@ clip in the chosen mode, and every output frame is compared with the mode's grou
   exactly has infinite PSNR; it is capped at 100 dB so averages stay finite (only the
   ground-truth baseline reaches it).
 
+* **Part position error** (``part_px``, ``part_frac``): where the figure's colour groups are in the
+  output against the truth, in pixels and as a fraction of the figure's size
+  (:mod:`jamsdk.train.motion_metrics`; from the pairs' label maps and background).
+* **Flow error** (``flow_epe``): optical flow between consecutive output frames against the same in
+  the truth, pixels per frame.
+
 Two baselines are computed in the same run: **no motion** (every output frame is the source
-picture; its score says how much the figures move) and **ground truth** (L1 0, PSNR capped). The
-headline number is ``l1_vs_no_motion`` = model L1 / no-motion L1 (below 1: the model moves the
-figure closer to the truth than leaving it still).
+picture; its score says how much the figures move) and **ground truth** (L1 0, PSNR capped, flow
+error 0; its part error is the colour classifier's own error on the truth frames). The headline
+numbers are the model's scores over no motion's: ``l1_vs_no_motion`` (below 1: the model moves the
+figure closer to the truth than leaving it still; blur counts against a model here as much as a
+wrong place) and ``motion_vs_no_motion`` (the part position error: blur cannot make it better than
+the truth's, and no motion scores 1) with ``flow_vs_no_motion`` beside it.
 
 The model is either a jamsdk checkpoint (PyTorch, :meth:`JamModel.animate`) or an exported model
 folder run through :class:`jamsdk.Animator` (``run_tensor`` in model space, so both see the same
@@ -29,10 +38,12 @@ from typing import Any, Callable
 import numpy as np
 
 from jamsdk.errors import InputError
+from jamsdk.train.motion_metrics import PartTruth, flow_error, frame_flows
 from jamsdk.train.pairs import MODE_GT, PairSet, open_pairs
 
 PSNR_CAP = 100.0
 MODES = tuple(MODE_GT)
+SCORES = ("l1", "psnr", "part_px", "part_frac", "part_lost", "flow_epe")
 
 
 def frame_scores(output: np.ndarray, truth: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -154,19 +165,34 @@ def evaluate_animation(pairs: str | os.PathLike[str] | PairSet, *, checkpoint: s
             raise InputError(f"max_pairs: expected ≥ 1, got {max_pairs}")
         per_mode: dict[str, list[dict[str, Any]]] = {m: [] for m in modes}
         for name in names:
-            pair = {k: v.astype(np.float32) / 255.0 for k, v in ps.load(name).items()}
+            raw = ps.load(name)
+            pair = {k: v.astype(np.float32) / 255.0 for k, v in raw.items() if not k.endswith("_labels")}
             still = np.broadcast_to(pair["source"], pair["driving"].shape)
+            truths: dict[str, tuple[PartTruth, np.ndarray]] = {}  # per ground truth, shared by its modes
             for mode in modes:
-                truth = pair[MODE_GT[mode]]
+                key = MODE_GT[mode]
+                truth = pair[key]
+                if key not in truths:
+                    truths[key] = (PartTruth(raw[key], raw[f"{key}_labels"], raw["background"], raw["source"],
+                                             raw["source_labels"]), frame_flows(raw[key]))
+                parts, flows = truths[key]
                 out = runner.animate(pair["source"], pair["driving"], mode)
                 row = {"name": name, "frames": int(truth.shape[0])}
-                for key, pred in (("model", out), ("no_motion", still), ("ground_truth", truth)):
+                for kind, pred in (("model", out), ("no_motion", still), ("ground_truth", truth)):
                     l1, psnr = frame_scores(pred, truth)
-                    row[key] = {"l1": float(l1.mean()), "psnr": float(psnr.mean())}
+                    part = parts.error(pred)
+                    row[kind] = {"l1": float(l1.mean()), "psnr": float(psnr.mean()), "part_px": part["px"],
+                                 "part_frac": part["frac"], "part_lost": part["lost"]}
+                fe = flow_error(out, raw[key], flows) if truth.shape[0] > 1 else {"epe": 0.0, "truth_flow": 0.0}
+                row["model"]["flow_epe"] = fe["epe"]
+                row["no_motion"]["flow_epe"] = fe["truth_flow"]  # a still output has no flow
+                row["ground_truth"]["flow_epe"] = 0.0
                 per_mode[mode].append(row)
                 if echo is not None:
                     echo(f"{name} {mode}: L1 {row['model']['l1']:.5f} (no motion {row['no_motion']['l1']:.5f}), "
-                         f"PSNR {row['model']['psnr']:.2f} dB")
+                         f"PSNR {row['model']['psnr']:.2f} dB, part error {row['model']['part_px']:.2f} px "
+                         f"(no motion {row['no_motion']['part_px']:.2f}), flow error {fe['epe']:.3f} px "
+                         f"(no motion {fe['truth_flow']:.3f})")
     finally:
         runner.close()
 
@@ -176,29 +202,43 @@ def evaluate_animation(pairs: str | os.PathLike[str] | PairSet, *, checkpoint: s
         "model_dir": None if model_dir is None else str(model_dir), "step": runner.step,
         "image_size": ps.size, "num_pairs": len(names),
         "metric": ("L1: mean |output - truth| of pixels in [0, 1]; PSNR: 10 log10(1/MSE) per frame, capped at "
-                   f"{PSNR_CAP:g} dB; both per pair over frames, overall over pairs"),
+                   f"{PSNR_CAP:g} dB; part_px/part_frac: distance of the figure's colour groups' centroids from "
+                   "the truth's, pixels / fraction of the figure's size (part_lost: share of groups lost); "
+                   "flow_epe: |DIS flow between consecutive output frames - the same in the truth|, pixels per "
+                   "frame (no motion: the truth's own mean flow); all per pair over frames, overall over pairs"),
         "modes": {},
     }
     for mode, rows in per_mode.items():
-        summary = {key: {m: float(np.mean([r[key][m] for r in rows])) for m in ("l1", "psnr")}
+        summary = {key: {m: float(np.mean([r[key][m] for r in rows])) for m in SCORES}
                    for key in ("model", "no_motion", "ground_truth")}
         if not all(math.isfinite(v) for s in summary.values() for v in s.values()):
             raise InputError(f"{mode}: the model produced non-finite outputs; the weights are broken")
-        base = summary["no_motion"]["l1"]
-        result["modes"][mode] = {"truth": MODE_GT[mode], **summary,
-                                 "l1_vs_no_motion": summary["model"]["l1"] / base if base > 0 else None,
+
+        def ratio(metric: str) -> float | None:
+            base = summary["no_motion"][metric]
+            return summary["model"][metric] / base if base > 0 else None
+
+        result["modes"][mode] = {"truth": MODE_GT[mode], **summary, "l1_vs_no_motion": ratio("l1"),
+                                 "motion_vs_no_motion": ratio("part_px"), "flow_vs_no_motion": ratio("flow_epe"),
                                  "pairs": rows}
     return result
 
 
 def format_table(result: dict[str, Any]) -> str:
-    """The plain-text table ``jamsdk eval --animation`` prints."""
-    head = (f"{'mode':<10}{'truth':<10}{'model L1':>10}{'no-motion L1':>14}{'truth L1':>10}{'model/no-motion':>17}"
-            f"{'model PSNR':>12}{'no-motion PSNR':>16}")
+    """The plain-text table ``jamsdk eval --animation`` prints: per mode, the model and no motion on each
+    score and their ratio (the ground truth's L1 and flow error are 0; its part error is printed)."""
+
+    def r3(v: float | None) -> str:
+        return "n/a" if v is None else f"{v:.3f}"
+
+    head = (f"{'mode':<10}{'truth':<10}{'L1':>9}{'no-motion':>11}{'ratio':>7}"
+            f"{'part px':>9}{'no-motion':>11}{'ratio':>7}{'truth':>7}"
+            f"{'flow px':>9}{'no-motion':>11}{'ratio':>7}{'PSNR':>8}{'no-motion':>11}")
     lines = [head]
     for mode, r in result["modes"].items():
-        ratio = "n/a" if r["l1_vs_no_motion"] is None else f"{r['l1_vs_no_motion']:.3f}"
-        lines.append(f"{mode:<10}{r['truth']:<10}{r['model']['l1']:>10.5f}{r['no_motion']['l1']:>14.5f}"
-                     f"{r['ground_truth']['l1']:>10.5f}{ratio:>17}{r['model']['psnr']:>12.2f}"
-                     f"{r['no_motion']['psnr']:>16.2f}")
+        m, n, g = r["model"], r["no_motion"], r["ground_truth"]
+        lines.append(f"{mode:<10}{r['truth']:<10}{m['l1']:>9.5f}{n['l1']:>11.5f}{r3(r['l1_vs_no_motion']):>7}"
+                     f"{m['part_px']:>9.2f}{n['part_px']:>11.2f}{r3(r['motion_vs_no_motion']):>7}"
+                     f"{g['part_px']:>7.2f}{m['flow_epe']:>9.3f}{n['flow_epe']:>11.3f}"
+                     f"{r3(r['flow_vs_no_motion']):>7}{m['psnr']:>8.2f}{n['psnr']:>11.2f}")
     return "\n".join(lines)

@@ -5,6 +5,11 @@ frame t is the driving frame; the model rebuilds frame t from the source (``mode
 with the background motion if the model has one) and the error is the mean absolute difference of
 pixels in [0, 1]. A video's score is the mean over its frames; the overall score is the mean over
 videos.
+
+Beside L1, the **flow error** (:func:`jamsdk.train.motion_metrics.flow_error`): optical flow between
+consecutive reconstructed frames against the same between consecutive frames of the video, in pixels
+per frame, with the video's own mean flow (what a still output scores) as its no-motion baseline. L1
+mixes sharpness and motion; the flow error asks whether the reconstruction moves as the video does.
 """
 
 from __future__ import annotations
@@ -20,20 +25,28 @@ import torch
 
 from jamsdk._atomic import write_bytes
 from jamsdk.errors import InputError
+from jamsdk.train.motion_metrics import flow_error
 
 
 @torch.no_grad()
-def video_l1(model: torch.nn.Module, video: torch.Tensor, batch: int = 16) -> list[float]:
-    """Per-frame L1 of reconstructing ``video`` (T, 3, S, S) from its first frame."""
+def reconstruct(model: torch.nn.Module, video: torch.Tensor, batch: int = 16) -> tuple[list[float], torch.Tensor]:
+    """Per-frame L1 of reconstructing ``video`` (T, 3, S, S) from its first frame, and the frames."""
     if video.dim() != 4 or video.shape[0] < 1:
         raise InputError(f"expected a (T, 3, S, S) video, got {tuple(video.shape)}")
     source = video[:1]
     errs: list[float] = []
+    preds = []
     for start in range(0, video.shape[0], batch):
         driving = video[start:start + batch]
-        pred = model(source.expand(driving.shape[0], -1, -1, -1), driving)["prediction"]
-        errs += (pred.float() - driving).abs().mean(dim=(1, 2, 3)).tolist()
-    return errs
+        pred = model(source.expand(driving.shape[0], -1, -1, -1), driving)["prediction"].float()
+        errs += (pred - driving).abs().mean(dim=(1, 2, 3)).tolist()
+        preds.append(pred)
+    return errs, torch.cat(preds)
+
+
+def video_l1(model: torch.nn.Module, video: torch.Tensor, batch: int = 16) -> list[float]:
+    """Per-frame L1 of reconstructing ``video`` (T, 3, S, S) from its first frame."""
+    return reconstruct(model, video, batch)[0]
 
 
 def evaluate(checkpoint: str | os.PathLike[str], data_root: str | os.PathLike[str], *, device: str | None = None,
@@ -78,12 +91,20 @@ def evaluate(checkpoint: str | os.PathLike[str], data_root: str | os.PathLike[st
     for i in indices:
         item = dataset[i]
         video = torch.as_tensor(np.asarray(item["video"], dtype=np.float32)).to(device)
-        errs = video_l1(model, video, batch)
+        errs, pred = reconstruct(model, video, batch)
         score = float(np.mean(errs))
-        videos.append({"name": str(item["name"]), "frames": len(errs), "l1": score})
+        row = {"name": str(item["name"]), "frames": len(errs), "l1": score, "flow_epe": None, "video_flow": None}
+        if len(errs) > 1:
+            as_hwc = lambda t: t.clamp(0, 1).permute(0, 2, 3, 1).cpu().numpy()  # noqa: E731
+            fe = flow_error(as_hwc(pred), as_hwc(video))
+            row.update(flow_epe=fe["epe"], video_flow=fe["truth_flow"])
+        videos.append(row)
         if echo is not None:
-            echo(f"{item['name']}: L1 {score:.5f} over {len(errs)} frames")
+            flow = "" if row["flow_epe"] is None else \
+                f", flow error {row['flow_epe']:.3f} px (video's own flow {row['video_flow']:.3f})"
+            echo(f"{item['name']}: L1 {score:.5f} over {len(errs)} frames{flow}")
     overall = float(np.mean([v["l1"] for v in videos]))
+    flows = [v for v in videos if v["flow_epe"] is not None]
     if not math.isfinite(overall):
         raise InputError(f"evaluation of {checkpoint} produced a non-finite L1 ({overall}); the weights are broken")
     meta = data.get("meta") or {}
@@ -92,13 +113,17 @@ def evaluate(checkpoint: str | os.PathLike[str], data_root: str | os.PathLike[st
         "data": str(data_root),
         "split": "test",
         "mode": "standard",
-        "metric": "mean |prediction - frame| of pixels in [0, 1]; per video over frames, overall over videos",
+        "metric": ("mean |prediction - frame| of pixels in [0, 1]; per video over frames, overall over videos; "
+                   "flow_epe: |DIS flow between consecutive predictions - the same in the video|, pixels per "
+                   "frame (video_flow: the video's own mean flow, a still output's error)"),
         "model": model.cfg.name,
         "image_size": size,
         "step": meta.get("step"),
         "num_videos": len(videos),
         "num_frames": int(sum(v["frames"] for v in videos)),
         "l1": overall,
+        "flow_epe": float(np.mean([v["flow_epe"] for v in flows])) if flows else None,
+        "video_flow": float(np.mean([v["video_flow"] for v in flows])) if flows else None,
         "videos": videos,
     }
 

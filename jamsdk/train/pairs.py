@@ -18,6 +18,12 @@ their joints correspond one to one) and their own proportions, colours, backgrou
   copies B's shape (limb lengths, body size), which this ground truth does not have — exactly the
   identity leak the AVD mode is meant to remove, so the error shows it.
 
+With every pair the renderer's own truth is written too, for the motion metric
+(:mod:`jamsdk.train.motion_metrics`): ``labels/`` holds the part-label maps (one PNG per frame, values
+as :func:`jamsdk.train.figures.render_clip`'s ``with_labels``: 0 background, 1 body, 2 head and neck, 3
+tail, 4 + 2·i / 5 + 2·i limb ``i``) of ``source``, ``relative/`` and ``standard/``, and
+``background.png`` is A's background without the figure. The pictures are the same bytes as version 1's.
+
 Pair ``j`` is rendered from ``np.random.default_rng([seed, PAIRS_STREAM, j])`` (training clips use
 ``[seed, i]``), so pairs are figures the model never saw, and the same seed gives the same bytes.
 Everything is written as PNG frames (lossless: the ground truth must be exact).
@@ -41,8 +47,11 @@ PAIRS_DIR = "pairs"
 PAIRS_JSON = "pairs.json"
 FORMAT = "jamsdk-animation-pairs"
 # Bump when the rendering or the ground-truth definition changes: scores are only comparable
-# between pair sets of the same version.
-VERSION = 1
+# between pair sets of the same version. Version 2 added the label maps and A's background (the
+# pictures are byte-identical to version 1's, so L1 scores of both compare).
+VERSION = 2
+LABELS_DIR = "labels"
+BACKGROUND_PNG = "background.png"
 PAIRS_STREAM = 7  # third seed word of pair generators: a stream no training clip uses
 GT_MODES = ("relative", "standard")
 # Which ground truth scores which animation mode.
@@ -60,33 +69,39 @@ def relative_pose(a0: Pose, b0: Pose, b: Pose, size_ratio: float) -> Pose:
 
 
 def render_pair(rng: np.random.Generator, frames: int, size: int) -> dict[str, np.ndarray]:
-    """One pair: ``source`` (S, S, 3), ``driving``, ``relative``, ``standard`` (T, S, S, 3), uint8 RGB."""
+    """One pair: ``source`` (S, S, 3), ``driving``, ``relative``, ``standard`` (T, S, S, 3), uint8 RGB,
+    with the truth of the motion metric: ``background`` (S, S, 3), A's background, and the part labels
+    ``source_labels`` (S, S), ``relative_labels`` and ``standard_labels`` (T, S, S), uint8."""
     fig_b = Figure(rng, size)
     bg_b = background(rng, size, fig_b.bg_hue)
     fig_a = Figure(rng, size, like=fig_b)
     bg_a = background(rng, size, fig_a.bg_hue)
     t_b, t_a = rng.uniform(0, 200), rng.uniform(0, 200)
 
-    def draw(fig: Figure, bg: np.ndarray, pose: Pose) -> np.ndarray:
-        canvas = Canvas(bg, labels=False)
+    def draw(fig: Figure, bg: np.ndarray, pose: Pose) -> tuple[np.ndarray, np.ndarray]:
+        canvas = Canvas(bg, labels=True)  # the labels are drawn apart: the picture is the same
         fig.draw_pose(canvas, pose)
-        return canvas.image
+        return canvas.image, canvas.labels
 
     a0, b0 = fig_a.pose(t_a), fig_b.pose(t_b)
     ratio = fig_a.size_at(a0) / fig_b.size_at(b0)
-    out = {"source": draw(fig_a, bg_a, a0)}
+    out = {"background": bg_a}
+    out["source"], out["source_labels"] = draw(fig_a, bg_a, a0)
     for key in ("driving", *GT_MODES):
         out[key] = np.empty((frames, size, size, 3), np.uint8)
+    for key in GT_MODES:
+        out[f"{key}_labels"] = np.empty((frames, size, size), np.uint8)
     for i in range(frames):
         b = fig_b.pose(t_b + i)
-        out["driving"][i] = draw(fig_b, bg_b, b)
-        out["relative"][i] = draw(fig_a, bg_a, relative_pose(a0, b0, b, ratio))
-        out["standard"][i] = draw(fig_a, bg_a, b)
+        out["driving"][i] = draw(fig_b, bg_b, b)[0]
+        out["relative"][i], out["relative_labels"][i] = draw(fig_a, bg_a, relative_pose(a0, b0, b, ratio))
+        out["standard"][i], out["standard_labels"][i] = draw(fig_a, bg_a, b)
     return out
 
 
-def _write_png(path: Path, rgb: np.ndarray) -> None:
-    ok, buf = cv2.imencode(".png", np.ascontiguousarray(rgb[:, :, ::-1]))
+def _write_png(path: Path, image: np.ndarray) -> None:
+    """An (S, S, 3) RGB picture or an (S, S) label map as PNG."""
+    ok, buf = cv2.imencode(".png", np.ascontiguousarray(image[:, :, ::-1] if image.ndim == 3 else image))
     if not ok:
         raise InputError(f"OpenCV could not encode {path} as PNG")
     path.write_bytes(buf.tobytes())
@@ -100,10 +115,17 @@ def write_pairs(folder: Path, pairs: int, frames: int, size: int, seed: int) -> 
         d = folder / f"pair_{j:05d}"
         d.mkdir()
         _write_png(d / "source.png", pair["source"])
+        _write_png(d / BACKGROUND_PNG, pair["background"])
         for key in ("driving", *GT_MODES):
             (d / key).mkdir()
             for i, frame in enumerate(pair[key]):
                 _write_png(d / key / f"{i:05d}.png", frame)
+        (d / LABELS_DIR).mkdir()
+        _write_png(d / LABELS_DIR / "source.png", pair["source_labels"])
+        for key in GT_MODES:
+            (d / LABELS_DIR / key).mkdir()
+            for i, labels in enumerate(pair[f"{key}_labels"]):
+                _write_png(d / LABELS_DIR / key / f"{i:05d}.png", labels)
     meta = {"format": FORMAT, "version": VERSION, "generator": "jamsdk.train.pairs", "seed": seed,
             "pairs": pairs, "frames": frames, "size": size, "modes": list(GT_MODES),
             "mode_ground_truth": dict(MODE_GT)}
@@ -130,24 +152,33 @@ class PairSet:
         return [f"pair_{j:05d}" for j in range(int(self.meta["pairs"]))]
 
     def load(self, name: str) -> dict[str, np.ndarray]:
-        """``source`` (S, S, 3) and ``driving``/``relative``/``standard`` (T, S, S, 3), uint8 RGB."""
+        """A pair as :func:`render_pair` returns it: ``source``, ``background`` (S, S, 3) and
+        ``driving``/``relative``/``standard`` (T, S, S, 3) uint8 RGB; ``source_labels`` (S, S) and
+        ``relative_labels``/``standard_labels`` (T, S, S) uint8."""
         d = self.root / name
-        out = {"source": _read_png(d / "source.png")}
-        for key in ("driving", *GT_MODES):
-            files = sorted((d / key).glob("*.png"))
+        size = self.size
+        out = {"source": _read_png(d / "source.png", size), "background": _read_png(d / BACKGROUND_PNG, size),
+               "source_labels": _read_png(d / LABELS_DIR / "source.png", size)[..., 0]}
+        for key, folder in [(k, d / k) for k in ("driving", *GT_MODES)] + \
+                [(f"{k}_labels", d / LABELS_DIR / k) for k in GT_MODES]:
+            files = sorted(folder.glob("*.png"))
             if len(files) != int(self.meta["frames"]):
-                raise InputError(f"{d / key}: expected {self.meta['frames']} PNG frames (pairs.json), "
+                raise InputError(f"{folder}: expected {self.meta['frames']} PNG frames (pairs.json), "
                                  f"found {len(files)}; the pairs folder is incomplete — rewrite it with jamsdk synth")
-            out[key] = np.stack([_read_png(f) for f in files])
+            frames = np.stack([_read_png(f, size) for f in files])
+            out[key] = frames[..., 0] if key.endswith("_labels") else frames
         return out
 
 
-def _read_png(path: Path) -> np.ndarray:
+def _read_png(path: Path, size: int) -> np.ndarray:
     from jamsdk.pictures import read_image  # its header check and pixel limit, like every reader
 
     if not path.is_file():
         raise InputError(f"{path}: missing or not a readable image")
-    return read_image(path)
+    image = read_image(path)
+    if image.shape[:2] != (size, size):
+        raise InputError(f"{path}: expected {size}×{size} (pairs.json), got {image.shape[1]}×{image.shape[0]}")
+    return image
 
 
 def open_pairs(path: str | os.PathLike[str]) -> PairSet:

@@ -65,6 +65,7 @@ def test_smoke_run_reports_both_sides_and_matches_a_straight_run(tmp_path, capsy
         a = c["animation"]
         assert a["num_pairs"] == 2 and a["mode"] == "relative" and math.isfinite(a["model"]["l1"])
         assert a["l1_vs_no_motion"] == pytest.approx(a["model"]["l1"] / a["no_motion"]["l1"])
+        assert a["motion_vs_no_motion"] == pytest.approx(a["model"]["part_px"] / a["no_motion"]["part_px"])
     assert j["animation"]["no_motion"] == m["animation"]["no_motion"]
     r = res["ratios"]
     assert r["animation_l1"] == pytest.approx(j["animation"]["model"]["l1"] / m["animation"]["model"]["l1"])
@@ -78,6 +79,7 @@ def test_smoke_run_reports_both_sides_and_matches_a_straight_run(tmp_path, capsy
     assert out_md.read_text() == text
     assert "| eval L1 (lower is better) |" in text and "JAM/MRAA" in text
     assert "| animation L1 vs ground truth, relative mode (2 held-out pairs) |" in text
+    assert "| part position error, px (no motion " in text
 
     # Interleaving through resume leaves each side with the weights of a straight run. Same thread
     # count as the ablation run: a different reduction order changes gradients in the last bits,

@@ -49,11 +49,16 @@ def _direct_no_motion(data: Path, truth: str) -> float:
 def test_baselines_and_model_scores(setup):
     data, ckpt = setup
     r = evaluate_animation(data, checkpoint=ckpt, modes=("relative", "standard", "avd"), device="cpu")
-    assert r["num_pairs"] == 2 and r["pairs_version"] == 1
+    assert r["num_pairs"] == 2 and r["pairs_version"] == 2
     for mode, truth in (("relative", "relative"), ("standard", "standard"), ("avd", "standard")):
         m = r["modes"][mode]
         assert m["truth"] == truth
-        assert m["ground_truth"] == {"l1": 0.0, "psnr": PSNR_CAP}  # ground truth scores 0
+        gt = m["ground_truth"]
+        assert (gt["l1"], gt["psnr"], gt["flow_epe"]) == (0.0, PSNR_CAP, 0.0)  # ground truth scores 0
+        assert gt["part_px"] < 0.5 and gt["part_lost"] == 0  # the colour classifier's own error
+        assert m["no_motion"]["part_px"] > gt["part_px"] and m["no_motion"]["flow_epe"] > 0
+        assert m["motion_vs_no_motion"] == pytest.approx(m["model"]["part_px"] / m["no_motion"]["part_px"])
+        assert m["flow_vs_no_motion"] == pytest.approx(m["model"]["flow_epe"] / m["no_motion"]["flow_epe"])
         assert m["no_motion"]["l1"] == pytest.approx(_direct_no_motion(data, truth), rel=1e-6)
         assert m["no_motion"]["l1"] > 0.005  # the figures move
         assert np.isfinite(m["model"]["l1"]) and m["model"]["l1"] > 0
@@ -74,12 +79,14 @@ def test_scoring_of_perfect_and_still_outputs(setup, monkeypatch):
 
     monkeypatch.setattr(animation_eval._TorchRunner, "animate", perfect)
     r = evaluate_animation(data, checkpoint=ckpt, device="cpu")["modes"]["relative"]
-    assert r["model"] == r["ground_truth"] and r["l1_vs_no_motion"] == 0.0
+    assert r["model"] == r["ground_truth"] and r["l1_vs_no_motion"] == 0.0 and r["flow_vs_no_motion"] == 0.0
+    assert r["motion_vs_no_motion"] < 0.2
 
     monkeypatch.setattr(animation_eval._TorchRunner, "animate",
                         lambda self, source, driving, mode: np.broadcast_to(source, driving.shape))
     r = evaluate_animation(data, checkpoint=ckpt, device="cpu")["modes"]["relative"]
-    assert r["model"] == r["no_motion"] and r["l1_vs_no_motion"] == 1.0
+    assert r["model"] == r["no_motion"] and r["l1_vs_no_motion"] == 1.0 and r["motion_vs_no_motion"] == 1.0
+    assert r["flow_vs_no_motion"] == 1.0
 
 
 def test_frame_scores():
@@ -123,7 +130,7 @@ def test_cli(setup, tmp_path, capsys):
     assert main(["eval", "--animation", str(data), "--checkpoint", str(ckpt), "--device", "cpu",
                  "--mode", "relative", "--mode", "standard", "--json", str(out)]) == 0
     text = capsys.readouterr().out
-    assert "model/no-motion" in text and "relative" in text
+    assert "part px" in text and "flow px" in text and "relative" in text
     result = json.loads(out.read_text())
     assert set(result["modes"]) == {"relative", "standard"}
     assert main(["eval", "--animation", str(tmp_path), "--checkpoint", str(ckpt)]) == 2

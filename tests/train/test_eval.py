@@ -61,6 +61,27 @@ def test_evaluate_matches_a_direct_computation(setup):
     assert result["videos"][1]["l1"] == pytest.approx(np.mean(want), rel=1e-5)
 
 
+def test_evaluate_flow_error_against_the_video(setup):
+    """The flow error compares the reconstruction's frame-to-frame flow with the video's, whose own mean
+    flow is what a still output scores."""
+    from jamsdk.train.evaluate import reconstruct
+    from jamsdk.train.motion_metrics import flow_error
+
+    data, ckpt = setup
+    model, _ = load_model(ckpt)
+    video = torch.as_tensor(FramesDataset(data, "test", image_size=64)[0]["video"])
+    _, pred = reconstruct(model, video)
+    hwc = lambda t: t.clamp(0, 1).permute(0, 2, 3, 1).numpy()  # noqa: E731
+    want = flow_error(hwc(pred), hwc(video))
+    result = evaluate(ckpt, data, device="cpu")
+    row = result["videos"][0]
+    assert row["flow_epe"] == pytest.approx(want["epe"], rel=1e-5)
+    assert row["video_flow"] == pytest.approx(want["truth_flow"], rel=1e-5) and row["video_flow"] > 0
+    still = flow_error(np.broadcast_to(hwc(video)[:1], hwc(video).shape), hwc(video))
+    assert still["epe"] == pytest.approx(row["video_flow"], rel=1e-5)  # the no-motion baseline
+    assert result["flow_epe"] == pytest.approx(np.mean([v["flow_epe"] for v in result["videos"]]))
+
+
 def test_eval_cli_writes_json(setup, tmp_path, capsys):
     data, ckpt = setup
     out = tmp_path / "res" / "eval.json"
@@ -68,7 +89,8 @@ def test_eval_cli_writes_json(setup, tmp_path, capsys):
                  "--max-videos", "1"]) == 0
     result = json.loads(out.read_text())
     assert result["num_videos"] == 1 and np.isfinite(result["l1"])
-    assert "mean L1 over 1 videos" in capsys.readouterr().out
+    text = capsys.readouterr().out
+    assert "mean L1 over 1 videos" in text and "flow error" in text and "videos' own flow" in text
     assert [p.name for p in out.parent.iterdir()] == ["eval.json"]  # no temporary file left
 
 

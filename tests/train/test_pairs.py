@@ -86,6 +86,19 @@ def test_write_dataset_pairs_deterministic_and_clips_unchanged(tmp_path):
         assert np.array_equal(loaded[key], value), key  # PNG is lossless
 
 
+def test_label_maps_and_background_match_the_pictures():
+    """The metric's truth: labels mark the figure, the background is the picture without it."""
+    import cv2
+
+    pair = render_pair(np.random.default_rng([5, PAIRS_STREAM, 0]), 4, 64)
+    assert np.array_equal(pair["relative_labels"][0], pair["source_labels"])  # frame 0 is the source
+    for pic, lab in [(pair["source"], pair["source_labels"]), (pair["standard"][3], pair["standard_labels"][3])]:
+        far = cv2.dilate((lab > 0).astype(np.uint8), np.ones((3, 3), np.uint8)) == 0
+        assert np.array_equal(pic[far], pair["background"][far])  # away from the figure: the background
+        differs = np.abs(pic.astype(int) - pair["background"]).sum(-1) > 0
+        assert differs[lab > 0].mean() > 0.95 and lab.max() >= 4  # body, head, tail and limbs
+
+
 def test_open_pairs_errors(tmp_path):
     write_dataset(tmp_path / "clips", clips=2, frames=2, size=32, seed=0)
     with pytest.raises(InputError, match="no animation pairs"):
@@ -98,6 +111,9 @@ def test_open_pairs_errors(tmp_path):
     meta_path.write_text(json.dumps({**meta, "version": VERSION + 1}))
     with pytest.raises(InputError, match=f"pairs version {VERSION + 1}"):
         open_pairs(tmp_path / "old")
+    meta_path.write_text(json.dumps({**meta, "version": VERSION - 1}))  # older pairs have no label maps
+    with pytest.raises(InputError, match=f"pairs version {VERSION - 1}, but this jamsdk reads version {VERSION}"):
+        open_pairs(tmp_path / "old")
     meta_path.write_text(json.dumps({**meta, "format": "something-else"}))
     with pytest.raises(InputError, match="expected format"):
         open_pairs(tmp_path / "old")
@@ -105,6 +121,10 @@ def test_open_pairs_errors(tmp_path):
     (tmp_path / "old" / "pairs" / "pair_00000" / "relative" / "00001.png").unlink()
     with pytest.raises(InputError, match="expected 2 PNG frames"):
         open_pairs(tmp_path / "old").load("pair_00000")
+    write_dataset(tmp_path / "nolabel", clips=1, frames=2, size=32, seed=0, pairs=1)
+    (tmp_path / "nolabel" / "pairs" / "pair_00000" / "labels" / "standard" / "00000.png").unlink()
+    with pytest.raises(InputError, match=r"labels/standard: expected 2 PNG frames"):
+        open_pairs(tmp_path / "nolabel").load("pair_00000")
     with pytest.raises(InputError, match="pairs"):
         write_dataset(tmp_path / "neg", clips=1, frames=2, size=32, seed=0, pairs=-1)
 
