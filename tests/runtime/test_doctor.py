@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from jamsdk._lazy import install_command
 from jamsdk.cli import main
 from jamsdk.bundled import DEMO_MODEL_DIR as DEMO_MODEL
 from jamsdk.model_files import sha256_file
@@ -314,7 +315,7 @@ def test_doctor_openvino(capsys, monkeypatch, tmp_path):
     monkeypatch.setattr(doctor.importlib.util, "find_spec", lambda name: None if name == "openvino" else object())
     report = doctor.run_checks(backend="openvino")
     line = by_name(report)["openvino"]
-    assert line.status == FAIL and line.fix == 'pip install "jamsdk[openvino]"' and not report.ok
+    assert line.status == FAIL and line.fix == install_command("openvino") and not report.ok
     assert by_name(doctor.run_checks(backend="onnxruntime"))["openvino"].status == SKIP  # not asked for
 
 
