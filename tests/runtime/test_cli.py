@@ -282,3 +282,16 @@ def test_a_clean_demo_run_prints_only_jamsdk_lines(tmp_path):
     foreign = [line for line in proc.stderr.splitlines() if not line.startswith(("jamsdk demo: note: ", "note: "))]
     assert foreign == [], proc.stderr
     assert proc.stdout.startswith(f"wrote {tmp_path / 'demo.mp4'}: 40 frames")
+
+
+def test_a_missing_camera_is_reported_as_one(inputs, tmp_path, capsys):
+    # Was "camera 7: cannot open (corrupt, empty or unsupported video)".
+    rc = main(["animate", "--source", str(inputs / "source.png"), "--driving", "7", "--out",
+               str(tmp_path / "o.mp4"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "camera 7 does not open: no camera at index 7 here" in err and "corrupt" not in err, err
+    assert not (tmp_path / "o.mp4").exists()
+    # The neighbour: a broken video file is still called corrupt.
+    (tmp_path / "7.mp4").write_bytes(b"not a video")
+    with pytest.raises(InputError, match="7.mp4: cannot open \\(corrupt"):
+        render_video("demo", inputs / "source.png", str(tmp_path / "7.mp4"), tmp_path / "o.mp4", show_progress=False)
