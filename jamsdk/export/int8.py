@@ -12,7 +12,7 @@ calibration); this module chooses what to quantize and judges the result.
   ``u8s8`` is ONNX Runtime's x86 form: asymmetric UINT8 activations, INT32 biases and 7-bit
   weights (``reduce_range``: ONNX Runtime's advice for x86 CPUs without VNNI, whose ``VPMADDUBSW``
   saturates on full-range weights). Not TensorRT's; :mod:`jamsdk.export.int8_cpu` may choose it
-  for ONNX Runtime on the CPU (export/README.md has the numbers and the decision).
+  for ONNX Runtime on the CPU (docs/export.md has the numbers and the decision).
 * **What is quantized**: only ``Conv`` nodes (their activation input, weights and output) of the
   per-frame convolutional stages, :data:`CANDIDATES`. Everything else stays FP32 as in the FP32
   graph: the region statistics and the closed-form 2×2 solver, softmaxes, Gaussian heatmaps,
