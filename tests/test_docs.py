@@ -9,7 +9,9 @@ example clip), ``runs/jam/checkpoint.pt`` (a tiny JAM checkpoint), ``models/jam`
 use what an earlier one wrote.
 
 A block that cannot run here is preceded by ``<!-- docs: skip REASON -->`` with a REASON from
-:data:`SKIP`; ``<!-- docs: slow -->`` runs it in the full suite only. An unknown reason fails.
+:data:`SKIP`; an unknown reason fails. The blocks run in the full suite (each starts jamsdk, seconds
+apiece); ``<!-- docs: slow -->`` groups a page's longest blocks (training, INT8 export, Ray) in a test
+of their own. The quick tier builds the site and checks the command reference.
 """
 
 from __future__ import annotations
@@ -161,6 +163,9 @@ def _run_page(chosen: list[Block], sandbox: Path, tmp_path: Path) -> None:
                                      f"--- stdout\n{proc.stdout[-2000:]}\n--- stderr\n{proc.stderr[-3000:]}"
 
 
+# Each page's blocks start jamsdk several times (seconds each): the full suite runs them, the quick
+# tier keeps the strict build and the reference check.
+@pytest.mark.slow
 @pytest.mark.parametrize("chosen", _page_params(slow=False))
 def test_the_blocks_of_a_page_run(chosen, sandbox, tmp_path):
     _run_page(chosen, sandbox, tmp_path)
