@@ -70,7 +70,7 @@ SLOW: tuple[str, ...] = (
     # Ray, Ray Serve and clusters: starting Ray alone is ~10 s
     "tests/scale/test_cluster.py", "tests/scale/test_offline.py", "tests/scale/test_bundle.py",
     "tests/serve/test_serve.py", "tests/serve/test_hostile_clients.py", "tests/serve/test_replicas.py",
-    "tests/serve/test_startup.py",
+    "tests/serve/test_startup.py::test_failed_deployment_says_why_the_replicas_did_not_start",
     "tests/serve/test_proxy_guard.py::test_without_the_guard_the_replica_refuses_a_penalised_address_itself",
     "tests/test_install.py",  # jamsdk from the clone's parent folder: fresh interpreters, Ray, Serve
     # torchrun, training, benchmark scripts at smoke scale
