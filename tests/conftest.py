@@ -79,6 +79,8 @@ SLOW: tuple[str, ...] = (
     "tests/train/test_trainer.py::test_sigkill_at_a_random_moment_leaves_a_loadable_checkpoint",
     "tests/train/test_trainer.py::test_resume_reproduces_the_uninterrupted_run",
     "tests/train/test_trainer.py::test_sigterm_saves_and_exits_cleanly",
+    "tests/train/test_trainer.py::test_cli_train_resume_and_plot",
+    "tests/train/test_animation_eval.py::test_exported_model_through_the_animator_matches_the_checkpoint",
     "tests/benchmarks/test_gpu_check.py", "tests/benchmarks/test_ablation.py", "tests/benchmarks/test_int8_bench.py",
     "tests/benchmarks/test_compare.py", "tests/benchmarks/test_cpu_backends.py",
     "tests/benchmarks/test_gpu_check_pipeline.py",
@@ -104,6 +106,14 @@ SLOW: tuple[str, ...] = (
     "tests/runtime/test_animator.py::test_mraa_shaped_model_without_background_stage",
     "tests/runtime/test_cli.py::test_a_clean_demo_run_prints_only_jamsdk_lines",
     "tests/runtime/test_smoothing.py::test_smoothing_reduces_output_jitter_and_resets",
+    # a few seconds each, with a quick neighbour that stays: OpenVINO through StreamBatch and the CLI
+    # (the bundled model on OpenVINO stays), a missing extra in a fresh interpreter after a synthetic
+    # data set (the training commands' stay), half-open connections, a second folder-ownership case
+    "tests/runtime/test_openvino.py::test_stream_batch_on_openvino_matches_onnxruntime",
+    "tests/runtime/test_openvino.py::test_cli_animate_bench_and_errors_on_openvino",
+    "tests/test_cli_extras.py::test_animation_eval_of_a_folder_without_onnxruntime_names_its_extra",
+    "tests/live/test_hostile_requests.py::test_half_open_connections_are_capped_evicted_timed_out_and_quiet",
+    "tests/export/test_hostile_folders.py::test_a_model_folder_with_files_of_its_owner_is_not_replaced",
 )
 
 
