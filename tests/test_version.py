@@ -46,3 +46,13 @@ def test_a_new_manifest_records_it():
 
     manifest = new_manifest(load_model_config("tiny-jam"), 64, 17, {}, ["fp32"])
     assert manifest["jamsdk_version"] == __version__
+
+
+def test_python_dash_m_jamsdk(monkeypatch, capsys):
+    # python -m jamsdk runs the same entry point (in-process here; the pipe tests run it as a process).
+    import runpy
+
+    monkeypatch.setattr("sys.argv", ["jamsdk", "--version"])
+    with pytest.raises(SystemExit) as exit_info:
+        runpy.run_module("jamsdk", run_name="__main__")
+    assert exit_info.value.code == 0 and capsys.readouterr().out == f"jamsdk {__version__}\n"
