@@ -65,7 +65,8 @@ def pytest_configure(config: pytest.Config) -> None:
 #: parameters). Each costs seconds to a minute on the 2-core machine (``pytest --durations=0``,
 #: 2026-12-07, load 6-7): real processes (Ray, Ray Serve, torchrun, a browser, killed exports),
 #: training steps, INT8 calibrations and full-size models. tests/test_tiers.py checks that every
-#: entry still names collected tests, and that the quick tier still reaches every jamsdk module.
+#: entry still names a test; docs/benchmarks.md has the coverage run showing that the quick tier
+#: still reaches every jamsdk module.
 SLOW: tuple[str, ...] = (
     # Ray, Ray Serve and clusters: starting Ray alone is ~10 s
     "tests/scale/test_cluster.py", "tests/scale/test_offline.py", "tests/scale/test_bundle.py",

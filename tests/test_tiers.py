@@ -1,7 +1,7 @@
 """The slow list in tests/conftest.py names real tests, so the quick tier cannot silently grow back.
 
 Whether the quick tier reaches every jamsdk module is measured with coverage (the command and its
-result are on docs/benchmarks.md, "Test tiers"); this file keeps the list honest between those runs.
+result are in docs/benchmarks.md, "Test tiers"); this file keeps the list honest between those runs.
 """
 
 from __future__ import annotations
