@@ -12,7 +12,7 @@ and U8S8 forms on this machine with ``--threads``), then the same folder's graph
 interleaved: **fp32** (``<stage>.onnx``), **int8** (what ``precision="int8"`` runs on the CPU: each
 stage's ``int8_cpu`` graph, the fastest form that passed) and **int8_trt** (the symmetric S8S8
 ``<stage>.int8.onnx`` graphs TensorRT gets, run by ONNX Runtime everywhere they exist: the
-one-graph-for-both-targets alternative, export/README.md). In every round each variant runs one
+one-graph-for-both-targets alternative, docs/export.md). In every round each variant runs one
 untimed frame and then ``--frames`` timed ones; the order is reversed every other round. Reported:
 the median and p10–p90 per frame and per stage (``Animator.stats``), the ratio of medians
 INT8/FP32 per frame and its spread over rounds (min–max of the per-round ratios), the PSNR vs FP32

@@ -7,9 +7,15 @@ installs on a Jetson without training dependencies; modules that need a heavy pa
 
 from __future__ import annotations
 
+import functools
 import importlib
 import importlib.util
+import json
+import os
+from pathlib import Path
 from types import ModuleType
+from typing import Any, Iterable
+from urllib.parse import unquote, urlparse
 
 from jamsdk.errors import MissingDependencyError
 
@@ -46,6 +52,50 @@ _PACKAGES_OF = {
 }
 
 
+@functools.lru_cache(maxsize=1)
+def editable_checkout() -> Path | None:
+    """The clone this jamsdk runs from, when it is one (``pip install -e``, or on ``sys.path``), else None."""
+    from importlib import metadata
+
+    return checkout_of(Path(__file__).resolve().parent.parent, metadata.distributions(name="jamsdk"))
+
+
+def checkout_of(root: Path, distributions: Iterable[Any]) -> Path | None:
+    """``root`` (the folder holding the ``jamsdk`` package) when it is a clone, else None.
+
+    Read from the distributions' ``direct_url.json`` (PEP 610: pip records ``dir_info.editable`` and
+    the folder's URL for ``-e`` installs, ``archive_info`` for a wheel file, nothing for an index).
+    Every ``jamsdk`` distribution on ``sys.path`` is asked, since an ``egg-info`` folder in the clone
+    (setuptools writes one there) may come first. A clone run without an install (``PYTHONPATH``)
+    counts too: its ``pyproject.toml`` sits beside the package, which no wheel installs.
+    """
+    for dist in distributions:
+        try:
+            info = json.loads(dist.read_text("direct_url.json") or "{}")
+        except ValueError:
+            continue
+        if isinstance(info, dict) and isinstance(info.get("dir_info"), dict) and info["dir_info"].get("editable"):
+            url = urlparse(str(info.get("url", "")))
+            if url.scheme == "file" and Path(unquote(url.path)).resolve() == root.resolve():
+                return root
+    return root if (root / "pyproject.toml").is_file() else None
+
+
+def install_command(extra: str, flags: str = "") -> str:
+    """The pip command that adds ``extra`` to this install: ``pip install "jamsdk[X]"`` for a wheel or
+    an index, ``pip install -e ".[X]"`` in an editable clone (its path when run from elsewhere);
+    ``flags`` (such as ``--force-reinstall``) go before the requirement."""
+    pip = f"pip install {flags} " if flags else "pip install "
+    clone = editable_checkout()
+    if clone is None:
+        return f'{pip}"jamsdk[{extra}]"'
+    try:
+        where = "." if Path.cwd().resolve() == clone.resolve() else os.fspath(clone)
+    except OSError:  # the working folder was removed
+        where = os.fspath(clone)
+    return f'{pip}-e "{where}[{extra}]"'
+
+
 def missing_extra(exc: ImportError, command_extra: str | None = None) -> tuple[str, str] | None:
     """``(package, extra)`` when ``exc`` is an optional package that is not installed, else None.
 
@@ -69,7 +119,7 @@ def not_installed(module: str) -> str:
     if importlib.util.find_spec(module) is not None:
         return ""
     extra = _EXTRA_OF.get(module.split(".")[0], "")
-    return f'{module} is not installed (pip install "jamsdk[{extra}]")' if extra else f"{module} is not installed"
+    return f"{module} is not installed ({install_command(extra)})" if extra else f"{module} is not installed"
 
 
 def require(module: str, extra: str | None = None) -> ModuleType:
@@ -79,8 +129,8 @@ def require(module: str, extra: str | None = None) -> ModuleType:
     except ImportError as exc:
         top = module.split(".")[0]
         extra = _EXTRA_OF.get(top, "") if extra is None else extra
-        target = f'"jamsdk[{extra}]"' if extra else "jamsdk"
+        command = install_command(extra) if extra else f"pip install {top}"
         raise MissingDependencyError(
             f"{module} is required for this feature but could not be imported ({exc}); "
-            f"install it with: pip install {target}"
+            f"install it with: {command}"
         ) from exc

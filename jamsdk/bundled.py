@@ -36,11 +36,10 @@ DEMO_SPEC = "demo"
 """The word ``--model`` (and :func:`resolve_model`) accepts for the bundled model."""
 
 DEMO_NOTICE = (
-    f"using the bundled demo model {DEMO_NAME}: a small JAM trained on synthetic articulated cartoon figures "
-    "only, it will not animate real faces or bodies well; for a real model run jamsdk convert-mraa on an "
-    "MRAA checkpoint (or jamsdk train on your data), then jamsdk export, and pass --model DIR"
+    f"demo model {DEMO_NAME}: cartoon figures only, not real faces or bodies "
+    "(real models: jamsdk convert-mraa or train, then export)"
 )
-"""One line: what the bundled model is and how to get a real one."""
+"""One short line: what the bundled model is and how to get a real one (the docs' models page says more)."""
 
 DEMO_PAGE_NOTE = (
     f"{DEMO_NAME} is jamsdk's bundled demo model: a small JAM trained on synthetic cartoon figures only. "

@@ -8,7 +8,10 @@ one line and exits with status 2; a traceback means a bug.
 from __future__ import annotations
 
 import argparse
+import difflib
 import importlib
+import os
+import re
 import sys
 import warnings
 
@@ -36,13 +39,34 @@ COMMANDS: tuple[tuple[str, str], ...] = (
 
 
 class JamParser(argparse.ArgumentParser):
-    """argparse with its errors as one line (``jamsdk CMD: error: ...``), like every other error."""
+    """argparse with its errors as one line (``jamsdk CMD: error: ...``), like every other error, a
+    "did you mean" for a mistyped command, choice or option, and no abbreviated options: with
+    argparse's ``allow_abbrev``, ``--output out.mp4`` silently meant ``--output-size out.mp4``."""
+
+    def __init__(self, *args, **kwargs) -> None:  # noqa: ANN002, ANN003 - argparse's
+        kwargs.setdefault("allow_abbrev", False)
+        super().__init__(*args, **kwargs)
 
     def error(self, message: str):  # noqa: ANN201 - argparse's signature (it never returns)
         for (option, word), instead in RETIRED_CHOICES.items():
             if message.startswith(f"argument {option}: invalid choice: {word!r}"):
                 self.exit(2, f"{self.prog}: error: {option} {word} is now spelled {instead}\n")
+        choice = _INVALID_CHOICE.match(message)
+        if choice:
+            message += did_you_mean(choice["word"], re.findall(r"'([^']*)'", choice["choices"]))
+        unknown = message.partition("unrecognized arguments: ")[2].split()
+        if unknown and unknown[0].startswith("-"):
+            message += did_you_mean(unknown[0].split("=", 1)[0], self._option_string_actions)
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+_INVALID_CHOICE = re.compile(r"argument .*: invalid choice: '(?P<word>[^']*)' \(choose from (?P<choices>.*)\)$")
+
+
+def did_you_mean(word: str, candidates) -> str:  # noqa: ANN001 - any iterable of str
+    """``"; did you mean X?"`` for the candidate closest to a mistyped ``word`` (difflib), else ``""``."""
+    close = difflib.get_close_matches(word, [c for c in candidates if c != "-h"], n=1, cutoff=0.7)
+    return f"; did you mean {close[0]}?" if close else ""
 
 
 #: words earlier versions accepted, and what a script that used them should say now
@@ -63,7 +87,11 @@ class CommandParser(JamParser):
 
     def parse_known_args(self, args=None, namespace=None):  # noqa: ANN001, ANN201
         args = list(args) if args is not None else sys.argv[1:]
-        stray = self._first_stray(args)
+        stray, unknown = self._first_stray(args)
+        if unknown is not None:  # before argparse's checks: "--source is required" would hide a mistyped --src
+            name = unknown.split("=", 1)[0]
+            self.exit(2, f"{self.prog}: error: unrecognized option {name!r}"
+                         f"{did_you_mean(name, self._option_string_actions)} (see {self.prog} --help)\n")
         if stray is not None:
             hint = f"this command takes {self.operands}" if self.operands else "this command takes no operands"
             self.exit(2, f"{self.prog}: error: unexpected argument {stray!r}: {hint}\n")  # one line, no usage
@@ -83,31 +111,27 @@ class CommandParser(JamParser):
         return frozenset(found)
 
     def _option(self, token: str) -> argparse.Action | None:
-        action = self._option_string_actions.get(token)
-        if action is None and self.allow_abbrev and token.startswith("--"):
-            found = {a for opt, a in self._option_string_actions.items() if opt.startswith(token)}
-            action = found.pop() if len(found) == 1 else None
-        return action
+        return self._option_string_actions.get(token)
 
-    def _first_stray(self, args: list[str]) -> str | None:
-        i = 0
+    def _first_stray(self, args: list[str]) -> tuple[str | None, str | None]:
+        """The first operand where none belongs, and the first unknown option (each None if none)."""
+        i, unknown = 0, None
         while i < len(args):
             token = args[i]
             i += 1
             if token == "--":
-                return args[i] if i < len(args) else None
+                return (args[i] if i < len(args) else None), unknown
             if token.startswith("-") and len(token) > 1:
-                if "=" in token:
-                    continue
-                action = self._option(token)
-                if action is None:  # an unknown option: argparse reports it; skip a value it may have
-                    if i < len(args) and not args[i].startswith("-"):
+                action = self._option(token.split("=", 1)[0])
+                if action is None:  # an unknown option; skip a value it may have
+                    unknown = unknown or token
+                    if "=" not in token and i < len(args) and not args[i].startswith("-"):
                         i += 1
-                elif action.nargs != 0:
+                elif action.nargs != 0 and "=" not in token:
                     i += 1
                 continue
-            return token
-        return None
+            return token, unknown
+        return None, unknown
 
 
 def _plain(text: str | None) -> str | None:
@@ -141,6 +165,23 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
+    """Run one ``jamsdk`` command line; the exit status (0 ok, 2 a bad input or a missing extra)."""
+    try:
+        try:
+            return _main(argv)
+        finally:
+            sys.stdout.flush()  # a reader that stopped early (jamsdk info | head) shows here, not at exit
+    except BrokenPipeError:
+        # Python's advice for SIGPIPE (the signal module's docs): send the rest of stdout nowhere so
+        # that the interpreter's own flush at exit is quiet too, and exit 1 as Python does on EPIPE.
+        try:
+            os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())
+        except (OSError, ValueError):  # stdout without a file descriptor (captured)
+            pass
+        return 1
+
+
+def _main(argv: list[str] | None) -> int:
     parser = build_parser()
     args, extra = parser.parse_known_args(argv)
     if extra:  # named by the command it was given to, as its other errors are
@@ -161,14 +202,14 @@ def main(argv: list[str] | None = None) -> int:
         print(f"jamsdk {args.command}: error: {exc}", file=sys.stderr)
         return 2
     except ModuleNotFoundError as exc:
-        from jamsdk._lazy import missing_extra
+        from jamsdk._lazy import install_command, missing_extra
 
         found = missing_extra(exc, getattr(args, "_extra", None))
         if found is None:
             raise
         package, extra = found
         print(f"jamsdk {args.command}: error: {package} is not installed (jamsdk {args.command} needs it); install "
-              f'it with: pip install "jamsdk[{extra}]"', file=sys.stderr)
+              f"it with: {install_command(extra)}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print(f"jamsdk {args.command}: interrupted", file=sys.stderr)

@@ -260,7 +260,9 @@ def load_manifest(model_dir: str | os.PathLike[str], verify_hashes: bool = True)
     model_dir = Path(model_dir)
     if not model_dir.is_dir():
         what = "is not a folder" if model_dir.exists() else "does not exist"
-        raise ManifestError(f"model folder {model_dir} {what}")
+        # The CLI's hint too: the Python API takes the same word for the bundled model.
+        raise ManifestError(f"model folder {model_dir} {what}: expected a folder written by jamsdk export "
+                            "(or 'demo' for the bundled model)")
     path = model_dir / MANIFEST_NAME
     try:
         text = path.read_text(encoding="utf-8")

@@ -106,6 +106,9 @@ def _open_capture(source: str | int, max_pixels: int | None = None) -> cv2.Video
     what = f"camera {source}" if isinstance(source, int) else str(source)
     if not cap.isOpened():
         cap.release()
+        if isinstance(source, int):
+            raise InputError(f"{what} does not open: no camera at index {source} here, or another program holds "
+                             "it (expected a connected camera index, a video file, a GIF or a frame folder)")
         raise InputError(f"{what}: cannot open (corrupt, empty or unsupported video)")
     if not isinstance(source, int):
         # The size the container declares (read by FFmpeg when it opened the file), before any frame.
@@ -241,7 +244,7 @@ def probe(source: str | os.PathLike[str] | int, frame_shape: Sequence[int] | Non
         finally:
             cap.release()
         if not ok:
-            raise InputError(f"camera {source}: no frame could be read")
+            raise InputError(f"camera {source} opened but gave no frame (another program may hold it)")
         return VideoInfo("camera", frame.shape[1], frame.shape[0], None, fps)
     path = must_exist(source)
     kind = _kind(path)

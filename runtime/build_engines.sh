@@ -5,7 +5,7 @@
 #   runtime/build_engines.sh --model MODEL_DIR [--out ENGINE_DIR] [other `jamsdk build` options, e.g. --workspace 2048]
 #
 # Engines only load on the GPU model and TensorRT version they were built with: run this on the
-# target itself (on a Jetson, after the setup in runtime/README.md; `jamsdk doctor` checks it).
+# target itself (on a Jetson, after the set-up in docs/jetson.md; `jamsdk doctor` checks it).
 # The engines timed are the ones just built: in ENGINE_DIR with --out, else in MODEL_DIR.
 set -euo pipefail
 

@@ -1,7 +1,13 @@
-"""Shared pytest set-up: ``@pytest.mark.gpu`` tests skip cleanly where TensorRT cannot run.
+"""Shared pytest set-up: ``@pytest.mark.gpu`` tests skip cleanly where TensorRT cannot run, and the
+slow tier.
 
 The GPU is probed with cuda-python first (never by touching TensorRT: without a GPU, deserialising
 an engine segfaults instead of raising), then tensorrt must import.
+
+Two tiers: ``python -m pytest -q -m "not slow"`` (the quick tier, every jamsdk module exercised,
+a few minutes on 2 cores) and ``python -m pytest -q`` (everything; CI). A test is slow when it is
+marked ``@pytest.mark.slow`` in its file or named in :data:`SLOW` below: the list keeps the tier in
+one place, measured, without touching test files that other work edits at the same time.
 """
 
 from __future__ import annotations
@@ -55,7 +61,77 @@ def pytest_configure(config: pytest.Config) -> None:
     config.addinivalue_line("filterwarnings", "error::jamsdk.runtime.backends.trt_pipeline.CaptureWarning")
 
 
+#: Tests in the full run only: a node id, or a prefix of one (a module, a test and all its
+#: parameters). Each costs seconds to a minute on the 2-core machine (``pytest --durations=0``,
+#: 2026-12-07, load 6-7): real processes (Ray, Ray Serve, torchrun, a browser, killed exports),
+#: training steps, INT8 calibrations and full-size models. tests/test_tiers.py checks that every
+#: entry still names a test; docs/benchmarks.md has the coverage run showing that the quick tier
+#: still reaches every jamsdk module.
+SLOW: tuple[str, ...] = (
+    # Ray, Ray Serve and clusters: starting Ray alone is ~10 s
+    "tests/scale/test_cluster.py", "tests/scale/test_offline.py", "tests/scale/test_bundle.py",
+    "tests/serve/test_serve.py", "tests/serve/test_hostile_clients.py", "tests/serve/test_replicas.py",
+    "tests/serve/test_startup.py::test_failed_deployment_says_why_the_replicas_did_not_start",
+    "tests/serve/test_proxy_guard.py::test_without_the_guard_the_replica_refuses_a_penalised_address_itself",
+    "tests/test_install.py",  # jamsdk from the clone's parent folder: fresh interpreters, Ray, Serve
+    # torchrun, training, benchmark scripts at smoke scale
+    "tests/train/test_distributed.py",
+    "tests/train/test_trainer.py::test_loss_decreases_on_a_fixed_batch",
+    "tests/train/test_trainer.py::test_sigkill_at_a_random_moment_leaves_a_loadable_checkpoint",
+    "tests/train/test_trainer.py::test_resume_reproduces_the_uninterrupted_run",
+    "tests/train/test_trainer.py::test_sigterm_saves_and_exits_cleanly",
+    "tests/train/test_trainer.py::test_cli_train_resume_and_plot",
+    "tests/train/test_animation_eval.py::test_exported_model_through_the_animator_matches_the_checkpoint",
+    "tests/benchmarks/test_gpu_check.py", "tests/benchmarks/test_ablation.py", "tests/benchmarks/test_int8_bench.py",
+    "tests/benchmarks/test_compare.py", "tests/benchmarks/test_cpu_backends.py",
+    "tests/benchmarks/test_gpu_check_pipeline.py",
+    # INT8 calibration (each module exports its own calibrated folder)
+    "tests/export/test_int8_cpu.py", "tests/export/test_int8_openvino.py",
+    "tests/export/test_int8.py::test_int8_folder_manifest_and_graph_structure",
+    "tests/export/test_int8.py::test_int8_animator_close_to_fp32",
+    "tests/export/test_int8.py::test_fallback_when_a_stage_is_too_sensitive",
+    "tests/export/test_int8.py::test_gate_rejects_only_the_perturbed_stage",
+    "tests/export/test_int8.py::test_qdq_check_catches_what_tensorrt_refuses",
+    "tests/export/test_int8.py::test_u8s8_variant_is_flagged_for_tensorrt",
+    "tests/export/test_int8.py::test_manifest_reads_int8_engines_record",
+    "tests/export/test_int8.py::test_cli_bench_and_animate_int8",
+    # full-size models, killed or failing exports, a live server under attack, a browser
+    "tests/model/test_model.py::test_forward_shapes_and_ranges[mraa-256]",
+    "tests/model/test_model.py::test_forward_shapes_and_ranges[jam-256]",
+    "tests/model/test_mraa_import.py::test_full_size_",
+    "tests/export/test_export_options.py::test_failed_verify_keeps_the_previous_export",
+    "tests/export/test_hostile_folders.py::test_kill_9_mid_export_leaves_litter_that_the_next_export_removes",
+    "tests/export/test_hostile_model_folder.py::test_refused_checkpoints_are_one_line_without_unsafe_advice",
+    "tests/live/test_hostile_requests.py::test_live_process_under_attack_keeps_streaming_and_stays_quiet",
+    "tests/live/test_browser.py",
+    "tests/runtime/test_animator.py::test_mraa_shaped_model_without_background_stage",
+    "tests/runtime/test_cli.py::test_a_clean_demo_run_prints_only_jamsdk_lines",
+    "tests/runtime/test_smoothing.py::test_smoothing_reduces_output_jitter_and_resets",
+    # a few seconds each, with a quick neighbour that stays: OpenVINO through StreamBatch and the CLI
+    # (the bundled model on OpenVINO stays), a missing extra in a fresh interpreter after a synthetic
+    # data set (the training commands' stay), half-open connections, a second folder-ownership case
+    "tests/runtime/test_openvino.py::test_stream_batch_on_openvino_matches_onnxruntime",
+    "tests/runtime/test_openvino.py::test_cli_animate_bench_and_errors_on_openvino",
+    "tests/test_cli_extras.py::test_animation_eval_of_a_folder_without_onnxruntime_names_its_extra",
+    "tests/live/test_hostile_requests.py::test_half_open_connections_are_capped_evicted_timed_out_and_quiet",
+    "tests/export/test_hostile_folders.py::test_a_model_folder_with_files_of_its_owner_is_not_replaced",
+)
+
+
+def slow_entry(nodeid: str) -> str | None:
+    """The :data:`SLOW` entry that names ``nodeid`` (a module, a test, a test's parameters, or a test
+    name's prefix ending in ``_``), or None."""
+    for entry in SLOW:
+        follows = "::" if entry.endswith(".py") else "["
+        if nodeid == entry or nodeid.startswith(entry + follows) or (entry.endswith("_") and nodeid.startswith(entry)):
+            return entry
+    return None
+
+
 def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if slow_entry(item.nodeid) is not None:
+            item.add_marker(pytest.mark.slow)
     gpu_items = [item for item in items if "gpu" in item.keywords]
     if not gpu_items:
         return

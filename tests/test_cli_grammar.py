@@ -64,11 +64,76 @@ def test_stray_operand_names_the_flag_in_one_line(argv, stray, hint, capsys):
     assert hint in err and err.count("\n") == 1
 
 
-def test_option_values_and_abbreviations_are_not_strays(capsys):
-    # "--mod" abbreviates --model; its value and --frames' value are not operands.
+def test_option_values_are_not_strays(capsys):
+    # The values of --model and --frames= are not operands.
+    with pytest.raises(SystemExit) as exit_info:
+        main(["bench", "--model", "nowhere", "--frames=2", "--warmup", "1", "--help"])
+    assert exit_info.value.code == 0 and "unexpected argument" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("argv, says", [
+    # argparse's allow_abbrev took --output for --output-size and --mod for --model: no abbreviations.
+    (["animate", "--source", "s.png", "--driving", "d.mp4", "--output", "o.mp4"],
+     "unrecognized option '--output'; did you mean --out?"),
+    (["bench", "--mod", "nowhere"], "unrecognized option '--mod'; did you mean --mode?"),
+    # Said before argparse's "the following arguments are required: --source", which hid the typo.
+    (["animate", "--src", "s.png", "--driving", "d.mp4", "--out", "o.mp4"],
+     "unrecognized option '--src'; did you mean --source?"),
+    (["animate", "--src=s.png", "--driving", "d.mp4", "--out", "o.mp4"],
+     "unrecognized option '--src'; did you mean --source?"),
+    (["animate", "--source", "s.png", "--driving", "d.mp4", "--out", "o.mp4", "--backend", "onnxrutnime"],
+     "argument --backend: invalid choice: 'onnxrutnime' (choose from 'auto', 'tensorrt', 'onnxruntime', "
+     "'openvino'); did you mean onnxruntime?"),
+    (["animte", "--source", "s.png"], "argument COMMAND: invalid choice: 'animte'"),
+    (["--verison"], "unrecognized arguments: --verison; did you mean --version?"),
+])
+def test_mistypes_get_a_did_you_mean(argv, says, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    err = capsys.readouterr().err
+    assert exit_info.value.code == 2 and says in err and err.count("\n") == 1, err
+    if argv[0] == "animte":
+        assert err.endswith("; did you mean animate? (see jamsdk --help)\n"), err
+
+
+@pytest.mark.parametrize("argv", [
+    ["animate", "--source", "s.png", "--driving", "d.mp4", "--out", "o.mp4", "--smoothing", "-1", "--help"],
+    ["animate", "--out", "o.mp4", "--source=s.png", "--driving", "d.mp4", "--help"],
+])
+def test_the_option_one_step_away_is_not_a_mistype(argv, capsys):
+    # A negative value and an exact --opt=value are no unknown options (their neighbours above are).
+    with pytest.raises(SystemExit) as exit_info:
+        main(argv)
+    assert exit_info.value.code == 0 and "unrecognized" not in capsys.readouterr().err
+
+
+def test_an_unknown_word_far_from_every_option_gets_no_guess(capsys):
     with pytest.raises(SystemExit):
-        main(["bench", "--mod", "nowhere", "--frames=2", "--warmup", "1", "--help"])
-    assert "unexpected argument" not in capsys.readouterr().err
+        main(["live", "--driving", "0", "--zzzz"])
+    assert "did you mean" not in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("command", ["info", "doctor"])
+def test_a_reader_that_stops_early_gets_no_traceback(command):
+    # jamsdk info | head: the pipe closes before jamsdk writes; no BrokenPipeError traceback follows.
+    import subprocess
+    import sys
+
+    proc = subprocess.Popen([sys.executable, "-m", "jamsdk", command], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    proc.stdout.close()  # the reader is gone before the first line
+    err = proc.stderr.read().decode()
+    proc.stderr.close()
+    assert proc.wait(timeout=120) == 1 and err == "", err
+
+
+def test_a_reader_that_reads_everything_sees_it_all():
+    # The neighbour: the whole of jamsdk info arrives and the status is 0.
+    import subprocess
+    import sys
+
+    proc = subprocess.run([sys.executable, "-m", "jamsdk", "info"], capture_output=True, text=True, timeout=120)
+    assert proc.returncode == 0 and proc.stderr == "" and "bundled demo model" in proc.stdout
 
 
 def test_info_lists_the_bundled_model(capsys):
@@ -157,7 +222,7 @@ def test_shared_choices_are_the_runtime_s():
     (["eval", "--checkpoint", "c.pt", "--data", "d", "--mode", "all"],
      "--mode all is now spelled --mode relative --mode standard --mode avd"),
     (["eval", "--backend", "cuda"], "argument --backend: invalid choice: 'cuda'"),
-    (["live", "--driving", "0", "--nope"], "unrecognized arguments: --nope"),
+    (["live", "--driving", "0", "--nope"], "unrecognized option '--nope' (see jamsdk live --help)"),
 ])
 def test_argparse_errors_are_one_line(argv, says, capsys):
     with pytest.raises(SystemExit) as exit_info:

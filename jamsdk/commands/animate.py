@@ -73,17 +73,21 @@ def add_common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--fps", type=float, help="output frame rate (default: the driving video's, else 25)")
     p.add_argument("--max-frames", type=int, metavar="N", help="animate at most N driving frames")
     add_json(p, "what was written and the per-stage latency")
+    p.add_argument("--stats", action="store_true", help="also print the per-stage latency table (ms per call)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
 
 
-def report(result, json_out: str | None = None) -> None:
+def report(result, json_out: str | None = None, stats: bool = False) -> None:
+    """One line saying what was written (its size, and why that size); the latency table with ``stats``."""
     from jamsdk.runtime.stats import format_stats
 
     frame = result.stats.get("frame", {})
     speed = f", {1000.0 / frame['mean_ms']:.1f} frames/s" if frame.get("mean_ms") else ""
-    print(f"wrote {result.out}: {result.frames} frames at {result.fps:g} fps, {result.size[0]}×{result.size[1]} "
-          f"({result.backend}{speed})")
-    print(format_stats(result.stats))
+    why = f" ({result.size_note})" if result.size_note else ""
+    print(f"wrote {result.out}: {result.frames} frames at {result.fps:g} fps, {result.size[0]}×{result.size[1]}{why}, "
+          f"{result.backend}{speed}")
+    if stats:
+        print(format_stats(result.stats))
     if json_out:
         print(f"wrote {write_json(json_out, result.to_json())}")
 
@@ -108,5 +112,5 @@ def render(args: argparse.Namespace, model, source, driving):  # noqa: ANN001, A
 
 
 def run(args: argparse.Namespace) -> int:
-    report(render(args, model_dir(args), args.source, args.driving), args.json)
+    report(render(args, model_dir(args), args.source, args.driving), args.json, args.stats)
     return 0

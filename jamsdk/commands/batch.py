@@ -3,8 +3,9 @@
 Each row names a picture, a driving video, an output file (inside --out-dir) and a mode. Actors
 open the model once and animate whole rows; this machine reads the inputs and writes the outputs
 (the model folder and the inputs travel to the nodes through Ray); outputs appear only complete;
-a failed row is reported and the others go on; re-running skips rows whose output exists. Exit status 0 when no
-row failed, 1 when some did, 2 on an error before any row ran. Needs: pip install "jamsdk[ray]".
+a failed row is reported and the others go on; re-running skips rows whose output exists (--overwrite runs
+them again). Exit status 0 when no row failed, 1 when some did, 2 on an error before any row ran.
+Needs: pip install "jamsdk[ray]".
 """
 
 from __future__ import annotations
@@ -42,6 +43,9 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
     add_threads(p)
     add_max_pixels(p)
     add_json(p, "the summary and every row's result")
+    p.add_argument("--overwrite", action="store_true",
+                   help="also run the rows whose output exists, replacing it once the new one is complete "
+                        "(default: skip them, so a re-run resumes the job)")
     p.add_argument("--no-progress", action="store_true", help="no per-row progress lines")
     return p
 
@@ -59,7 +63,7 @@ def run(args: argparse.Namespace) -> int:
     _stop_on_sigterm()
     summary = run_job(args.jobs, args.out_dir, model, ray_address=args.ray, actors=args.actors,
                       gpus_per_actor=args.gpus_per_actor, cpus_per_actor=args.cpus_per_actor, backend=args.backend,
-                      precision=run_precision(args.precision), threads=args.threads,
+                      precision=run_precision(args.precision), threads=args.threads, overwrite=args.overwrite,
                       log=None if args.no_progress else (lambda line: print(line, file=sys.stderr, flush=True)))
     print_summary(summary)
     if args.json:

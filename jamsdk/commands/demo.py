@@ -42,5 +42,5 @@ def run(args: argparse.Namespace) -> int:
     from jamsdk.commands.animate import render, report
 
     check_assets()
-    report(render(args, DEMO_MODEL, DEMO_SOURCE, str(DEMO_DRIVING)), args.json)
+    report(render(args, DEMO_MODEL, DEMO_SOURCE, str(DEMO_DRIVING)), args.json, args.stats)
     return 0

@@ -40,6 +40,10 @@ def run(args: argparse.Namespace) -> int:
     from jamsdk.commands._options import write_json
     from jamsdk.runtime.doctor import SYMBOLS, format_report, run_checks
 
+    from jamsdk._version import describe
+
+    print(describe())
+
     model = None
     if args.model is not None:  # a folder that does not exist is the manifest check's ❌, not an error
         from jamsdk.bundled import DEMO_MODEL_DIR, DEMO_SPEC
@@ -48,5 +52,5 @@ def run(args: argparse.Namespace) -> int:
     report = run_checks(model, backend=args.backend)
     print(format_report(report, ascii_only=not _can_print("".join(SYMBOLS.values()))))
     if args.json:
-        print(f"wrote {write_json(args.json, report.to_dict())}")
+        print(f"wrote {write_json(args.json, {'jamsdk': describe(), **report.to_dict()})}")
     return 0 if report.ok else 1

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 
-from jamsdk._version import __version__
+from jamsdk._version import describe
 from jamsdk.config import CONFIG_DIR
 
 OPERANDS = ""
@@ -19,7 +19,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
 def run(args: argparse.Namespace) -> int:
     from jamsdk.bundled import DEMO_CHECKPOINT, DEMO_MODEL_DIR, DEMO_NAME
 
-    print(f"jamsdk {__version__}")
+    print(describe())
     present = (DEMO_MODEL_DIR / "manifest.json").is_file()
     print(f"bundled demo model: {DEMO_MODEL_DIR}" + ("" if present else " (missing from this install)"))
     print(f"  {DEMO_NAME}, --model demo (the default): a small JAM trained on synthetic articulated cartoon "

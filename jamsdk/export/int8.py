@@ -12,7 +12,7 @@ calibration); this module chooses what to quantize and judges the result.
   ``u8s8`` is ONNX Runtime's x86 form: asymmetric UINT8 activations, INT32 biases and 7-bit
   weights (``reduce_range``: ONNX Runtime's advice for x86 CPUs without VNNI, whose ``VPMADDUBSW``
   saturates on full-range weights). Not TensorRT's; :mod:`jamsdk.export.int8_cpu` may choose it
-  for ONNX Runtime on the CPU (export/README.md has the numbers and the decision).
+  for ONNX Runtime on the CPU (docs/export.md has the numbers and the decision).
 * **What is quantized**: only ``Conv`` nodes (their activation input, weights and output) of the
   per-frame convolutional stages, :data:`CANDIDATES`. Everything else stays FP32 as in the FP32
   graph: the region statistics and the closed-form 2×2 solver, softmaxes, Gaussian heatmaps,
@@ -185,6 +185,34 @@ class Int8Report:
     def fallback(self) -> dict[str, str]:
         return {s: r["reason"] for s, r in self.stages.items() if not r["int8"]}
 
+    def summary_lines(self) -> list[str]:
+        """The export log's closing lines: per target, which stages run INT8 and the end-to-end PSNR.
+
+        One line per set of graphs the folder holds (TensorRT's ``int8`` files, ONNX Runtime's CPU
+        choice, OpenVINO's choice), each naming every candidate stage with the form it got, so the
+        summary never says INT8 where a later line chose FP32 for that target.
+        """
+        def listed(form_of: Callable[[str], str]) -> str:
+            forms = {name: form_of(name) for name in self.stages}
+            n = sum(f != "fp32" for f in forms.values())
+            return f"{n} of {len(forms)} stage(s) INT8 (" + ", ".join(f"{k} {v}" for k, v in forms.items()) + ")"
+
+        def db(pair: tuple[float, float]) -> str:
+            return f"end to end vs FP32 {pair[0]:.1f} dB on the calibration frames, {pair[1]:.1f} dB held out" + (
+                "" if pair[1] >= self.min_psnr else f" — BELOW --min-psnr {self.min_psnr:g} dB on held-out frames")
+
+        trt = listed(lambda s: "int8" if self.stages[s]["int8"] else "fp32")
+        lines = [f"int8: TensorRT's graphs (<stage>.int8.onnx): {trt}; {db((self.psnr_calibration, self.psnr_held_out))}"]
+        if self.cpu:
+            cpu = (self.cpu_psnr.get("calibration", float("nan")), self.cpu_psnr.get("held_out", float("nan")))
+            lines.append(f"int8: ONNX Runtime on this CPU: "
+                         f"{listed(lambda s: self.cpu[s].form if s in self.cpu else 'fp32')}; {db(cpu)}")
+        if self.openvino:
+            ov = self.openvino["psnr_db_end_to_end"]
+            lines.append(f"int8: OpenVINO: {listed(lambda s: self.openvino_graphs.get(s, 'fp32'))}; "
+                         + db((float(ov["calibration"]), float(ov["held_out"]))))
+        return lines
+
     def summary(self) -> dict[str, Any]:
         return {"format": "QDQ", "variant": self.variant, "scheme": "symmetric INT8 (zero point 0), per-channel "
                 "weights (axis 0), per-tensor activations, float biases; Conv only; MinMax calibration",
@@ -299,9 +327,8 @@ def quantize_model(fp32_files: Mapping[str, "str | os.PathLike[str]"], clip: "Ca
             fp32_files, accepted, record, clip, (ref_cal, ref_held), report.min_psnr, candidates, threads, log)
     report.psnr_calibration, report.psnr_held_out = judge(accepted), judge(accepted, held_out=True)
     report.seconds = time.perf_counter() - start
-    note = "" if report.psnr_held_out >= min_psnr else f" — BELOW --min-psnr {min_psnr:g} dB on held-out frames"
-    log(f"  int8: {len(accepted)} stage(s) in INT8 ({', '.join(accepted) or 'none'}); end to end vs FP32: "
-        f"{report.psnr_calibration:.1f} dB on the calibration frames, {report.psnr_held_out:.1f} dB held out{note}")
+    for line in report.summary_lines():
+        log(f"  {line}")
     return accepted, report
 
 

@@ -3,7 +3,7 @@
 TensorRT gets one scheme, symmetric S8S8 (``<stage>.int8.onnx``, :mod:`jamsdk.export.int8`), and
 picks its own kernels when the engine is built. ONNX Runtime on a CPU does not: what is fastest
 depends on the CPU and on which Q/DQ groups its graph optimizer fuses into ``QLinearConv``. Measured
-on jam-256 (export/README.md, AVX2 without VNNI): the generator runs at 0.55× its FP32 time in
+on jam-256 (docs/export.md, AVX2 without VNNI): the generator runs at 0.55× its FP32 time in
 S8S8, dense motion at 0.95× in S8S8 but 0.71× in U8S8 (ORT converts an INT8 Q→DQ pair to UINT8
 only where the pair has one consumer, so S8S8 leaves every Conv whose input is shared in FP32
 between a DequantizeLinear and a QuantizeLinear), and the region predictor is *slower* in any INT8

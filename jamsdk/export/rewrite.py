@@ -14,7 +14,7 @@ zero where a tap falls outside the k×k kernel), so every output is the same sum
 products; only the order of the additions differs (≤ 1e-5 on jam-256's final conv). 12 output
 channels fill most of a 16-lane block, at 1.3× the MACs. Measured on its own (jam-256's final conv,
 2 threads, AVX-512 VNNI CPU): ~0.5–0.6× ONNX Runtime's time and ~0.6–0.7× OpenVINO's; the whole
-generator ~0.9× on both (``benchmarks/fp32_rewrite.py``; export/README.md).
+generator ~0.9× on both (``benchmarks/fp32_rewrite.py``; docs/export.md).
 
 Only the generator's graph is rewritten (:data:`STAGES`), and in it only convolutions that fit exactly: 2-D, one group, stride and dilation 1, an odd
 square kernel ≥ 5 with "same" padding, at most :data:`MAX_OUT_CHANNELS` outputs, and even input
@@ -36,7 +36,7 @@ if TYPE_CHECKING:
 MAX_OUT_CHANNELS = 4
 #: stages whose FP32 graph is rewritten: the generator (its final conv runs at full resolution;
 #: ~0.9x the stage's time). Dense motion's 1-channel occlusion head fits too, but at a quarter
-#: resolution ONNX Runtime gained nothing measurable there (0.97x, 1.05x; export/README.md).
+#: resolution ONNX Runtime gained nothing measurable there (0.97x, 1.05x; docs/export.md).
 STAGES = ("generator",)
 BLOCK = 2
 #: attribute-free elementwise activations moved before the DepthToSpace (where runtimes fuse them)

@@ -7,7 +7,7 @@ at one resolution per export.
 Exporter choice: the TorchScript exporter (``dynamo=False``) at the requested opset. The dynamo
 exporter builds at opset 18 and fails to convert the region predictor, dense motion and generator
 down to 17 (they stay at 18, breaking the opset pin TensorRT needs, DEPLOY_FACTS §3.1), and is 3–15×
-slower per stage (``python benchmarks/export_time.py --compare-exporters``; export/README.md).
+slower per stage (``python benchmarks/export_time.py --compare-exporters``; docs/export.md).
 The TorchScript exporter also names nodes by module scope (``/region_predictor/predictor/…``),
 which :mod:`jamsdk.export.fp16` uses to choose the FP16 body. Its graphs are then simplified with
 onnxsim (constant folding of the shape arithmetic).

@@ -21,10 +21,10 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from jamsdk._lazy import install_command
 from jamsdk.errors import EngineError, MissingDependencyError
 
-_INSTALL_HINT = ('install it with: pip install "jamsdk[tensorrt]" '
-                 '(on JetPack 6: pip install "cuda-python>=12.6,<12.7")')
+_JETPACK_HINT = '(on JetPack 6: pip install "cuda-python>=12.6,<12.7")'
 
 
 @dataclass(frozen=True)
@@ -356,7 +356,8 @@ def _binding() -> tuple[Cuda | None, str]:
 
         return _PyCuda(driver), ""
     except Exception as exc:  # pycuda without a driver raises ImportError or an undefined-symbol error
-        return None, f"no CUDA binding imports (cuda-python missing; pycuda: {exc}); {_INSTALL_HINT}"
+        return None, (f"no CUDA binding imports (cuda-python missing; pycuda: {exc}); install it with: "
+                      f"{install_command('tensorrt')} {_JETPACK_HINT}")
 
 
 def cuda() -> Cuda:

@@ -68,8 +68,8 @@ class StreamBatch:
 
     Args:
         model_dir: an exported model folder (with ``--batch-sizes`` for a speed-up), or ``"demo"``.
-        backend, mode, precision, providers, threads, cuda_graph, bgr, output_size, use_bg_motion,
-            verify_hashes: as for :class:`~jamsdk.runtime.animator.Animator`; one mode for all streams.
+        backend, mode, precision, providers, threads, cuda_graph, bgr, output_size, use_bg_motion, verify_hashes:
+            as for :class:`~jamsdk.runtime.animator.Animator`; one mode for all streams.
         max_batch: the largest number of streams per stage call (default: the largest exported).
         stats_window: samples kept per key for :meth:`stats`.
 

@@ -21,6 +21,7 @@ import sys
 from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Mapping
 
+from jamsdk._lazy import install_command
 from jamsdk.runtime import _query, cudaenv, jetson, sysinfo
 from jamsdk.runtime.cudaenv import FAIL, OK, SKIP, WARN
 
@@ -29,8 +30,12 @@ INFO = "info"
 SYMBOLS = {OK: "✅", FAIL: "❌", WARN: "⚠️", SKIP: "➖", INFO: "ℹ️"}
 ASCII = {OK: "[ok]", FAIL: "[FAIL]", WARN: "[warn]", SKIP: "[--]", INFO: "[info]"}
 BACKENDS = ("auto", "tensorrt", "onnxruntime", "openvino")
-TRT_INSTALL = ('pip install "jamsdk[tensorrt]"   (Jetson: sudo apt install python3-libnvinfer, in a venv made '
-               'with --system-site-packages)')
+TRT_JETSON = "(Jetson: sudo apt install python3-libnvinfer, in a venv made with --system-site-packages)"
+
+
+def _trt_fix() -> str:
+    """How to install TensorRT: pip for how jamsdk is installed, apt on a Jetson."""
+    return f"{install_command('tensorrt')}   {TRT_JETSON}"
 
 
 @dataclass(frozen=True)
@@ -100,7 +105,7 @@ def check_numpy_opencv(facts: _Facts) -> list[Result]:
 def check_onnxruntime(facts: _Facts) -> list[Result]:
     if importlib.util.find_spec("onnxruntime") is None:
         return [Result("python", "onnxruntime", _optional(facts, "onnxruntime"), "onnxruntime: not installed",
-                       'pip install "jamsdk[onnxruntime]"')]
+                       install_command("onnxruntime"))]
     try:
         # A failing numpy import inside onnxruntime's extension prints its own traceback before the
         # ImportError: the report's line says it, so keep the traceback off the terminal.
@@ -110,7 +115,7 @@ def check_onnxruntime(facts: _Facts) -> list[Result]:
         providers = list(ort.get_available_providers())
     except Exception as exc:
         return [Result("python", "onnxruntime", FAIL, f"onnxruntime does not import: {exc}",
-                       'pip install --force-reinstall "jamsdk[onnxruntime]"')]
+                       install_command("onnxruntime", "--force-reinstall"))]
     facts.ort_ok = True
     return [Result("python", "onnxruntime", OK, f"onnxruntime {ort.__version__} (providers: {', '.join(providers)})",
                    data={"version": ort.__version__, "providers": providers})]
@@ -120,7 +125,7 @@ def check_openvino(facts: _Facts) -> list[Result]:
     """openvino's version and what its CPU plugin can do here (INT8 is where it beats ONNX Runtime)."""
     if importlib.util.find_spec("openvino") is None:
         return [Result("python", "openvino", _optional(facts, "openvino"), "openvino: not installed",
-                       'pip install "jamsdk[openvino]"')]
+                       install_command("openvino"))]
     try:
         from jamsdk.runtime.backends.openvino import core
 
@@ -129,7 +134,7 @@ def check_openvino(facts: _Facts) -> list[Result]:
         name = str(ov_core.get_property("CPU", "FULL_DEVICE_NAME"))
     except Exception as exc:
         return [Result("python", "openvino", FAIL, f"openvino does not load its CPU plugin: {exc}",
-                       'pip install --force-reinstall "jamsdk[openvino]"')]
+                       install_command("openvino", "--force-reinstall"))]
     facts.ov_ok = True
     version = sysinfo.package_version("openvino")
     flags = sysinfo.cpu_flags()
@@ -200,7 +205,8 @@ def check_tensorrt(facts: _Facts) -> list[Result]:
 
     version = sysinfo.package_version("tensorrt")
     if version is None and importlib.util.find_spec("tensorrt") is None:
-        return [Result("tensorrt", "TensorRT", _optional(facts, "tensorrt"), "tensorrt: not installed", TRT_INSTALL)]
+        return [Result("tensorrt", "TensorRT", _optional(facts, "tensorrt"), "tensorrt: not installed",
+                       _trt_fix())]
     if not facts.gpu:
         # Importing is harmless, but without a usable GPU nothing more is learnt and TensorRT's
         # CUDA initialisation is the segfault path this command exists to avoid.
@@ -208,16 +214,17 @@ def check_tensorrt(facts: _Facts) -> list[Result]:
         too_old = support_problem(version) if version else ""
         return [Result("tensorrt", "TensorRT", _optional(facts, "tensorrt"),
                        f"tensorrt {version or '(version unknown)'} installed; not imported (no usable GPU)"
-                       + (f"; {too_old}" if too_old else ""), TRT_INSTALL if too_old else "")]
+                       + (f"; {too_old}" if too_old else ""), _trt_fix() if too_old else "")]
     try:
         trt = importlib.import_module("tensorrt")
     except Exception as exc:
-        return [Result("tensorrt", "TensorRT", FAIL, f"tensorrt does not import: {exc}", TRT_INSTALL)]
+        return [Result("tensorrt", "TensorRT", FAIL, f"tensorrt does not import: {exc}",
+                       _trt_fix())]
     facts.tensorrt_version = str(getattr(trt, "__version__", version))
     too_old = support_problem(facts.tensorrt_version)
     if too_old:  # it imports, but the first Animator would fail: say so here, once
         facts.trt_problem = too_old
-        fix = "flash JetPack 6.1 or later (TensorRT 10.3)" if facts.jetson else TRT_INSTALL
+        fix = "flash JetPack 6.1 or later (TensorRT 10.3)" if facts.jetson else _trt_fix()
         return [Result("tensorrt", "TensorRT", FAIL, too_old, fix, data={"version": facts.tensorrt_version})]
     facts.trt_ok = facts.binding_ok
     # Attribute reads only (no TensorRT object is created): without strong typing (8.6) jamsdk builds

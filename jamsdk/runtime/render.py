@@ -32,6 +32,8 @@ class RenderResult:
     stats: dict
     size: tuple[int, int] = (0, 0)  # (width, height) of the written frames
     model: str = ""
+    #: why the output is this size, where a larger one was there for the asking (or "")
+    size_note: str = ""
 
     def to_json(self) -> dict:
         """A JSON-ready summary (``--json``)."""
@@ -135,7 +137,6 @@ def render_video(model_dir: str | os.PathLike[str], source: str | os.PathLike[st
         if fit != "pad":
             _notify(notify, crop_note((info.height, info.width), "the driving frames", _FIT_HINT))
         square = max(info.height, info.width) if fit == "pad" else min(info.height, info.width)
-        _notify(notify, _size_note(square, anim.image_size, output_size))
         frames = iter_frames(int(driving) if camera else driving, max_frames=max_frames)
         shape = [0, 0]  # (height, width) of the results
 
@@ -167,18 +168,18 @@ def render_video(model_dir: str | os.PathLike[str], source: str | os.PathLike[st
 
         count = write_video(out, animated(), fps=out_fps)
         return RenderResult(out, count, out_fps, anim.backend, anim.stats(), (shape[1], shape[0]),
-                            anim.manifest.model.name)
+                            anim.manifest.model.name, _size_note(square, anim.image_size, output_size))
 
 
 _FIT_HINT = "--fit pad (fit=\"pad\") keeps everything"
 
 
-def _size_note(side: int, model_side: int, output_size: str | int) -> str | None:
-    """One line when the default output (the model's resolution) is smaller than the driving frames' square."""
+def _size_note(side: int, model_side: int, output_size: str | int) -> str:
+    """Said with the result when the default output (the model's resolution, what the model makes:
+    upscaling adds no detail) is smaller than the driving frames' square."""
     if output_size != "model" or side <= model_side:
-        return None
-    return (f"the output is {model_side}×{model_side}, the model's resolution, while the driving frames are "
-            f"{side}×{side}: --output-size crop (output_size=\"crop\") returns their size, upscaled")
+        return ""
+    return f"the model's resolution; --output-size crop: {side}×{side}"
 
 
 def _notify(notify: Callable[[str], None] | None, line: str | None) -> None:

@@ -10,10 +10,15 @@ from __future__ import annotations
 import re
 from typing import Any
 
+from jamsdk._lazy import install_command
+
 #: the oldest TensorRT this backend runs on, and where a supported one comes from
 OLDEST_TENSORRT = (8, 6)
-SUPPORTED_FROM = ("JetPack 6.1 or later ships TensorRT 10.3; elsewhere pip install \"jamsdk[tensorrt]\" "
-                  "(TensorRT 10.3 or newer)")
+
+
+def supported_from() -> str:
+    """Where a supported TensorRT comes from, with the install command for how jamsdk is installed."""
+    return f"JetPack 6.1 or later ships TensorRT 10.3; elsewhere {install_command('tensorrt')} (TensorRT 10.3 or newer)"
 
 
 def version_tuple(version: str) -> tuple[int, ...]:
@@ -40,10 +45,10 @@ def support_problem(version: str) -> str:
     found = version_tuple(version)
     oldest = ".".join(map(str, OLDEST_TENSORRT))
     if not found:
-        return f"TensorRT reports no version number ({version!r}); jamsdk runs on {oldest} or newer; {SUPPORTED_FROM}"
+        return f"TensorRT reports no version number ({version!r}); jamsdk runs on {oldest} or newer; {supported_from()}"
     if found[:2] >= OLDEST_TENSORRT:
         return ""
-    return f"TensorRT {version} is older than {oldest}, the oldest jamsdk runs on; {SUPPORTED_FROM}"
+    return f"TensorRT {version} is older than {oldest}, the oldest jamsdk runs on; {supported_from()}"
 
 
 def has_strong_typing(trt: Any) -> bool:

@@ -121,7 +121,7 @@ def _read(path: str, what: str) -> bytes:
 def run_job(jobs: str | os.PathLike[str], out_dir: str | os.PathLike[str], model_dir: str | os.PathLike[str], *,
             ray_address: str | None = None, actors: int = 1, gpus_per_actor: float = 0.0,
             cpus_per_actor: float = 1.0, backend: str = "auto", precision: str = "fp32", threads: int | None = None,
-            log: Callable[[str], None] | None = None) -> JobSummary:
+            overwrite: bool = False, log: Callable[[str], None] | None = None) -> JobSummary:
     """Animate every row of ``jobs`` into ``out_dir`` on Ray (local unless ``ray_address`` or ``RAY_ADDRESS``).
 
     Args:
@@ -134,6 +134,8 @@ def run_job(jobs: str | os.PathLike[str], out_dir: str | os.PathLike[str], model
         gpus_per_actor: GPUs each actor reserves (0: CPU; TensorRT is used when the folder has engines).
         cpus_per_actor: CPUs each actor reserves.
         backend, precision, threads: as for :class:`~jamsdk.runtime.batch.StreamBatch`.
+        overwrite: run rows whose output exists too, each new output replacing the old one only once
+            it is complete (default: skip them, so a re-run resumes the job).
         log: progress lines (None: quiet).
 
     Returns:
@@ -158,7 +160,7 @@ def run_job(jobs: str | os.PathLike[str], out_dir: str | os.PathLike[str], model
     for row in rows:
         if row.error:
             _fail(summary, row, row.error, say)
-        elif Path(row.out).exists():
+        elif Path(row.out).exists() and not overwrite:
             summary.skipped += 1
             summary.results.append({"index": row.index, "out": row.out, "status": "skipped", "error": ""})
         else:

@@ -41,8 +41,9 @@ class StreamClient:
         token: the service's access token (default: ``$JAMSDK_TOKEN``; none needed on loopback).
 
     Attributes:
-        stream_id: the server's id of this stream; image_size: the model's side S; replica, node: the
-        Serve replica holding the stream and the Ray node it runs on.
+        stream_id: the server's id of this stream.
+        image_size: the model's side S.
+        replica, node: the Serve replica holding the stream and the Ray node it runs on.
     """
 
     def __init__(self, url: str = DEFAULT_URL, *, source: np.ndarray | bytes, timeout: float = 30.0,

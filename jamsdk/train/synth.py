@@ -25,7 +25,7 @@ import numpy as np
 from jamsdk import _folders
 from jamsdk.errors import InputError
 # render_clip is used by write_dataset, and stays part of this module's public names because
-# train/DATA.md documented it as jamsdk.train.synth.render_clip for users' own scripts.
+# docs/data.md documents it as jamsdk.train.synth.render_clip for users' own scripts.
 from jamsdk.train.figures import render_clip
 from jamsdk.train.pairs import PAIRS_DIR, VERSION, write_pairs
 

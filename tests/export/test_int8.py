@@ -275,3 +275,30 @@ def test_cli_bench_and_animate_int8(int8_dir, clip_dir, tmp_path, capsys):
     assert main(["animate", "--model", str(out), "--source", str(clip_dir / "000.png"), "--driving", str(clip_dir),
                  "--out", str(video), "--backend", "onnxruntime", "--precision", "int8", "--no-progress"]) == 0
     assert video.is_file() and video.stat().st_size > 0
+
+
+def test_the_closing_summary_says_each_target_s_choice():
+    # TensorRT's gates took all three stages, this CPU kept two in FP32 and OpenVINO one: the summary
+    # said "3 stage(s) in INT8" above lines that chose FP32 for some.
+    from jamsdk.export.int8 import Int8Report
+    from jamsdk.export.int8_cpu import CpuChoice
+
+    report = Int8Report(35.0, "s8s8", {}, psnr_calibration=40.0, psnr_held_out=39.0)
+    for name in ("generator", "dense_motion", "region_predictor"):
+        report.stages[name] = {"int8": True}
+    report.cpu = {"generator": CpuChoice("s8s8"), "dense_motion": CpuChoice("fp32"),
+                  "region_predictor": CpuChoice("fp32")}
+    report.cpu_psnr = {"calibration": 45.0, "held_out": 44.0}
+    report.openvino_graphs = {"generator": "int8", "dense_motion": "int8", "region_predictor": "fp32"}
+    report.openvino = {"psnr_db_end_to_end": {"calibration": 41.0, "held_out": 34.0}}
+    trt, cpu, ov = report.summary_lines()
+    assert trt.startswith("int8: TensorRT's graphs (<stage>.int8.onnx): 3 of 3 stage(s) INT8 (generator int8, "
+                          "dense_motion int8, region_predictor int8); end to end vs FP32 40.0 dB")
+    assert cpu.startswith("int8: ONNX Runtime on this CPU: 1 of 3 stage(s) INT8 (generator s8s8, dense_motion fp32, "
+                          "region_predictor fp32); end to end vs FP32 45.0 dB on the calibration frames, 44.0 dB held")
+    assert "BELOW" not in trt + cpu
+    assert "2 of 3 stage(s) INT8 (generator int8, dense_motion int8, region_predictor fp32)" in ov
+    assert ov.endswith("34.0 dB held out — BELOW --min-psnr 35 dB on held-out frames")
+    # The neighbour: a stage the gates refused is FP32 on every line.
+    report.stages["region_predictor"] = {"int8": False}
+    assert "2 of 3 stage(s) INT8" in report.summary_lines()[0]

@@ -9,6 +9,7 @@ import numpy as np
 import pytest
 from live_helpers import ASSETS, DRIVING
 
+from jamsdk._lazy import install_command
 from jamsdk.cli import main
 
 
@@ -66,7 +67,7 @@ def test_vcam_without_pyvirtualcam(monkeypatch, capsys):
     monkeypatch.setitem(sys.modules, "pyvirtualcam", None)  # import fails
     assert main(_live("--vcam", "--max-frames", "1")) == 2
     err = capsys.readouterr().err.strip().splitlines()[-1]
-    assert 'pip install "jamsdk[vcam]"' in err
+    assert install_command("vcam") in err
 
 
 def test_vcam_without_a_device(monkeypatch, capsys):

@@ -28,9 +28,12 @@ from jamsdk.model.linalg2x2 import pca_affine
 from jamsdk.model.mraa_checkpoint import jam_key_to_mraa
 from jamsdk.model.mraa_config import model_config_from_mraa
 from jamsdk.model.mraa_import import load_mraa
+from jamsdk.model.mraa_released import MRAA_CONFIGS
 from jamsdk.model.region_predictor import heatmap_moments
 
 DATA = Path(__file__).resolve().parents[1] / "data"
+# The five released configs ship with jamsdk (convert-mraa picks them for the released checkpoints).
+released_config = lambda name: MRAA_CONFIGS / f"{name}.yaml"  # noqa: E731
 TINY = {"mgif": DATA / "mraa-tiny-mgif.yaml", "vox": DATA / "mraa-tiny-vox.yaml"}
 
 
@@ -109,7 +112,7 @@ def full_size(request, tmp_path_factory):
 
     stdout, stderr = io.StringIO(), io.StringIO()
     with contextlib.redirect_stdout(stdout), contextlib.redirect_stderr(stderr):
-        rc = main(["convert-mraa", "--checkpoint", str(src), "--config", str(DATA / f"mraa-{name}.yaml"),
+        rc = main(["convert-mraa", "--checkpoint", str(src), "--config", str(released_config(name)),
                    "--out", str(out)])
     assert rc == 0, stderr.getvalue()
     assert sorted(p.name for p in tmp.iterdir()) == sorted([src.name, out.name])  # no temp files
@@ -148,7 +151,7 @@ def test_full_size_conversion_matches_the_mraa_reference(full_size):
     """The converted released-size model computes what MRAA's formulas compute on the same tensors
     (regions, background, dense motion, prediction; relative and avd transfer), on 128×128 frames."""
     name, ckpt, _, _, model, _ = full_size
-    ref = MraaReference(ckpt, read_yaml(DATA / f"mraa-{name}.yaml"))
+    ref = MraaReference(ckpt, read_yaml(released_config(name)))
     frames = synthetic_frames(3, size=128)  # the networks are convolutional: 128² keeps the test short
     source, driving = frames[:1], frames[2:3]
     r_src, r_drv, r_drv0 = ref.regions(source), ref.regions(driving), ref.regions(frames[1:2])
@@ -726,7 +729,7 @@ RELEASED = {  # config → (size it was trained at, K, region pad, bg_type)
 
 @pytest.mark.parametrize("name", sorted(RELEASED))
 def test_every_released_config_layout_is_read(name):
-    raw = read_yaml(DATA / f"mraa-{name}.yaml")
+    raw = read_yaml(released_config(name))
     assert "common_params" not in raw["model_params"] and "num_regions" in raw["model_params"]  # the real layout
     assert set(raw) == {"dataset_params", "model_params", "train_params", "train_avd_params",
                         "reconstruction_params", "animate_params", "visualizer_params"}

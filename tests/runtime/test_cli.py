@@ -30,7 +30,15 @@ def test_animate_writes_a_video(tiny_jam, inputs, tmp_path, capsys):
     assert video.shape == (5, 64, 64, 3)
     assert video.std() > 1  # not a blank video
     printed = capsys.readouterr().out
-    assert "wrote" in printed and "frames at 12 fps" in printed and "generator" in printed
+    # The output size is said once, with why and how to get the driving frames' size (no separate note).
+    assert printed.startswith(f"wrote {out}: 5 frames at 12 fps, 64×64 (the model's resolution; --output-size "
+                              "crop: 80×80), onnxruntime, ") and printed.count("\n") == 1
+    # The per-stage table only when asked for (it was 9 lines on every run).
+    assert main(["animate", "--model", str(model_dir), "--source", str(inputs / "source.png"), "--driving",
+                 str(inputs / "driving.mp4"), "--out", str(out), "--max-frames", "2", "--no-progress",
+                 "--stats"]) == 0
+    table = capsys.readouterr().out.splitlines()[1:]
+    assert table[0].split()[:3] == ["stage", "count", "mean"] and any(r.startswith("generator ") for r in table)
 
 
 def test_animate_gif_with_mode_and_fps(tiny_jam, inputs, tmp_path):
@@ -131,7 +139,9 @@ def test_animate_without_model_runs_the_demo_model_and_says_so(fresh_notice, inp
                "--output-size", "crop", "--threads", "1", "--max-frames", "2", "--no-progress"])
     assert rc == 0
     assert read_frames(out).shape == (2, 80, 80, 3)  # the 100×80 frames' centred square, not the model's 128
-    err = capsys.readouterr().err.splitlines()
+    captured = capsys.readouterr()
+    assert captured.out.startswith(f"wrote {out}: 2 frames at 12 fps, 80×80, onnxruntime")  # no size note
+    err = captured.err.splitlines()
     assert f"jamsdk animate: note: {DEMO_NOTICE}" in err
     crop = [line for line in err if "100×80 (W×H)" in line]
     assert len(crop) == 1 and "centred 80×80 square" in crop[0] and "10 px each cut from the left and right" in crop[0] and "--fit pad" in crop[0]
@@ -146,7 +156,7 @@ def test_animate_model_demo_and_output_size_n(fresh_notice, inputs, tmp_path, ca
                str(inputs / "driving.mp4"), "--out", str(out), "--output-size", "48", "--max-frames", "2",
                "--no-progress", "--json", str(tmp_path / "r.json")])
     assert rc == 0 and read_frames(out).shape == (2, 48, 48, 3)
-    assert "note: using the bundled demo model" in capsys.readouterr().err
+    assert "note: demo model jam-demo-128" in capsys.readouterr().err
     report = json.loads((tmp_path / "r.json").read_text())
     assert report["model"] == "jam-demo-128" and report["size"] == [48, 48] and report["frames"] == 2
 
@@ -241,8 +251,7 @@ def test_notes_say_what_was_chosen_and_what_is_written(tiny_jam, tmp_path, capsy
     assert not any("keeps its aspect ratio" in n for n in notes)  # three square panels are written
     best = [n for n in notes if n.startswith("note: --best-frame: the reference is driving frame ")]
     assert len(best) == 1 and int(best[0].split("driving frame ")[1].split()[0]) in range(1, 6)
-    assert "note: the output is 64×64, the model's resolution, while the driving frames are 160×160: " \
-           "--output-size crop (output_size=\"crop\") returns their size, upscaled" in notes
+    assert not any("resolution" in n for n in notes)  # said once, with the result (below)
     assert read_frames(tmp_path / "o.mp4").shape[1:3] == (64, 192)
 
 
@@ -273,3 +282,16 @@ def test_a_clean_demo_run_prints_only_jamsdk_lines(tmp_path):
     foreign = [line for line in proc.stderr.splitlines() if not line.startswith(("jamsdk demo: note: ", "note: "))]
     assert foreign == [], proc.stderr
     assert proc.stdout.startswith(f"wrote {tmp_path / 'demo.mp4'}: 40 frames")
+
+
+def test_a_missing_camera_is_reported_as_one(inputs, tmp_path, capsys):
+    # Was "camera 7: cannot open (corrupt, empty or unsupported video)".
+    rc = main(["animate", "--source", str(inputs / "source.png"), "--driving", "7", "--out",
+               str(tmp_path / "o.mp4"), "--no-progress"])
+    err = capsys.readouterr().err
+    assert rc == 2 and "camera 7 does not open: no camera at index 7 here" in err and "corrupt" not in err, err
+    assert not (tmp_path / "o.mp4").exists()
+    # The neighbour: a broken video file is still called corrupt.
+    (tmp_path / "7.mp4").write_bytes(b"not a video")
+    with pytest.raises(InputError, match="7.mp4: cannot open \\(corrupt"):
+        render_video("demo", inputs / "source.png", str(tmp_path / "7.mp4"), tmp_path / "o.mp4", show_progress=False)

@@ -19,6 +19,7 @@ from pathlib import Path
 
 import pytest
 
+from jamsdk._lazy import install_command
 from jamsdk.cli import main
 from jamsdk.bundled import DEMO_MODEL_DIR as DEMO_MODEL
 from jamsdk.model_files import sha256_file
@@ -226,8 +227,8 @@ def test_tensorrt_older_than_8_6_is_refused_in_one_line(monkeypatch, capsys, tmp
     r = by_name(report)
     assert r["TensorRT"].status == FAIL and not report.ok
     assert r["TensorRT"].message == ("TensorRT 8.5.2.2 is older than 8.6, the oldest jamsdk runs on; JetPack 6.1 or "
-                                     "later ships TensorRT 10.3; elsewhere pip install \"jamsdk[tensorrt]\" (TensorRT "
-                                     "10.3 or newer)")
+                                     "later ships TensorRT 10.3; elsewhere " + install_command("tensorrt")
+                                     + " (TensorRT 10.3 or newer)")
     assert main(["doctor", "--model", str(model), "--backend", "tensorrt"]) == 1
     assert "❌ TensorRT 8.5.2.2 is older than 8.6" in capsys.readouterr().out
     assert main(["doctor", "--model", str(model)]) == 0  # auto: ONNX Runtime runs the graphs
@@ -341,7 +342,7 @@ def test_doctor_openvino(capsys, monkeypatch, tmp_path):
     monkeypatch.setattr(doctor.importlib.util, "find_spec", lambda name: None if name == "openvino" else object())
     report = doctor.run_checks(backend="openvino")
     line = by_name(report)["openvino"]
-    assert line.status == FAIL and line.fix == 'pip install "jamsdk[openvino]"' and not report.ok
+    assert line.status == FAIL and line.fix == install_command("openvino") and not report.ok
     assert by_name(doctor.run_checks(backend="onnxruntime"))["openvino"].status == SKIP  # not asked for
 
 

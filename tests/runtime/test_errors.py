@@ -128,8 +128,11 @@ def test_fp16_graphs_missing(model_copy):
 
 
 def test_missing_folder_manifest_and_graph(model_copy, tmp_path):
-    with pytest.raises(ManifestError, match="does not exist"):
-        jamsdk.Animator(tmp_path / "nowhere")
+    with pytest.raises(ManifestError, match=r"nowhere does not exist: expected a folder written by jamsdk export "
+                                            r"\(or 'demo' for the bundled model\)$"):
+        jamsdk.Animator(tmp_path / "nowhere")  # the CLI's hint, in the Python API too
+    with pytest.raises(ManifestError, match=r"is not a folder: .* \(or 'demo'"):
+        jamsdk.Animator(model_copy / "manifest.json")  # its neighbour: a file, not a folder
     (model_copy / "generator.onnx").unlink()
     with pytest.raises(ManifestError, match="generator.onnx is missing"):
         jamsdk.Animator(model_copy)

@@ -64,6 +64,14 @@ def test_job_with_two_actors_then_resume(job, tiny_batched, ray_local):
     again = run_job(job / "jobs.jsonl", out_dir, tiny_batched, actors=2, threads=1, backend="onnxruntime")
     assert (again.done, again.skipped, again.failed) == (0, ROWS - 2, 2)
 
+    # --overwrite: every row runs again and replaces its output (the old bytes are gone, none is left half)
+    (out_dir / "out" / "row1.mp4").write_bytes(b"an older output")
+    redo = run_job(job / "jobs.jsonl", out_dir, tiny_batched, actors=2, threads=1, backend="onnxruntime",
+                   overwrite=True)
+    assert (redo.done, redo.skipped, redo.failed) == (ROWS - 2, 0, 2)
+    assert read_frames(out_dir / "out" / "row1.mp4").shape == (4, 64, 64, 3)
+    assert not list(out_dir.rglob(".*tmp*"))
+
 
 def test_cli_errors_before_any_work(tmp_path, capsys):
     from jamsdk.cli import main

@@ -1,11 +1,13 @@
 """Protocol helpers, limits and the light-import promise (no Ray needed)."""
 
+import re
 import subprocess
 import sys
 
 import numpy as np
 import pytest
 
+from jamsdk._lazy import install_command
 from jamsdk.errors import InputError, MissingDependencyError
 from jamsdk.serve.protocol import Limits, decode_image, encode_png
 
@@ -34,7 +36,7 @@ def test_missing_ray_names_the_extra(monkeypatch):
     from jamsdk.scale._ray import require_ray
 
     monkeypatch.setitem(sys.modules, "ray", None)  # import ray → ImportError
-    with pytest.raises(MissingDependencyError, match=r'pip install "jamsdk\[ray\]"'):
+    with pytest.raises(MissingDependencyError, match=re.escape(install_command("ray"))):
         require_ray()
 
 

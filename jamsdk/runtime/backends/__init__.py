@@ -28,7 +28,7 @@ BACKENDS: dict[str, type[Backend]] = {
 #: ``backend="auto"`` takes the first of these that can run the model here, per precision. OpenVINO
 #: comes before ONNX Runtime for INT8 only: on the same Q/DQ graphs it ran jam-256 at ~0.6x ONNX
 #: Runtime's INT8 time on an AVX-512 VNNI CPU, while in FP32 the two were within noise and OpenVINO's
-#: first open compiles for seconds (runtime/README.md, "OpenVINO", has the numbers).
+#: first open compiles for seconds (docs/performance.md has the numbers).
 AUTO_ORDERS: dict[str, tuple[str, ...]] = {
     "fp32": ("tensorrt", "onnxruntime", "openvino"),
     "fp16": ("tensorrt", "onnxruntime", "openvino"),

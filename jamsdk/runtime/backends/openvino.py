@@ -2,9 +2,9 @@
 
 Why it exists: on a CPU with AVX-512 VNNI, OpenVINO runs the export's symmetric Q/DQ ``int8``
 graphs at about 2.9× its FP32 convolution rate, where ONNX Runtime's S8S8 kernels are no faster
-than FP32 (runtime/README.md has the numbers). In FP32 the two runtimes are within a few per cent.
+than FP32 (docs/performance.md has the numbers). In FP32 the two runtimes are within a few per cent.
 
-Settings that decide correctness or speed (each measured; runtime/README.md, "OpenVINO"):
+Settings that decide correctness or speed (each measured; docs/runtime.md, "OpenVINO"):
 
 * ``INFERENCE_PRECISION_HINT: f32`` always. OpenVINO's default on a CPU with BF16 is bf16, which
   silently ruins this model's flow path (24 dB mean, 16 dB worst frame against FP32).

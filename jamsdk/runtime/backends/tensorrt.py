@@ -37,7 +37,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 
 import numpy as np
 
-from jamsdk._lazy import require
+from jamsdk._lazy import install_command, require
 from jamsdk.errors import EngineError
 from jamsdk.runtime import _cuda
 from jamsdk.runtime.trt_support import support_problem
@@ -233,7 +233,7 @@ class TensorRTBackend(Backend):
         try:  # safe now that a GPU answered; a broken install must not break "auto"
             trt = importlib.import_module("tensorrt")
         except Exception as exc:
-            return f'tensorrt does not import ({exc}); pip install "jamsdk[tensorrt]"'
+            return f"tensorrt does not import ({exc}); {install_command('tensorrt')}"
         return support_problem(getattr(trt, "__version__", ""))
 
     @classmethod
