@@ -72,16 +72,9 @@ def niceness(pid: int) -> int | None:
 
 def listening_pid(port: int) -> int | None:
     """The process that listens on TCP ``port`` (Linux ``/proc``; the Ray Serve proxy for serve_load.py)."""
-    inodes = set()
-    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
-        try:
-            with open(table, encoding="utf-8") as fh:
-                for line in fh.readlines()[1:]:
-                    parts = line.split()
-                    if parts[3] == "0A" and int(parts[1].rsplit(":", 1)[1], 16) == port:
-                        inodes.add(parts[9])
-        except OSError:
-            continue
+    from jamsdk.scale._sockets import listening_inodes
+
+    inodes = {inode for inode, (_, p) in listening_inodes().items() if p == port}
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             for fd in os.listdir(f"/proc/{pid}/fd"):
@@ -122,3 +115,17 @@ def black_png(width: int, height: int) -> bytes:
     parts.append(comp.flush())
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", b"".join(parts)) + chunk(b"IEND", b"")
+
+
+def gradient_png(width: int, height: int) -> bytes:
+    """A valid ``width × height`` PNG of a horizontal red gradient, compressed as far as OpenCV goes: at
+    4096×4096 it is 58,812 bytes, the probe's "valid 4096² PNG frames (58 KB each)" (16.8 MP to decode)."""
+    import cv2
+    import numpy as np
+
+    img = np.zeros((height, width, 3), np.uint8)
+    img[:, :, 2] = (np.arange(width) * 255 // width).astype(np.uint8)[None, :]
+    ok, buf = cv2.imencode(".png", img, [cv2.IMWRITE_PNG_COMPRESSION, 9])
+    if not ok:
+        raise RuntimeError("OpenCV could not encode the PNG")
+    return buf.tobytes()

@@ -37,10 +37,11 @@ from ray import serve
 
 from jamsdk.access import Access
 from jamsdk.errors import InputError
+from jamsdk.image_header import check_image_bytes
 from jamsdk.runtime.frames import to_image, to_model_input
 from jamsdk.serve.inbox import Closed as _Closed, Inbox as _Inbox
-from jamsdk.serve.policy import PenaltyBox as _PenaltyBox, StreamPolicy as _StreamPolicy, \
-    refusal_text as _refusal_text
+from jamsdk.serve.policy import Debts as _Debts, PenaltyBox as _PenaltyBox, PixelBudget as _PixelBudget, \
+    StreamPolicy as _StreamPolicy, refusal_text as _refusal_text
 from jamsdk.serve.proxy_guard import HEADER as _GUARD_HEADER, close_reason as _close_reason, \
     penalty_reason as _penalty_reason
 from jamsdk.serve.protocol import CLOSE_CODES, ROUTE, Limits, decode_image, encode_png, message
@@ -62,6 +63,15 @@ def _rss_bytes() -> Optional[int]:
             return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
     except (OSError, ValueError, IndexError):
         return None
+
+
+def _decoded_pixels(data: bytes, limits: Limits) -> int:
+    """The pixels decoding this picture will cost: what its header declares, 0 when the limits refuse it
+    before decoding (a bomb costs microseconds, and no budget)."""
+    try:
+        return check_image_bytes(data, "", limits.max_pixels, limits.max_side).pixels
+    except InputError:
+        return 0
 
 
 def _gone(exc: BaseException) -> bool:
@@ -107,6 +117,8 @@ class AnimationService:
         self.policy_closed = 0  # streams closed for sending too much (jamsdk.serve.policy)
         self.penalized = 0  # handshakes refused while their address served a penalty
         self._penalties = _PenaltyBox(self.limits.penalty_s)
+        self._debts = _Debts(self.limits.max_pixels_per_s)  # decode budgets owed by ended streams, by address
+        self.paced_s = 0.0  # seconds streams waited for their decode budget (jamsdk.serve.policy.PixelBudget)
         self._animate.set_max_batch_size(max(2, self._sb.max_batch))
         self._animate.set_batch_wait_timeout_s(batch_wait_s)
 
@@ -119,6 +131,7 @@ class AnimationService:
         return {"pid": os.getpid(), "replica": self._replica, "node": self._node, "rss_bytes": _rss_bytes(),
                 "streams": self._active, "frames": self.frames, "batches": self.batches, "dropped": self.dropped,
                 "refused": self.refused, "policy_closed": self.policy_closed, "penalized": self.penalized,
+                "paced_s": round(self.paced_s, 3),
                 # This request came through Serve's proxy too: the guard's header says whether it runs there.
                 "proxy_guard": _GUARD_HEADER.decode() in request.headers,
                 "batch_sizes": list(self._sb.batch_sizes),
@@ -147,8 +160,9 @@ class AnimationService:
         inbox = _Inbox(self.limits.max_pending)
         policy = _StreamPolicy(self.limits.max_messages_per_s, self.limits.max_bad_messages)
         reader = asyncio.create_task(self._read(ws, inbox, policy))
+        budget = _PixelBudget(self.limits.max_pixels_per_s, self._debts.take(address))
         try:
-            sid = await self._open_stream(ws, inbox)
+            sid = await self._open_stream(ws, inbox, budget)
             if sid is None:
                 return
             while True:
@@ -169,6 +183,7 @@ class AnimationService:
                         await self._refuse(ws, inbox, policy, f"frame {seq + 1}: expected a binary message (PNG or "
                                                               "JPEG) or {\"type\": \"reset\"}, got text")
                 else:
+                    await self._pace(budget, payload)
                     try:
                         x = await self._in_pool(self._prepare, payload, f"frame {seq}")
                     except InputError as exc:
@@ -196,6 +211,7 @@ class AnimationService:
                 raise
         finally:
             reader.cancel()
+            self._debts.leave(address, budget)
             self._active -= 1
             if sid is not None:
                 self._sb.remove_stream(sid)
@@ -250,9 +266,19 @@ class AnimationService:
     async def _in_pool(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
 
-    async def _open_stream(self, ws: WebSocket, inbox: _Inbox) -> Optional[int]:
+    async def _pace(self, budget: _PixelBudget, data: bytes) -> None:
+        """Wait until the stream may decode again, then charge it this picture's declared pixels."""
+        wait = budget.wait()
+        if wait > 0:
+            self.paced_s += wait
+            await asyncio.sleep(wait)
+        budget.charge(_decoded_pixels(data, self.limits))
+
+    async def _open_stream(self, ws: WebSocket, inbox: _Inbox, budget: _PixelBudget) -> Optional[int]:
         kind, _, payload, _ = await inbox.get()
         try:
+            if kind == "bytes":
+                await self._pace(budget, payload)
             if kind == "too_big":
                 raise InputError(f"source picture: {payload} bytes is over the limit of "
                                  f"{self.limits.max_message_bytes} bytes")

@@ -16,7 +16,9 @@ The rules, per stream (numbers from :class:`~jamsdk.serve.protocol.Limits`):
   unexpected text) a minute, with a burst of as many;
 * a stream that breaks either is closed with code 1008 and the reason, and its client's address
   may not open another stream for ``penalty_s`` seconds: the handshake is refused with HTTP 429 and
-  ``Retry-After`` before the replica reads anything (``penalty_s = 0`` turns the penalty off).
+  ``Retry-After`` before the replica reads anything (``penalty_s = 0`` turns the penalty off);
+* at most ``max_pixels_per_s`` decoded pixels a second (:class:`PixelBudget`): valid but huge
+  frames are delayed, not refused, so that one client's decoding cannot starve the other streams.
 
 Behind a reverse proxy or a NAT every client shares one address, and so shares the penalty: there,
 set ``penalty_s`` to 0 and limit connection rates in the reverse proxy. Kept apart from
@@ -74,6 +76,39 @@ class StreamPolicy:
         return f"more than {self.max_bad_messages} refused messages in a minute (the limit); stream closed"
 
 
+class PixelBudget:
+    """A stream's share of the replica's decoding: ``rate`` pixels a second, a frame at a time.
+
+    Decoding and resizing a frame costs about 25-30 ns a pixel here (a 4096² PNG: ~0.5 s of a core;
+    ``benchmarks/serve_load.py --attacks heavy``), while the model's own work is the same for any
+    frame. So valid but huge frames from one client take the replica's CPU from every other stream.
+    Each stream may decode ``rate`` pixels a second on average: a frame is charged what its header
+    declares, and the stream's next frame waits until the charge is paid off (:meth:`wait`). A frame
+    is never refused for its size here (the pixel and side limits do that); it is delayed, and while
+    it waits the stream's surplus frames are dropped as any flood's are (:mod:`jamsdk.serve.inbox`).
+    A stream that ends in debt leaves it to its address (:class:`Debts`), so reconnecting does not
+    reset it.
+    """
+
+    def __init__(self, rate: float, debt: float = 0.0, clock: Clock = time.monotonic):
+        self.rate, self._clock = float(rate), clock  # rate 0: no budget
+        # when the pixels charged so far are paid off
+        self._free_at = clock() + (max(0.0, debt) / self.rate if self.rate > 0 else 0.0)
+
+    def wait(self) -> float:
+        """Seconds until this stream may decode its next frame (0: now)."""
+        return max(0.0, self._free_at - self._clock())
+
+    def charge(self, pixels: int) -> None:
+        """A frame of ``pixels`` is being decoded now."""
+        if self.rate > 0:
+            self._free_at = max(self._free_at, self._clock()) + pixels / self.rate
+
+    def debt(self) -> float:
+        """Pixels charged but not yet paid off (what :class:`Debts` keeps when the stream ends)."""
+        return self.wait() * self.rate
+
+
 def refusal_text(address: Optional[str], wait: float) -> str:
     """What a penalised address is told when its handshake is refused (by a replica or by Serve's proxy)."""
     return f"{address} may not open a stream for {math.ceil(wait)} s more: a stream from it broke the service's limits"
@@ -125,4 +160,24 @@ class PenaltyBox:
             self._until.popitem(last=False)
 
 
-__all__ = ["PenaltyBox", "RateBucket", "StreamPolicy", "refusal_text"]
+class Debts:
+    """Unpaid pixels of ended streams, by client address: a new stream from that address starts with them.
+
+    Kept like penalties (:class:`PenaltyBox`: bounded, oldest out first); an entry is gone once paid off.
+    """
+
+    def __init__(self, rate: float, max_entries: int = 4096, clock: Clock = time.monotonic):
+        self.rate, self._clock = float(rate), clock
+        self._box = PenaltyBox(0.0, max_entries=max_entries, clock=clock)
+
+    def leave(self, address: Optional[str], budget: PixelBudget) -> None:
+        """A stream from ``address`` ended with ``budget``'s debt."""
+        if budget.wait() > self._box.remaining(address):
+            self._box.add(address, budget.wait())
+
+    def take(self, address: Optional[str]) -> float:
+        """The pixels a new stream from ``address`` starts owing."""
+        return self._box.remaining(address) * self.rate if self.rate > 0 else 0.0
+
+
+__all__ = ["Debts", "PenaltyBox", "PixelBudget", "RateBucket", "StreamPolicy", "refusal_text"]

@@ -3,7 +3,7 @@
 import pytest
 
 from jamsdk.errors import InputError
-from jamsdk.serve.policy import PenaltyBox, RateBucket, StreamPolicy
+from jamsdk.serve.policy import Debts, PenaltyBox, PixelBudget, RateBucket, StreamPolicy
 from jamsdk.serve.protocol import Limits
 
 
@@ -75,9 +75,64 @@ def test_penalty_box_expires_and_is_bounded():
     assert len(box) == 1
 
 
+def test_a_repeat_offender_under_the_cap_keeps_its_penalty():
+    """A repeat offence moves the address to the back: when the box is full, the oldest *other*
+    penalty ends early, never the repeat offender's (insertion order stays expiry order)."""
+    clock = Clock()
+    box = PenaltyBox(10, max_entries=2, clock=clock)
+    box.add("A")
+    clock.now += 1
+    box.add("B")
+    clock.now += 1
+    box.add("A")  # again: its penalty restarts, and it is now the newest
+    clock.now += 1
+    box.add("C")  # the box is full: the oldest penalty (B's) ends early
+    assert box.remaining("A") == pytest.approx(9) and box.remaining("B") == 0
+    assert box.remaining("C") == pytest.approx(10)
+
+
+def test_a_pixel_budget_delays_heavy_frames_and_never_light_ones():
+    """8 MP a second: 256² frames at 30 a second never wait; a 4096² frame (16.8 MP) makes the
+    stream's next frame wait ~2.1 s; a frame exactly at the rate waits exactly one second."""
+    clock = Clock()
+    light = PixelBudget(8e6, clock=clock)
+    for _ in range(300):
+        assert light.wait() == 0
+        light.charge(256 * 256)
+        clock.now += 1 / 30
+    heavy = PixelBudget(8e6, clock=clock)
+    assert heavy.wait() == 0
+    heavy.charge(4096 * 4096)
+    assert heavy.wait() == pytest.approx(4096 * 4096 / 8e6)
+    clock.now += heavy.wait()
+    assert heavy.wait() == 0
+    heavy.charge(8_000_000)
+    assert heavy.wait() == pytest.approx(1.0) and heavy.debt() == pytest.approx(8e6)
+    clock.now += 0.5
+    assert heavy.wait() == pytest.approx(0.5)
+    off = PixelBudget(0, clock=clock)
+    off.charge(10**9)
+    assert off.wait() == 0  # 0: no budget
+
+
+def test_reconnecting_does_not_clear_a_streams_debt():
+    clock = Clock()
+    debts = Debts(8e6, clock=clock)
+    budget = PixelBudget(8e6, debts.take("10.0.0.9"), clock=clock)
+    budget.charge(4096 * 4096)
+    debts.leave("10.0.0.9", budget)  # the stream ends owing ~2.1 s
+    clock.now += 1
+    again = PixelBudget(8e6, debts.take("10.0.0.9"), clock=clock)
+    assert again.wait() == pytest.approx(4096 * 4096 / 8e6 - 1)
+    assert PixelBudget(8e6, debts.take("10.0.0.10"), clock=clock).wait() == 0  # another address owes nothing
+    clock.now += 5
+    assert debts.take("10.0.0.9") == 0
+
+
 @pytest.mark.parametrize("field,value", [("max_messages_per_s", 0), ("max_messages_per_s", True),
                                          ("max_bad_messages", 0), ("max_bad_messages", 2.5),
-                                         ("penalty_s", -1), ("penalty_s", "10")])
+                                         ("penalty_s", -1), ("penalty_s", "10"), ("max_pixels_per_s", -1),
+                                         ("max_pixels_per_s", float("inf")), ("max_pixels_per_s", float("nan"))])
 def test_limits_refuse_nonsense(field, value):
     with pytest.raises(InputError, match=field):
         Limits(**{field: value})
