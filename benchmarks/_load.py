@@ -72,9 +72,16 @@ def niceness(pid: int) -> int | None:
 
 def listening_pid(port: int) -> int | None:
     """The process that listens on TCP ``port`` (Linux ``/proc``; the Ray Serve proxy for serve_load.py)."""
-    from jamsdk.scale._sockets import listening_inodes
-
-    inodes = {inode for inode, (_, p) in listening_inodes().items() if p == port}
+    inodes = set()
+    for table in ("/proc/net/tcp", "/proc/net/tcp6"):
+        try:
+            with open(table, encoding="utf-8") as fh:
+                for line in fh.readlines()[1:]:
+                    parts = line.split()
+                    if parts[3] == "0A" and int(parts[1].rsplit(":", 1)[1], 16) == port:
+                        inodes.add(parts[9])
+        except OSError:
+            continue
     for pid in filter(str.isdigit, os.listdir("/proc")):
         try:
             for fd in os.listdir(f"/proc/{pid}/fd"):

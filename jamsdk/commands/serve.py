@@ -52,10 +52,10 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
     p.add_argument("--penalty", type=float, default=10.0, metavar="S",
                    help="after such a close, refuse new streams from that client's address for S seconds "
                         "(default 10; 0 behind a reverse proxy or NAT, where clients share an address)")
-    p.add_argument("--max-pixels-per-s", type=float, default=8_000_000.0, metavar="N",
-                   help="pixels a stream may have decoded a second on average (frames as their headers declare "
-                        "them); a larger frame delays that stream's next one, so valid but huge frames cannot "
-                        "starve the other streams (default 8000000: a 720p camera at 8 frames/s; 0: no budget)")
+    p.add_argument("--decode-share", type=float, default=0.1, metavar="F",
+                   help="the fraction of each second a stream's pictures may take to decode, on average; a slow "
+                        "one delays that stream's next one, so valid but huge frames cannot starve the other "
+                        "streams (default 0.1: a 256² PNG frame at ~50 frames/s, a 720p PNG at ~4; 0: no budget)")
     p.add_argument("--trusted-proxy", action="append", default=[], metavar="ADDRESS",
                    help="a reverse proxy in front of the service whose X-Forwarded-For header is believed (an "
                         "address or network, repeatable); default: none, so a client cannot pose as another "
@@ -66,7 +66,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
 # Limits' fields as the options that set them (an error names the option the user typed).
 _FLAGS = {"max_streams": "--max-streams", "max_message_bytes": "--max-frame-bytes", "idle_timeout_s": "--idle-timeout",
           "max_messages_per_s": "--max-message-rate", "max_bad_messages": "--max-bad-messages",
-          "penalty_s": "--penalty", "max_pixels_per_s": "--max-pixels-per-s"}
+          "penalty_s": "--penalty", "decode_share": "--decode-share"}
 
 
 def _limits(args: argparse.Namespace):  # noqa: ANN202 - jamsdk.serve.protocol.Limits, imported late

@@ -25,6 +25,7 @@ import asyncio
 import json
 import math
 import os
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from typing import Any, Dict, List, Optional, Tuple
@@ -37,10 +38,9 @@ from ray import serve
 
 from jamsdk.access import Access
 from jamsdk.errors import InputError
-from jamsdk.image_header import check_image_bytes
 from jamsdk.runtime.frames import to_image, to_model_input
 from jamsdk.serve.inbox import Closed as _Closed, Inbox as _Inbox
-from jamsdk.serve.policy import Debts as _Debts, PenaltyBox as _PenaltyBox, PixelBudget as _PixelBudget, \
+from jamsdk.serve.policy import DecodeBudget as _DecodeBudget, Debts as _Debts, PenaltyBox as _PenaltyBox, \
     StreamPolicy as _StreamPolicy, refusal_text as _refusal_text
 from jamsdk.serve.proxy_guard import HEADER as _GUARD_HEADER, close_reason as _close_reason, \
     penalty_reason as _penalty_reason
@@ -65,13 +65,14 @@ def _rss_bytes() -> Optional[int]:
         return None
 
 
-def _decoded_pixels(data: bytes, limits: Limits) -> int:
-    """The pixels decoding this picture will cost: what its header declares, 0 when the limits refuse it
-    before decoding (a bomb costs microseconds, and no budget)."""
+def _timed(fn: Any, *args: Any) -> Tuple[Any, Optional[InputError], float]:
+    """``(fn(*args), None, seconds)`` or ``(None, its InputError, seconds)``; the time is measured in the
+    thread that ran it (not the pool's queue): a refusal after decoding cost time too."""
+    start = time.perf_counter()
     try:
-        return check_image_bytes(data, "", limits.max_pixels, limits.max_side).pixels
-    except InputError:
-        return 0
+        return fn(*args), None, time.perf_counter() - start
+    except InputError as exc:
+        return None, exc, time.perf_counter() - start
 
 
 def _gone(exc: BaseException) -> bool:
@@ -117,8 +118,8 @@ class AnimationService:
         self.policy_closed = 0  # streams closed for sending too much (jamsdk.serve.policy)
         self.penalized = 0  # handshakes refused while their address served a penalty
         self._penalties = _PenaltyBox(self.limits.penalty_s)
-        self._debts = _Debts(self.limits.max_pixels_per_s)  # decode budgets owed by ended streams, by address
-        self.paced_s = 0.0  # seconds streams waited for their decode budget (jamsdk.serve.policy.PixelBudget)
+        self._debts = _Debts()  # decoding time owed by ended streams, by address
+        self.paced_s = 0.0  # seconds streams waited for their decoding budget (jamsdk.serve.policy.DecodeBudget)
         self._animate.set_max_batch_size(max(2, self._sb.max_batch))
         self._animate.set_batch_wait_timeout_s(batch_wait_s)
 
@@ -160,7 +161,7 @@ class AnimationService:
         inbox = _Inbox(self.limits.max_pending)
         policy = _StreamPolicy(self.limits.max_messages_per_s, self.limits.max_bad_messages)
         reader = asyncio.create_task(self._read(ws, inbox, policy))
-        budget = _PixelBudget(self.limits.max_pixels_per_s, self._debts.take(address))
+        budget = _DecodeBudget(self.limits.decode_share, self._debts.take(address))
         try:
             sid = await self._open_stream(ws, inbox, budget)
             if sid is None:
@@ -183,9 +184,8 @@ class AnimationService:
                         await self._refuse(ws, inbox, policy, f"frame {seq + 1}: expected a binary message (PNG or "
                                                               "JPEG) or {\"type\": \"reset\"}, got text")
                 else:
-                    await self._pace(budget, payload)
                     try:
-                        x = await self._in_pool(self._prepare, payload, f"frame {seq}")
+                        x = await self._decode(budget, self._prepare, payload, f"frame {seq}")
                     except InputError as exc:
                         await self._refuse(ws, inbox, policy, str(exc))
                         continue
@@ -266,25 +266,27 @@ class AnimationService:
     async def _in_pool(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
 
-    async def _pace(self, budget: _PixelBudget, data: bytes) -> None:
-        """Wait until the stream may decode again, then charge it this picture's declared pixels."""
+    async def _decode(self, budget: _DecodeBudget, fn: Any, *args: Any) -> Any:
+        """``fn(*args)`` in the decoding pool once the stream's budget allows it; the stream is charged its time."""
         wait = budget.wait()
         if wait > 0:
             self.paced_s += wait
             await asyncio.sleep(wait)
-        budget.charge(_decoded_pixels(data, self.limits))
+        result, error, seconds = await self._in_pool(_timed, fn, *args)
+        budget.charge(seconds)
+        if error is not None:
+            raise error
+        return result
 
-    async def _open_stream(self, ws: WebSocket, inbox: _Inbox, budget: _PixelBudget) -> Optional[int]:
+    async def _open_stream(self, ws: WebSocket, inbox: _Inbox, budget: _DecodeBudget) -> Optional[int]:
         kind, _, payload, _ = await inbox.get()
         try:
-            if kind == "bytes":
-                await self._pace(budget, payload)
             if kind == "too_big":
                 raise InputError(f"source picture: {payload} bytes is over the limit of "
                                  f"{self.limits.max_message_bytes} bytes")
             if kind != "bytes":
                 raise InputError("source picture: expected the first message to be binary PNG or JPEG bytes, got text")
-            picture = await self._in_pool(decode_image, payload, self.limits, "source picture")
+            picture = await self._decode(budget, decode_image, payload, self.limits, "source picture")
             payload = None
             async with self._lock:
                 state = await asyncio.to_thread(self._sb.encode, picture)

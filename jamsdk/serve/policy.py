@@ -17,7 +17,7 @@ The rules, per stream (numbers from :class:`~jamsdk.serve.protocol.Limits`):
 * a stream that breaks either is closed with code 1008 and the reason, and its client's address
   may not open another stream for ``penalty_s`` seconds: the handshake is refused with HTTP 429 and
   ``Retry-After`` before the replica reads anything (``penalty_s = 0`` turns the penalty off);
-* at most ``max_pixels_per_s`` decoded pixels a second (:class:`PixelBudget`): valid but huge
+* at most ``decode_share`` of the replica's decoding time (:class:`DecodeBudget`): valid but huge
   frames are delayed, not refused, so that one client's decoding cannot starve the other streams.
 
 Behind a reverse proxy or a NAT every client shares one address, and so shares the penalty: there,
@@ -76,37 +76,33 @@ class StreamPolicy:
         return f"more than {self.max_bad_messages} refused messages in a minute (the limit); stream closed"
 
 
-class PixelBudget:
-    """A stream's share of the replica's decoding: ``rate`` pixels a second, a frame at a time.
+class DecodeBudget:
+    """A stream's share of the replica's decoding time: at most ``share`` of each second on average.
 
-    Decoding and resizing a frame costs about 25-30 ns a pixel here (a 4096² PNG: ~0.5 s of a core;
-    ``benchmarks/serve_load.py --attacks heavy``), while the model's own work is the same for any
-    frame. So valid but huge frames from one client take the replica's CPU from every other stream.
-    Each stream may decode ``rate`` pixels a second on average: a frame is charged what its header
-    declares, and the stream's next frame waits until the charge is paid off (:meth:`wait`). A frame
-    is never refused for its size here (the pixel and side limits do that); it is delayed, and while
-    it waits the stream's surplus frames are dropped as any flood's are (:mod:`jamsdk.serve.inbox`).
-    A stream that ends in debt leaves it to its address (:class:`Debts`), so reconnecting does not
-    reset it.
+    Decoding and shrinking a frame costs about 25-30 ns a pixel for a PNG (a 4096² one: ~0.5 s of a
+    core), while the model's own work is the same for any frame; so valid but huge frames from one
+    client take the replica's CPU from every other stream. After each decode the stream is charged
+    the time it took (measured in the decoding thread), and its next decode waits until
+    ``charged / share`` has passed since (:meth:`wait`): with 0.1 a frame that took 0.5 s to decode
+    holds that stream's next one for 5 s. A frame is never refused for its cost here (the pixel and
+    side limits do that); it is delayed, and while it waits the stream's surplus frames are dropped
+    as any flood's are (:mod:`jamsdk.serve.inbox`). A stream that ends in debt leaves it to its
+    address (:class:`Debts`), so reconnecting does not reset it. Charging measured time rather than
+    declared pixels treats a cheap format (a 12 MP JPEG photo decodes in well under 0.1 s) as cheap.
     """
 
-    def __init__(self, rate: float, debt: float = 0.0, clock: Clock = time.monotonic):
-        self.rate, self._clock = float(rate), clock  # rate 0: no budget
-        # when the pixels charged so far are paid off
-        self._free_at = clock() + (max(0.0, debt) / self.rate if self.rate > 0 else 0.0)
+    def __init__(self, share: float, wait: float = 0.0, clock: Clock = time.monotonic):
+        self.share, self._clock = float(share), clock  # share 0: no budget
+        self._free_at = clock() + max(0.0, wait)  # when the decoding charged so far is paid off
 
     def wait(self) -> float:
-        """Seconds until this stream may decode its next frame (0: now)."""
+        """Seconds until this stream may decode its next picture (0: now)."""
         return max(0.0, self._free_at - self._clock())
 
-    def charge(self, pixels: int) -> None:
-        """A frame of ``pixels`` is being decoded now."""
-        if self.rate > 0:
-            self._free_at = max(self._free_at, self._clock()) + pixels / self.rate
-
-    def debt(self) -> float:
-        """Pixels charged but not yet paid off (what :class:`Debts` keeps when the stream ends)."""
-        return self.wait() * self.rate
+    def charge(self, seconds: float) -> None:
+        """A picture of this stream just took ``seconds`` to decode."""
+        if self.share > 0:
+            self._free_at = max(self._free_at, self._clock()) + seconds / self.share
 
 
 def refusal_text(address: Optional[str], wait: float) -> str:
@@ -161,23 +157,22 @@ class PenaltyBox:
 
 
 class Debts:
-    """Unpaid pixels of ended streams, by client address: a new stream from that address starts with them.
+    """Unpaid decoding time of ended streams, by client address: a new stream from there starts waiting it.
 
     Kept like penalties (:class:`PenaltyBox`: bounded, oldest out first); an entry is gone once paid off.
     """
 
-    def __init__(self, rate: float, max_entries: int = 4096, clock: Clock = time.monotonic):
-        self.rate, self._clock = float(rate), clock
+    def __init__(self, max_entries: int = 4096, clock: Clock = time.monotonic):
         self._box = PenaltyBox(0.0, max_entries=max_entries, clock=clock)
 
-    def leave(self, address: Optional[str], budget: PixelBudget) -> None:
-        """A stream from ``address`` ended with ``budget``'s debt."""
+    def leave(self, address: Optional[str], budget: DecodeBudget) -> None:
+        """A stream from ``address`` ended with ``budget``'s wait still to serve."""
         if budget.wait() > self._box.remaining(address):
             self._box.add(address, budget.wait())
 
     def take(self, address: Optional[str]) -> float:
-        """The pixels a new stream from ``address`` starts owing."""
-        return self._box.remaining(address) * self.rate if self.rate > 0 else 0.0
+        """Seconds a new stream from ``address`` waits before its first decode."""
+        return self._box.remaining(address)
 
 
-__all__ = ["Debts", "PenaltyBox", "PixelBudget", "RateBucket", "StreamPolicy", "refusal_text"]
+__all__ = ["DecodeBudget", "Debts", "PenaltyBox", "RateBucket", "StreamPolicy", "refusal_text"]

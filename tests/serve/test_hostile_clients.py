@@ -324,9 +324,9 @@ def test_a_stream_of_refused_messages_is_closed_after_its_budget(guarded):
 
 
 def test_valid_but_huge_frames_wait_for_their_streams_budget(guarded):
-    """The probe's S13: valid 4096² frames cut four good streams to 0.36×. A stream's decoding has a
-    budget of pixels a second (8 MP/s here): a 2048² frame (4.2 MP) costs it half a second, so four of
-    them take ≥ 1.5 s, during which a good stream's 64² frames go on without waiting."""
+    """The probe's S13: valid 4096² frames cut four good streams to 0.36×. A stream's decoding may take
+    a tenth of its time: each 2048² frame (tens of ms to decode) holds the next one for ten times as
+    long, while a good stream's 64² frames go on without waiting."""
     import cv2
 
     from jamsdk.serve.client import StreamClient
@@ -357,5 +357,5 @@ def test_valid_but_huge_frames_wait_for_their_streams_budget(guarded):
     stop.set()
     thread.join(60)
     paced = health(guarded, auth)["paced_s"] - paced0
-    assert heavy_s >= 3 * 2048 * 2048 / 8e6 and paced >= 1.0, (heavy_s, paced)
+    assert paced >= 1.0 and heavy_s >= paced, (heavy_s, paced)  # three waits of ≥ 10 × a 2048² decode
     assert len(good_times) >= 3 and max(good_times) < heavy_s  # the good stream never waited for them

@@ -3,7 +3,7 @@
 import pytest
 
 from jamsdk.errors import InputError
-from jamsdk.serve.policy import Debts, PenaltyBox, PixelBudget, RateBucket, StreamPolicy
+from jamsdk.serve.policy import DecodeBudget, Debts, PenaltyBox, RateBucket, StreamPolicy
 from jamsdk.serve.protocol import Limits
 
 
@@ -91,48 +91,49 @@ def test_a_repeat_offender_under_the_cap_keeps_its_penalty():
     assert box.remaining("C") == pytest.approx(10)
 
 
-def test_a_pixel_budget_delays_heavy_frames_and_never_light_ones():
-    """8 MP a second: 256² frames at 30 a second never wait; a 4096² frame (16.8 MP) makes the
-    stream's next frame wait ~2.1 s; a frame exactly at the rate waits exactly one second."""
+def test_a_decode_budget_delays_heavy_frames_and_never_light_ones():
+    """A share of 0.1: 256² frames (2 ms to decode) at 30 a second never wait; a 4096² one that took
+    0.5 s holds the stream's next decode for 5 s; at exactly the share nothing waits."""
     clock = Clock()
-    light = PixelBudget(8e6, clock=clock)
+    light = DecodeBudget(0.1, clock=clock)
     for _ in range(300):
         assert light.wait() == 0
-        light.charge(256 * 256)
+        light.charge(0.002)
         clock.now += 1 / 30
-    heavy = PixelBudget(8e6, clock=clock)
+    heavy = DecodeBudget(0.1, clock=clock)
     assert heavy.wait() == 0
-    heavy.charge(4096 * 4096)
-    assert heavy.wait() == pytest.approx(4096 * 4096 / 8e6)
-    clock.now += heavy.wait()
+    heavy.charge(0.5)
+    assert heavy.wait() == pytest.approx(5.0)
+    clock.now += 2.5
+    assert heavy.wait() == pytest.approx(2.5)
+    clock.now += 2.5
     assert heavy.wait() == 0
-    heavy.charge(8_000_000)
-    assert heavy.wait() == pytest.approx(1.0) and heavy.debt() == pytest.approx(8e6)
-    clock.now += 0.5
-    assert heavy.wait() == pytest.approx(0.5)
-    off = PixelBudget(0, clock=clock)
-    off.charge(10**9)
+    heavy.charge(0.1)  # exactly the share: one second of decoding budget used in one second
+    clock.now += 1.0
+    assert heavy.wait() == 0
+    off = DecodeBudget(0, clock=clock)
+    off.charge(100.0)
     assert off.wait() == 0  # 0: no budget
 
 
 def test_reconnecting_does_not_clear_a_streams_debt():
     clock = Clock()
-    debts = Debts(8e6, clock=clock)
-    budget = PixelBudget(8e6, debts.take("10.0.0.9"), clock=clock)
-    budget.charge(4096 * 4096)
-    debts.leave("10.0.0.9", budget)  # the stream ends owing ~2.1 s
+    debts = Debts(clock=clock)
+    budget = DecodeBudget(0.1, debts.take("10.0.0.9"), clock=clock)
+    budget.charge(0.5)
+    debts.leave("10.0.0.9", budget)  # the stream ends owing 5 s
     clock.now += 1
-    again = PixelBudget(8e6, debts.take("10.0.0.9"), clock=clock)
-    assert again.wait() == pytest.approx(4096 * 4096 / 8e6 - 1)
-    assert PixelBudget(8e6, debts.take("10.0.0.10"), clock=clock).wait() == 0  # another address owes nothing
+    again = DecodeBudget(0.1, debts.take("10.0.0.9"), clock=clock)
+    assert again.wait() == pytest.approx(4.0)
+    assert DecodeBudget(0.1, debts.take("10.0.0.10"), clock=clock).wait() == 0  # another address owes nothing
     clock.now += 5
     assert debts.take("10.0.0.9") == 0
 
 
 @pytest.mark.parametrize("field,value", [("max_messages_per_s", 0), ("max_messages_per_s", True),
                                          ("max_bad_messages", 0), ("max_bad_messages", 2.5),
-                                         ("penalty_s", -1), ("penalty_s", "10"), ("max_pixels_per_s", -1),
-                                         ("max_pixels_per_s", float("inf")), ("max_pixels_per_s", float("nan"))])
+                                         ("penalty_s", -1), ("penalty_s", "10"), ("decode_share", -0.1),
+                                         ("decode_share", 1.5), ("decode_share", float("nan"))])
 def test_limits_refuse_nonsense(field, value):
     with pytest.raises(InputError, match=field):
         Limits(**{field: value})
