@@ -41,6 +41,15 @@ class Listener:
         mapped = getattr(address, "ipv4_mapped", None)
         return (mapped or address).is_loopback
 
+    @property
+    def reachable_at(self) -> str:
+        """An address to connect to it: its own, or loopback for a wildcard (and IPv4-mapped loopback)."""
+        address = ipaddress.ip_address(self.host)
+        mapped = getattr(address, "ipv4_mapped", None)
+        if address.is_unspecified or (mapped or address).is_loopback:
+            return "127.0.0.1"
+        return str(mapped or address)
+
 
 def _hex_address(text: str) -> tuple[str, int]:
     host, port = text.split(":")
@@ -91,7 +100,7 @@ def listeners(root: int, include_root: bool = True) -> list[Listener]:
 
 
 def knock(port: int, host: str = "127.0.0.1", timeout: float = 3.0) -> str:
-    """What ``host:port`` answers a client without a token, in a few words.
+    """What ``host:port`` answers a client without a token, in a few words (``host``: :attr:`Listener.reachable_at`).
 
     ``"refused: UNAUTHENTICATED"`` (gRPC, token authentication), ``"refused: HTTP 401"``,
     ``"open: Prometheus metrics"`` (read-only counters), ``"open: ..."`` for anything else that

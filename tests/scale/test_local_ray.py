@@ -41,7 +41,7 @@ def _watch(proc: subprocess.Popen, until, timeout: float = 400.0) -> dict:
     while proc.poll() is None and time.monotonic() < deadline and not until(seen):
         for lst in listeners(proc.pid):
             if (lst.host, lst.port) not in seen or seen[(lst.host, lst.port)][1] == "no answer":
-                seen[(lst.host, lst.port)] = (lst, knock(lst.port, timeout=10))
+                seen[(lst.host, lst.port)] = (lst, knock(lst.port, lst.reachable_at, timeout=10))
         time.sleep(0.3)
     return seen
 
