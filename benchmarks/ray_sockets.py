@@ -37,21 +37,20 @@ def _env(home: Path, checkout: str | None) -> dict:
     return env
 
 
-def watch(proc: subprocess.Popen, stop_after: float | None, timeout: float = 600.0) -> dict:
-    """Listeners of ``proc``'s tree and their answers, polled until it ends (or ``stop_after`` s after the first)."""
+def watch(proc: subprocess.Popen, until=None, timeout: float = 600.0) -> dict:  # noqa: ANN001
+    """(address, port) → (listener, answer) of ``proc``'s tree, polled until it ends or ``until(seen)``.
+
+    Each socket is knocked on once (again while it gives no answer: a loaded machine, a server still starting).
+    """
     from jamsdk.scale._sockets import knock, listeners
 
     seen: dict = {}
-    first = None
     deadline = time.monotonic() + timeout
-    while proc.poll() is None and time.monotonic() < deadline:
+    while proc.poll() is None and time.monotonic() < deadline and not (until and until(seen)):
         for lst in listeners(proc.pid):
             key = (lst.host, lst.port)
             if key not in seen or seen[key][1] == "no answer":
                 seen[key] = (lst, knock(lst.port, lst.reachable_at, timeout=10))
-                first = first or time.monotonic()
-        if stop_after is not None and first and time.monotonic() - first > stop_after:
-            break
         time.sleep(0.3)
     return seen
 
@@ -69,7 +68,8 @@ def table(title: str, seen: dict, home: Path) -> str:
     return "\n".join(lines)
 
 
-def run_batch(work: Path, checkout: str | None) -> str:
+def batch_run(work: Path, checkout: str | None = None) -> tuple[dict, Path, int, str]:
+    """A 3-row ``jamsdk batch`` on a local Ray: (what :func:`watch` saw, its HOME, exit status, output)."""
     home = work / "home-batch"
     home.mkdir()
     jobs = work / "jobs.csv"
@@ -77,34 +77,46 @@ def run_batch(work: Path, checkout: str | None) -> str:
     jobs.write_text("source,driving,out\n" + rows)
     proc = subprocess.Popen([sys.executable, "-m", "jamsdk", "batch", "--jobs", str(jobs), "--out-dir",
                              str(work / "outs"), "--no-progress"], cwd=work, env=_env(home, checkout),
-                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
     try:
-        seen = watch(proc, None)
-        proc.wait(timeout=300)
+        seen = watch(proc)
+        out, _ = proc.communicate(timeout=300)
     finally:
         if proc.poll() is None:
             proc.kill()
-    return table(f"jamsdk batch (3 rows, local Ray; exit {proc.returncode})", seen, home)
+            out = ""
+    return seen, home, proc.returncode, out
 
 
-def run_serve(work: Path, checkout: str | None) -> str:
+def serve_run(work: Path, checkout: str | None = None) -> tuple[dict, Path, int, str]:
+    """``jamsdk serve`` on a local Ray, watched until its port and its replica's ports have been listening
+    for 3 s (at most 10 minutes), then stopped: (what :func:`watch` saw, its HOME, its port, output)."""
     home = work / "home-serve"
     home.mkdir()
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     proc = subprocess.Popen([sys.executable, "-m", "jamsdk", "serve", "--port", str(port), "--threads", "1"],
-                            cwd=work, env=_env(home, checkout), stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+                            cwd=work, env=_env(home, checkout), stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True)
+    up: list = []
+
+    def enough(seen: dict) -> bool:
+        names = {lst.name for lst, _ in seen.values()}
+        if not up and any(p == port for _, p in seen) and "ray::ServeRepli" in names:
+            up.append(time.monotonic())
+        return bool(up) and time.monotonic() - up[0] > 3.0
+
     try:
-        seen = watch(proc, stop_after=60.0)  # the replica is up well within a minute of Ray's first port
+        seen = watch(proc, enough)
     finally:
         proc.send_signal(signal.SIGTERM)
         try:
-            proc.wait(timeout=120)
+            out, _ = proc.communicate(timeout=120)
         except subprocess.TimeoutExpired:
             proc.kill()
-    return table(f"jamsdk serve --port {port} (local Ray; its own port is jamsdk's, with its access rules)",
-                 seen, home)
+            out, _ = proc.communicate()
+    return seen, home, port, out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -114,8 +126,12 @@ def main(argv: list[str] | None = None) -> int:
     args = p.parse_args(argv)
     with tempfile.TemporaryDirectory(prefix="jamsdk-sockets-") as tmp:
         work = Path(tmp)
-        text = "\n".join([f"jamsdk from {args.jamsdk or ROOT}", "", run_batch(work, args.jamsdk),
-                          run_serve(work, args.jamsdk)])
+        seen, home, code, _ = batch_run(work, args.jamsdk)
+        batch = table(f"jamsdk batch (3 rows, local Ray; exit {code})", seen, home)
+        seen, home, port, _ = serve_run(work, args.jamsdk)
+        serve = table(f"jamsdk serve --port {port} (local Ray; its own port is jamsdk's, with its access rules)",
+                      seen, home)
+        text = "\n".join([f"jamsdk from {args.jamsdk or ROOT}", "", batch, serve])
     print(text)
     if args.markdown:
         Path(args.markdown).write_text(text + "\n", encoding="utf-8")

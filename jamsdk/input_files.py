@@ -70,23 +70,16 @@ def _size(n: int) -> str:
     return f"{n} bytes"
 
 
+_OTHER_KINDS = ((stat.S_ISDIR, "a folder"), (stat.S_ISCHR, "a character device (such as /dev/zero)"),
+                (stat.S_ISBLK, "a block device"), (stat.S_ISFIFO, "a FIFO (named pipe)"), (stat.S_ISSOCK, "a socket"),
+                (stat.S_ISLNK, "a symbolic link"))
+
+
 def _not_regular(mode: int) -> str | None:
     """What a non-regular file is, in words (None for a regular file)."""
     if stat.S_ISREG(mode):
         return None
-    if stat.S_ISDIR(mode):
-        return "a folder"
-    if stat.S_ISCHR(mode):
-        return "a character device (such as /dev/zero)"
-    if stat.S_ISBLK(mode):
-        return "a block device"
-    if stat.S_ISFIFO(mode):
-        return "a FIFO (named pipe)"
-    if stat.S_ISSOCK(mode):
-        return "a socket"
-    if stat.S_ISLNK(mode):
-        return "a symbolic link"
-    return "not a regular file"
+    return next((words for test, words in _OTHER_KINDS if test(mode)), "not a regular file")
 
 
 def _check(st: os.stat_result, path: str, kind: str, what: str, max_pixels: int | None = None) -> os.stat_result:

@@ -3,16 +3,13 @@ loopback, every control port refusing a client without the run's token, and no t
 ~/.ray (it was 0644 there, readable by every local user, and reused by every later Ray).
 
 Each test runs the real command in a child process and, while it runs, lists the listening TCP
-sockets of its process tree (/proc) and knocks on each without a token (jamsdk.scale._sockets)."""
+sockets of its process tree (/proc) and knocks on each without a token (benchmarks/ray_sockets.py,
+jamsdk.scale._sockets)."""
 
 from __future__ import annotations
 
 import os
-import signal
-import socket
-import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -22,28 +19,9 @@ pytest.importorskip("grpc")
 if not sys.platform.startswith("linux"):
     pytest.skip("reads /proc", allow_module_level=True)
 
-from jamsdk.scale._sockets import knock, listeners  # noqa: E402
-
 ROOT = Path(__file__).resolve().parents[2]
-ASSETS = ROOT / "jamsdk" / "assets"
-
-
-def _env(home: Path) -> dict:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("RAY_")}  # not this session's Ray's token
-    env.update(HOME=str(home), PYTHONUNBUFFERED="1")
-    return env
-
-
-def _watch(proc: subprocess.Popen, until, timeout: float = 400.0) -> dict:
-    """Poll the process tree's listeners until ``until()`` or the process ends; knock on each one once."""
-    seen: dict = {}
-    deadline = time.monotonic() + timeout
-    while proc.poll() is None and time.monotonic() < deadline and not until(seen):
-        for lst in listeners(proc.pid):
-            if (lst.host, lst.port) not in seen or seen[(lst.host, lst.port)][1] == "no answer":
-                seen[(lst.host, lst.port)] = (lst, knock(lst.port, lst.reachable_at, timeout=10))
-        time.sleep(0.3)
-    return seen
+sys.path.insert(0, str(ROOT / "benchmarks"))
+import ray_sockets  # noqa: E402  (the lister and knocker; benchmarks/ray_sockets.py prints the same as tables)
 
 
 def _check(seen: dict, beyond_allowed: tuple[str, ...] = ()) -> None:
@@ -63,53 +41,16 @@ def _check(seen: dict, beyond_allowed: tuple[str, ...] = ()) -> None:
 
 
 def test_a_local_batch_run_listens_on_loopback_only_and_refuses_tokenless_drivers(tmp_path):
-    home = tmp_path / "home"
-    home.mkdir()
-    jobs = tmp_path / "jobs.csv"
-    rows = "".join(f"{ASSETS / 'example_source.png'},{ASSETS / 'example_driving.mp4'},out{i}.mp4\n" for i in range(3))
-    jobs.write_text("source,driving,out\n" + rows)
-    proc = subprocess.Popen([sys.executable, "-m", "jamsdk", "batch", "--jobs", str(jobs), "--out-dir",
-                             str(tmp_path / "outs"), "--no-progress"], cwd=ROOT, env=_env(home),
-                            stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        seen = _watch(proc, until=lambda s: False)
-        out, _ = proc.communicate(timeout=300)
-    finally:
-        if proc.poll() is None:
-            proc.kill()
-    assert proc.returncode == 0, out[-3000:]
+    seen, home, code, out = ray_sockets.batch_run(tmp_path)
+    assert code == 0, out[-3000:]
     _check(seen)
     assert not (home / ".ray").exists()  # the run's token was never written to ~/.ray
 
 
 def test_a_local_serve_listens_on_loopback_only_and_refuses_tokenless_drivers(tmp_path):
-    home = tmp_path / "home"
-    home.mkdir()
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    proc = subprocess.Popen([sys.executable, "-m", "jamsdk", "serve", "--port", str(port), "--threads", "1"],
-                            cwd=ROOT, env=_env(home), stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    try:
-        serving = []
-
-        def ready(seen: dict) -> bool:
-            if not serving and any(lst.port == port for lst, _ in seen.values()):
-                serving.append(time.monotonic())
-            return bool(serving) and time.monotonic() - serving[0] > 5  # the replica's own ports too
-
-        seen = _watch(proc, until=ready)
-        assert serving, "jamsdk serve never listened on its port"
-        assert proc.poll() is None
-    finally:
-        proc.send_signal(signal.SIGTERM)
-        try:
-            out, _ = proc.communicate(timeout=120)
-        except subprocess.TimeoutExpired:
-            proc.kill()
-            out, _ = proc.communicate()
+    seen, home, port, out = ray_sockets.serve_run(tmp_path)
     ours = [lst for lst, _ in seen.values() if lst.port == port]
-    assert ours and all(lst.host == "127.0.0.1" for lst in ours)  # Serve's HTTP proxy: --host's default
+    assert ours and all(lst.host == "127.0.0.1" for lst in ours), out[-3000:]  # Serve's HTTP proxy: --host's default
     # The service port speaks jamsdk's own access rules. A Serve replica's inter-deployment gRPC
     # server binds [::]:0 whatever the node address (hard-coded: ray/serve/_private/replica.py,
     # `add_port_to_grpc_server(self._server, "[::]:0")`); it must refuse without the token.
