@@ -1,7 +1,7 @@
 """Connecting ``jamsdk batch`` and ``jamsdk serve`` to Ray: a local Ray, or a cluster checked before Ray is asked.
 
 Which Ray: ``--ray ADDRESS``, else the ``RAY_ADDRESS`` environment variable, else a local Ray that
-this process starts and stops. ``ADDRESS`` is one of
+this process starts and stops (on loopback, with a per-run token: :mod:`jamsdk.scale.local_ray`). ``ADDRESS`` is one of
 
 * ``HOST:PORT``: the head's GCS (``ray start --head --port PORT``, default 6379). The driver joins
   the cluster through the Ray node on its own machine, so run jamsdk on a node of the cluster
@@ -342,110 +342,25 @@ def connect(address: str | None = None, *, num_cpus: int | None = None, check_ja
 
 
 def start_local(ray: Any, num_cpus: int | None = None, log: Callable[[str], None] | None = None) -> Connection:
-    """Start a Ray on this machine for this process: its node on loopback, a fresh token that only this user reads.
+    """Start a Ray on this machine for this process: its node on 127.0.0.1, a fresh token in the
+    environment, nothing written to ``~/.ray`` (:mod:`jamsdk.scale.local_ray` says how and why).
 
-    * **Loopback.** Ray's GCS, raylet, workers and agents listen on every interface unless the node's
-      address is exactly 127.0.0.1 (``listen_to_localhost_only = node_ip_address == "127.0.0.1"`` in
-      Ray's ``gcs_server.cc`` and ``core_worker.cc``). ``ray.init`` replaces 127.0.0.1 by the
-      machine's routable address (``resolve_ip_for_localhost``, ``ray/_private/services.py``) unless
-      ``ray_constants.ENABLE_RAY_CLUSTER`` is off (``get_node_ip_address``, same file): Ray's own
-      switch for single-machine Rays on macOS and Windows, ``RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0``.
-      It is turned off while this Ray starts (in this process and in the environment its
-      processes inherit), then restored, so a later ``--ray`` in this process joins a cluster as before.
-    * **Token.** Ray ≥ 2.52 turns token authentication on for a new local Ray and, with no token,
-      writes one to ``~/.ray/auth_token`` with a plain ``open()`` (mode 0644 under the usual umask:
-      ``generate_and_save_token``, ``ray/_private/authentication/authentication_token_setup.py``),
-      which every later Ray of the user reuses. Instead a fresh token is made here and given in
-      ``RAY_AUTH_TOKEN`` with ``RAY_AUTH_MODE=token``, the first place Ray's loader looks
-      (``TryLoadTokenFromSources``, ``src/ray/rpc/authentication/authentication_token_loader.cc``):
-      nothing is written to ``~/.ray``, and the token lives in the environment of this process and
-      of the Ray processes it starts (``/proc/PID/environ`` is readable by their user only).
-      :func:`disconnect` restores the environment.
-
-    A Ray whose node did not end up on loopback (another Ray version) is said in one line.
+    :func:`disconnect` restores the environment. A Ray whose node did not end up on loopback
+    (another Ray version) is said in one line.
     """
-    import secrets
-
+    from jamsdk.scale import local_ray
     from jamsdk.scale._reaper import watch
 
     say = log or (lambda _line: None)
-    token = secrets.token_hex(32)
-    changes = {"RAY_AUTH_MODE": "token", "RAY_AUTH_TOKEN": token, "RAY_AUTH_TOKEN_PATH": None,
-               LOOPBACK_ENV: "0"}
-    before = _set_env(changes)
-    try:
-        _reload_auth(ray)
-        # "local" forces a new Ray even where RAY_ADDRESS is set; without a dashboard (memory, a port).
-        with _keep_sigterm_handler(), _loopback_node(ray):
-            ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, logging_level="WARNING",
-                     log_to_driver=False)
-    except BaseException:
-        _set_env(before)
-        _reload_auth(ray)
-        raise
-    # Ray's processes have their environment now; the next ones of this process must not think
-    # they are on a single-machine Ray. The token stays while this Ray runs (Ray may reload it).
-    _set_env({LOOPBACK_ENV: before[LOOPBACK_ENV]})
-    conn = Connection(None, True, [_node_info(n) for n in ray.nodes() if n.get("Alive")], ray)
-    conn.env = {k: v for k, v in before.items() if k != LOOPBACK_ENV}
-    outside = [n.ip for n in conn.nodes if not _is_loopback(n.ip)]
+    with _keep_sigterm_handler():
+        env = local_ray.start(ray, num_cpus)
+    conn = Connection(None, True, [_node_info(n) for n in ray.nodes() if n.get("Alive")], ray, env=env)
+    outside = [n.ip for n in conn.nodes if not local_ray.is_loopback(n.ip)]
     if outside:
         say(f"note: this Ray {ray.__version__} put its node on {outside[0]}, not on loopback: its ports listen beyond "
             "this machine (a fresh token still guards them)")
     conn.reaper = watch()  # a kill -9 of this process must not leave Ray's agents running
     return conn
-
-
-LOOPBACK_ENV = "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"
-
-
-def _is_loopback(ip: str) -> bool:
-    import ipaddress
-
-    try:
-        return ipaddress.ip_address(ip).is_loopback
-    except ValueError:
-        return False
-
-
-def _set_env(changes: dict[str, str | None]) -> dict[str, str | None]:
-    """Set (None: unset) environment variables; returns what they were."""
-    before = {k: os.environ.get(k) for k in changes}
-    for key, value in changes.items():
-        if value is None:
-            os.environ.pop(key, None)
-        else:
-            os.environ[key] = value
-    return before
-
-
-def _reload_auth(ray: Any) -> None:
-    """Make Ray read its token settings again from the environment (its loader caches the first token
-    it found; its config caches the mode): what Ray's own ``_enable_token_auth`` does."""
-    try:
-        from ray._raylet import AuthenticationTokenLoader, Config
-
-        AuthenticationTokenLoader.instance().reset_cache()
-        Config.initialize("")
-    except (ImportError, AttributeError):  # a Ray without token authentication: nothing cached
-        pass
-
-
-@contextlib.contextmanager
-def _loopback_node(ray: Any) -> Iterator[None]:
-    """Ray's single-machine switch off during ``ray.init`` (see :func:`start_local`); restored after."""
-    try:
-        import ray._private.ray_constants as constants
-    except ImportError:
-        yield
-        return
-    had = getattr(constants, "ENABLE_RAY_CLUSTER", None)
-    constants.ENABLE_RAY_CLUSTER = False
-    try:
-        yield
-    finally:
-        if had is not None:
-            constants.ENABLE_RAY_CLUSTER = had
 
 
 @contextlib.contextmanager
@@ -488,9 +403,10 @@ def disconnect(conn: Connection) -> None:
     if conn.ray is not None and conn.ray.is_initialized():
         conn.ray.shutdown()
     if conn.env:
-        _set_env(conn.env)
+        from jamsdk.scale.local_ray import restore
+
+        restore(conn.ray, conn.env)
         conn.env = {}
-        _reload_auth(conn.ray)
     if conn.reaper is not None:
         conn.reaper.stdin.close()  # end of file: the watcher checks (Ray stopped them already) and exits
         conn.reaper.wait(timeout=30)

@@ -147,7 +147,10 @@ def test_deeply_nested_protobuf_groups_are_one_line(copy, tmp_path):
 def test_numbers_json_allows_but_no_manifest_holds_are_one_line(copy, tmp_path, value, needle):
     """The probe's M3 (a 5,000-digit integer: ValueError traceback) and M4-M5 (1e999 and NaN accepted)."""
     text = (copy / "manifest.json").read_text()
-    (copy / "manifest.json").write_text(text.replace('"opset": 17', f'"opset": {value}', 1))
+    # the probe's fields: a 5,000-digit image_size; temperature (a float no ONNX graph reads) NaN or 1e999
+    field = '"image_size": 64' if value.startswith("1" * 10) else '"temperature": 0.1'
+    assert text.count(field) >= 1
+    (copy / "manifest.json").write_text(text.replace(field, f'{field.split(":")[0]}: {value}', 1))
     with pytest.raises(ManifestError, match=needle):
         load_manifest(copy)
     if value.startswith("1" * 10):

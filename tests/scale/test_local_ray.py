@@ -64,18 +64,18 @@ def test_the_local_start_leaves_the_environment_as_it_was(monkeypatch):
     in the same process joins a cluster with the user's own settings."""
     import ray
 
-    from jamsdk.scale import connect
+    from jamsdk.scale import connect, local_ray
 
     if ray.is_initialized():
         pytest.skip("a Ray of this test session is running")
     monkeypatch.setenv("RAY_AUTH_TOKEN_PATH", "/somewhere/token")
     monkeypatch.delenv("RAY_AUTH_MODE", raising=False)
-    ours = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH", connect.LOOPBACK_ENV)
+    ours = ("RAY_AUTH_MODE", "RAY_AUTH_TOKEN", "RAY_AUTH_TOKEN_PATH", local_ray.LOOPBACK_ENV)
     before = {k: os.environ.get(k) for k in ours}  # (Ray sets variables of its own, e.g. PYTHONBREAKPOINT)
     conn = connect.start_local(ray, num_cpus=1)
     try:
         assert os.environ["RAY_AUTH_MODE"] == "token" and len(os.environ["RAY_AUTH_TOKEN"]) == 64
-        assert "RAY_AUTH_TOKEN_PATH" not in os.environ and connect.LOOPBACK_ENV not in os.environ
+        assert "RAY_AUTH_TOKEN_PATH" not in os.environ and local_ray.LOOPBACK_ENV not in os.environ
         assert [n.ip for n in conn.nodes] == ["127.0.0.1"]
     finally:
         connect.disconnect(conn)

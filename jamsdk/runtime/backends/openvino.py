@@ -34,7 +34,7 @@ import numpy as np
 
 from jamsdk._lazy import not_installed, require
 from jamsdk.errors import EngineError
-from jamsdk.runtime.backends import ov_cache
+from jamsdk.runtime.backends.ov_cache import folder_for, record
 from jamsdk.runtime.backends.base import Backend, manifest_stage
 from jamsdk.stages import Stage
 
@@ -76,7 +76,7 @@ def cache_dir_for(sha256: str) -> Path | None:
     (OpenVINO's own key is the file's path, size and time, plus the options and the CPU's name). Its
     owner, mode and content are checked first (:mod:`jamsdk.runtime.backends.ov_cache`).
     """
-    return ov_cache.folder_for(sha256)
+    return folder_for(sha256)
 
 
 def error_text(exc: BaseException, limit: int = 300) -> str:
@@ -145,7 +145,7 @@ class OpenVINOBackend(Backend):
         except Exception as exc:  # OpenVINO raises RuntimeError subclasses with long C++ traces
             raise EngineError(f"{self.name}: OpenVINO cannot compile {self.path}: {error_text(exc)}") from None
         if "CACHE_DIR" in props:
-            ov_cache.record(Path(props["CACHE_DIR"]))  # what it wrote (or read, verified) is what later opens check
+            record(Path(props["CACHE_DIR"]))  # what it wrote (or read, verified) is what later opens check
         for what, got, specs in (("inputs", compiled.inputs, self.stage.inputs),
                                  ("outputs", compiled.outputs, self.stage.outputs)):
             names = sorted(port.get_any_name() for port in got)
