@@ -122,3 +122,17 @@ def black_png(width: int, height: int) -> bytes:
     parts.append(comp.flush())
     ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
     return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", b"".join(parts)) + chunk(b"IEND", b"")
+
+
+def gradient_png(width: int, height: int) -> bytes:
+    """A valid ``width × height`` PNG of a horizontal red gradient, compressed as far as OpenCV goes: at
+    4096×4096 it is 58,812 bytes, the probe's "valid 4096² PNG frames (58 KB each)" (16.8 MP to decode)."""
+    import cv2
+    import numpy as np
+
+    img = np.zeros((height, width, 3), np.uint8)
+    img[:, :, 2] = (np.arange(width) * 255 // width).astype(np.uint8)[None, :]
+    ok, buf = cv2.imencode(".png", img, [cv2.IMWRITE_PNG_COMPRESSION, 9])
+    if not ok:
+        raise RuntimeError("OpenCV could not encode the PNG")
+    return buf.tobytes()

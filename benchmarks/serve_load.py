@@ -13,6 +13,10 @@ the machine hits both:
   and a burst of 20 valid frames (a flood); it reconnects if the server closes it, and when a
   handshake is refused (the service's penalty for a client over its limits) it tries again after
   ``--retry-pause`` seconds (0: at once, hammering the handshake).
+* ``--attacks heavy``: a valid but huge frame instead, the probe's S13: a 4096×4096 PNG of a
+  horizontal gradient (58,812 bytes; about half a second of the replica's CPU to decode and shrink),
+  with ``--pace lockstep`` sent each time the previous one is answered. ``--hostile-clients N``
+  runs N such clients at once (the probe used 2).
 
 The hostile client runs in its own process at the replica's CPU priority (Ray starts its workers at
 nice 15): on one shared machine an attacker at a higher priority would take the cores by priority
@@ -45,11 +49,13 @@ from pathlib import Path
 
 import numpy as np
 
-from _load import black_png, cpu_line, cpu_seconds, listening_pid, loadavg, niceness, percentile, rss_bytes  # noqa: E402
+from _load import black_png, cpu_line, cpu_seconds, gradient_png, listening_pid, loadavg, niceness, percentile, \
+    rss_bytes  # noqa: E402
 from _report import require_at_least, run_and_report
 
 ROOT = Path(__file__).resolve().parents[1]
-ATTACKS = ("bomb", "malformed", "oversize", "text", "flood")
+ATTACKS = ("bomb", "malformed", "oversize", "text", "flood", "heavy")
+DEFAULT_ATTACKS = ATTACKS[:5]  # heavy is its own experiment (--attacks heavy)
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
@@ -60,8 +66,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--rounds", type=int, default=2, help="rounds of (alone, attack) (default 2)")
     p.add_argument("--threads", type=int, default=1, help="ONNX Runtime threads in the replica (default 1)")
     p.add_argument("--cpus", type=int, default=2, help="CPUs of the local Ray (default 2)")
-    p.add_argument("--attacks", default=",".join(ATTACKS),
-                   help=f"what the hostile client sends, comma-separated (default all: {','.join(ATTACKS)})")
+    p.add_argument("--attacks", default=",".join(DEFAULT_ATTACKS),
+                   help=f"what the hostile client sends, comma-separated, of {','.join(ATTACKS)} (default "
+                        f"{','.join(DEFAULT_ATTACKS)})")
+    p.add_argument("--hostile-clients", type=int, default=1, metavar="N",
+                   help="hostile clients at once, each in its own process (default 1)")
     p.add_argument("--pace", choices=("flood", "lockstep"), default="flood",
                    help="flood: the hostile client never waits for answers (default); lockstep: it sends the next "
                         "message once the previous one is answered, as the probe's client did")
@@ -74,7 +83,7 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--json", metavar="OUT")
     p.add_argument("--markdown", metavar="OUT")
     args = p.parse_args(argv)
-    require_at_least(p, args, 1, "streams", "rounds", "threads", "cpus")
+    require_at_least(p, args, 1, "streams", "rounds", "threads", "cpus", "hostile_clients")
     if args.retry_pause < 0:
         p.error(f"--retry-pause: expected ≥ 0, got {args.retry_pause}")
     if args.seconds <= 0:
@@ -132,19 +141,19 @@ def good_stream(url: str, source: bytes, frames: list[bytes], ready: threading.B
 
 
 def hostile_process(url: str, source: bytes, frame: bytes, bomb: bytes, attacks: tuple, pace: str, nice: int,  # noqa: ANN001
-                    stop, out, retry_pause: float = 0.5, address: str = "127.0.0.2") -> None:
+                    stop, out, retry_pause: float = 0.5, address: str = "127.0.0.2", heavy: bytes = b"") -> None:
     """The hostile client in its own process (its CPU and GIL are the attacker's, not the good clients'),
     at the replica's CPU priority: on one shared machine it must not win the cores by priority alone
     (a real attacker sends from its own machine)."""
     if nice > os.nice(0):
         os.nice(nice - os.nice(0))
     counts: dict[str, int] = {}
-    hostile(url, source, frame, bomb, attacks, pace, stop, counts, retry_pause, address)
+    hostile(url, source, frame, bomb, attacks, pace, stop, counts, retry_pause, address, heavy)
     out.put(counts)
 
 
 def hostile(url: str, source: bytes, frame: bytes, bomb: bytes, attacks: tuple, pace: str, stop,  # noqa: ANN001
-            counts: dict, retry_pause: float = 0.5, address: str = "127.0.0.2") -> None:
+            counts: dict, retry_pause: float = 0.5, address: str = "127.0.0.2", heavy: bytes = b"") -> None:
     """One client that never waits for answers; a reader thread drains and counts what comes back."""
     import websockets.sync.client as ws_client
 
@@ -152,7 +161,8 @@ def hostile(url: str, source: bytes, frame: bytes, bomb: bytes, attacks: tuple, 
     kinds = {"bomb": [("bomb_20000x20000", bomb)],
              "malformed": [("malformed", b"\x89PNG\r\n\x1a\n" + rng.bytes(50_000))],
              "oversize": [("over_4mib", rng.bytes(5 << 20))], "text": [("junk_text", "x" * 65536)],
-             "flood": [("flood_frame", frame)] * (20 if pace == "flood" else 1)}
+             "flood": [("flood_frame", frame)] * (20 if pace == "flood" else 1),
+             "heavy": [("heavy_4096x4096", heavy)]}
     cycle = [item for name in attacks for item in kinds[name]]
     while not stop.is_set():
         try:
@@ -203,8 +213,9 @@ def hostile(url: str, source: bytes, frame: bytes, bomb: bytes, attacks: tuple, 
 
 
 def phase(address: str, n: int, seconds: float, attack: bool, source: bytes, frames: list[bytes], bomb: bytes,
-          replica_pid: int, proxy_pid: int | None = None, attacks: tuple = ATTACKS, pace: str = "flood",
-          retry_pause: float = 0.5, hostile_address: str = "127.0.0.2") -> dict:
+          replica_pid: int, proxy_pid: int | None = None, attacks: tuple = DEFAULT_ATTACKS, pace: str = "flood",
+          retry_pause: float = 0.5, hostile_address: str = "127.0.0.2", heavy: bytes = b"",
+          hostile_clients: int = 1) -> dict:
     url = f"ws://{address}/stream"
     tallies = [Tally() for _ in range(n)]
     ready, go, stop = threading.Barrier(n + 1), threading.Event(), threading.Event()
@@ -231,20 +242,22 @@ def phase(address: str, n: int, seconds: float, attack: bool, source: bytes, fra
 
     sampler = threading.Thread(target=sample, daemon=True)
     sampler.start()
-    bad = None
+    bad: list = []
     if attack:
         import multiprocessing
 
         ctx = multiprocessing.get_context("spawn")
         hostile_stop, results = ctx.Event(), ctx.Queue()
-        bad = ctx.Process(target=hostile_process, args=(url, source, frames[0], bomb, attacks, pace, niceness(replica_pid) or 0, hostile_stop,
-                                results, retry_pause, hostile_address),
-                          daemon=True)
-        bad.start()
-        time.sleep(2.0)  # the hostile client is connected and sending before the clock starts
+        bad = [ctx.Process(target=hostile_process, args=(url, source, frames[0], bomb, attacks, pace,
+                                                         niceness(replica_pid) or 0, hostile_stop, results, retry_pause,
+                                                         hostile_address, heavy), daemon=True)
+               for _ in range(hostile_clients)]
+        for proc in bad:
+            proc.start()
+        time.sleep(2.0)  # the hostile clients are connected and sending before the clock starts
     load_before = loadavg()
-    pids = {"replica": replica_pid, "proxy": proxy_pid, "good_clients": os.getpid(),
-            "hostile_client": bad.pid if bad is not None else None}
+    pids = {"replica": replica_pid, "proxy": proxy_pid, "good_clients": os.getpid()}
+    pids.update({f"hostile_client{'' if i == 0 else i + 1}": proc.pid for i, proc in enumerate(bad)})
     cpu0 = {k: cpu_seconds(v) if v else None for k, v in pids.items()}
     start = time.perf_counter()
     go.set()
@@ -256,14 +269,16 @@ def phase(address: str, n: int, seconds: float, attack: bool, source: bytes, fra
     hostile_stop.set()
     for t in threads:
         t.join(180)
-    if bad is not None:
+    for proc in bad:
         try:
-            counts = results.get(timeout=60)
+            for kind, value in results.get(timeout=60).items():
+                counts[kind] = counts.get(kind, 0) + value
         except Exception:  # noqa: BLE001 - it died: no counts
-            counts = {"lost": 1}
-        bad.join(60)
-        if bad.is_alive():
-            bad.terminate()
+            counts["lost"] = counts.get("lost", 0) + 1
+    for proc in bad:
+        proc.join(60)
+        if proc.is_alive():
+            proc.terminate()
     sampling.set()
     sampler.join(5)
     lat = [x for t in tallies for x in t.latencies]
@@ -291,6 +306,7 @@ def run(args: argparse.Namespace) -> dict:
     model = resolve_model(args.model)
     print("building the 20000x20000 PNG ...", file=sys.stderr, flush=True)
     bomb = black_png(20000, 20000)
+    heavy = gradient_png(4096, 4096) if "heavy" in args.attacks else b""
     picture = read_image(ROOT / "jamsdk" / "assets" / "example_source.png")
     frames = [encode_png(f) for f in read_frames(ROOT / "jamsdk" / "assets" / "example_driving.mp4", max_frames=24)]
     source = encode_png(picture)
@@ -300,7 +316,14 @@ def run(args: argparse.Namespace) -> dict:
         from jamsdk.serve import proxy_guard
 
         os.environ[proxy_guard.ENV] = proxy_guard.IMPORT_PATH
-    ray.init(num_cpus=args.cpus, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+        os.environ[getattr(proxy_guard, "FORWARDED_ENV", "FORWARDED_ALLOW_IPS")] = ""  # no --trusted-proxy
+    try:  # the local Ray jamsdk serve starts (loopback, a fresh token)
+        from jamsdk.scale.connect import disconnect, start_local
+    except ImportError:  # a jamsdk from before that (BEFORE_CHECKOUT of serve_tables.sh)
+        ray.init(num_cpus=args.cpus, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+        conn = None
+    else:
+        conn = start_local(ray, num_cpus=args.cpus)
     port = free_port()
     address = f"127.0.0.1:{port}"
     try:
@@ -316,7 +339,8 @@ def run(args: argparse.Namespace) -> dict:
             order = (False, True) if r % 2 == 0 else (True, False)
             results = {("attack" if a else "alone"): phase(address, args.streams, args.seconds, a, source, frames,
                                                            bomb, pid, proxy, args.attacks, args.pace,
-                                                           args.retry_pause, args.hostile_address) for a in order}
+                                                           args.retry_pause, args.hostile_address, heavy,
+                                                           args.hostile_clients) for a in order}
             results["ratio"] = round(results["attack"]["frames_per_s"] / max(results["alone"]["frames_per_s"], 1e-9), 3)
             eff = [results[k]["frames_per_replica_cpu_s"] for k in ("attack", "alone")]
             results["per_cpu_ratio"] = round(eff[0] / eff[1], 3) if all(eff) else None
@@ -328,28 +352,33 @@ def run(args: argparse.Namespace) -> dict:
         from ray import serve
 
         serve.shutdown()
-        ray.shutdown()
+        if conn is not None:
+            disconnect(conn)
+        else:
+            ray.shutdown()
     import jamsdk
 
     return {"machine": cpu_line(), "jamsdk": str(Path(jamsdk.__file__).parent), "model": str(model),
             "attacks": list(args.attacks), "pace": args.pace, "replica_nice": niceness_seen,
             "streams": args.streams, "seconds": args.seconds, "threads": args.threads, "rounds": rounds,
             "retry_pause": args.retry_pause, "hostile_address": args.hostile_address,
+            "hostile_clients": args.hostile_clients,
             "replica_health": {k: info.get(k) for k in ("frames", "batches", "dropped", "refused", "policy_closed",
-                                                        "penalized", "proxy_guard", "limits")},
+                                                        "penalized", "paced_s", "proxy_guard", "limits")},
             "replica_code": "hardened" if "dropped" in info else "before hardening (no 'dropped' in /health)"}
 
 
 def render(res: dict) -> str:
     lines = [f"# serve under load: {res['streams']} good streams, {res['seconds']:g} s per phase, "
-             f"hostile client ({res['pace']}, retry pause {res.get('retry_pause', 0.5):g} s), guard in Serve's proxy: "
+             f"{res.get('hostile_clients', 1)} hostile client(s) ({res['pace']}, retry pause "
+             f"{res.get('retry_pause', 0.5):g} s), guard in Serve's proxy: "
              f"{'on' if res['replica_health'].get('proxy_guard') else 'off'}, hostile client from "
              f"{res.get('hostile_address', '127.0.0.1')}: "
              f"{', '.join(res['attacks'])}",
              "", f"Machine: {res['machine']}; jamsdk from {res['jamsdk']} (replica: {res['replica_code']}); model "
              f"{res['model']}; replica and hostile client at nice {res['replica_nice']}", "",
              "| round | phase | good frames/s | p50 ms | p99 ms | good errors | replica (proxy) RSS peak MB | "
-             "hostile messages sent | CPU cores used: replica / proxy / good clients / hostile | "
+             "hostile messages sent | CPU cores used: replica / proxy / good clients / hostile (each) | "
              "load avg 1 min (start → end) |",
              "|---|---|---:|---:|---:|---:|---:|---:|---|---|"]
     for i, r in enumerate(res["rounds"], 1):
@@ -358,7 +387,7 @@ def render(res: dict) -> str:
             sent = sum(v for k, v in p["hostile"].items() if not k.startswith(("replies", "reconnect", "connect")))
             lines.append(f"| {i} | {name} | {p['frames_per_s']} | {p['p50_ms']} | {p['p99_ms']} | {p['good_errors']} | "
                          f"{p['replica_rss_peak_mb']} ({p['proxy_rss_peak_mb']}) | {sent if name == 'attack' else ''} | "
-                         f"{' / '.join(str(p['cpu_cores_used'].get(k, '?')) for k in ('replica', 'proxy', 'good_clients', 'hostile_client'))}"
+                         f"{' / '.join(str(v) for v in _cores(p['cpu_cores_used']))}"
                          f" | {p['loadavg_1m'][0]} → {p['loadavg_1m'][1]} |")
     ratios = [r["ratio"] for r in res["rounds"]]
     rss = max(p["replica_rss_peak_mb"] or 0 for r in res["rounds"] for p in (r["alone"], r["attack"]))
@@ -376,8 +405,15 @@ def render(res: dict) -> str:
     lines += [f"Replica, whole run: messages dropped {h.get('dropped')}, handshakes refused for access "
               f"{h.get('refused')}, streams closed for breaking the message limits {h.get('policy_closed')}, "
               f"handshakes refused by the replica during a penalty {h.get('penalized')} (with the guard on, Serve's "
-              "proxy refuses them before they reach the replica).", ""]
+              "proxy refuses them before they reach the replica); seconds streams waited for their decoding budget "
+              f"{h.get('paced_s')} (valid but huge frames).", ""]
     return "\n".join(lines)
+
+
+def _cores(used: dict) -> list:
+    """CPU cores per process, in the table's order: replica, proxy, good clients, then each hostile client."""
+    hostile = [used[k] for k in sorted(used) if k.startswith("hostile_client")]
+    return [used.get(k, "?") for k in ("replica", "proxy", "good_clients")] + (hostile or ["?"])
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -21,10 +21,10 @@ import os
 import re
 import shutil
 import socket
-import tempfile
 from pathlib import Path
 from typing import Callable
 
+from jamsdk._atomic import disk_full, new_name
 from jamsdk.errors import InputError
 
 MARKER = ".jamsdk-staging"
@@ -57,13 +57,12 @@ def stage(out: Path, owned: Owned) -> Path:
     try:
         parent.mkdir(parents=True, exist_ok=True)
         clean_stale(out, owned)
-        tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.tmp-{os.getpid()}-", dir=parent))
+        # An ordinary folder (0777 less the umask, applied by the kernel), not mkdtemp's private one.
+        tmp = new_name(parent, f".{out.name}.tmp-{os.getpid()}-", "", lambda p: os.mkdir(p, 0o777))
         (tmp / MARKER).write_text(socket.gethostname() + "\n", encoding="utf-8")
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o777 & ~umask)  # mkdtemp makes it private; the result is an ordinary folder
     except OSError as exc:
-        raise InputError(f"cannot write the output folder in {parent}: {exc.strerror or exc}") from None
+        raise InputError(disk_full(exc, parent) or f"cannot write the output folder in {parent}: "
+                                                    f"{exc.strerror or exc}") from None
     return tmp
 
 

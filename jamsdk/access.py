@@ -5,8 +5,11 @@ The rule, the same for both servers:
 * A server bound to loopback (127.0.0.0/8, ::1, ``localhost``) needs no token: only this machine
   reaches it. It still checks the ``Host`` header (a DNS-rebinding page names its own host) and
   refuses browser requests from other sites.
-* Bound beyond loopback it needs a token (``--token TOKEN``, default the environment variable
-  ``JAMSDK_TOKEN``) or the explicit opt-out ``--unauthenticated``; with neither it does not start.
+* Bound beyond loopback it needs a token (``--token-file FILE``, the environment variable
+  ``JAMSDK_TOKEN``, or ``--token TOKEN``) or the explicit opt-out ``--unauthenticated``; with
+  neither it does not start. ``--token`` on the command line is visible to every local user in the
+  process list (``/proc/PID/cmdline``), so it still works but prints a warning
+  (:data:`ARGV_WARNING`); a token file must be readable by its owner only (:func:`read_token_file`).
 * Clients send ``Authorization: Bearer <token>``; a browser opens ``http://HOST:PORT/?token=<token>``
   once (``live`` then keeps it in an HttpOnly, SameSite=Strict cookie). Tokens are compared as
   SHA-256 digests with :func:`hmac.compare_digest`, and only the digest travels to server processes.
@@ -69,6 +72,35 @@ def split_host(header: str) -> tuple[str, str]:
     return _bare(header), ""
 
 
+#: what a server command says when the token came on its command line
+ARGV_WARNING = ("--token is visible to every user of this machine in the process list (ps, /proc/PID/cmdline); "
+                f"give it in a file only you can read (--token-file FILE) or in {ENV} instead")
+
+
+def read_token_file(path: str | os.PathLike[str]) -> str:
+    """The token in the file ``path`` (whitespace around it ignored).
+
+    Raises:
+        InputError: not a regular file of at most 4 KiB, readable or writable by other users than its
+            owner (the point of a file is that they cannot read it), or empty.
+    """
+    import stat
+
+    from jamsdk.input_files import check_input, read_input
+
+    st = check_input(path, "token", what="--token-file")
+    if st.st_mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise InputError(f"--token-file {path}: other users may read it (mode {stat.S_IMODE(st.st_mode):04o}); "
+                         f"make it yours alone: chmod 600 {path}")
+    try:
+        token = read_input(path, "token", what="--token-file").decode("utf-8").strip()
+    except UnicodeDecodeError:
+        raise InputError(f"--token-file {path}: expected a token in UTF-8 text") from None
+    if not token:
+        raise InputError(f"--token-file {path}: the file is empty (expected the token, for example {new_token()})")
+    return token
+
+
 def digest(token: str) -> str:
     """The SHA-256 hex digest a server keeps instead of the token."""
     return hashlib.sha256(token.encode("utf-8")).hexdigest()
@@ -100,16 +132,24 @@ class Access:
 
     @classmethod
     def from_options(cls, host: str, token: str | None = None, unauthenticated: bool = False,
-                     origins: tuple[str, ...] | list[str] = ()) -> Access:
-        """The policy for ``--host``, ``--token`` (default ``$JAMSDK_TOKEN``) and ``--unauthenticated``.
+                     origins: tuple[str, ...] | list[str] = (), token_file: str | os.PathLike[str] | None = None
+                     ) -> Access:
+        """The policy for ``--host``, ``--token`` or ``--token-file`` (default ``$JAMSDK_TOKEN``) and
+        ``--unauthenticated``.
 
         Raises:
             InputError: beyond loopback with neither a token nor ``--unauthenticated``; a token
-                shorter than 16 characters or with spaces or control characters; both options; an
-                origin that is not ``http(s)://host[:port]``.
+                shorter than 16 characters or with spaces or control characters; both a token and
+                ``--unauthenticated``, or both ``--token`` and ``--token-file``; a bad token file
+                (:func:`read_token_file`); an origin that is not ``http(s)://host[:port]``.
         """
         allowed = tuple(_origin(o) for o in origins)
-        if token is None:
+        if token is not None and token_file is not None:
+            raise InputError("--token and --token-file exclude each other: give one (--token-file keeps the token "
+                             "out of the process list)")
+        if token_file is not None:
+            token, source = read_token_file(token_file), "--token-file"
+        elif token is None:
             token = os.environ.get(ENV) or None
             source = ENV
         else:
@@ -242,4 +282,4 @@ def _machine_names() -> frozenset[str]:
     return frozenset(_bare(n) for n in names if n) | frozenset(_bare(n) + ".local" for n in names if n)
 
 
-__all__ = ["COOKIE", "ENV", "Access", "digest", "is_loopback", "split_host"]
+__all__ = ["ARGV_WARNING", "COOKIE", "ENV", "Access", "digest", "is_loopback", "read_token_file", "split_host"]

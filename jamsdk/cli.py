@@ -214,6 +214,14 @@ def _main(argv: list[str] | None) -> int:
     except KeyboardInterrupt:
         print(f"jamsdk {args.command}: interrupted", file=sys.stderr)
         return 130
+    except OSError as exc:  # a full disk is the machine's state, not a bug: one line (jamsdk._atomic.disk_full)
+        from jamsdk._atomic import disk_full
+
+        text = disk_full(exc)
+        if text is None:
+            raise
+        print(f"jamsdk {args.command}: error: {text}", file=sys.stderr)
+        return 2
 
 
 def _notes_as_lines(command: str, quiet: bool = False) -> None:

@@ -72,6 +72,7 @@ from typing import Any, Mapping, Sequence
 
 from jamsdk.config import ModelConfig, model_config_from_dict, size_problems
 from jamsdk.errors import ConfigError, InputError, ManifestError
+from jamsdk.input_files import read_input
 from jamsdk.model_files import MANIFEST_NAME, FileRef, check_file, parse_file_ref
 from jamsdk.stages import PER_FRAME, PER_SOURCE, TensorSpec, stage_table
 
@@ -264,21 +265,48 @@ def load_manifest(model_dir: str | os.PathLike[str], verify_hashes: bool = True)
         raise ManifestError(f"model folder {model_dir} {what}: expected a folder written by jamsdk export "
                             "(or 'demo' for the bundled model)")
     path = model_dir / MANIFEST_NAME
-    try:
-        text = path.read_text(encoding="utf-8")
-    except FileNotFoundError:
+    if not path.exists() and not path.is_symlink():
         raise ManifestError(
-            f"{model_dir} has no {MANIFEST_NAME}: not a jamsdk model folder (create one with `jamsdk export`)"
-        ) from None
-    except (OSError, UnicodeDecodeError) as exc:
+            f"{model_dir} has no {MANIFEST_NAME}: not a jamsdk model folder (create one with `jamsdk export`)")
+    return parse_manifest(model_dir, read_manifest_json(path), verify_hashes)
+
+
+def read_manifest_json(path: str | os.PathLike[str]) -> Any:
+    """The JSON of a ``manifest.json``, read as :func:`load_manifest` reads it.
+
+    The file itself, never through a symbolic link, a regular file within the manifest cap of
+    :mod:`jamsdk.input_files` (4 MiB); strict JSON: no ``NaN`` or ``Infinity``, no number that
+    overflows to infinity (``1e999``), no integer of more digits than Python converts (4300).
+
+    Raises:
+        ManifestError: any of these, or not UTF-8, or not JSON, in one line.
+    """
+    path = Path(path)
+    try:
+        text = read_input(path, "manifest", what="model folder", follow_symlinks=False).decode("utf-8")
+    except InputError as exc:
+        raise ManifestError(str(exc)) from None
+    except UnicodeDecodeError as exc:
         raise ManifestError(f"cannot read {path}: {exc}") from None
     try:
-        data = json.loads(text)
+        return json.loads(text, parse_constant=_no_constant, parse_float=_finite_float)
     except json.JSONDecodeError as exc:
         raise ManifestError(f"{path} is not valid JSON ({exc})") from None
     except RecursionError:
         raise ManifestError(f"{path}: nested too deeply to be a jamsdk manifest (not a jamsdk model folder)") from None
-    return parse_manifest(model_dir, data, verify_hashes)
+    except ValueError as exc:  # NaN/Infinity/1e999 (below), or an integer over Python's 4300 digits
+        raise ManifestError(f"{path}: not a jamsdk manifest ({str(exc).splitlines()[0][:160]})") from None
+
+
+def _no_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not a JSON number")
+
+
+def _finite_float(text: str) -> float:
+    value = float(text)
+    if value != value or value in (float("inf"), float("-inf")):
+        raise ValueError(f"{text[:40]} is not a finite number")
+    return value
 
 
 def parse_manifest(model_dir: str | os.PathLike[str], data: Any, verify_hashes: bool = True) -> Manifest:

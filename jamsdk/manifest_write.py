@@ -16,7 +16,8 @@ from typing import Any, Mapping, Sequence
 
 from jamsdk._atomic import atomic_path
 from jamsdk.config import ModelConfig
-from jamsdk.manifest import FORMAT, FORMAT_VERSION, MODES, PIXEL, parse_manifest
+from jamsdk.errors import ManifestError
+from jamsdk.manifest import FORMAT, FORMAT_VERSION, MODES, PIXEL, parse_manifest, read_manifest_json
 from jamsdk.model_files import MANIFEST_NAME
 from jamsdk.stages import Stage, TensorSpec
 
@@ -74,11 +75,9 @@ def model_folder_problem(folder: str | os.PathLike[str]) -> str | None:
     if path.is_symlink() or not path.is_file():
         return f"not a jamsdk model folder (no {MANIFEST_NAME})"
     try:
-        if path.stat().st_size > 64 << 20:
-            return f"not a jamsdk model folder (its {MANIFEST_NAME} is far too large to be jamsdk's)"
-        data = json.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, ValueError, RecursionError):
-        return f"not a jamsdk model folder (its {MANIFEST_NAME} is not readable JSON)"
+        data = read_manifest_json(path)
+    except ManifestError:
+        return f"not a jamsdk model folder (its {MANIFEST_NAME} is not a readable jamsdk manifest)"
     if not isinstance(data, Mapping) or data.get("format") != FORMAT or not _is_int(data.get("format_version")):
         got = data.get("format") if isinstance(data, Mapping) else type(data).__name__
         return f"not a jamsdk model folder (its {MANIFEST_NAME} has format {got!r}, not {FORMAT!r})"
@@ -89,7 +88,8 @@ def model_folder_problem(folder: str | os.PathLike[str]) -> str | None:
             return
         if isinstance(node, Mapping):
             if isinstance(node.get("file"), str) and isinstance(node.get("sha256"), str):
-                listed.add(PurePosixPath(node["file"].replace("\\", "/")).parts[0])
+                # parts[:1]: an empty name ("") lists nothing (and parts[0] of it was an IndexError)
+                listed.update(PurePosixPath(node["file"].replace("\\", "/")).parts[:1])
             for value in node.values():
                 collect(value, depth + 1)
         elif isinstance(node, list):

@@ -17,6 +17,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any, Callable, Mapping
 
 from jamsdk.errors import InputError, ManifestError
+from jamsdk.input_files import check_input
 
 MANIFEST_NAME = "manifest.json"
 #: ``bad(key, why)``: the error to raise for a malformed manifest entry (names the file and key)
@@ -109,6 +110,11 @@ def check_file(model_dir: Path, ref: FileRef, key: str, verify_hash: bool) -> No
         raise ManifestError(f"{where}: {key}: {ref.file} leads outside the model folder (to {real})")
     if not path.is_file():
         raise ManifestError(f"{where}: {key}: {ref.file} is missing from {model_dir}")
+    if ref.file.endswith(".onnx"):
+        try:
+            check_input(path, "onnx", what=f"{where}: {key}:")
+        except InputError as exc:
+            raise ManifestError(str(exc)) from None
     if verify_hash:
         actual = sha256_file(path)
         if actual != ref.sha256:
@@ -125,10 +131,11 @@ def check_file(model_dir: Path, ref: FileRef, key: str, verify_hash: bool) -> No
         listed = {PurePosixPath(e.file) for e in ref.external}
         try:
             loads = external_files(path)
-        except InputError:
-            # Not a protobuf that parses: no runtime loads it either (the backend says so), and so
-            # it loads no external data.
-            loads = []
+        except InputError as exc:
+            # Which files it loads cannot be read: it is refused, never assumed to load none (a graph
+            # ONNX Runtime parses where this reader fails would load its external data unchecked).
+            raise ManifestError(f"{where}: {key}: cannot tell which external data {ref.file} loads ({exc}); "
+                                "refused (re-export the folder with this jamsdk)") from None
         for loc in loads:
             target = base / PurePosixPath(loc.replace("\\", "/"))
             if target not in listed:

@@ -43,7 +43,9 @@ def _varint(buf: memoryview, i: int) -> tuple[int, int]:
             raise ValueError("varint too long")
 
 
-def _skip_group(buf: memoryview, i: int, end: int, field: int) -> int:
+def _skip_group(buf: memoryview, i: int, end: int, field: int, depth: int = 0) -> int:
+    if depth > _MAX_DEPTH:  # 200,000 nested groups were a RecursionError; protobuf refuses them too
+        raise ValueError("groups nested too deep")
     while i < end:
         key, i = _varint(buf, i)
         f, wire = key >> 3, key & 7
@@ -61,7 +63,7 @@ def _skip_group(buf: memoryview, i: int, end: int, field: int) -> int:
         elif wire == 5:
             i += 4
         elif wire == 3:
-            i = _skip_group(buf, i, end, f)
+            i = _skip_group(buf, i, end, f, depth + 1)
         else:
             raise ValueError(f"wire type {wire}")
     raise ValueError("group without end")
@@ -103,10 +105,13 @@ def _tensor(buf: memoryview, start: int, end: int, found: set[str]) -> None:
             key = value = None
             for f, w, x, y in _fields(buf, a, b):
                 if w == 2 and f in (1, 2):
-                    text = bytes(buf[x:y]).decode("utf-8")
-                    key, value = (text, value) if f == 1 else (key, text)
-            if key == "location" and value is not None:
-                locations.append(value)
+                    # Compared as bytes, as ONNX Runtime does: onnx.proto is proto2, whose C++ parser
+                    # does not check UTF-8, so a key of invalid UTF-8 loads (and must not stop us).
+                    raw = bytes(buf[x:y])
+                    key, value = (raw, value) if f == 1 else (key, raw)
+            if key == b"location" and value is not None:
+                # A location that is not UTF-8 cannot match a manifest entry: it is reported unlisted.
+                locations.append(value.decode("utf-8", "backslashreplace"))
     if external or locations:
         found.update(locations)
 
@@ -149,6 +154,8 @@ def external_files(path: str | os.PathLike[str]) -> list[str]:
         raise InputError(f"cannot read {path}: {exc.strerror or exc}") from None
     except (ValueError, IndexError, UnicodeDecodeError) as exc:
         raise InputError(f"{path}: not a well-formed ONNX graph ({exc})") from None
+    except RecursionError:
+        raise InputError(f"{path}: not a well-formed ONNX graph (nested too deep)") from None
     return sorted(found)
 
 

@@ -3,9 +3,9 @@
 PNG, JPEG, BMP, WebP, TIFF and (the first frame of) GIF, decoded by OpenCV; gray, 16-bit and RGBA
 pictures are converted by :func:`jamsdk.pixels.to_rgb`.
 
-Pixel limit: the size a picture declares is checked before decoding it (:mod:`jamsdk.image_header`;
-``max_pixels`` per call, else the process-wide limit) and a larger one is refused with an
-:class:`~jamsdk.errors.InputError`.
+Limits: a picture file is a regular file within its size cap (:mod:`jamsdk.input_files`), and the
+size and depth it declares are checked before decoding it (:mod:`jamsdk.image_header`; ``max_pixels``
+per call, else the process-wide limit); a larger one is refused with an :class:`~jamsdk.errors.InputError`.
 """
 
 from __future__ import annotations
@@ -17,7 +17,8 @@ import cv2
 import numpy as np
 
 from jamsdk.errors import InputError
-from jamsdk.image_header import OPENCV_ENV, check_image_bytes
+from jamsdk.image_header import OPENCV_ENV, check_image_bytes, check_image_start
+from jamsdk.input_files import read_input
 from jamsdk.pixels import from_cv2
 
 IMAGE_EXTS = (".png", ".jpg", ".jpeg", ".bmp", ".webp", ".tif", ".tiff")
@@ -36,28 +37,25 @@ def must_exist(path: str | os.PathLike[str]) -> Path:
 def read_image(path: str | os.PathLike[str], max_pixels: int | None = None) -> np.ndarray:
     """Read one image file as ``(H, W, 3)`` uint8 RGB (gray, 16-bit and RGBA are converted).
 
-    The size the file declares is checked against ``max_pixels`` (default: the process-wide limit of
-    :mod:`jamsdk.image_header`) before anything is decoded.
+    The file must be a regular file within the picture size cap (:mod:`jamsdk.input_files`); its
+    first bytes must be a picture format, and the size and depth its header declares are checked
+    against ``max_pixels`` (default: the process-wide limit of :mod:`jamsdk.image_header`), before
+    the rest is read and before anything is decoded.
 
     Raises:
-        InputError: the file is missing, not a PNG/JPEG/BMP/WebP/TIFF/GIF picture, over the pixel
-            limit, or cannot be decoded.
+        InputError: the file is missing, not a regular file or over its size cap, not a
+            PNG/JPEG/BMP/WebP/TIFF/GIF picture, over the pixel limit, or cannot be decoded.
     """
     p = must_exist(path)
     if p.is_dir():
         raise InputError(f"{p}: expected an image file, got a folder")
-    try:
-        with open(p, "rb") as fh:  # bytes + imdecode: non-ASCII paths work everywhere
-            data = fh.read()
-    except OSError as exc:
-        raise InputError(f"cannot read {p}: {exc.strerror or exc}") from None
-    if not data:
-        raise InputError(f"{p}: cannot decode as an image (empty file)")
+    data = read_input(p, "picture", what="picture", max_pixels=max_pixels,
+                      head=lambda start: check_image_start(start, str(p), max_pixels))
     check_image_bytes(data, str(p), max_pixels)
     return from_cv2(decode_bytes(data, str(p), cv2.IMREAD_UNCHANGED))
 
 
-def decode_bytes(data: bytes, what: str, flags: int = cv2.IMREAD_COLOR) -> np.ndarray:
+def decode_bytes(data: bytes | bytearray, what: str, flags: int = cv2.IMREAD_COLOR) -> np.ndarray:
     """``cv2.imdecode`` with one-line errors; call it only after :func:`~jamsdk.image_header.check_image_bytes`."""
     try:
         img = cv2.imdecode(np.frombuffer(data, np.uint8), flags)

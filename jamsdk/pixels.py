@@ -36,7 +36,9 @@ def to_uint8(img: np.ndarray) -> np.ndarray:
     if img.dtype == np.uint8:
         return img
     if img.dtype == np.uint16:
-        return ((img.astype(np.uint32) + 128) // 257).astype(np.uint8)
+        # round(x / 257), in one pass without a 32-bit copy (equal to (x + 128) // 257 for every x:
+        # 257 is odd, so no x / 257 ends in exactly .5)
+        return cv2.convertScaleAbs(img, alpha=1.0 / 257.0)
     if img.dtype == np.bool_:
         return img.astype(np.uint8) * 255
     if np.issubdtype(img.dtype, np.floating):
@@ -71,13 +73,23 @@ def to_rgb(img: np.ndarray, background: int = 255) -> np.ndarray:
     alpha = img[:, :, -1:]
     if np.all(alpha == 255):
         return np.ascontiguousarray(color)
-    a = alpha.astype(np.float32) / 255.0
-    out = color.astype(np.float32) * a + float(background) * (1.0 - a)
-    return (out + 0.5).astype(np.uint8)
+    out = np.empty(color.shape, np.uint8)
+    # round(color·a/255 + background·(1 − a/255)) in 16-bit integers (255·255 fits), a band of rows
+    # at a time: the working copies stay a few MB, whatever the picture's size.
+    rows = max(1, (1 << 20) // max(1, img.shape[1]))
+    for top in range(0, img.shape[0], rows):
+        a = alpha[top:top + rows].astype(np.uint16)
+        mix = color[top:top + rows].astype(np.uint16) * a
+        mix += (255 - a) * np.uint16(background)
+        mix += 127
+        mix //= 255
+        out[top:top + rows] = mix
+    return out
 
 
 def from_cv2(img: np.ndarray) -> np.ndarray:
-    """OpenCV's BGR / BGRA / gray order → RGB uint8."""
+    """OpenCV's BGR / BGRA / gray order → RGB uint8 (8-bit first: the reordered copy is then the small one)."""
+    img = to_uint8(img)
     if img.ndim == 3 and img.shape[2] == 3:
         img = img[:, :, ::-1]
     elif img.ndim == 3 and img.shape[2] == 4:

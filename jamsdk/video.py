@@ -21,6 +21,7 @@ from __future__ import annotations
 
 import os
 import re
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, Sequence
@@ -30,6 +31,7 @@ import numpy as np
 
 from jamsdk.errors import InputError
 from jamsdk.image_header import check_pixels
+from jamsdk.input_files import check_input
 from jamsdk.pictures import IMAGE_EXTS, must_exist, read_image
 from jamsdk.pixels import from_cv2, resize_square
 
@@ -37,12 +39,14 @@ VIDEO_EXTS = (".mp4", ".mov", ".avi", ".mkv", ".webm", ".m4v", ".gif")
 
 __all__ = [
     "VIDEO_EXTS",
+    "ShortVideoWarning",
     "VideoInfo",
     "frame_files",
     "iter_frames",
     "natural_key",
     "probe",
     "read_frames",
+    "short_by",
     "split_strip",
 ]
 
@@ -102,8 +106,11 @@ def split_strip(img: np.ndarray, frame_shape: Sequence[int], where: str = "image
 
 
 def _open_capture(source: str | int, max_pixels: int | None = None) -> cv2.VideoCapture:
-    cap = cv2.VideoCapture(source)
     what = f"camera {source}" if isinstance(source, int) else str(source)
+    if not isinstance(source, int):
+        # A regular file within the video cap before FFmpeg opens it: a FIFO would block it, a device never end.
+        check_input(source, "video", what="video")
+    cap = cv2.VideoCapture(source)
     if not cap.isOpened():
         cap.release()
         if isinstance(source, int):
@@ -122,8 +129,23 @@ def _open_capture(source: str | int, max_pixels: int | None = None) -> cv2.Video
     return cap
 
 
-def _iter_capture(cap: cv2.VideoCapture, where: str, max_frames: int | None) -> Iterator[np.ndarray]:
+def short_by(declared: int | None, read: int) -> int:
+    """How many frames a video that stopped after ``read`` frames lacks, beyond what an estimate explains.
+
+    ``declared`` is the count the container gives (FFmpeg: exact from an MP4 or AVI index, estimated
+    from the duration for others). Up to one frame, or 2 %, short is within that estimate's error
+    (and an MP4 edit list's trim); more is a video that stopped decoding (corrupt or cut short).
+    """
+    if not declared or read >= declared:
+        return 0
+    missing = declared - read
+    return missing if missing > max(1, declared // 50) else 0
+
+
+def _iter_capture(cap: cv2.VideoCapture, where: str, max_frames: int | None,
+                  allow_short: bool = False) -> Iterator[np.ndarray]:
     count = 0
+    declared = int(cap.get(cv2.CAP_PROP_FRAME_COUNT) or 0) if not where.startswith("camera ") else 0
     try:
         while max_frames is None or count < max_frames:
             ok, frame = cap.read()
@@ -135,6 +157,17 @@ def _iter_capture(cap: cv2.VideoCapture, where: str, max_frames: int | None) -> 
         cap.release()
     if count == 0:
         raise InputError(f"{where}: no frame could be decoded (corrupt or empty video)")
+    wanted = declared if max_frames is None else min(declared, max_frames)
+    if short_by(wanted, count):
+        text = (f"{where}: the video ended early: {count} of the {declared} frames its container declares could be "
+                "read (the rest is corrupt or cut short)")
+        if not allow_short:
+            raise InputError(f"{text}; refused (--allow-short-video, or allow_short=True, keeps the {count} frames)")
+        warnings.warn(ShortVideoWarning(f"{text}; kept the {count} frames (--allow-short-video)"), stacklevel=2)
+
+
+class ShortVideoWarning(UserWarning):
+    """A video ended before the frame count its container declares, and ``allow_short`` accepted it."""
 
 
 def _is_camera(source: object) -> bool:
@@ -149,6 +182,7 @@ def iter_frames(
     frame_shape: Sequence[int] | None = None,
     max_frames: int | None = None,
     max_pixels: int | None = None,
+    allow_short: bool = False,
 ) -> Iterator[np.ndarray]:
     """Yield ``(H, W, 3)`` uint8 RGB frames one at a time, without holding the whole video.
 
@@ -160,10 +194,13 @@ def iter_frames(
             are returned at their own size.
         max_frames: stop after this many frames.
         max_pixels: pixel limit per picture or frame (default: the process-wide limit).
+        allow_short: a video file that stops decoding before the frame count its container
+            declares (:func:`short_by`) ends with a :class:`ShortVideoWarning` instead of an error.
 
     Raises:
-        InputError: the source is missing, cannot be opened, declares frames over the pixel limit,
-            or has no decodable frame.
+        InputError: the source is missing, not a regular file or over the video size cap, cannot be
+            opened, declares frames over the pixel limit, has no decodable frame, or (without
+            ``allow_short``) ends early; that error comes after the frames that could be read.
     """
     if max_frames is not None and max_frames < 1:
         raise InputError(f"expected max_frames ≥ 1 or None, got {max_frames!r}")
@@ -173,7 +210,7 @@ def iter_frames(
     path = must_exist(source)
     kind = _kind(path)
     if kind == "video":
-        yield from _iter_capture(_open_capture(str(path), max_pixels), str(path), max_frames)
+        yield from _iter_capture(_open_capture(str(path), max_pixels), str(path), max_frames, allow_short)
     elif kind == "folder":
         files = frame_files(path)
         if not files:
@@ -191,6 +228,7 @@ def read_frames(
     frame_shape: Sequence[int] | None = None,
     max_frames: int | None = None,
     max_pixels: int | None = None,
+    allow_short: bool = False,
 ) -> np.ndarray:
     """Read a whole video as ``(T, H, W, 3)`` uint8 RGB.
 
@@ -201,13 +239,14 @@ def read_frames(
             size; other inputs are resized to it (MRAA's ``frame_shape``), without cropping.
         max_frames: read at most this many frames.
         max_pixels: pixel limit per picture or frame (default: the process-wide limit).
+        allow_short: keep the frames of a video that ends early (see :func:`iter_frames`).
 
     Raises:
         InputError: the path is missing, unsupported, corrupt, over the pixel limit or holds no
-            frame, or frames of a folder differ in size.
+            frame, ends early (without ``allow_short``), or frames of a folder differ in size.
     """
     shape = _strip_shape(frame_shape)
-    frames = list(iter_frames(path, shape, max_frames, max_pixels))
+    frames = list(iter_frames(path, shape, max_frames, max_pixels, allow_short))
     first = frames[0].shape
     for i, f in enumerate(frames):
         if f.shape != first:

@@ -8,6 +8,7 @@ through OpenCV's own GIF encoder.
 
 from __future__ import annotations
 
+import io
 import os
 from pathlib import Path
 from typing import Iterable
@@ -15,11 +16,12 @@ from typing import Iterable
 import cv2
 import numpy as np
 
-from jamsdk._atomic import atomic_path
+from jamsdk._atomic import atomic_path, free_bytes
 from jamsdk.errors import InputError
 from jamsdk.pixels import to_uint8
 
 WRITE_EXTS = (".mp4", ".avi", ".gif")
+_LOW_SPACE = 1 << 20  # below this a failed write is taken to be the full disk
 
 __all__ = ["WRITE_EXTS", "write_video"]
 
@@ -46,8 +48,12 @@ def _write_gif(tmp: Path, frames: list[np.ndarray], fps: float) -> None:
         imageio = None
     if imageio is not None:
         # imageio (through Pillow) quantizes far better than OpenCV's GIF encoder (mean error
-        # ≈2 vs ≈16 gray levels on smooth gradients), so it is preferred when installed.
-        imageio.mimsave(tmp, frames, format="GIF", duration=duration_ms, loop=0)
+        # ≈2 vs ≈16 gray levels on smooth gradients), so it is preferred when installed. Encoded in
+        # memory, then written by us: a full disk is then one OSError here, not one inside
+        # imageio's writer and again in its finalizer.
+        buf = io.BytesIO()
+        imageio.mimsave(buf, frames, format="GIF", duration=duration_ms, loop=0)
+        tmp.write_bytes(buf.getbuffer())
         return
     anim = cv2.Animation()
     anim.frames = [cv2.cvtColor(f, cv2.COLOR_RGB2BGR) for f in frames]
@@ -99,7 +105,7 @@ def write_video(path: str | os.PathLike[str], frames: Iterable[np.ndarray], fps:
             fourcc = cv2.VideoWriter_fourcc(*("mp4v" if suffix == ".mp4" else "MJPG"))
             writer = cv2.VideoWriter(str(tmp), fourcc, float(fps), (w + pad_w, h + pad_h))
             if not writer.isOpened():
-                raise InputError(f"{path}: OpenCV cannot open a video writer for {suffix}")
+                raise InputError(f"{path}: {_no_room(tmp.parent) or f'OpenCV cannot open a video writer for {suffix}'}")
             try:
                 frame, i = first, 0
                 while frame is not None:
@@ -114,4 +120,26 @@ def write_video(path: str | os.PathLike[str], frames: Iterable[np.ndarray], fps:
                 count = i
             finally:
                 writer.release()
+            _check_written(tmp, count, path)
     return count
+
+
+def _no_room(folder: Path) -> str | None:
+    """"no space left ..." when ``folder``'s device is (almost) full: OpenCV says only that it failed."""
+    free = free_bytes(folder)
+    if free is None or free >= _LOW_SPACE:
+        return None
+    return f"no space left on the device holding {folder} ({free:,} bytes free): free some space or write elsewhere"
+
+
+def _check_written(tmp: Path, count: int, path: Path) -> None:
+    """The frame count the written container declares must be ``count``: OpenCV's writer drops frames it
+    cannot write (a full disk) with a log line only, and would leave a cut file that looks complete."""
+    cap = cv2.VideoCapture(str(tmp))
+    try:
+        written = int(cap.get(cv2.CAP_PROP_FRAME_COUNT)) if cap.isOpened() else 0
+    finally:
+        cap.release()
+    if written != count:
+        why = _no_room(tmp.parent) or "OpenCV's writer failed part-way"
+        raise InputError(f"{path}: {why}; the video holds {written} of {count} frames, so nothing was written")

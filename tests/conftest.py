@@ -178,17 +178,21 @@ def _model_cache(tmp_path_factory):
 
 @pytest.fixture(scope="session")
 def ray_local():
-    """ONE local Ray for the whole test run (2 CPUs, no dashboard), shut down at the end."""
+    """ONE local Ray for the whole test run (2 CPUs, no dashboard), shut down at the end, started as
+    jamsdk batch and serve start theirs (jamsdk.scale.connect.start_local: on loopback, a fresh token)."""
     ray = pytest.importorskip("ray")
+    from jamsdk.scale.connect import disconnect, start_local
     from jamsdk.serve import proxy_guard
 
-    # As jamsdk serve starts a local Ray: Serve's proxy runs the penalty guard.
-    with _session_env(proxy_guard.ENV, proxy_guard.IMPORT_PATH):
-        ray.init(num_cpus=2, include_dashboard=False, logging_level="ERROR", log_to_driver=False)
+    # As jamsdk serve starts a local Ray: Serve's proxy runs the penalty guard and believes no
+    # X-Forwarded-For header (no --trusted-proxy).
+    with _session_env(proxy_guard.ENV, proxy_guard.IMPORT_PATH), \
+            _session_env(proxy_guard.FORWARDED_ENV, proxy_guard.forwarded_setting()):
+        conn = start_local(ray, num_cpus=2)
         yield ray
         try:
             from ray import serve
 
             serve.shutdown()
         finally:
-            ray.shutdown()
+            disconnect(conn)

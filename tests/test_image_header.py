@@ -88,6 +88,77 @@ def test_declared_size_matches_what_opencv_decodes(name):
     img = cv2.imdecode(np.frombuffer(data, np.uint8), cv2.IMREAD_UNCHANGED)
     assert img is not None, name
     assert (found.width, found.height) == (img.shape[1], img.shape[0]) == (53, 37)
+    # what the decoded bytes limit counts is at least what OpenCV decodes it to
+    assert found.channels >= (1 if img.ndim == 2 else img.shape[2]) and found.channel_bytes == img.dtype.itemsize
+
+
+@pytest.mark.parametrize("ext", [".png", ".tiff"])
+@pytest.mark.parametrize("shape,dtype", [((37, 53, 4), np.uint16), ((37, 53), np.uint16), ((37, 53, 4), np.uint8),
+                                         ((37, 53, 3), np.uint16)])
+def test_declared_depth_and_channels_are_what_opencv_decodes(ext, shape, dtype):
+    ok, buf = cv2.imencode(ext, np.zeros(shape, dtype))
+    found = declared_size(buf.tobytes())
+    img = cv2.imdecode(buf, cv2.IMREAD_UNCHANGED)
+    assert (found.channels, found.channel_bytes) == ((1 if img.ndim == 2 else img.shape[2]), img.dtype.itemsize)
+    assert found.decoded_bytes == img.nbytes
+
+
+def test_decoded_bytes_are_limited_not_only_pixels(tmp_path, monkeypatch):
+    """The probe's I4: a 49 MP 16-bit RGBA PNG (under 50 MP) cost 2.17 GB. Decoded bytes are limited to
+    4 per pixel of the limit: 16-bit RGBA (8 bytes a pixel) over it is refused before decoding; the same
+    pixels in 8-bit RGBA (4 bytes), and 16-bit RGBA exactly at the budget, are read."""
+    limit = 53 * 37 * 2  # so 53×37 16-bit RGBA is 8 × 1961 = 4 × limit: exactly at the budget
+    rgba16 = np.random.default_rng(1).integers(0, 65536, (37, 53, 4), dtype=np.uint16)
+    for name, img in (("at.png", rgba16), ("rgba8.png", (rgba16 >> 8).astype(np.uint8))):
+        cv2.imwrite(str(tmp_path / name), img)
+        assert read_image(tmp_path / name, max_pixels=limit).shape == (37, 53, 3)
+    cv2.imwrite(str(tmp_path / "over.png"), np.zeros((37, 54, 4), np.uint16))  # one column more
+    calls = []
+    monkeypatch.setattr(cv2, "imdecode", lambda *a: calls.append(1))
+    with pytest.raises(InputError, match=r"over.png: 54x37 16-bit with 4 channel\(s\) decodes to 15,984 bytes, over "
+                                         r"the limit of 15,688 \(4 bytes per pixel of the pixel limit; refused without"):
+        read_image(tmp_path / "over.png", max_pixels=limit)
+    assert calls == []
+    with pytest.raises(InputError, match="decodes to"):
+        check_image_bytes((tmp_path / "over.png").read_bytes(), "frame", limit)
+
+
+def test_16_bit_and_alpha_pictures_convert_exactly_in_bands(tmp_path):
+    """16-bit → 8-bit and alpha over white, now without 32-bit and float copies: the same numbers as
+    round(x / 257) and round(c·a/255 + 255·(1 − a/255)) for every value."""
+    from jamsdk.pixels import to_rgb, to_uint8
+
+    x = np.arange(65536, dtype=np.uint16).reshape(256, 256)
+    assert np.array_equal(to_uint8(x), np.round(x / 257.0).astype(np.uint8))
+    c, a = np.meshgrid(np.arange(256), np.arange(256), indexing="ij")
+    rgba = np.stack([c, c, c, a], axis=-1).astype(np.uint8)
+    want = np.floor(c * (a / 255.0) + 255.0 * (1 - a / 255.0) + 0.5).astype(np.uint8)
+    assert np.array_equal(to_rgb(rgba)[:, :, 0], want)
+    tall = np.zeros((5000, 300, 4), np.uint8)  # more rows than one band (1 MiB / 300 px ≈ 3495 rows)
+    tall[..., 3] = 128
+    assert np.array_equal(np.unique(to_rgb(tall)), [127])
+
+
+def test_the_limit_is_not_off_by_one_and_top_down_bmps_count_their_rows():
+    data = encoded()["png"]
+    check_image_bytes(data, "x", limit=53 * 37)  # exactly at the limit: read
+    with pytest.raises(InputError, match="over the limit of 1,960 pixels"):
+        check_image_bytes(data, "x", limit=53 * 37 - 1)
+    bottom_up = encoded()["bmp"]
+    top_down = bottom_up[:22] + struct.pack("<i", -37) + bottom_up[26:]  # a negative height: rows from the top
+    assert declared_size(top_down) == declared_size(bottom_up)
+    assert (declared_size(top_down).width, declared_size(top_down).height) == (53, 37)
+    assert cv2.imdecode(np.frombuffer(top_down, np.uint8), cv2.IMREAD_UNCHANGED).shape == (37, 53, 3)
+
+
+def test_a_gif_whose_first_image_is_larger_than_its_screen_counts_the_image():
+    """Decoders that grow the canvas decode the image's size, not the screen's (the screen may say 1×1)."""
+    gif = encoded()["gif"]
+    assert (declared_size(gif).width, declared_size(gif).height) == (53, 37)
+    tiny_screen = gif[:6] + struct.pack("<HH", 1, 1) + gif[10:]
+    assert (declared_size(tiny_screen).width, declared_size(tiny_screen).height) == (53, 37)
+    with pytest.raises(InputError, match="53x37 = 1,961 pixels is over the limit of 100"):
+        check_image_bytes(tiny_screen, "x", limit=100)
 
 
 def test_other_formats_and_garbage_are_refused_before_opencv_sees_them():

@@ -3,6 +3,8 @@ conversion and the resize policy."""
 
 from __future__ import annotations
 
+import struct
+
 import cv2
 import numpy as np
 import pytest
@@ -224,3 +226,63 @@ def test_video_io_is_torch_free():
             "print(sorted(m for m in ('torch', 'onnx', 'onnxruntime', 'tensorrt') if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout
     assert out.strip() == "[]"
+
+
+def _lying_mjpeg(tmp_path, frames: int = 6, lying_from: int = 2):
+    """An MJPEG AVI whose frames from ``lying_from`` on declare 8000×8000 in their JPEG header (the
+    probe's I21): FFmpeg decodes the first ones and stops at the first liar."""
+    good = tmp_path / "good.avi"
+    write_video(good, smooth_clip(t=frames), fps=10)
+    data = bytearray(good.read_bytes())
+    sofs = [i for i in range(len(data) - 1) if data[i] == 0xFF and data[i + 1] == 0xC0]
+    assert len(sofs) == frames
+    for at in sofs[lying_from:]:
+        data[at + 5:at + 9] = struct.pack(">HH", 8000, 8000)  # height, width of the SOF0 segment
+    bad = tmp_path / "lying.avi"
+    bad.write_bytes(bytes(data))
+    return good, bad
+
+
+def test_a_video_that_stops_decoding_early_is_an_error_unless_allowed(tmp_path):
+    """The probe's I21 and the 44-of-133 case: the output ended early with exit 0 and no word."""
+    from jamsdk.video import ShortVideoWarning
+
+    good, bad = _lying_mjpeg(tmp_path)
+    assert len(list(iter_frames(good))) == 6
+    got = []
+    with pytest.raises(InputError, match=r"lying.avi: the video ended early: 2 of the 6 frames its container "
+                                         r"declares could be read .*allow-short-video"):
+        for f in iter_frames(bad):
+            got.append(f)
+    assert len(got) == 2  # the error comes after the frames that could be read
+    with pytest.warns(ShortVideoWarning, match="2 of the 6 frames"):
+        assert len(list(iter_frames(bad, allow_short=True))) == 2
+    with pytest.warns(ShortVideoWarning):
+        assert len(read_frames(bad, allow_short=True)) == 2
+    assert len(list(iter_frames(bad, max_frames=2))) == 2  # asked for no more than it holds: no error
+    with pytest.raises(InputError, match="ended early: 2 of the 6"):
+        list(iter_frames(bad, max_frames=4))
+
+
+def test_up_to_one_frame_or_2_percent_short_is_within_a_containers_estimate():
+    from jamsdk.video import short_by
+
+    assert short_by(6, 5) == 0 and short_by(6, 4) == 2  # one frame is an estimate's error, two are not
+    assert short_by(133, 44) == 89 and short_by(133, 131) == 0 and short_by(133, 130) == 3
+    assert short_by(None, 3) == 0 and short_by(0, 3) == 0 and short_by(40, 41) == 0
+
+
+def test_animate_with_a_short_driving_video_exits_2_or_writes_what_was_read(tmp_path, capsys):
+    from jamsdk.cli import main
+
+    _, bad = _lying_mjpeg(tmp_path)
+    picture = tmp_path / "pic.png"
+    write_png(picture, smooth_clip(t=1)[0])
+    out = tmp_path / "out.mp4"
+    args = ["animate", "--source", str(picture), "--driving", str(bad), "--out", str(out), "--no-progress"]
+    assert main(args) == 2
+    err = [ln for ln in capsys.readouterr().err.splitlines() if "error" in ln]
+    assert len(err) == 1 and "the video ended early: 2 of the 6 frames" in err[0], err
+    assert not out.exists() and not [p for p in tmp_path.iterdir() if ".tmp-" in p.name]
+    assert main(args + ["--allow-short-video"]) == 0
+    assert "note: " in capsys.readouterr().err and len(read_frames(out)) == 2

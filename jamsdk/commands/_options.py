@@ -125,12 +125,28 @@ def add_json(p: argparse.ArgumentParser, what: str = "the result") -> None:
 
 def add_access(p: argparse.ArgumentParser) -> None:
     """``--token`` and ``--unauthenticated`` (servers; :mod:`jamsdk.access` says the rule)."""
+    p.add_argument("--token-file", metavar="FILE",
+                   help="file holding the access token clients must send (Authorization: Bearer TOKEN; a browser "
+                        "opens /?token=TOKEN once), readable by you alone (chmod 600); default: the JAMSDK_TOKEN "
+                        "environment variable. Needed beyond loopback unless --unauthenticated")
     p.add_argument("--token", metavar="TOKEN",
-                   help="access token clients must send (Authorization: Bearer TOKEN; a browser opens "
-                        "/?token=TOKEN once); default: the JAMSDK_TOKEN environment variable. Needed beyond "
-                        "loopback unless --unauthenticated")
+                   help="the access token itself (other local users see it in the process list: a warning says "
+                        "so; prefer --token-file or JAMSDK_TOKEN)")
     p.add_argument("--unauthenticated", action="store_true",
                    help="allow a --host beyond loopback without a token: anyone who reaches it gets in")
+
+
+def access_from_args(args: argparse.Namespace, command: str, origins: tuple[str, ...] | list[str] = ()):  # noqa: ANN201
+    """The server's :class:`~jamsdk.access.Access` from ``--host``, ``--token``/``--token-file``, ``--unauthenticated``;
+    a token typed on the command line gets one warning line (:data:`jamsdk.access.ARGV_WARNING`)."""
+    import sys
+
+    from jamsdk.access import ARGV_WARNING, Access
+
+    access = Access.from_options(args.host, args.token, args.unauthenticated, origins, args.token_file)
+    if args.token is not None:
+        print(f"jamsdk {command}: warning: {ARGV_WARNING}", file=sys.stderr, flush=True)
+    return access
 
 
 def add_max_pixels(p: argparse.ArgumentParser) -> None:

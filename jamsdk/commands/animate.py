@@ -75,6 +75,9 @@ def add_common(p: argparse.ArgumentParser) -> None:
     add_json(p, "what was written and the per-stage latency")
     p.add_argument("--stats", action="store_true", help="also print the per-stage latency table (ms per call)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--allow-short-video", action="store_true",
+                   help="a driving video that stops decoding before the frame count it declares (corrupt or cut "
+                        "short) is written as far as it goes, with a note; default: refused, nothing written")
 
 
 def report(result, json_out: str | None = None, stats: bool = False) -> None:
@@ -108,7 +111,8 @@ def render(args: argparse.Namespace, model, source, driving):  # noqa: ANN001, A
                         output_size=args.output_size, fit=args.fit, show_progress=not args.no_progress, notify=note,
                         # animate's view options (jamsdk demo has none)
                         layout=getattr(args, "layout", "result"), show_regions=getattr(args, "show_regions", False),
-                        best_frame=getattr(args, "best_frame", False), smoothing=getattr(args, "smoothing", 0.0))
+                        best_frame=getattr(args, "best_frame", False), smoothing=getattr(args, "smoothing", 0.0),
+                        allow_short=getattr(args, "allow_short_video", False))
 
 
 def run(args: argparse.Namespace) -> int:

@@ -47,6 +47,9 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
                    help="also run the rows whose output exists, replacing it once the new one is complete "
                         "(default: skip them, so a re-run resumes the job)")
     p.add_argument("--no-progress", action="store_true", help="no per-row progress lines")
+    p.add_argument("--allow-short-video", action="store_true",
+                   help="a driving video that stops decoding before the frame count it declares (corrupt or cut "
+                        "short) is animated as far as it goes, with a note; default: its row fails")
     return p
 
 
@@ -64,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
     summary = run_job(args.jobs, args.out_dir, model, ray_address=args.ray, actors=args.actors,
                       gpus_per_actor=args.gpus_per_actor, cpus_per_actor=args.cpus_per_actor, backend=args.backend,
                       precision=run_precision(args.precision), threads=args.threads, overwrite=args.overwrite,
+                      allow_short=args.allow_short_video,
                       log=None if args.no_progress else (lambda line: print(line, file=sys.stderr, flush=True)))
     print_summary(summary)
     if args.json:

@@ -10,6 +10,7 @@ every graph with its tensors and SHA-256). Example:
 from __future__ import annotations
 
 import argparse
+from pathlib import Path
 
 from jamsdk.commands._options import add_max_pixels, add_precision, add_threads
 
@@ -69,9 +70,19 @@ def run(args: argparse.Namespace) -> int:
     from jamsdk.export.batched import parse_batch_sizes
     from jamsdk.export.pipeline import export_checkpoint
 
-    export_checkpoint(args.checkpoint, args.out, size=args.size, opset=args.opset, precision=graph_set(args.precision),
-                      verify=args.verify, avd=args.avd, threads=args.threads, log=lambda line: print(line, flush=True),
-                      calibration=args.calibration, calibration_frames=args.calibration_frames,
-                      calibration_source=args.source, min_psnr=args.min_psnr, cpu_speed_gate=args.cpu_speed_gate,
-                      batch_sizes=parse_batch_sizes(args.batch_sizes))
+    from jamsdk._atomic import disk_full
+    from jamsdk.errors import InputError
+
+    try:
+        export_checkpoint(args.checkpoint, args.out, size=args.size, opset=args.opset,
+                          precision=graph_set(args.precision), verify=args.verify, avd=args.avd, threads=args.threads,
+                          log=lambda line: print(line, flush=True), calibration=args.calibration,
+                          calibration_frames=args.calibration_frames, calibration_source=args.source,
+                          min_psnr=args.min_psnr, cpu_speed_gate=args.cpu_speed_gate,
+                          batch_sizes=parse_batch_sizes(args.batch_sizes))
+    except OSError as exc:  # the staging folder is gone already (export_checkpoint removes it on any error)
+        full = disk_full(exc, Path(args.out).resolve().parent)
+        if full is None:
+            raise
+        raise InputError(f"--out {args.out}: {full}; nothing was written") from None
     return 0

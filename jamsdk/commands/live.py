@@ -46,8 +46,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
 
 
 def run(args: argparse.Namespace) -> int:
-    from jamsdk.access import Access
-    from jamsdk.commands._options import model_dir, run_precision
+    from jamsdk.commands._options import access_from_args, model_dir, run_precision
     from jamsdk.commands.demo import DEMO_SOURCE
     from jamsdk.errors import InputError
     from jamsdk.live.server import make_server
@@ -65,7 +64,7 @@ def run(args: argparse.Namespace) -> int:
     check_strength(args.smoothing)
     if args.out:
         check_record_path(args.out)
-    access = Access.from_options(args.host, args.token, args.unauthenticated)  # beyond loopback: a token
+    access = access_from_args(args, "live")  # beyond loopback: a token
     picture = read_image(args.source or DEMO_SOURCE)  # InputError when it is not a picture
     server = make_server(args.host, args.port, access=access)  # a taken port fails before anything slow
     resources: list = [server.server_close]

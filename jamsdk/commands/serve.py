@@ -4,7 +4,7 @@ A client connects to ws://HOST:PORT/stream, sends the source picture (PNG/JPEG),
 receives animated frames (PNG); see jamsdk.serve.protocol and the client jamsdk.serve.client.
 Frames of concurrent streams on a replica share stage calls (export the model with
 --batch-sizes for that). Binds 127.0.0.1 unless --host says otherwise; beyond loopback clients need
---token (or JAMSDK_TOKEN), unless --unauthenticated. Ctrl-C stops.
+a token (--token-file FILE, JAMSDK_TOKEN or --token), unless --unauthenticated. Ctrl-C stops.
 Needs: pip install "jamsdk[ray]".
 """
 
@@ -52,13 +52,21 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
     p.add_argument("--penalty", type=float, default=10.0, metavar="S",
                    help="after such a close, refuse new streams from that client's address for S seconds "
                         "(default 10; 0 behind a reverse proxy or NAT, where clients share an address)")
+    p.add_argument("--decode-share", type=float, default=0.1, metavar="F",
+                   help="the fraction of each second a stream's pictures may take to decode, on average; a slow "
+                        "one delays that stream's next one, so valid but huge frames cannot starve the other "
+                        "streams (default 0.1: a 256² PNG frame at ~50 frames/s, a 720p PNG at ~4; 0: no budget)")
+    p.add_argument("--trusted-proxy", action="append", default=[], metavar="ADDRESS",
+                   help="a reverse proxy in front of the service whose X-Forwarded-For header is believed (an "
+                        "address or network, repeatable); default: none, so a client cannot pose as another "
+                        "address (and shed its penalty) by sending that header")
     return p
 
 
 # Limits' fields as the options that set them (an error names the option the user typed).
 _FLAGS = {"max_streams": "--max-streams", "max_message_bytes": "--max-frame-bytes", "idle_timeout_s": "--idle-timeout",
           "max_messages_per_s": "--max-message-rate", "max_bad_messages": "--max-bad-messages",
-          "penalty_s": "--penalty"}
+          "penalty_s": "--penalty", "decode_share": "--decode-share"}
 
 
 def _limits(args: argparse.Namespace):  # noqa: ANN202 - jamsdk.serve.protocol.Limits, imported late
@@ -77,13 +85,13 @@ def run(args: argparse.Namespace) -> int:
     import signal
     import time
 
-    from jamsdk.access import Access
+    from jamsdk.commands._options import access_from_args
     from jamsdk.scale._ray import require_ray, resolve_model
     from jamsdk.scale.connect import connect, disconnect, resolve_address
 
     restrict(args, "--precision", STREAM_BATCH_PRECISIONS, STREAM_BATCH_WHY)
     # Beyond loopback without a token: refused before Ray starts.
-    access = Access.from_options(args.host, args.token, args.unauthenticated, args.allow_origin)
+    access = access_from_args(args, "serve", args.allow_origin)
     require_ray("ray.serve")
     require_ray("fastapi")
     from jamsdk.serve import app as service, proxy_guard
@@ -108,6 +116,9 @@ def run(args: argparse.Namespace) -> int:
     # Penalised clients refused in Serve's proxy (jamsdk.serve.proxy_guard): a local Ray started by
     # connect() passes this to the proxy's process; a cluster's head reads its own environment.
     os.environ.setdefault(proxy_guard.ENV, proxy_guard.IMPORT_PATH)
+    # Serve's HTTP proxy (uvicorn) believes X-Forwarded-For from these addresses only (a local Ray's proxy
+    # inherits it; uvicorn's own default believes any loopback client, which could pose as any address).
+    os.environ[proxy_guard.FORWARDED_ENV] = proxy_guard.forwarded_setting(args.trusted_proxy)
     conn = connect(args.ray, log=lambda line: print(line, flush=True))
     try:
         spread = service.replicas_per_node(conn.nodes, args.replicas, 1.0, args.gpus_per_replica)

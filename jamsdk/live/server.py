@@ -11,7 +11,9 @@ beyond loopback it must carry the token. Refusals are 403 (401 for a missing tok
 time out after :data:`TIMEOUT_S` of silence and at most :data:`MAX_CONNECTIONS` are served at once:
 past the cap a new connection takes the place of the one that has waited longest for a request
 (half-open connections are what fills the cap, and streams are never cut for them); with none
-waiting, it gets 503 at once. A viewer that goes away ends its thread quietly.
+waiting, it gets 503 at once. At most :data:`MAX_STREAMS` of them are MJPEG viewers (more get 503),
+so viewers alone never fill the cap: the page, ``/stats.json`` and the controls keep room (a local
+script that opened 33 viewers locked the page out). A viewer that goes away ends its thread quietly.
 """
 
 from __future__ import annotations
@@ -34,6 +36,7 @@ from jamsdk.live.session import ACTIONS, LiveSession
 BOUNDARY = "jamsdkframe"
 TIMEOUT_S = 10.0  # a request's headers, a body, or a viewer's next read must come within this
 MAX_CONNECTIONS = 32  # viewers, polls and scripts together; one thread each
+MAX_STREAMS = 24  # of those, /stream.mjpg viewers: the rest stays free for the page, stats and controls
 MAX_BODY_BYTES = 1024  # controls carry no body; a script may send a little
 _GONE = (BrokenPipeError, ConnectionResetError, ConnectionAbortedError, TimeoutError)
 _BUSY = b"HTTP/1.1 503 Service Unavailable\r\nContent-Length: 0\r\nConnection: close\r\nRetry-After: 1\r\n\r\n"
@@ -47,10 +50,12 @@ class LiveServer(ThreadingHTTPServer):
     request_queue_size = 64
 
     def __init__(self, address: tuple[str, int], session: LiveSession | None = None, access: Access | None = None,
-                 max_connections: int = MAX_CONNECTIONS):
+                 max_connections: int = MAX_CONNECTIONS, max_streams: int = MAX_STREAMS):
         self.session = session
         self.access = access or Access(address[0])
         self.max_connections = max_connections
+        self.max_streams = min(max_streams, max_connections - 1)
+        self.streams = 0  # MJPEG viewers now
         self.refused = 0  # connections turned away by the cap (for tests and benchmarks)
         self.evicted = 0  # connections closed to make room while they waited for a request
         self._open = 0
@@ -112,6 +117,18 @@ class LiveServer(ThreadingHTTPServer):
                 self._waiting.pop(request, None)
             elif request is not None:
                 self._waiting[request] = time.monotonic()
+
+    def take_stream(self) -> bool:
+        """A viewer slot (False when :attr:`max_streams` viewers are watching); give it back with :meth:`end_stream`."""
+        with self._count_lock:
+            if self.streams >= self.max_streams:
+                return False
+            self.streams += 1
+            return True
+
+    def end_stream(self) -> None:
+        with self._count_lock:
+            self.streams -= 1
 
     def _release(self, request) -> None:  # noqa: ANN001
         with self._count_lock:
@@ -264,6 +281,17 @@ class _Handler(BaseHTTPRequestHandler):
         return True
 
     def _stream(self) -> None:
+        if not self.server.take_stream():
+            self.server.refused += 1
+            self._refuse(HTTPStatus.SERVICE_UNAVAILABLE, f"{self.server.max_streams} viewers already watch this "
+                                                         "stream (the limit); try again later")
+            return
+        try:
+            self._send_frames()
+        finally:
+            self.server.end_stream()
+
+    def _send_frames(self) -> None:
         hub = self.server.session.hub
         self.send_response(HTTPStatus.OK)
         self.send_header("Content-Type", f"multipart/x-mixed-replace; boundary={BOUNDARY}")
@@ -285,4 +313,4 @@ class _Handler(BaseHTTPRequestHandler):
             pass  # the viewer went away, or stopped reading for TIMEOUT_S
 
 
-__all__ = ["BOUNDARY", "MAX_CONNECTIONS", "TIMEOUT_S", "LiveServer", "make_server"]
+__all__ = ["BOUNDARY", "MAX_CONNECTIONS", "MAX_STREAMS", "TIMEOUT_S", "LiveServer", "make_server"]

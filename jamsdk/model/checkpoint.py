@@ -21,7 +21,8 @@ import torch
 
 from jamsdk._atomic import atomic_path
 from jamsdk.config import ModelConfig, model_config_from_dict
-from jamsdk.errors import CheckpointError, ConfigError
+from jamsdk.errors import CheckpointError, ConfigError, InputError
+from jamsdk.input_files import check_input
 
 FORMAT = "jamsdk.checkpoint"
 VERSION = 1
@@ -72,6 +73,10 @@ def load_plain(path: Path, what: str) -> Any:
         raise CheckpointError(f"{what} {path} does not exist")
     if not path.is_file():
         raise CheckpointError(f"{what} {path} is not a file")
+    try:
+        check_input(path, "checkpoint", what=what)  # within the checkpoint cap (jamsdk.input_files)
+    except InputError as exc:
+        raise CheckpointError(str(exc)) from None
     try:
         return torch.load(path, map_location="cpu", weights_only=True)
     except Exception as exc:  # noqa: BLE001 - corrupt zips, and UnpicklingError for objects it refuses

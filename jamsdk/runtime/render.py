@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Iterator, Sequence
@@ -14,7 +15,7 @@ from jamsdk.pictures import read_image
 from jamsdk.runtime.animator import Animator
 from jamsdk.runtime.frames import crop_note, pad_to_square, unpad
 from jamsdk.runtime.progress import progress
-from jamsdk.video import VIDEO_EXTS, iter_frames, probe
+from jamsdk.video import VIDEO_EXTS, ShortVideoWarning, iter_frames, probe
 from jamsdk.video_write import WRITE_EXTS, write_video
 
 DEFAULT_FPS = 25.0
@@ -51,7 +52,8 @@ def render_video(model_dir: str | os.PathLike[str], source: str | os.PathLike[st
                  providers: str | Sequence[str] | None = None, threads: int | None = None,
                  output_size: str | int = "model", fit: str = "crop", show_progress: bool = True,
                  notify: Callable[[str], None] | None = None, layout: str = "result",
-                 show_regions: bool = False, best_frame: bool = False, smoothing: float = 0.0) -> RenderResult:
+                 show_regions: bool = False, best_frame: bool = False, smoothing: float = 0.0,
+                 allow_short: bool = False) -> RenderResult:
     """Animate ``source`` by ``driving`` and write ``out`` (``.mp4``, ``.avi`` or ``.gif``) atomically.
 
     Args:
@@ -78,6 +80,9 @@ def render_video(model_dir: str | os.PathLike[str], source: str | os.PathLike[st
         best_frame: make the driving frame whose regions best match the source's the relative
             mode's reference (:meth:`Animator.find_reference`; reads the driving video twice).
         smoothing: :class:`~jamsdk.runtime.animator.Animator`'s driving-region smoothing.
+        allow_short: a driving video that stops decoding before its declared frame count is written
+            as far as it goes (``notify`` says so) instead of being refused
+            (:func:`jamsdk.video.iter_frames`).
     """
     from jamsdk.runtime.views import LAYOUTS, RegionGeometry, compose
 
@@ -137,7 +142,7 @@ def render_video(model_dir: str | os.PathLike[str], source: str | os.PathLike[st
         if fit != "pad":
             _notify(notify, crop_note((info.height, info.width), "the driving frames", _FIT_HINT))
         square = max(info.height, info.width) if fit == "pad" else min(info.height, info.width)
-        frames = iter_frames(int(driving) if camera else driving, max_frames=max_frames)
+        frames = iter_frames(int(driving) if camera else driving, max_frames=max_frames, allow_short=allow_short)
         shape = [0, 0]  # (height, width) of the results
 
         def animated() -> Iterator[np.ndarray]:
@@ -166,7 +171,14 @@ def render_video(model_dir: str | os.PathLike[str], source: str | os.PathLike[st
                         raise
                     # Ctrl-C ends a camera recording; what was captured is written.
 
-        count = write_video(out, animated(), fps=out_fps)
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always")
+            count = write_video(out, animated(), fps=out_fps)
+        for w in said:  # a short driving video is said as a note, like the others; the rest as they came
+            if notify is not None and issubclass(w.category, ShortVideoWarning):
+                notify(str(w.message))
+            else:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
         return RenderResult(out, count, out_fps, anim.backend, anim.stats(), (shape[1], shape[0]),
                             anim.manifest.model.name, _size_note(square, anim.image_size, output_size))
 

@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import shutil
 import time
+import warnings
 from collections import OrderedDict
 from pathlib import Path
 from typing import Any
@@ -32,10 +33,12 @@ class RowAnimator:
         max_pixels: the pixel limit of the pictures and frames it reads (the driver's, passed along
             because an actor on another node does not inherit the driver's environment); None: this
             process's own.
+        allow_short: animate a driving video that ends before its declared frame count as far as it
+            goes (:func:`jamsdk.video.iter_frames`); default: that row fails, saying how far it got.
     """
 
     def __init__(self, bundle: Any, backend: str = "auto", precision: str = "fp32", threads: int | None = None,
-                 cache_size: int = 64, max_pixels: int | None = None):
+                 cache_size: int = 64, max_pixels: int | None = None, allow_short: bool = False):
         import ray
 
         if max_pixels is not None:
@@ -44,7 +47,7 @@ class RowAnimator:
             set_max_pixels(max_pixels)
 
         self.bundle, self.backend, self.precision, self.threads = bundle, backend, precision, threads
-        self.cache_size = cache_size
+        self.cache_size, self.allow_short = cache_size, allow_short
         self._batches: dict[str, Any] = {}
         self._sources: OrderedDict[str, Any] = OrderedDict()
         self.encoded = 0
@@ -67,12 +70,12 @@ class RowAnimator:
         """
         start = time.perf_counter()
         result = {"index": int(row["index"]), "out": str(row["out"]), "status": "done", "frames": 0,
-                  "seconds": 0.0, "error": "", "source_cached": False, "pid": os.getpid(), "node": self.node,
-                  "node_ip": self.node_ip}
+                  "seconds": 0.0, "error": "", "note": "", "source_cached": False, "pid": os.getpid(),
+                  "node": self.node, "node_ip": self.node_ip}
         scratch = Path(self.workdir) / f"row{int(row['index'])}"
         names = {}
         try:
-            from jamsdk.video import iter_frames, probe
+            from jamsdk.video import ShortVideoWarning, iter_frames, probe
             from jamsdk.video_write import write_video
 
             scratch.mkdir()
@@ -81,17 +84,19 @@ class RowAnimator:
             clip = self._unpack(driving, row, scratch, names)
             info = probe(str(clip))
             out = scratch / ("out" + Path(str(row["out"])).suffix)
-            result["frames"] = write_video(out, sb.animate_clip(state, iter_frames(str(clip))),
-                                           fps=float(info.fps or DEFAULT_FPS))
+            with warnings.catch_warnings(record=True) as said:
+                warnings.simplefilter("always", ShortVideoWarning)
+                result["frames"] = write_video(out, sb.animate_clip(state, iter_frames(
+                    str(clip), allow_short=self.allow_short)), fps=float(info.fps or DEFAULT_FPS))
+            result["note"] = "; ".join(str(w.message) for w in said if issubclass(w.category, ShortVideoWarning))
             result["video"] = out.read_bytes()
         except Exception as exc:  # noqa: BLE001 - a row's failure is data for the report, not a crash
             kind = "" if isinstance(exc, JamError) else f"{type(exc).__name__}: "
             text = str(exc)
-            for local, shown in names.items():  # name the driver's files, not this actor's scratch copies
-                text = text.replace(local, shown)
-            result.update(status="failed", error=f"row {row['index']}: {kind}{text}")
+            result.update(status="failed", error=f"row {row['index']}: {kind}{_shown(text, names)}")
         finally:
             shutil.rmtree(scratch, ignore_errors=True)
+        result["note"] = _shown(result["note"], names)
         result["seconds"] = time.perf_counter() - start
         return result
 
@@ -137,3 +142,10 @@ class RowAnimator:
                 (path / name).write_bytes(data)
         names[str(path)] = shown
         return path
+
+
+def _shown(text: str, names: dict) -> str:
+    """``text`` naming the driver's files, not this actor's scratch copies."""
+    for local, shown in names.items():
+        text = text.replace(local, shown)
+    return text

@@ -1,7 +1,7 @@
 """Connecting ``jamsdk batch`` and ``jamsdk serve`` to Ray: a local Ray, or a cluster checked before Ray is asked.
 
 Which Ray: ``--ray ADDRESS``, else the ``RAY_ADDRESS`` environment variable, else a local Ray that
-this process starts and stops. ``ADDRESS`` is one of
+this process starts and stops (on loopback, with a per-run token: :mod:`jamsdk.scale.local_ray`). ``ADDRESS`` is one of
 
 * ``HOST:PORT``: the head's GCS (``ray start --head --port PORT``, default 6379). The driver joins
   the cluster through the Ray node on its own machine, so run jamsdk on a node of the cluster
@@ -72,6 +72,7 @@ class Connection:
     nodes: list[NodeInfo] = field(default_factory=list)
     ray: Any = None
     reaper: Any = None                  # the watcher of a local Ray (jamsdk.scale._reaper)
+    env: dict[str, str | None] = field(default_factory=dict)  # what a local Ray's start changed, to restore
 
     def describe(self) -> str:
         where = "a local Ray" if self.started_here else f"the Ray cluster at {self.address}"
@@ -317,15 +318,7 @@ def connect(address: str | None = None, *, num_cpus: int | None = None, check_ja
     address = resolve_address(address)
     say = log or (lambda _line: None)
     if address is None:
-        # "local" forces a new Ray even where RAY_ADDRESS is set; without a dashboard (memory, a port).
-        from jamsdk.scale._reaper import watch
-
-        with _keep_sigterm_handler():
-            ray.init(address="local", num_cpus=num_cpus, include_dashboard=False, logging_level="WARNING",
-                     log_to_driver=False)
-        conn = Connection(None, True, [_node_info(n) for n in ray.nodes() if n.get("Alive")], ray)
-        conn.reaper = watch()  # a kill -9 of this process must not leave Ray's agents running
-        return conn
+        return start_local(ray, num_cpus, say)
     if address.startswith("ray://"):
         probe_client(address, auth_settings())
     elif address != "auto":
@@ -345,6 +338,28 @@ def connect(address: str | None = None, *, num_cpus: int | None = None, check_ja
         ray.shutdown()
         raise
     say(f"connected to {conn.describe()}")
+    return conn
+
+
+def start_local(ray: Any, num_cpus: int | None = None, log: Callable[[str], None] | None = None) -> Connection:
+    """Start a Ray on this machine for this process: its node on 127.0.0.1, a fresh token in the
+    environment, nothing written to ``~/.ray`` (:mod:`jamsdk.scale.local_ray` says how and why).
+
+    :func:`disconnect` restores the environment. A Ray whose node did not end up on loopback
+    (another Ray version) is said in one line.
+    """
+    from jamsdk.scale import local_ray
+    from jamsdk.scale._reaper import watch
+
+    say = log or (lambda _line: None)
+    with _keep_sigterm_handler():
+        env = local_ray.start(ray, num_cpus)
+    conn = Connection(None, True, [_node_info(n) for n in ray.nodes() if n.get("Alive")], ray, env=env)
+    outside = [n.ip for n in conn.nodes if not local_ray.is_loopback(n.ip)]
+    if outside:
+        say(f"note: this Ray {ray.__version__} put its node on {outside[0]}, not on loopback: its ports listen beyond "
+            "this machine (a fresh token still guards them)")
+    conn.reaper = watch()  # a kill -9 of this process must not leave Ray's agents running
     return conn
 
 
@@ -384,9 +399,14 @@ def _init_error(exc: BaseException, address: str) -> ClusterError:
 
 
 def disconnect(conn: Connection) -> None:
-    """Leave the cluster (a local Ray started here stops with it)."""
+    """Leave the cluster (a local Ray started here stops with it, and its token leaves the environment)."""
     if conn.ray is not None and conn.ray.is_initialized():
         conn.ray.shutdown()
+    if conn.env:
+        from jamsdk.scale.local_ray import restore
+
+        restore(conn.ray, conn.env)
+        conn.env = {}
     if conn.reaper is not None:
         conn.reaper.stdin.close()  # end of file: the watcher checks (Ray stopped them already) and exits
         conn.reaper.wait(timeout=30)

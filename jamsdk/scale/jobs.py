@@ -17,6 +17,7 @@ reported as failed, like a row whose animation fails.
 from __future__ import annotations
 
 import csv
+import io
 import json
 import os
 from dataclasses import asdict, dataclass
@@ -24,6 +25,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 
 from jamsdk.errors import InputError
+from jamsdk.input_files import read_input
 from jamsdk.manifest import MODES
 from jamsdk.scale.outputs import contained
 from jamsdk.video_write import WRITE_EXTS
@@ -53,19 +55,16 @@ def read_jobs(path: str | os.PathLike[str], out_dir: str | os.PathLike[str]) -> 
         InputError: the file is missing, of an unknown kind, has no rows, or a CSV without the columns.
     """
     path = Path(path)
-    if not path.is_file():
+    if not path.exists():
         raise InputError(f"--jobs {path}: no such file (expected a .csv or .jsonl of source, driving, out, mode)")
     kind = path.suffix.lower()
-    try:
-        text = path.read_text(encoding="utf-8")
-    except (OSError, UnicodeDecodeError) as exc:
-        raise InputError(f"--jobs {path}: cannot read it ({exc})") from None
-    if kind == ".csv":
-        raw = _csv_rows(text, path)
-    elif kind in (".jsonl", ".ndjson"):
-        raw = _jsonl_rows(text)
-    else:
+    if kind not in (".csv", ".jsonl", ".ndjson"):
         raise InputError(f"--jobs {path}: expected a .csv or .jsonl file, got {kind or 'no extension'}")
+    try:
+        text = read_input(path, "jobs", what="--jobs").decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"--jobs {path}: cannot read it ({exc})") from None
+    raw = _csv_rows(text, path) if kind == ".csv" else _jsonl_rows(text)
     if not raw:
         raise InputError(f"--jobs {path}: no rows")
     base, out_root = path.parent.resolve(), Path(out_dir).resolve()
@@ -73,7 +72,10 @@ def read_jobs(path: str | os.PathLike[str], out_dir: str | os.PathLike[str]) -> 
 
 
 def _csv_rows(text: str, path: Path) -> list[Any]:
-    reader = csv.DictReader(line for line in text.splitlines() if line.strip() and not line.startswith("#"))
+    # Joined again with newlines: a quoted field keeps a newline it holds (and the row is refused
+    # for it) instead of losing it ("a\nb.mp4" would become "ab.mp4").
+    kept = "\n".join(line for line in text.splitlines() if line.strip() and not line.startswith("#"))
+    reader = csv.DictReader(io.StringIO(kept))
     header = [h.strip() for h in (reader.fieldnames or [])]
     missing = [c for c in COLUMNS if c not in header]
     if missing:
@@ -107,6 +109,9 @@ def _resolve(index: int, item: Any, base: Path, out_root: Path) -> Row:
     missing = [c for c in COLUMNS if not isinstance(item.get(c), str) or not item.get(c)]
     if missing:
         return bad(f"missing or empty {missing} (expected {list(COLUMNS)} and optionally mode)")
+    for c in COLUMNS:
+        if any(not ch.isprintable() for ch in item[c]):
+            return bad(f"{c} {item[c]!r} holds a control character (a newline, tab, ...); refused, not dropped")
     mode = item.get("mode") or "relative"
     if mode not in MODES:
         return bad(f"mode: expected one of {list(MODES)}, got {mode!r}")

@@ -34,7 +34,8 @@ from pathlib import Path
 from typing import Any, Callable
 
 from jamsdk.errors import ClusterError, InputError
-from jamsdk.image_header import max_pixels
+from jamsdk.image_header import check_image_start, max_pixels
+from jamsdk.input_files import cap, check_input, read_input
 from jamsdk.scale.actor import RowAnimator
 from jamsdk.scale.jobs import Row, read_jobs
 from jamsdk.scale.outputs import clean_stale_temps, write_output
@@ -74,54 +75,71 @@ class JobSummary:
 
 
 class _Inputs:
-    """The driver's reader of row inputs; pictures cached by (real path, mtime, size) → (bytes, SHA-256)."""
+    """The driver's reader of row inputs; pictures cached by (real path, mtime, size) → (bytes, SHA-256).
 
-    def __init__(self, cache_size: int = 64):
-        self._pictures: OrderedDict[tuple, tuple[bytes, str]] = OrderedDict()
-        self.cache_size = cache_size
+    Every file is checked before it is read (:mod:`jamsdk.input_files`): a regular file with a
+    picture or video extension, within its kind's size cap; a frame folder's frames count against
+    the video cap together. The cache holds at most ``cache_size`` pictures and ``cache_bytes`` bytes.
+    """
 
-    def picture(self, path: str) -> tuple[bytes, str]:
-        st = _stat(path, "source")
+    def __init__(self, cache_size: int = 64, cache_bytes: int = 256 << 20):
+        self._pictures: OrderedDict[tuple, tuple[bytearray, str]] = OrderedDict()
+        self.cache_size, self.cache_bytes = cache_size, cache_bytes
+
+    def picture(self, path: str) -> tuple[bytearray, str]:
+        from jamsdk.pictures import IMAGE_EXTS
+
+        _extension(path, "source", IMAGE_EXTS, "a picture")
+        st = check_input(path, "picture", what="source")
         key = (os.path.realpath(path), st.st_mtime_ns, st.st_size)
         if key not in self._pictures:
-            data = _read(path, "source")
+            data = read_input(path, "picture", what="source",
+                              head=lambda start: check_image_start(start, f"source {path}"))
             self._pictures[key] = (data, hashlib.sha256(data).hexdigest())
-            while len(self._pictures) > self.cache_size:
+            while len(self._pictures) > self.cache_size or (
+                    len(self._pictures) > 1 and sum(len(d) for d, _ in self._pictures.values()) > self.cache_bytes):
                 self._pictures.popitem(last=False)
         self._pictures.move_to_end(key)
         return self._pictures[key]
 
     @staticmethod
-    def driving(path: str) -> dict[str, bytes]:
-        from jamsdk.video import frame_files
+    def driving(path: str) -> dict[str, bytearray]:
+        from jamsdk.pictures import IMAGE_EXTS
+        from jamsdk.video import VIDEO_EXTS, frame_files
 
         if os.path.isdir(path):
             files = frame_files(path)
             if not files:
                 raise InputError(f"driving {path}: empty frame folder")
-            return {Path(f).name: _read(str(f), "driving") for f in files}
-        return {"": _read(path, "driving")}
+            total, frames = 0, {}
+            for f in files:
+                data = read_input(f, "picture", what="driving frame",
+                                  head=lambda start, f=f: check_image_start(start, f"driving frame {f}"))
+                total += len(data)
+                if total > cap("video"):
+                    raise InputError(f"driving {path}: its frames together are over the limit of {cap('video'):,} "
+                                     "bytes for a video (refused before reading the rest)")
+                frames[Path(f).name] = data
+            return frames
+        ext = _extension(path, "driving", VIDEO_EXTS + IMAGE_EXTS, "a video, a picture or a frame folder")
+        kind = "video" if ext in VIDEO_EXTS else "picture"
+        return {"": read_input(path, kind, what="driving")}
 
 
-def _stat(path: str, what: str) -> os.stat_result:
-    try:
-        return os.stat(path)
-    except OSError as exc:
-        raise InputError(f"{what} {path}: {exc.strerror or exc}") from None
-
-
-def _read(path: str, what: str) -> bytes:
-    try:
-        with open(path, "rb") as fh:
-            return fh.read()
-    except OSError as exc:
-        raise InputError(f"{what} {path}: {exc.strerror or exc}") from None
+def _extension(path: str, what: str, allowed: tuple[str, ...], expected: str) -> str:
+    """The file's extension when ``allowed`` has it, checked before the file is opened at all."""
+    ext = Path(path).suffix.lower()
+    if ext not in allowed:
+        raise InputError(f"{what} {path}: expected {expected} ({', '.join(allowed)}), got "
+                         f"{ext or 'a file without extension'!r}")
+    return ext
 
 
 def run_job(jobs: str | os.PathLike[str], out_dir: str | os.PathLike[str], model_dir: str | os.PathLike[str], *,
             ray_address: str | None = None, actors: int = 1, gpus_per_actor: float = 0.0,
             cpus_per_actor: float = 1.0, backend: str = "auto", precision: str = "fp32", threads: int | None = None,
-            overwrite: bool = False, log: Callable[[str], None] | None = None) -> JobSummary:
+            overwrite: bool = False, log: Callable[[str], None] | None = None,
+            allow_short: bool = False) -> JobSummary:
     """Animate every row of ``jobs`` into ``out_dir`` on Ray (local unless ``ray_address`` or ``RAY_ADDRESS``).
 
     Args:
@@ -137,6 +155,8 @@ def run_job(jobs: str | os.PathLike[str], out_dir: str | os.PathLike[str], model
         overwrite: run rows whose output exists too, each new output replacing the old one only once
             it is complete (default: skip them, so a re-run resumes the job).
         log: progress lines (None: quiet).
+        allow_short: a driving video that stops decoding before its declared frame count is animated as
+            far as it goes instead of failing its row (:func:`jamsdk.video.iter_frames`).
 
     Returns:
         The :class:`JobSummary`; failed rows carry their error in ``results``, every row run names its node.
@@ -182,7 +202,7 @@ def run_job(jobs: str | os.PathLike[str], out_dir: str | os.PathLike[str], model
                    options={"num_cpus": cpus_per_actor, "num_gpus": gpus_per_actor or None},
                    kwargs={"backend": backend, "precision": precision, "threads": threads,
                            # the driver's limit: actors on other nodes do not inherit its environment
-                           "max_pixels": max_pixels()}).run()
+                           "max_pixels": max_pixels(), "allow_short": allow_short}).run()
         summary.seconds = time.perf_counter() - start
     finally:
         if conn.address is not None or conn.started_here:
@@ -329,7 +349,8 @@ def _finish(summary: JobSummary, row: Row, result: dict[str, Any], out_root: Pat
         summary.done += 1
         summary.frames += int(result["frames"])
         say(f"{prefix}row {result['index']}: {result['out']} ({result['frames']} frames, {result['seconds']:.1f} s, "
-            f"node {result['node_ip']} {result['node'][:8]}{', picture cached' if result['source_cached'] else ''})")
+            f"node {result['node_ip']} {result['node'][:8]}{', picture cached' if result['source_cached'] else ''})"
+            + (f"; note: {result['note']}" if result.get("note") else ""))
     else:
         summary.failed += 1
         say(f"{prefix}failed: {result['error']}")

@@ -25,6 +25,7 @@ import asyncio
 import json
 import math
 import os
+import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import asdict
 from typing import Any, Dict, List, Optional, Tuple
@@ -38,8 +39,8 @@ from ray import serve
 from jamsdk.access import Access
 from jamsdk.errors import InputError
 from jamsdk.serve.inbox import Closed as _Closed, Inbox as _Inbox
-from jamsdk.serve.policy import PenaltyBox as _PenaltyBox, StreamPolicy as _StreamPolicy, \
-    refusal_text as _refusal_text
+from jamsdk.serve.policy import DecodeBudget as _DecodeBudget, Debts as _Debts, PenaltyBox as _PenaltyBox, \
+    StreamPolicy as _StreamPolicy, refusal_text as _refusal_text
 from jamsdk.serve.proxy_guard import HEADER as _GUARD_HEADER, close_reason as _close_reason, \
     penalty_reason as _penalty_reason
 from jamsdk.serve.protocol import CLOSE_CODES, ROUTE, Limits, decode_image, encode_png, message
@@ -58,6 +59,16 @@ def _rss_bytes() -> Optional[int]:
             return int(fh.read().split()[1]) * os.sysconf("SC_PAGE_SIZE")
     except (OSError, ValueError, IndexError):
         return None
+
+
+def _timed(fn: Any, *args: Any) -> Tuple[Any, Optional[InputError], float]:
+    """``(fn(*args), None, seconds)`` or ``(None, its InputError, seconds)``; the time is measured in the
+    thread that ran it (not the pool's queue): a refusal after decoding cost time too."""
+    start = time.perf_counter()
+    try:
+        return fn(*args), None, time.perf_counter() - start
+    except InputError as exc:
+        return None, exc, time.perf_counter() - start
 
 
 def _gone(exc: BaseException) -> bool:
@@ -104,6 +115,8 @@ class AnimationService:
         self.policy_closed = 0  # streams closed for sending too much (jamsdk.serve.policy)
         self.penalized = 0  # handshakes refused while their address served a penalty
         self._penalties = _PenaltyBox(self.limits.penalty_s)
+        self._debts = _Debts()  # decoding time owed by ended streams, by address
+        self.paced_s = 0.0  # seconds streams waited for their decoding budget (jamsdk.serve.policy.DecodeBudget)
         self._animate.set_max_batch_size(max(2, self._sb.max_batch))
         self._animate.set_batch_wait_timeout_s(batch_wait_s)
 
@@ -116,6 +129,7 @@ class AnimationService:
         return {"pid": os.getpid(), "replica": self._replica, "node": self._node, "rss_bytes": _rss_bytes(),
                 "streams": self._active, "frames": self.frames, "batches": self.batches, "dropped": self.dropped,
                 "refused": self.refused, "policy_closed": self.policy_closed, "penalized": self.penalized,
+                "paced_s": round(self.paced_s, 3),
                 # This request came through Serve's proxy too: the guard's header says whether it runs there.
                 "proxy_guard": _GUARD_HEADER.decode() in request.headers,
                 "batch_sizes": list(self._sb.batch_sizes),
@@ -144,8 +158,9 @@ class AnimationService:
         inbox = _Inbox(self.limits.max_pending)
         policy = _StreamPolicy(self.limits.max_messages_per_s, self.limits.max_bad_messages)
         reader = asyncio.create_task(self._read(ws, inbox, policy))
+        budget = _DecodeBudget(self.limits.decode_share, self._debts.take(address))
         try:
-            sid = await self._open_stream(ws, inbox)
+            sid = await self._open_stream(ws, inbox, budget)
             if sid is None:
                 return
             while True:
@@ -167,7 +182,7 @@ class AnimationService:
                                                               "JPEG) or {\"type\": \"reset\"}, got text")
                 else:
                     try:
-                        x = await self._in_pool(self._streams.prepare, payload, self.limits, f"frame {seq}")
+                        x = await self._decode(budget, self._streams.prepare, payload, self.limits, f"frame {seq}")
                     except InputError as exc:
                         await self._refuse(ws, inbox, policy, str(exc))
                         continue
@@ -193,6 +208,7 @@ class AnimationService:
                 raise
         finally:
             reader.cancel()
+            self._debts.leave(address, budget)
             self._active -= 1
             if sid is not None:
                 await self._streams.close(sid)
@@ -247,7 +263,19 @@ class AnimationService:
     async def _in_pool(self, fn: Any, *args: Any) -> Any:
         return await asyncio.get_running_loop().run_in_executor(self._pool, fn, *args)
 
-    async def _open_stream(self, ws: WebSocket, inbox: _Inbox) -> Optional[int]:
+    async def _decode(self, budget: _DecodeBudget, fn: Any, *args: Any) -> Any:
+        """``fn(*args)`` in the decoding pool once the stream's budget allows it; the stream is charged its time."""
+        wait = budget.wait()
+        if wait > 0:
+            self.paced_s += wait
+            await asyncio.sleep(wait)
+        result, error, seconds = await self._in_pool(_timed, fn, *args)
+        budget.charge(seconds)
+        if error is not None:
+            raise error
+        return result
+
+    async def _open_stream(self, ws: WebSocket, inbox: _Inbox, budget: _DecodeBudget) -> Optional[int]:
         kind, _, payload, _ = await inbox.get()
         try:
             if kind == "too_big":
@@ -255,7 +283,7 @@ class AnimationService:
                                  f"{self.limits.max_message_bytes} bytes")
             if kind != "bytes":
                 raise InputError("source picture: expected the first message to be binary PNG or JPEG bytes, got text")
-            picture = await self._in_pool(decode_image, payload, self.limits, "source picture")
+            picture = await self._decode(budget, decode_image, payload, self.limits, "source picture")
             payload = None
             sid = await self._streams.open(picture)
         except InputError as exc:

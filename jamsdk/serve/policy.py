@@ -16,7 +16,9 @@ The rules, per stream (numbers from :class:`~jamsdk.serve.protocol.Limits`):
   unexpected text) a minute, with a burst of as many;
 * a stream that breaks either is closed with code 1008 and the reason, and its client's address
   may not open another stream for ``penalty_s`` seconds: the handshake is refused with HTTP 429 and
-  ``Retry-After`` before the replica reads anything (``penalty_s = 0`` turns the penalty off).
+  ``Retry-After`` before the replica reads anything (``penalty_s = 0`` turns the penalty off);
+* at most ``decode_share`` of the replica's decoding time (:class:`DecodeBudget`): valid but huge
+  frames are delayed, not refused, so that one client's decoding cannot starve the other streams.
 
 Behind a reverse proxy or a NAT every client shares one address, and so shares the penalty: there,
 set ``penalty_s`` to 0 and limit connection rates in the reverse proxy. Kept apart from
@@ -74,6 +76,35 @@ class StreamPolicy:
         return f"more than {self.max_bad_messages} refused messages in a minute (the limit); stream closed"
 
 
+class DecodeBudget:
+    """A stream's share of the replica's decoding time: at most ``share`` of each second on average.
+
+    Decoding and shrinking a frame costs about 25-30 ns a pixel for a PNG (a 4096² one: ~0.5 s of a
+    core), while the model's own work is the same for any frame; so valid but huge frames from one
+    client take the replica's CPU from every other stream. After each decode the stream is charged
+    the time it took (measured in the decoding thread), and its next decode waits until
+    ``charged / share`` has passed since (:meth:`wait`): with 0.1 a frame that took 0.5 s to decode
+    holds that stream's next one for 5 s. A frame is never refused for its cost here (the pixel and
+    side limits do that); it is delayed, and while it waits the stream's surplus frames are dropped
+    as any flood's are (:mod:`jamsdk.serve.inbox`). A stream that ends in debt leaves it to its
+    address (:class:`Debts`), so reconnecting does not reset it. Charging measured time rather than
+    declared pixels treats a cheap format (a 12 MP JPEG photo decodes in well under 0.1 s) as cheap.
+    """
+
+    def __init__(self, share: float, wait: float = 0.0, clock: Clock = time.monotonic):
+        self.share, self._clock = float(share), clock  # share 0: no budget
+        self._free_at = clock() + max(0.0, wait)  # when the decoding charged so far is paid off
+
+    def wait(self) -> float:
+        """Seconds until this stream may decode its next picture (0: now)."""
+        return max(0.0, self._free_at - self._clock())
+
+    def charge(self, seconds: float) -> None:
+        """A picture of this stream just took ``seconds`` to decode."""
+        if self.share > 0:
+            self._free_at = max(self._free_at, self._clock()) + seconds / self.share
+
+
 def refusal_text(address: Optional[str], wait: float) -> str:
     """What a penalised address is told when its handshake is refused (by a replica or by Serve's proxy)."""
     return f"{address} may not open a stream for {math.ceil(wait)} s more: a stream from it broke the service's limits"
@@ -125,4 +156,23 @@ class PenaltyBox:
             self._until.popitem(last=False)
 
 
-__all__ = ["PenaltyBox", "RateBucket", "StreamPolicy", "refusal_text"]
+class Debts:
+    """Unpaid decoding time of ended streams, by client address: a new stream from there starts waiting it.
+
+    Kept like penalties (:class:`PenaltyBox`: bounded, oldest out first); an entry is gone once paid off.
+    """
+
+    def __init__(self, max_entries: int = 4096, clock: Clock = time.monotonic):
+        self._box = PenaltyBox(0.0, max_entries=max_entries, clock=clock)
+
+    def leave(self, address: Optional[str], budget: DecodeBudget) -> None:
+        """A stream from ``address`` ended with ``budget``'s wait still to serve."""
+        if budget.wait() > self._box.remaining(address):
+            self._box.add(address, budget.wait())
+
+    def take(self, address: Optional[str]) -> float:
+        """Seconds a new stream from ``address`` waits before its first decode."""
+        return self._box.remaining(address)
+
+
+__all__ = ["DecodeBudget", "Debts", "PenaltyBox", "RateBucket", "StreamPolicy", "refusal_text"]

@@ -29,10 +29,33 @@ from typing import Any, Callable, List, Optional
 from jamsdk.serve.policy import PenaltyBox, refusal_text
 
 ENV = "RAY_SERVE_HTTP_PROXY_CALLBACK_IMPORT_PATH"
+#: uvicorn's variable (``uvicorn/config.py``): the clients whose X-Forwarded-For it believes, read by
+#: Serve's proxy when it builds its server (Serve passes no ``forwarded_allow_ips``). Unset, uvicorn
+#: believes 127.0.0.1 and ::1: any local client could then name any address and leave its penalty behind.
+FORWARDED_ENV = "FORWARDED_ALLOW_IPS"
 IMPORT_PATH = "jamsdk.serve.proxy_guard.middlewares"
 HEADER = b"x-jamsdk-proxy-guard"
 POLICY_CODE = 1008
 _PENALTY = re.compile(r"^penalty (\d+(?:\.\d+)?) s: ")
+
+
+def forwarded_setting(proxies: "List[str] | tuple[str, ...]" = ()) -> str:
+    """:data:`FORWARDED_ENV`'s value for these reverse proxies: ``""`` (none: believe no forwarded header).
+
+    Raises:
+        InputError: an entry that is not an IP address or network.
+    """
+    import ipaddress
+
+    from jamsdk.errors import InputError
+
+    for proxy in proxies:
+        try:
+            ipaddress.ip_network(proxy.strip(), strict=False)
+        except ValueError:
+            raise InputError(f"--trusted-proxy: expected an IP address or network (10.0.0.5, 10.0.0.0/24), "
+                             f"got {proxy!r}") from None
+    return ",".join(p.strip() for p in proxies)
 
 
 def close_reason(text: str) -> str:
@@ -109,5 +132,5 @@ def middlewares() -> List[Any]:
     return [Middleware(ProxyGuard)]
 
 
-__all__ = ["ENV", "HEADER", "IMPORT_PATH", "ProxyGuard", "close_reason", "middlewares", "penalty_reason",
-           "read_penalty"]
+__all__ = ["ENV", "FORWARDED_ENV", "HEADER", "IMPORT_PATH", "ProxyGuard", "close_reason", "forwarded_setting",
+           "middlewares", "penalty_reason", "read_penalty"]

@@ -45,3 +45,30 @@ def test_options_are_checked():
     for bad in (["--retry-pause", "-1"], ["--attacks", "nothing"], ["--streams", "0"]):
         with pytest.raises(SystemExit):
             serve_load.parse_args(bad)
+
+
+def test_the_heavy_attack_two_clients_and_their_report():
+    args = serve_load.parse_args(["--attacks", "heavy", "--hostile-clients", "2", "--pace", "lockstep"])
+    assert args.attacks == ("heavy",) and args.hostile_clients == 2
+    assert serve_load.parse_args([]).attacks == serve_load.DEFAULT_ATTACKS  # heavy is asked for, not default
+    with pytest.raises(SystemExit):
+        serve_load.parse_args(["--hostile-clients", "0"])
+    res = _result([0.8])
+    res["hostile_clients"] = 2
+    res["rounds"][0]["attack"]["cpu_cores_used"] = {"replica": 1.0, "proxy": 0.1, "good_clients": 0.03,
+                                                    "hostile_client": 0.02, "hostile_client2": 0.03}
+    res["replica_health"]["paced_s"] = 12.5
+    text = serve_load.render(res)
+    assert "2 hostile client(s) (flood" in text and "| 1.0 / 0.1 / 0.03 / 0.02 / 0.03 |" in text
+    assert "waited for their decoding budget 12.5" in text
+
+
+def test_the_heavy_frame_is_the_probes():
+    import cv2
+    import numpy as np
+    from _load import gradient_png
+
+    png = gradient_png(4096, 4096)
+    assert 50_000 < len(png) < 70_000  # 58,812 bytes with OpenCV 5.1's zlib
+    img = cv2.imdecode(np.frombuffer(png, np.uint8), cv2.IMREAD_COLOR)
+    assert img.shape == (4096, 4096, 3) and img[0, -1, 2] == 254

@@ -77,6 +77,14 @@ def test_a_model_folder_with_files_of_its_owner_is_not_replaced(tiny_checkpoint,
     assert snapshot(out) == before
     shutil.rmtree(out / "calib")
     (out / "notes.txt").unlink()
+    # Hidden files are the owner's too (a git checkout of the folder, editor notes); one alone suffices.
+    (out / ".git").mkdir()
+    (out / ".git" / "HEAD").write_text("ref: refs/heads/main\n")
+    before = snapshot(out)
+    with pytest.raises(InputError, match=r"holds files its manifest.json does not list \(.git\)"):
+        export_checkpoint(tiny_checkpoint, out, **QUIET)
+    assert snapshot(out) == before and (out / ".git" / "HEAD").is_file()
+    shutil.rmtree(out / ".git")
     export_checkpoint(tiny_checkpoint, out, **QUIET)  # a folder jamsdk wrote is replaced as before
     assert load_manifest(out).stages
     assert model_folder_problem(out) is None
@@ -182,3 +190,65 @@ def test_kill_9_mid_export_leaves_litter_that_the_next_export_removes(tiny_check
     export_checkpoint(tiny_checkpoint, out, **QUIET)
     assert not staged[0].exists()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["model"]
+
+
+def test_a_manifest_entry_with_an_empty_file_name_is_a_refusal_not_a_crash(tiny_checkpoint, first_export, tmp_path):
+    """Found by the mutation check: {"file": ""} raised IndexError in model_folder_problem, so
+    export --out over such a folder printed a traceback."""
+    import json
+
+    out = tmp_path / "model"
+    shutil.copytree(first_export, out)
+    data = json.loads((out / "manifest.json").read_text())
+    data["stages"]["generator"]["files"]["fp32"]["file"] = ""
+    (out / "manifest.json").write_text(json.dumps(data))
+    assert model_folder_problem(out) == ("holds files its manifest.json does not list (generator.onnx), which "
+                                         "replacing it would delete")
+    before = snapshot(out)
+    r = subprocess.run([sys.executable, "-m", "jamsdk", "export", "--checkpoint", str(tiny_checkpoint), "--out",
+                        str(out), "--precision", "fp32"], capture_output=True, text=True, timeout=300, cwd=ROOT)
+    assert r.returncode == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr[-2000:]
+    assert "does not list (generator.onnx)" in r.stderr and snapshot(out) == before
+
+
+def test_export_onto_a_full_disk_is_one_line_and_leaves_nothing(tiny_checkpoint, tmp_path, monkeypatch, capsys):
+    """The probe's D1: `export --out` on a full disk was an OSError traceback (ENOSPC). The disk
+    fills while the graphs are written (a writer that raises ENOSPC, as a full file system does)."""
+    import errno
+
+    import jamsdk.export.pipeline as pipeline
+    from jamsdk.cli import main
+
+    def full(*_args, **_kw):
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(pipeline, "save_model", full)
+    work = tmp_path / "work"
+    work.mkdir()
+    assert main(["export", "--checkpoint", str(tiny_checkpoint), "--out", str(work / "model"),
+                 "--precision", "fp32"]) == 2
+    err = [ln for ln in capsys.readouterr().err.strip().splitlines() if ln.strip()]
+    assert len(err) == 1 and "no space left on the device holding" in err[0] and "nothing was written" in err[0], err
+    assert os.listdir(work) == []  # no staging folder, no half model
+    monkeypatch.setattr(pipeline, "save_model", lambda *a, **k: (_ for _ in ()).throw(
+        OSError(errno.EIO, "Input/output error")))
+    with pytest.raises(OSError, match="Input/output error"):  # other OS errors are not called a full disk
+        main(["export", "--checkpoint", str(tiny_checkpoint), "--out", str(work / "model"), "--precision", "fp32"])
+
+
+def test_export_onto_a_really_full_file_system(tiny_checkpoint, tmp_path):
+    """The same on a 300 KB tmpfs (root only): exit 2, one line, the file system left empty."""
+    full = tmp_path / "full"
+    full.mkdir()
+    if subprocess.run(["mount", "-t", "tmpfs", "-o", "size=300k", "tmpfs", str(full)], capture_output=True).returncode:
+        pytest.skip("mounting a tmpfs needs root")
+    try:
+        r = subprocess.run([sys.executable, "-m", "jamsdk", "export", "--checkpoint", str(tiny_checkpoint), "--out",
+                            str(full / "model"), "--precision", "fp32"], capture_output=True, text=True, timeout=600,
+                           cwd=ROOT)
+        lines = [ln for ln in r.stderr.strip().splitlines() if ln.strip()]
+        assert r.returncode == 2 and len(lines) == 1 and f"no space left on the device holding {full}" in lines[0], \
+            r.stderr[-2000:]
+        assert os.listdir(full) == []
+    finally:
+        subprocess.run(["umount", str(full)], check=False)

@@ -87,6 +87,114 @@ def test_external_data_is_hashed_and_checked(model, copy):
         load_manifest(copy)
 
 
+def _resign(folder: Path, stage: str = "generator") -> None:
+    """Record the graph's new hash in the manifest, as an attacker who can write the folder would."""
+    edit(folder, lambda d: d["stages"][stage]["files"]["fp32"].update(sha256=sha256_file(folder / f"{stage}.onnx")))
+
+
+def test_an_unreadable_external_data_entry_does_not_let_unlisted_weights_in(model, copy):
+    """The probe's X3: one external_data entry with a key of invalid UTF-8 on a non-external tensor
+    made jamsdk's reader fail, which counted as "loads no external data"; the unlisted weights then
+    ran unchecked (zeroed: garbage frames, exit 0). ONNX Runtime ignores the entry, so must we: the
+    graph's real external data is found and refused as unlisted. Its neighbour, a graph that cannot
+    be read at all, is refused too (fail closed)."""
+    weights = externalize(copy)
+    path = copy / "generator.onnx"
+    proto = onnx.load(str(path), load_external_data=False)
+    inline = next(t for t in proto.graph.initializer if t.data_location != onnx.TensorProto.EXTERNAL)
+    entry = inline.external_data.add()
+    entry.key, entry.value = "KEYX", "nothing"
+    data = proto.SerializeToString()
+    assert data.count(b"KEYX") == 1
+    path.write_bytes(data.replace(b"KEYX", b"\xff\xfe\xfd\xfc"))  # same length: the protobuf stays valid
+    weights.write_bytes(bytes(weights.stat().st_size))  # zeroed, and not in the manifest
+    _resign(copy)
+    with pytest.raises(ManifestError, match="generator.onnx loads external data 'generator.weights', which the "
+                                            "manifest does not record"):
+        load_manifest(copy)
+    r = _cli_animate(copy, copy.parent)
+    lines = [line for line in r.stderr.strip().splitlines() if "note: " not in line]
+    assert r.returncode == 2 and len(lines) == 1 and "does not record with a hash" in lines[0], r.stderr[-2000:]
+    assert not (copy.parent / "o.mp4").exists()
+    path.write_bytes(b"\x0a\xff\xff\xff\xff\x0f")  # a field longer than the file: no reader can parse it
+    _resign(copy)
+    with pytest.raises(ManifestError, match="cannot tell which external data generator.onnx loads"):
+        load_manifest(copy)
+
+
+def test_deeply_nested_protobuf_groups_are_one_line(copy, tmp_path):
+    """The probe's M17: a re-signed graph ending in 200,000 nested protobuf groups was a RecursionError
+    traceback; 100 levels (protobuf's own limit) are still skipped as unknown fields."""
+    path = copy / "generator.onnx"
+    graph = path.read_bytes()
+    start, end = bytes([(100 << 3 | 3) & 0x7F | 0x80, (100 << 3 | 3) >> 7]), bytes([(100 << 3 | 4) & 0x7F | 0x80,
+                                                                                     (100 << 3 | 4) >> 7])
+    path.write_bytes(graph + start * 90 + end * 90)
+    _resign(copy)
+    load_manifest(copy)  # 90 nested unknown groups: read past, as protobuf would
+    path.write_bytes(graph + start * 200_000 + end * 200_000)
+    _resign(copy)
+    with pytest.raises(ManifestError, match=r"generator.onnx: not a well-formed ONNX graph \(groups nested too deep"):
+        load_manifest(copy)
+    r = _cli_animate(copy, tmp_path)
+    lines = [line for line in r.stderr.strip().splitlines() if "note: " not in line]
+    assert r.returncode == 2 and len(lines) == 1 and "nested too deep" in lines[0], r.stderr[-2000:]
+
+
+@pytest.mark.parametrize("value, needle", [
+    ("1" * 5000, "Exceeds the limit"), ("NaN", "NaN is not a JSON number"), ("Infinity", "Infinity is not a JSON"),
+    ("-Infinity", "-Infinity is not a JSON"), ("1e999", "1e999 is not a finite number")])
+def test_numbers_json_allows_but_no_manifest_holds_are_one_line(copy, tmp_path, value, needle):
+    """The probe's M3 (a 5,000-digit integer: ValueError traceback) and M4-M5 (1e999 and NaN accepted)."""
+    text = (copy / "manifest.json").read_text()
+    # the probe's fields: a 5,000-digit image_size; temperature (a float no ONNX graph reads) NaN or 1e999
+    field = '"image_size": 64' if value.startswith("1" * 10) else '"temperature": 0.1'
+    assert text.count(field) >= 1
+    (copy / "manifest.json").write_text(text.replace(field, f'{field.split(":")[0]}: {value}', 1))
+    with pytest.raises(ManifestError, match=needle):
+        load_manifest(copy)
+    if value.startswith("1" * 10):
+        r = _cli_animate(copy, tmp_path)
+        lines = [line for line in r.stderr.strip().splitlines() if "note: " not in line]
+        assert r.returncode == 2 and len(lines) == 1 and "not a jamsdk manifest" in lines[0], r.stderr[-2000:]
+
+
+def test_large_finite_numbers_and_long_integers_under_pythons_limit_still_parse(copy):
+    data = json.loads((copy / "manifest.json").read_text())
+    data["export"] = {"note": 1e308, "big": int("9" * 4000)}  # kept, not interpreted
+    (copy / "manifest.json").write_text(json.dumps(data))
+    assert load_manifest(copy).data["export"]["note"] == 1e308
+
+
+def test_a_symlinked_or_oversized_manifest_is_refused(copy, tmp_path):
+    """The probe's M14/M15: a manifest.json that is a symlink to a file elsewhere, and a 200 MB one
+    (651 MB of memory to parse), were accepted."""
+    real = tmp_path / "elsewhere.json"
+    shutil.move(copy / "manifest.json", real)
+    (copy / "manifest.json").symlink_to(real)
+    with pytest.raises(ManifestError, match="manifest.json: is a symbolic link"):
+        load_manifest(copy)
+    (copy / "manifest.json").unlink()
+    text = real.read_text()
+    (copy / "manifest.json").write_text(text + " " * (4 * 2**20 - len(text.encode())))  # exactly at the cap
+    assert load_manifest(copy).stages
+    with open(copy / "manifest.json", "a") as fh:
+        fh.write(" ")
+    with pytest.raises(ManifestError, match=r"over the limit of 4 MiB for a manifest.json \(refused before reading"):
+        load_manifest(copy)
+
+
+def test_a_graph_symlinked_into_a_sibling_folder_sharing_the_prefix_is_refused(copy):
+    """`model/generator.onnx` → `model-evil/generator.onnx` with the right hash: the sibling's name
+    starts with the folder's, so a string-prefix containment check would let it in."""
+    evil = copy.parent / f"{copy.name}-evil"
+    evil.mkdir()
+    shutil.move(copy / "generator.onnx", evil / "generator.onnx")
+    (copy / "generator.onnx").symlink_to(evil / "generator.onnx")
+    with pytest.raises(ManifestError, match=r"generator.onnx leads outside the model folder \(to .*model-evil"):
+        load_manifest(copy)
+
+
 def test_unverified_loads_skip_the_graph_scan(copy):
     externalize(copy)
     ref = file_ref(copy, "generator.onnx")

@@ -19,15 +19,23 @@ from jamsdk.model_files import MANIFEST_NAME, file_ref
 from jamsdk.stages import stage_table
 
 
+def placeholder_graph(text: str) -> bytes:
+    """An ONNX ModelProto holding only ``doc_string = text``: it parses (so which external data it loads
+    is known: none), and no runtime could run it."""
+    data = text.encode()
+    assert len(data) < 128  # one-byte length
+    return b"\x32" + bytes([len(data)]) + data  # field 6 (doc_string), wire type 2
+
+
 def make_folder(folder: Path, config: str = "tiny-jam", with_avd: bool = True) -> dict:
-    """A model folder whose 'graphs' are placeholder bytes, and its manifest dict (not yet written)."""
+    """A model folder whose 'graphs' are placeholder protobufs, and its manifest dict (not yet written)."""
     cfg = load_model_config(config)
     folder.mkdir(parents=True, exist_ok=True)
     stages = {}
     for name, stage in stage_table(cfg, with_avd=with_avd).items():
         files = {}
         for prec, fname in (("fp32", f"{name}.onnx"), ("fp16", f"{name}.fp16.onnx")):
-            (folder / fname).write_bytes(f"{name} {prec}".encode())
+            (folder / fname).write_bytes(placeholder_graph(f"{name} {prec}"))
             files[prec] = file_ref(folder, fname)
         stages[name] = stage_to_dict(stage, files)
     return new_manifest(cfg, cfg.image_size, 17, stages, ["fp32", "fp16"])
@@ -182,7 +190,7 @@ def test_write_manifest_is_atomic(folder, monkeypatch):
         raise OSError(28, "No space left on device")
 
     monkeypatch.setattr(Path, "write_text", half_then_fail)
-    with pytest.raises(OSError, match="No space left"):
+    with pytest.raises(InputError, match=r"manifest.json: no space left on the device holding .*nothing was written"):
         write_manifest(folder, data)
     monkeypatch.undo()
     assert (folder / MANIFEST_NAME).read_bytes() == before

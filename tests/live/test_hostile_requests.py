@@ -108,6 +108,9 @@ def test_other_sites_cannot_embed_the_stream_or_read_stats(serving):
     _, port = serving()
     for path in ("/stats.json", "/stream.mjpg"):
         assert request(port, "GET", path, {"Sec-Fetch-Site": "cross-site"})[0] == 403
+        # same-site is another origin too: a page on another port of this host, or a sibling subdomain
+        assert request(port, "GET", path, {"Sec-Fetch-Site": "same-site"})[0] == 403, path
+    assert request(port, "GET", "/stats.json", {"Sec-Fetch-Site": "same-origin"})[0] == 200  # the page itself
     # A link from elsewhere may open the page (a navigation); it is framed by no one.
     status, headers, _ = request(port, "GET", "/", {"Sec-Fetch-Site": "cross-site", "Sec-Fetch-Mode": "navigate"})
     assert status == 200 and headers["X-Frame-Options"] == "DENY"
@@ -177,6 +180,28 @@ def test_half_open_connections_are_capped_evicted_timed_out_and_quiet(serving, m
     assert request(port, "GET", "/stats.json")[0] == 200
     err = capsys.readouterr().err
     assert "Traceback" not in err and "BrokenPipe" not in err and "ConnectionReset" not in err
+
+
+def test_viewers_cannot_take_the_room_of_the_page(serving):
+    """34 viewers from one local script (the cap is 32 connections): past 24 they get 503 and go, so
+    the page and /stats.json still answer (they got 503 when viewers filled all 32)."""
+    srv, port = serving()
+    viewers, refused = [], 0
+    for _ in range(34):
+        s = socket.create_connection(("127.0.0.1", port), timeout=10)
+        s.sendall(f"GET /stream.mjpg HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\n\r\n".encode())
+        viewers.append(s)
+    for s in viewers:
+        head = s.recv(200)
+        refused += head.startswith(b"HTTP/1.1 503")
+    assert refused == 34 - live_server.MAX_STREAMS
+    wait_for(lambda: srv.streams == live_server.MAX_STREAMS, timeout=10)
+    assert request(port, "GET", "/stats.json")[0] == 200
+    assert request(port, "GET", "/")[0] == 200
+    for s in viewers:
+        s.close()
+    srv.session.hub.publish(b"\xff\xd8" + b"\x00" * 1000)  # the viewers' threads notice they are gone
+    wait_for(lambda: srv.streams == 0, timeout=15)
 
 
 def test_access_policy_rules(monkeypatch):
@@ -290,3 +315,42 @@ def test_action_flood_is_coalesced(monkeypatch):
         session.run(max_frames=8)
         assert len(searches) == 1 and "search" in session._pending
     driving.close()
+
+
+def test_a_token_file_keeps_the_token_out_of_the_process_list(tmp_path, capsys):
+    """The probe's T16: `--token T` is visible to every local user in /proc/PID/cmdline. A token file
+    (yours alone) or JAMSDK_TOKEN keep it out; --token still works, with a warning."""
+    import argparse
+    import os
+
+    from jamsdk.commands._options import access_from_args
+
+    def args(**kw):
+        return argparse.Namespace(**{"host": "192.0.2.1", "token": None, "token_file": None,
+                                     "unauthenticated": False, **kw})
+
+    path = tmp_path / "token"
+    path.write_text(TOKEN + "\n")
+    path.chmod(0o600)
+    access = access_from_args(args(token_file=str(path)), "live")
+    assert access.needs_token and access.token_ok(TOKEN) and capsys.readouterr().err == ""
+    path.chmod(0o640)  # the group may read it: the point of a file is lost
+    with pytest.raises(InputError, match=r"--token-file .*token: other users may read it \(mode 0640\); make it yours "
+                                         r"alone: chmod 600"):
+        access_from_args(args(token_file=str(path)), "live")
+    path.chmod(0o600)
+    with pytest.raises(InputError, match="--token and --token-file exclude each other"):
+        access_from_args(args(token=TOKEN, token_file=str(path)), "live")
+    with pytest.raises(InputError, match="expected a regular file, got a character device"):
+        access_from_args(args(token_file="/dev/zero"), "live")
+    empty = tmp_path / "empty"
+    empty.write_text("  \n")
+    empty.chmod(0o600)
+    with pytest.raises(InputError, match="the file is empty"):
+        access_from_args(args(token_file=str(empty)), "live")
+    access = access_from_args(args(token=TOKEN), "serve")
+    assert access.token_ok(TOKEN)
+    err = capsys.readouterr().err.strip().splitlines()
+    assert err == ["jamsdk serve: warning: --token is visible to every user of this machine in the process list (ps, "
+                   "/proc/PID/cmdline); give it in a file only you can read (--token-file FILE) or in JAMSDK_TOKEN "
+                   "instead"]

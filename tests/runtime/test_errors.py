@@ -158,9 +158,19 @@ def test_sha256_mismatch(model_copy):
 
 def test_corrupt_onnx_with_matching_hash_is_an_engine_error(model_copy):
     path = model_copy / "generator.onnx"
-    path.write_bytes(b"this is not an onnx graph")
+    path.write_bytes(b"\x08\x07")  # a ModelProto (ir_version 7) without a graph: it parses, nothing runs it
     _edit_manifest(model_copy, lambda d: d["stages"]["generator"]["files"]["fp32"].update(sha256=sha256_file(path)))
     with pytest.raises(EngineError, match="generator: cannot load"):
+        jamsdk.Animator(model_copy)
+
+
+def test_a_graph_whose_external_data_cannot_be_read_is_refused(model_copy):
+    """Not a protobuf: which files it would load is unknown, so the folder is refused (fail closed),
+    not assumed to load none."""
+    path = model_copy / "generator.onnx"
+    path.write_bytes(b"this is not an onnx graph")
+    _edit_manifest(model_copy, lambda d: d["stages"]["generator"]["files"]["fp32"].update(sha256=sha256_file(path)))
+    with pytest.raises(ManifestError, match="cannot tell which external data generator.onnx loads"):
         jamsdk.Animator(model_copy)
 
 

@@ -101,6 +101,78 @@ def test_unwritable_cache_compiles_anyway(tiny_jam, tmp_path, monkeypatch):
         assert "CACHE_DIR" not in anim._backends["generator"].properties()
 
 
+def _blobs(cache) -> list:
+    return sorted(p for p in cache.rglob("*.blob"))
+
+
+def test_a_changed_blob_is_rebuilt_not_used(tiny_jam, tmp_path, monkeypatch):
+    """The probe's O3: bytes flipped in a cached blob changed the output silently (exit 0)."""
+    from jamsdk.runtime.backends import ov_cache
+
+    _, model_dir = tiny_jam
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("JAMSDK_CACHE_DIR", str(cache))
+    want = frames_of(model_dir, "openvino", "standard")
+    blobs = _blobs(cache)
+    assert blobs and all((b.parent / ov_cache.RECORD).is_file() for b in blobs)
+    for blob in blobs:  # flip bytes in the middle of every blob (the weights)
+        data = bytearray(blob.read_bytes())
+        blob.chmod(0o600)
+        mid = len(data) // 2
+        data[mid:mid + 256] = bytes(b ^ 0x5A for b in data[mid:mid + 256])
+        blob.write_bytes(bytes(data))
+    tampered = {b: b.read_bytes() for b in blobs}
+    assert np.array_equal(frames_of(model_dir, "openvino", "standard"), want)
+    for blob, data in tampered.items():  # each bad entry was removed and compiled again
+        assert not blob.exists() or blob.read_bytes() != data
+    assert _blobs(cache) and all(ov_cache.verify(b.parent) for b in _blobs(cache))
+    assert np.array_equal(frames_of(model_dir, "openvino", "standard"), want)  # and the rebuilt cache is used
+
+
+def test_an_unlisted_or_unrecorded_entry_empties_the_folder(tmp_path):
+    from jamsdk.runtime.backends import ov_cache
+
+    folder = tmp_path / "f"
+    folder.mkdir()
+    assert ov_cache.verify(folder)  # empty: nothing to check
+    (folder / "a.blob").write_bytes(b"compiled")
+    assert not ov_cache.verify(folder) and not any(folder.iterdir())  # no record: not trusted
+    (folder / "a.blob").write_bytes(b"compiled")
+    ov_cache.record(folder)
+    assert ov_cache.verify(folder) and (folder / "a.blob").is_file()
+    (folder / "planted.blob").write_bytes(b"other")  # one more file than recorded
+    assert not ov_cache.verify(folder) and not any(p.name != ov_cache.RECORD for p in folder.iterdir())
+
+
+def test_a_cache_folder_of_another_user_is_refused(tiny_jam, tmp_path, monkeypatch):
+    """The probe's O5: a cache folder made by another user (mode 0777) was used, with its planted blob.
+    The same folder made by this user is taken back (made 0700) and used."""
+    from jamsdk.runtime.backends import ov_cache
+
+    _, model_dir = tiny_jam
+    cache = tmp_path / "cache"
+    monkeypatch.setenv("JAMSDK_CACHE_DIR", str(cache))
+    sha = "1" * 64
+    folder = ov_cache.folder_for(sha)
+    folder.chmod(0o777)
+    assert ov_cache.folder_for(sha) == folder and (folder.stat().st_mode & 0o777) == 0o700
+    me = os.getuid()
+    monkeypatch.setattr(ov_cache.os, "getuid", lambda: me + 1)  # every folder above is now someone else's
+    with pytest.raises(EngineError, match=rf"OpenVINO cache {cache}(/openvino)? belongs to another user \(uid {me}"):
+        ov_cache.folder_for(sha)
+    with pytest.raises(EngineError, match="belongs to another user"):
+        jamsdk.Animator(model_dir, backend="openvino", mode="standard")
+    monkeypatch.setattr(ov_cache.os, "getuid", lambda: me)
+    cache.chmod(0o777)  # ours, but anyone may write in it (and replace openvino/)
+    with pytest.raises(EngineError, match=r"is writable by every user \(mode 0777, not sticky\)"):
+        ov_cache.folder_for(sha)
+    cache.chmod(0o1777)  # sticky, like /tmp: others cannot replace our folders
+    assert ov_cache.folder_for(sha) == folder
+    (cache / "openvino" / ("2" * 64)).symlink_to(folder)
+    with pytest.raises(EngineError, match="is a symbolic link or a file"):
+        ov_cache.folder_for("2" * 64)
+
+
 def test_openvino_does_not_phone_home(tmp_path):
     """Without a consent file openvino-telemetry counts as consent on `import openvino`: it writes a
     client id under ~/intel and sends an event. jamsdk's import hides it (the CI variables that would

@@ -74,3 +74,51 @@ def test_version_rule_is_rays(monkeypatch):
     check_versions(cluster, "h:1", ("2.60.0", "3.11.9"))
     with pytest.raises(ClusterError, match="version mismatch"):
         check_versions(cluster, "h:1", ("2.60.0", "3.10.12"))
+
+
+def test_a_token_is_offered_only_in_token_mode(monkeypatch):
+    """Ray sends no token to a typed address unless RAY_AUTH_MODE=token; a ~/.ray/auth_token that merely
+    exists must not go to every address one types (the probes, before ray.init, send what Ray would)."""
+    pytest.importorskip("ray")
+    grpc = pytest.importorskip("grpc")
+    from jamsdk.scale import connect
+
+    sent = []
+
+    class Refused(grpc.RpcError):  # what a Ray GCS with token authentication answers a wrong or missing token
+        def code(self):
+            return grpc.StatusCode.UNAUTHENTICATED
+
+        def details(self):
+            return "stub"
+
+    class Channel:
+        def __init__(self, target):
+            self.target = target
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc):
+            return False
+
+        def unary_unary(self, method, *args, **kwargs):
+            def call(request, timeout=None, metadata=None, **kw):
+                sent.append((method, list(metadata or [])))
+                raise Refused()
+            return call
+
+        unary_stream = stream_unary = stream_stream = unary_unary
+
+        def close(self):
+            pass
+
+    monkeypatch.setattr(grpc, "insecure_channel", Channel)
+    monkeypatch.setattr(connect, "check_reachable", lambda *a: None)
+    for auth, want in ((connect.Auth(False, "from-home-file", "~/.ray/auth_token"), []),
+                       (connect.Auth(True, "the-token", "RAY_AUTH_TOKEN"), [("authorization", "Bearer the-token")])):
+        sent.clear()
+        for probe, address in ((connect.probe_gcs, "192.0.2.7:6379"), (connect.probe_client, "ray://192.0.2.7:10001")):
+            with pytest.raises(ClusterError):
+                probe(address, auth)
+        assert sent and all(metadata == want for _, metadata in sent), sent

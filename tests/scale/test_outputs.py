@@ -36,6 +36,32 @@ def test_rows_through_a_symlink_leading_out_are_refused(tmp_path):
     assert list(outside.iterdir()) == []
 
 
+def test_a_sibling_folder_sharing_the_prefix_is_outside(tmp_path):
+    """`outs` and `outs-evil`: a string-prefix containment check would take the sibling for inside
+    (the test above catches that slip only because "outside" happens to start with "outs")."""
+    out_dir, evil = tmp_path / "outs", tmp_path / "outs-evil"
+    out_dir.mkdir()
+    evil.mkdir()
+    (out_dir / "link").symlink_to(evil, target_is_directory=True)
+    rows = read_jobs(jobs_file(tmp_path, ["link/x.mp4"]), out_dir)
+    assert "leads outside --out-dir" in rows[0].error
+    with pytest.raises(InputError, match="outside --out-dir|not inside --out-dir"):
+        write_output(out_dir, out_dir / "link" / "x.mp4", b"video")
+    assert list(evil.iterdir()) == []
+
+
+def test_a_control_character_in_a_row_is_refused_not_dropped(tmp_path):
+    """The probe's B3: a quoted newline in a CSV `out` was silently dropped ("a\\nb.mp4" → "ab.mp4")."""
+    jobs = tmp_path / "jobs.csv"
+    jobs.write_text('source,driving,out\na.png,d.mp4,"a\nb.mp4"\na.png,d.mp4,ok.mp4\na.png,"d\tx.mp4",t.mp4\n')
+    rows = read_jobs(jobs, tmp_path / "outs")
+    assert len(rows) == 3
+    assert rows[0].error == ("row 1: out 'a\\nb.mp4' holds a control character (a newline, tab, ...); refused, "
+                             "not dropped")
+    assert not rows[1].error and rows[1].out.endswith("ok.mp4")
+    assert "driving 'd\\tx.mp4' holds a control character" in rows[2].error
+
+
 def test_write_time_check_catches_a_symlink_swapped_in_after_reading(tmp_path):
     outside, out_dir = tmp_path / "outside", tmp_path / "outs"
     outside.mkdir()

@@ -281,6 +281,12 @@ def test_a_flood_over_the_message_rate_is_closed_and_its_address_waits(guarded):
         assert frames + sum(n.get("dropped", 0) for n in notes) < sent  # the rest was never looked at
         with pytest.raises(EngineError, match=r"HTTP 429.*may not open a stream for [1-6] s more"):
             StreamClient(url, source=PICTURE, timeout=60, token=TOKEN)
+        # The probe's S11: naming another address in X-Forwarded-For (believed from 127.0.0.1 by
+        # uvicorn's default) escaped the penalty. No proxy is named here, so the header is not believed.
+        for forwarded in ("10.20.30.40", "127.0.0.3, 10.20.30.40"):
+            status = _raw_handshake(guarded, {"Host": guarded, "Authorization": f"Bearer {TOKEN}",
+                                              "X-Forwarded-For": forwarded})
+            assert status.startswith("HTTP/1.1 429"), (forwarded, status)
         assert good.animate(FRAMES[1]).shape == (64, 64, 3)  # the stream opened before is not touched
     after = health(guarded, auth)
     assert after["policy_closed"] == before["policy_closed"] + 1
@@ -315,3 +321,41 @@ def test_a_stream_of_refused_messages_is_closed_after_its_budget(guarded):
     assert outcomes[:closed_at] == ["refused"] * closed_at  # each answered in its place, the last one too
     assert "more than 32 refused messages in a minute" in outcomes[closed_at], outcomes
     _wait_out_the_penalty(url)
+
+
+def test_valid_but_huge_frames_wait_for_their_streams_budget(guarded):
+    """The probe's S13: valid 4096² frames cut four good streams to 0.36×. A stream's decoding may take
+    a tenth of its time: each 2048² frame (tens of ms to decode) holds the next one for ten times as
+    long, while a good stream's 64² frames go on without waiting."""
+    import cv2
+
+    from jamsdk.serve.client import StreamClient
+    from jamsdk.serve.protocol import encode_png
+
+    url = f"ws://{guarded}/stream"
+    auth = {"Authorization": f"Bearer {TOKEN}"}
+    yy, xx = np.mgrid[0:2048, 0:2048]
+    big = encode_png(cv2.merge([(xx // 8).astype(np.uint8), (yy // 8).astype(np.uint8), np.zeros((2048, 2048),
+                                                                                                 np.uint8)]))
+    paced0 = health(guarded, auth)["paced_s"]
+    good_times, stop = [], threading.Event()
+
+    def good():
+        with StreamClient(url, source=PICTURE, timeout=60, token=TOKEN) as stream:
+            while not stop.is_set():
+                t0 = time.perf_counter()
+                stream.animate(FRAMES[len(good_times) % 3])
+                good_times.append(time.perf_counter() - t0)
+
+    thread = threading.Thread(target=good)
+    thread.start()
+    with StreamClient(url, source=PICTURE, timeout=60, token=TOKEN) as heavy:
+        t0 = time.perf_counter()
+        for _ in range(4):
+            assert heavy.animate(big).shape == (64, 64, 3)  # valid: animated, only later
+        heavy_s = time.perf_counter() - t0
+    stop.set()
+    thread.join(60)
+    paced = health(guarded, auth)["paced_s"] - paced0
+    assert paced >= 1.0 and heavy_s >= paced, (heavy_s, paced)  # three waits of ≥ 10 × a 2048² decode
+    assert len(good_times) >= 3 and max(good_times) < heavy_s  # the good stream never waited for them

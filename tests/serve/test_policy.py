@@ -3,7 +3,7 @@
 import pytest
 
 from jamsdk.errors import InputError
-from jamsdk.serve.policy import PenaltyBox, RateBucket, StreamPolicy
+from jamsdk.serve.policy import DecodeBudget, Debts, PenaltyBox, RateBucket, StreamPolicy
 from jamsdk.serve.protocol import Limits
 
 
@@ -75,9 +75,65 @@ def test_penalty_box_expires_and_is_bounded():
     assert len(box) == 1
 
 
+def test_a_repeat_offender_under_the_cap_keeps_its_penalty():
+    """A repeat offence moves the address to the back: when the box is full, the oldest *other*
+    penalty ends early, never the repeat offender's (insertion order stays expiry order)."""
+    clock = Clock()
+    box = PenaltyBox(10, max_entries=2, clock=clock)
+    box.add("A")
+    clock.now += 1
+    box.add("B")
+    clock.now += 1
+    box.add("A")  # again: its penalty restarts, and it is now the newest
+    clock.now += 1
+    box.add("C")  # the box is full: the oldest penalty (B's) ends early
+    assert box.remaining("A") == pytest.approx(9) and box.remaining("B") == 0
+    assert box.remaining("C") == pytest.approx(10)
+
+
+def test_a_decode_budget_delays_heavy_frames_and_never_light_ones():
+    """A share of 0.1: 256² frames (2 ms to decode) at 30 a second never wait; a 4096² one that took
+    0.5 s holds the stream's next decode for 5 s; at exactly the share nothing waits."""
+    clock = Clock()
+    light = DecodeBudget(0.1, clock=clock)
+    for _ in range(300):
+        assert light.wait() == 0
+        light.charge(0.002)
+        clock.now += 1 / 30
+    heavy = DecodeBudget(0.1, clock=clock)
+    assert heavy.wait() == 0
+    heavy.charge(0.5)
+    assert heavy.wait() == pytest.approx(5.0)
+    clock.now += 2.5
+    assert heavy.wait() == pytest.approx(2.5)
+    clock.now += 2.5
+    assert heavy.wait() == 0
+    heavy.charge(0.1)  # exactly the share: one second of decoding budget used in one second
+    clock.now += 1.0
+    assert heavy.wait() == 0
+    off = DecodeBudget(0, clock=clock)
+    off.charge(100.0)
+    assert off.wait() == 0  # 0: no budget
+
+
+def test_reconnecting_does_not_clear_a_streams_debt():
+    clock = Clock()
+    debts = Debts(clock=clock)
+    budget = DecodeBudget(0.1, debts.take("10.0.0.9"), clock=clock)
+    budget.charge(0.5)
+    debts.leave("10.0.0.9", budget)  # the stream ends owing 5 s
+    clock.now += 1
+    again = DecodeBudget(0.1, debts.take("10.0.0.9"), clock=clock)
+    assert again.wait() == pytest.approx(4.0)
+    assert DecodeBudget(0.1, debts.take("10.0.0.10"), clock=clock).wait() == 0  # another address owes nothing
+    clock.now += 5
+    assert debts.take("10.0.0.9") == 0
+
+
 @pytest.mark.parametrize("field,value", [("max_messages_per_s", 0), ("max_messages_per_s", True),
                                          ("max_bad_messages", 0), ("max_bad_messages", 2.5),
-                                         ("penalty_s", -1), ("penalty_s", "10")])
+                                         ("penalty_s", -1), ("penalty_s", "10"), ("decode_share", -0.1),
+                                         ("decode_share", 1.5), ("decode_share", float("nan"))])
 def test_limits_refuse_nonsense(field, value):
     with pytest.raises(InputError, match=field):
         Limits(**{field: value})

@@ -131,3 +131,46 @@ def test_without_the_guard_the_replica_refuses_a_penalised_address_itself():
     (response,) = denied
     assert response.status_code == 429 and response.headers["retry-after"] == "10"
     assert b"10.0.0.9 may not open a stream for 10 s more" in response.body and me.penalized == 1
+
+
+def _forwarded_client(setting, peer):
+    """The client address a uvicorn server built as Serve's proxy builds it (``uvicorn.Config`` without
+    ``forwarded_allow_ips``: it reads FORWARDED_ALLOW_IPS) gives the app, for a request from ``peer``
+    carrying ``X-Forwarded-For: 10.20.30.40``."""
+    import os
+
+    uvicorn = pytest.importorskip("uvicorn")
+    from jamsdk.serve.proxy_guard import FORWARDED_ENV
+
+    seen = []
+
+    async def app(scope, receive, send):
+        seen.append(scope["client"])
+
+    before = os.environ.get(FORWARDED_ENV)
+    os.environ[FORWARDED_ENV] = setting
+    try:
+        config = uvicorn.Config(app, lifespan="off", log_config=None)
+        config.load()
+    finally:
+        if before is None:
+            os.environ.pop(FORWARDED_ENV, None)
+        else:
+            os.environ[FORWARDED_ENV] = before
+    scope = {"type": "websocket", "client": (peer, 40000), "headers": [(b"x-forwarded-for", b"10.20.30.40")]}
+    asyncio.run(config.loaded_app(scope, None, None))
+    return seen[0][0]
+
+
+def test_a_local_client_cannot_pose_as_another_address_unless_its_proxy_is_named():
+    """The probe's S11: uvicorn believes X-Forwarded-For from 127.0.0.1 by default, so a penalised
+    local client came back as any address. jamsdk serve names no proxy unless --trusted-proxy does."""
+    from jamsdk.errors import InputError
+    from jamsdk.serve.proxy_guard import forwarded_setting
+
+    assert forwarded_setting() == ""
+    assert _forwarded_client(forwarded_setting(), "127.0.0.1") == "127.0.0.1"  # the header is not believed
+    assert _forwarded_client(forwarded_setting(["127.0.0.1"]), "127.0.0.1") == "10.20.30.40"  # a named proxy is
+    assert _forwarded_client(forwarded_setting(["10.0.0.0/8"]), "127.0.0.1") == "127.0.0.1"
+    with pytest.raises(InputError, match="--trusted-proxy: expected an IP address or network"):
+        forwarded_setting(["*"])

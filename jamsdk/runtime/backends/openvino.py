@@ -34,9 +34,9 @@ import numpy as np
 
 from jamsdk._lazy import not_installed, require
 from jamsdk.errors import EngineError
+from jamsdk.runtime.backends.ov_cache import folder_for, record
 from jamsdk.runtime.backends.base import Backend, manifest_stage
 from jamsdk.stages import Stage
-from jamsdk.user_cache import cache_root
 
 if TYPE_CHECKING:
     from jamsdk.manifest import Manifest
@@ -73,14 +73,10 @@ def cache_dir_for(sha256: str) -> Path | None:
     """The folder OpenVINO caches the compiled graph of hash ``sha256`` in; None when it cannot be made.
 
     One folder per graph content: a re-exported graph never meets a blob compiled from the old one
-    (OpenVINO's own key is the file's path, size and time, plus the options and the CPU's name).
+    (OpenVINO's own key is the file's path, size and time, plus the options and the CPU's name). Its
+    owner, mode and content are checked first (:mod:`jamsdk.runtime.backends.ov_cache`).
     """
-    path = cache_root() / "openvino" / sha256
-    try:
-        path.mkdir(parents=True, exist_ok=True, mode=0o700)
-    except OSError:
-        return None  # a read-only home: compile every time rather than fail
-    return path if os.access(path, os.W_OK) else None
+    return folder_for(sha256)
 
 
 def error_text(exc: BaseException, limit: int = 300) -> str:
@@ -143,10 +139,13 @@ class OpenVINOBackend(Backend):
 
     def _open(self) -> None:
         ov_core = core()
+        props = self.properties()
         try:
-            compiled = ov_core.compile_model(str(self.path), "CPU", self.properties())
+            compiled = ov_core.compile_model(str(self.path), "CPU", props)
         except Exception as exc:  # OpenVINO raises RuntimeError subclasses with long C++ traces
             raise EngineError(f"{self.name}: OpenVINO cannot compile {self.path}: {error_text(exc)}") from None
+        if "CACHE_DIR" in props:
+            record(Path(props["CACHE_DIR"]))  # what it wrote (or read, verified) is what later opens check
         for what, got, specs in (("inputs", compiled.inputs, self.stage.inputs),
                                  ("outputs", compiled.outputs, self.stage.outputs)):
             names = sorted(port.get_any_name() for port in got)
