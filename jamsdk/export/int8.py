@@ -11,8 +11,10 @@ calibration); this module chooses what to quantize and judges the result.
   :func:`jamsdk.export.checks.qdq_problems` checks every graph against these rules.
   ``u8s8`` is ONNX Runtime's x86 form: asymmetric UINT8 activations, INT32 biases and 7-bit
   weights (``reduce_range``: ONNX Runtime's advice for x86 CPUs without VNNI, whose ``VPMADDUBSW``
-  saturates on full-range weights). Not TensorRT's; :mod:`jamsdk.export.int8_cpu` may choose it
-  for ONNX Runtime on the CPU (export/README.md has the numbers and the decision).
+  saturates on full-range weights), and FP32 readers of a quantized tensor reading the tensor
+  itself (:func:`jamsdk.export.rewrite.float_readers_skip_qdq`: ONNX Runtime then fuses every
+  quantized convolution). Not TensorRT's; :mod:`jamsdk.export.int8_cpu` may choose it for ONNX
+  Runtime on the CPU (export/README.md has the numbers and the decision).
 * **What is quantized**: only ``Conv`` nodes (their activation input, weights and output) of the
   per-frame convolutional stages, :data:`CANDIDATES`. Everything else stays FP32 as in the FP32
   graph: the region statistics and the closed-form 2×2 solver, softmaxes, Gaussian heatmaps,
@@ -139,6 +141,10 @@ def quantize_stage(fp32: "str | os.PathLike[str] | onnx.ModelProto", stage: str,
             logging.disable(quiet)
         out = onnx.load(os.fspath(dst))
     _drop_unused_domains(out)
+    if not symmetric:
+        from jamsdk.export.rewrite import float_readers_skip_qdq
+
+        out, _ = float_readers_skip_qdq(out)
     return out
 
 
@@ -176,6 +182,12 @@ class Int8Report:
     #: OpenVINO (when installed): stage → "int8" | "fp32", and the numbers (jamsdk.export.int8_openvino)
     openvino_graphs: dict[str, str] = field(default_factory=dict)
     openvino: dict[str, Any] = field(default_factory=dict)
+    #: what the batched INT8 graphs are made and judged with (jamsdk.export.int8_batched): each stage's
+    #: recorded calibration inputs, the clip, and the FP32 chain's held-out predictions; not in the summary
+    feeds: dict[str, list] = field(default_factory=dict, repr=False)
+    fp32_files: dict[str, Any] = field(default_factory=dict, repr=False)
+    calibration_clip: Any = field(default=None, repr=False)
+    reference_held_out: Any = field(default=None, repr=False)
 
     @property
     def quantized(self) -> list[str]:
@@ -201,8 +213,8 @@ class Int8Report:
         from jamsdk.runtime.sysinfo import cpu_model
 
         return {"runtime": "onnxruntime CPUExecutionProvider", "cpu": cpu_model(), "threads": self.cpu_threads,
-                "rule": f"per stage the fastest of fp32/s8s8/u8s8 passing --min-psnr; INT8 only at ≤ {SPEED_MARGIN:g}× "
-                        "FP32's time", "graphs": {s: c.form for s, c in self.cpu.items()},
+                "rule": f"per stage the fastest of fp32/s8s8/u8s8 passing --min-psnr; INT8 only when the median of its "
+                        f"per-round time ratios to FP32 is ≤ {SPEED_MARGIN:g}", "graphs": {s: c.form for s, c in self.cpu.items()},
                 "stages": {s: c.summary() for s, c in self.cpu.items()},
                 "psnr_db_end_to_end": {k: db_json(v) for k, v in self.cpu_psnr.items()}}
 
@@ -261,6 +273,8 @@ def quantize_model(fp32_files: Mapping[str, "str | os.PathLike[str]"], clip: "Ca
     report = Int8Report(float(min_psnr), variant,
                         {"clip": os.path.basename(clip.path), "source": clip.source_from,
                          "calibration_frames": len(clip.calibration), "held_out_frames": len(clip.held_out)})
+    report.feeds, report.fp32_files = record, dict(fp32_files)
+    report.calibration_clip, report.reference_held_out = clip, ref_held
     judge = _EndToEnd(fp32_files, clip, ref_cal, ref_held, threads)
     log(f"  int8: calibrating on {len(clip.calibration)} frames of {os.path.basename(clip.path)} "
         f"(source: {clip.source_from}); {len(clip.held_out)} frames held out; gate: end to end ≥ {min_psnr:g} dB")
@@ -328,7 +342,7 @@ def _choose_cpu_graphs(fp32_files, accepted, record, judge: _EndToEnd, report: I
             chosen[name] = forms[c.form]
             if c.form != "s8s8":
                 report.cpu_graphs[name] = forms[c.form]
-        times = ", ".join(f"{f} {v * 1e3:.1f} ms" for f, v in c.seconds.items())
-        log(f"  int8: {name:18s} on this CPU (ONNX Runtime): {times or 'only FP32 passes'} → {c.form}"
-            + (f" ({c.seconds[c.form] / c.seconds['fp32']:.2f}× FP32)" if c.form != "fp32" else ""))
+        times = ", ".join(f"{f} {v * 1e3:.1f} ms" + (f" ({c.verdicts[f].text()})" if f in c.verdicts else "")
+                          for f, v in c.seconds.items())
+        log(f"  int8: {name:18s} on this CPU (ONNX Runtime): {times or 'only FP32 passes'} → {c.form}")
     report.cpu_psnr = {"calibration": judge(chosen), "held_out": judge(chosen, held_out=True)}

@@ -19,6 +19,16 @@ generator ~0.9× on both (``benchmarks/fp32_rewrite.py``; export/README.md).
 Only the generator's graph is rewritten (:data:`STAGES`), and in it only convolutions that fit exactly: 2-D, one group, stride and dilation 1, an odd
 square kernel ≥ 5 with "same" padding, at most :data:`MAX_OUT_CHANNELS` outputs, and even input
 sizes that the graph states.
+
+**FP32 readers of a quantized tensor read the tensor itself** (:func:`float_readers_skip_qdq`, for
+ONNX Runtime's U8S8 CPU graphs). ONNX Runtime's quantizer puts one QuantizeLinear/DequantizeLinear
+pair on a tensor that a quantized convolution reads, and every other reader of that tensor — the
+hourglass's FP32 skip Concats, the region head's copy of the input picture — reads the rounded copy
+too, for nothing. Rewired so that only the quantized convolutions read the DequantizeLinear, jam-256's
+dense motion in U8S8 went from 38.1 to 40.3 dB end to end against FP32 (16 calibration frames of
+the example clip). Pairs on a quantized convolution's *output* are left as they are: ONNX Runtime
+fuses a convolution into ``QLinearConv`` only when its output goes to one QuantizeLinear, which
+FP32 readers of that output would break. The values the convolutions see are unchanged.
 """
 
 from __future__ import annotations
@@ -153,6 +163,52 @@ def narrow_convs_to_space_to_depth(proto: "onnx.ModelProto") -> tuple["onnx.Mode
     del model.graph.node[:]
     model.graph.node.extend(nodes)
     return model, done
+
+
+def _is_quantized_conv(node, dequantized: set[str]) -> bool:
+    return node.op_type == "Conv" and len(node.input) > 1 and node.input[1] in dequantized
+
+
+def float_readers_skip_qdq(proto: "onnx.ModelProto") -> tuple["onnx.ModelProto", int]:
+    """``(copy, readers rewired)``: where a Q/DQ pair feeds a quantized Conv, its other readers read the FP32 tensor.
+
+    A reader is rewired only when the pair also feeds a quantized convolution's activation input (so
+    the pair stays, for that convolution) and the tensor is not itself a quantized convolution's
+    output (whose fusion needs the pair as its only reader). See the module docstring for why.
+    """
+    onnx = require("onnx")
+
+    model = onnx.ModelProto()
+    model.CopyFrom(proto)
+    nodes = model.graph.node
+    producer = {out: n for n in nodes for out in n.output}
+    dequantized = {n.output[0] for n in nodes if n.op_type == "DequantizeLinear"}
+    readers: dict[str, list] = {}
+    for n in nodes:
+        for name in n.input:
+            readers.setdefault(name, []).append(n)
+    count = 0
+    for n in nodes:
+        if n.op_type != "DequantizeLinear":
+            continue
+        quant = producer.get(n.input[0])
+        if quant is None or quant.op_type != "QuantizeLinear":
+            continue  # a constant's DequantizeLinear (weights): nothing to rewire
+        source = producer.get(quant.input[0])
+        if source is not None and _is_quantized_conv(source, dequantized):
+            continue  # a quantized conv's output: its readers stay on the pair (fusion)
+        out, users = n.output[0], readers.get(n.output[0], [])
+        convs = [u for u in users if _is_quantized_conv(u, dequantized) and u.input[0] == out]
+        if not convs:
+            continue
+        for user in users:
+            if any(user is c for c in convs):
+                continue
+            for k, name in enumerate(user.input):
+                if name == out:
+                    user.input[k] = quant.input[0]
+                    count += 1
+    return model, count
 
 
 def fp32_form(proto: "onnx.ModelProto", stage: Any, align_corners: bool, opset: int, label: str,

@@ -82,3 +82,84 @@ def test_exported_fp32_generator_is_rewritten_and_verified(exported):
     assert {"SpaceToDepth", "DepthToSpace"} <= ops
     ops16 = {n.op_type for n in onnx.load(m.stage_file("generator", "fp16")).graph.node}
     assert "SpaceToDepth" not in ops16  # the FP16 graph (TensorRT's) keeps the convolution as exported
+
+
+# -- FP32 readers of a quantized tensor read the tensor (ONNX Runtime's U8S8 CPU graphs) -------------
+
+def _qdq_graph():
+    """x → Q/DQ → quantized Conv; the same DQ also read by an FP32 Concat; the Conv's output Q/DQ read by
+    Relu and by a second quantized Conv."""
+    f = lambda name, v: numpy_helper.from_array(np.asarray(v), name)  # noqa: E731
+    w = RNG.integers(-100, 100, (4, 2, 1, 1)).astype(np.int8)
+    inits = [f("s", np.float32(0.02)), f("z", np.uint8(128)), f("wq", w), f("ws", np.float32(0.01)),
+             f("wz", np.int8(0)), f("s2", np.float32(0.05))]
+    nodes = [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["xq"], name="xq"),
+             helper.make_node("DequantizeLinear", ["xq", "s", "z"], ["xd"], name="xd"),
+             helper.make_node("DequantizeLinear", ["wq", "ws", "wz"], ["wd"], name="wd"),
+             helper.make_node("Conv", ["xd", "wd"], ["c"], name="/conv/Conv"),
+             helper.make_node("QuantizeLinear", ["c", "s2", "z"], ["cq"], name="cq"),
+             helper.make_node("DequantizeLinear", ["cq", "s2", "z"], ["cd"], name="cd"),
+             helper.make_node("Relu", ["cd"], ["r"], name="/relu"),
+             helper.make_node("DequantizeLinear", ["wq2", "ws", "wz"], ["wd2"], name="wd2"),
+             helper.make_node("Conv", ["cd", "wd2"], ["c2"], name="/conv2/Conv"),
+             helper.make_node("Concat", ["r", "xd", "c2"], ["y"], name="/concat", axis=1)]
+    inits.append(f("wq2", RNG.integers(-100, 100, (2, 4, 1, 1)).astype(np.int8)))
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 4, 4])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8, 4, 4])], inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_float_readers_of_a_quantized_tensor_read_the_tensor():
+    from jamsdk.export.rewrite import float_readers_skip_qdq
+
+    model = _qdq_graph()
+    new, count = float_readers_skip_qdq(model)
+    nodes = {n.name: n for n in new.graph.node}
+    assert count == 1 and list(nodes["/concat"].input) == ["r", "x", "c2"]  # the FP32 reader takes the FP32 tensor
+    assert list(nodes["/conv/Conv"].input)[0] == "xd"  # the quantized conv still reads the pair
+    # the neighbour: a quantized conv's output pair read by an FP32 Relu and a quantized conv stays
+    assert list(nodes["/relu"].input) == ["cd"] and list(nodes["/conv2/Conv"].input)[0] == "cd"
+    assert [n.input for n in model.graph.node if n.name == "/concat"][0] == ["r", "xd", "c2"]  # input untouched
+    x = RNG.random((1, 2, 4, 4), np.float32)
+    got, before = run(new, x), run(model, x)
+    np.testing.assert_array_equal(got[:, 4:6], x)  # exact: no rounding on the FP32 path
+    assert np.abs(before[:, 4:6] - x).max() > 1e-3  # (before: the rounded copy)
+    np.testing.assert_array_equal(got[:, :4], before[:, :4])  # the quantized paths as before
+    np.testing.assert_array_equal(got[:, 6:], before[:, 6:])
+
+
+def test_cpu_u8s8_graphs_read_fp32_where_no_quantized_conv_reads(int8_dir):
+    """In the U8S8 graphs no FP32 op reads a rounded copy of a tensor that is not a quantized conv's
+    output, and ONNX Runtime still fuses every quantized convolution into a QLinearConv."""
+    import os
+    import tempfile
+
+    from jamsdk.config import CONFIG_DIR
+    from jamsdk.export.calibration import StageChain, load_calibration
+    from jamsdk.export.int8 import conv_counts, quantize_stage
+
+    out, _ = int8_dir
+    m = load_manifest(out)
+    clip = load_calibration(CONFIG_DIR.parent / "assets" / "example_driving.mp4", m.image_size, 2)
+    files = {n: m.stage_file(n) for n in ("region_predictor", "generator_encoder", "dense_motion", "generator")}
+    record: dict = {}
+    StageChain(files, 1).animate(clip.source, clip.calibration, record)
+    for stage in ("region_predictor", "dense_motion", "generator"):
+        proto = quantize_stage(files[stage], stage, record[stage], "u8s8")
+        nodes = proto.graph.node
+        producer = {o: n for n in nodes for o in n.output}
+        dequantized = {n.output[0] for n in nodes if n.op_type == "DequantizeLinear"}
+        conv_out = {n.output[0] for n in nodes if n.op_type == "Conv" and n.input[1] in dequantized}
+        rounded_inputs = {n.output[0] for n in nodes if n.op_type == "DequantizeLinear"
+                          and producer.get(n.input[0]) is not None and producer[n.input[0]].op_type == "QuantizeLinear"
+                          and producer[n.input[0]].input[0] not in conv_out}
+        fp32_readers = [n.name for n in nodes for name in n.input if name in rounded_inputs
+                        and not (n.op_type == "Conv" and n.input[1] in dequantized)]
+        assert fp32_readers == [], (stage, fp32_readers[:3])
+        quantized, _ = conv_counts(proto)
+        opts = ort.SessionOptions()
+        with tempfile.TemporaryDirectory() as tmp:
+            opts.optimized_model_filepath = os.path.join(tmp, "opt.onnx")
+            ort.InferenceSession(proto.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+            fused = sum(n.op_type == "QLinearConv" for n in onnx.load(opts.optimized_model_filepath).graph.node)
+        assert quantized > 3 and fused == quantized, (stage, fused, quantized)
