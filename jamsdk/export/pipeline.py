@@ -211,10 +211,10 @@ def export_checkpoint(checkpoint: str | os.PathLike[str], out_dir: str | os.Path
                          f"{time.perf_counter() - t1:.1f}s")
             entries[name] = stage_to_dict(stage, files)
             log(line)
-        int8_info = None
+        int8_info = int8_report = None
         if clip is not None:
-            int8_info = _export_int8(tmp, stages, entries, clip, cfg.align_corners, opset, min_psnr, threads, log,
-                                     cpu_speed_gate)
+            int8_info, int8_report = _export_int8(tmp, stages, entries, clip, cfg.align_corners, opset, min_psnr,
+                                                  threads, log, cpu_speed_gate)
 
         info = {
             "exporter": "torch.onnx.export (TorchScript, dynamo=False) + onnxsim",
@@ -235,6 +235,11 @@ def export_checkpoint(checkpoint: str | os.PathLike[str], out_dir: str | os.Path
 
         extra = {"batched": export_batched(model, stages, batch_sizes, precisions, tmp, opset, gen, log,
                                            rewrite_fp32)}
+        if extra["batched"] and int8_report is not None:  # the batched Q/DQ graphs, calibrated as batch 1's
+            from jamsdk.export.int8_batched import add_batched_int8
+
+            int8_info["batched"] = add_batched_int8(extra["batched"], tmp, stages, int8_report, cfg.align_corners,
+                                                    opset, threads, log)
         manifest = new_manifest(cfg, size, opset, entries, precisions, export=info,
                                 helpers=write_helper_graphs(tmp, size, cfg.num_regions),
                                 **{k: v for k, v in extra.items() if v})
@@ -262,14 +267,15 @@ def export_checkpoint(checkpoint: str | os.PathLike[str], out_dir: str | os.Path
 
 def _export_int8(tmp: Path, stages, entries: dict, clip, align_corners: bool, opset: int,
                  min_psnr: float | None, threads: int | None, log: Callable[[str], None],
-                 cpu_speed_gate: bool = True) -> dict[str, Any]:
+                 cpu_speed_gate: bool = True) -> tuple[dict[str, Any], Any]:
     """Quantize and gate the stages (jamsdk.export.int8); write ``<stage>.int8.onnx`` for accepted ones.
 
     A stage left un-quantized (by the gates, or not a candidate) records its FP32 graph as its
     ``int8`` file, so an INT8 folder always runs; the manifest's ``export.int8`` says which is which.
     With ``cpu_speed_gate`` every stage also gets an ``int8_cpu`` file (ONNX Runtime's CPU graph:
     its ``int8`` file, its FP32 file, or ``<stage>.int8-u8s8.onnx``; jamsdk.export.int8_cpu) and,
-    where openvino is installed, an ``int8_openvino`` file (jamsdk.export.int8_openvino).
+    where openvino is installed, an ``int8_openvino`` file (jamsdk.export.int8_openvino). Returns the
+    manifest's ``export.int8`` and the report (the batched INT8 graphs are made from it).
     """
     from jamsdk.export.int8 import DEFAULT_MIN_PSNR, quantize_model
 
@@ -296,7 +302,7 @@ def _export_int8(tmp: Path, stages, entries: dict, clip, align_corners: bool, op
             files["int8_cpu"] = file_ref(tmp, graph_file(name, "int8-u8s8"))
         else:
             files["int8_cpu"] = dict(files["int8" if form == "s8s8" else "fp32"])
-    return report.summary()
+    return report.summary(), report
 
 
 def _versions() -> dict[str, str]:
