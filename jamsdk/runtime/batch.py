@@ -42,11 +42,15 @@ from jamsdk.errors import InputError
 from jamsdk.manifest import Manifest, load_manifest
 from jamsdk.pixels import center_crop_resize, resize_square
 from jamsdk.runtime import regions
-from jamsdk.runtime.backends import BACKENDS, Backend, resolve_backend
+from jamsdk.runtime.backends import BACKENDS, Backend, auto_precision, resolve_backend
 from jamsdk.runtime.frames import check_frame, check_model_tensor, check_output_size, output_side, to_image, \
     to_model_input
 from jamsdk.runtime.stats import LatencyStats
 from jamsdk.runtime.stream_state import Params, SourceState, StreamState
+
+#: ``precision=`` values StreamBatch takes (``auto``: see :class:`StreamBatch`)
+PRECISIONS = ("auto", "fp32", "fp16", "int8")
+
 
 def split_sizes(n: int, sizes: Sequence[int]) -> list[int]:
     """Chunk sizes for ``n`` items from ``sizes`` (must include 1), largest first: 7, (1,2,4) → [4, 2, 1]."""
@@ -63,10 +67,19 @@ class StreamBatch:
 
     Args:
         model_dir: an exported model folder (with ``--batch-sizes`` for a speed-up), or ``"demo"``.
-        backend, mode, precision, providers, threads, cuda_graph, bgr, output_size, use_bg_motion,
+        backend, mode, providers, threads, cuda_graph, bgr, output_size, use_bg_motion,
             verify_hashes: as for :class:`~jamsdk.runtime.animator.Animator`; one mode for all streams.
+            ``backend="auto"`` takes the long-running order (OpenVINO before ONNX Runtime where it is
+            installed: :data:`~jamsdk.runtime.backends.LONG_RUNNING_ORDER`).
+        precision: ``fp32``, ``fp16``, ``int8`` (the export's Q/DQ graphs at every batch size; a size
+            the folder has no graphs of this precision for is not used) or ``auto``: INT8 where the
+            folder's INT8 graphs passed the export's held-out gate on the chosen runtime, else FP32
+            (:func:`~jamsdk.runtime.backends.auto_precision`; the chosen one is :attr:`precision`).
         max_batch: the largest number of streams per stage call (default: the largest exported).
         stats_window: samples kept per key for :meth:`stats`.
+        openvino_hint: on OpenVINO, ``latency`` (default: the B rows of a call as one batched tensor,
+            every core on each layer) or ``throughput`` (the batch-1 graph, the rows as parallel
+            requests on OpenVINO's streams; :mod:`jamsdk.runtime.backends.openvino`).
 
     Raises:
         InputError: bad arguments or model folder. EngineError / MissingDependencyError: as the Animator.
@@ -76,10 +89,10 @@ class StreamBatch:
                  precision: str = "fp32", providers: str | Sequence[str] | None = None, threads: int | None = None,
                  cuda_graph: bool = False, bgr: bool = False, output_size: str | int = "model",
                  use_bg_motion: bool = False, verify_hashes: bool = True, max_batch: int | None = None,
-                 stats_window: int = 10_000):
+                 stats_window: int = 10_000, openvino_hint: str = "latency"):
         self._backends: dict[tuple[str, int], Backend] = {}
-        if precision not in ("fp32", "fp16"):
-            raise InputError(f"precision: expected 'fp32' or 'fp16', got {precision!r}")
+        if precision not in PRECISIONS:
+            raise InputError(f"precision: expected one of {PRECISIONS}, got {precision!r}")
         if max_batch is not None and (isinstance(max_batch, bool) or not isinstance(max_batch, int) or max_batch < 1):
             raise InputError(f"max_batch: expected a whole number ≥ 1, got {max_batch!r}")
         self.output_size = check_output_size(output_size)
@@ -89,7 +102,11 @@ class StreamBatch:
         self.manifest: Manifest = load_manifest(model_dir, verify_hashes=verify_hashes)
         warn_if_demo(self.manifest.model_dir)  # once per process, as the Animator does
         self.mode = self.manifest.check_mode(mode)
-        self.kind = resolve_backend(self.manifest, backend, precision)
+        self.kind = resolve_backend(self.manifest, backend, "fp32" if precision == "auto" else precision,
+                                    long_running=True)
+        #: the precision the streams run in (``auto`` resolved)
+        self.precision = auto_precision(self.manifest, self.kind) if precision == "auto" else precision
+        precision = self.precision
         self.image_size = self.manifest.image_size
         self.use_bg_motion = bool(use_bg_motion) and self.manifest.has_bg_motion
         unused = ({"avd"} if mode != "avd" else set()) | ({"bg_motion"} if not self.use_bg_motion else set())
@@ -97,7 +114,7 @@ class StreamBatch:
         per_frame = [n for n in self._needed if self.manifest.stage(n).per == "frame"]
         self.batch_sizes = tuple(b for b in self._available_sizes(per_frame) if max_batch is None or b <= max_batch)
         options = {"precision": precision, "providers": providers, "threads": threads, "cuda_graph": cuda_graph,
-                   "verify_hashes": verify_hashes}
+                   "verify_hashes": verify_hashes, "openvino_hint": openvino_hint}
         cls = BACKENDS[self.kind]
         self._device: Any = None  # a DeviceBatch on TensorRT with helper engines
         self._helpers: dict[str, Backend] = {}
@@ -279,7 +296,7 @@ class StreamBatch:
         self.close()
 
     def __repr__(self) -> str:
-        return (f"<StreamBatch {self.manifest.model_dir} backend={self.kind} mode={self.mode} "
+        return (f"<StreamBatch {self.manifest.model_dir} backend={self.kind} precision={self.precision} mode={self.mode} "
                 f"sizes={list(self.batch_sizes)} streams={len(self._streams)}>")
 
     # -- internals -------------------------------------------------------------------------------
@@ -292,8 +309,8 @@ class StreamBatch:
             if self.kind == "tensorrt":
                 engines = self.manifest.engines
                 ok = engines is not None and all(b in engines.batched.get(n, {}) for n in per_frame)
-            else:
-                ok = all(b in self.manifest.batched.get(n, {}) for n in per_frame)
+            else:  # one precision at every size: a size without this precision's graphs is not used
+                ok = all(self.precision in self.manifest.batched.get(n, {}).get(b, {}) for n in per_frame)
             if ok:
                 sizes.append(b)
         return sizes
