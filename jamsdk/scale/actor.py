@@ -83,6 +83,7 @@ class RowAnimator:
             out = scratch / ("out" + Path(str(row["out"])).suffix)
             result["frames"] = write_video(out, sb.animate_clip(state, iter_frames(str(clip))),
                                            fps=float(info.fps or DEFAULT_FPS))
+            result["runtime"] = f"{sb.backend} {sb.precision}"  # what auto chose on this node
             result["video"] = out.read_bytes()
         except Exception as exc:  # noqa: BLE001 - a row's failure is data for the report, not a crash
             kind = "" if isinstance(exc, JamError) else f"{type(exc).__name__}: "

@@ -59,6 +59,11 @@ class JobSummary:
     cleaned: list[str] = field(default_factory=list)                 # stale temporary files removed
 
     @property
+    def runtimes(self) -> list[str]:
+        """The backend and precision the rows ran on (``auto`` resolves per node), e.g. ``["openvino int8"]``."""
+        return sorted({r["runtime"] for r in self.results if r.get("runtime")})
+
+    @property
     def frames_per_s(self) -> float:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
 
@@ -69,7 +74,8 @@ class JobSummary:
     def to_dict(self) -> dict[str, Any]:
         return {"rows": self.rows, "done": self.done, "skipped": self.skipped, "failed": self.failed,
                 "frames": self.frames, "seconds": round(self.seconds, 3), "frames_per_s": round(self.frames_per_s, 3),
-                "rows_per_s": round(self.rows_per_s, 4), "actors": self.actors, "nodes": self.nodes,
+                "rows_per_s": round(self.rows_per_s, 4), "actors": self.actors, "runtimes": self.runtimes,
+                "nodes": self.nodes,
                 "cleaned": self.cleaned, "results": self.results}
 
 
@@ -362,8 +368,8 @@ def print_summary(summary: JobSummary, file: Any = sys.stdout) -> None:
     """The job's last lines: counts, frames/s, nodes, and every failed row with its error."""
     print(f"{summary.rows} rows: {summary.done} done, {summary.skipped} skipped (output existed), "
           f"{summary.failed} failed; {summary.frames} frames in {summary.seconds:.1f} s "
-          f"({summary.frames_per_s:.1f} frames/s, {summary.actors} actor(s) on {len(summary.nodes)} node(s))",
-          file=file)
+          f"({summary.frames_per_s:.1f} frames/s, {summary.actors} actor(s) on {len(summary.nodes)} node(s)"
+          + (f"; {', '.join(summary.runtimes)}" if summary.runtimes else "") + ")", file=file)
     for r in summary.results:
         if r["status"] == "failed":
             print(f"  failed: {r['error']}", file=file)
