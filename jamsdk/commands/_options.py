@@ -50,7 +50,8 @@ class Repeatable(argparse.Action):
 
 def add_backend(p: argparse.ArgumentParser, where: str = "", long_running: bool = False) -> None:
     """``--backend auto|tensorrt|onnxruntime|openvino`` (default auto; ``long_running``: batch and serve's order)."""
-    then = ("else OpenVINO where it is installed (its one-time compile is cached), else ONNX Runtime" if long_running
+    then = ("else with --precision auto OpenVINO INT8 where it is installed and the folder's INT8 graphs passed the "
+            "export's gate on it; else ONNX Runtime, for int8 OpenVINO first" if long_running
             else "else ONNX Runtime; for int8 OpenVINO before ONNX Runtime where it is installed")
     p.add_argument("--backend", choices=BACKENDS, default="auto",
                    help=f"inference backend{where} (default auto: TensorRT where engines and a GPU are there, {then})")

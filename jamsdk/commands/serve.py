@@ -97,7 +97,7 @@ def run(args: argparse.Namespace) -> int:
         from jamsdk.manifest import load_manifest
         from jamsdk.runtime.backends import resolve_backend
 
-        resolve_backend(load_manifest(model, verify_hashes=False), args.backend, long_running=True)
+        resolve_backend(load_manifest(model, verify_hashes=False), args.backend)
 
     def stop(_signum, _frame):  # noqa: ANN001 - a service manager's SIGTERM stops it like Ctrl-C
         raise KeyboardInterrupt

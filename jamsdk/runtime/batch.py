@@ -42,7 +42,7 @@ from jamsdk.errors import InputError
 from jamsdk.manifest import Manifest, load_manifest
 from jamsdk.pixels import center_crop_resize, resize_square
 from jamsdk.runtime import regions
-from jamsdk.runtime.backends import BACKENDS, Backend, auto_precision, resolve_backend
+from jamsdk.runtime.backends import BACKENDS, Backend, resolve_long_running
 from jamsdk.runtime.frames import check_frame, check_model_tensor, check_output_size, output_side, to_image, \
     to_model_input
 from jamsdk.runtime.stats import LatencyStats
@@ -69,12 +69,11 @@ class StreamBatch:
         model_dir: an exported model folder (with ``--batch-sizes`` for a speed-up), or ``"demo"``.
         backend, mode, providers, threads, cuda_graph, bgr, output_size, use_bg_motion,
             verify_hashes: as for :class:`~jamsdk.runtime.animator.Animator`; one mode for all streams.
-            ``backend="auto"`` takes the long-running order (OpenVINO before ONNX Runtime where it is
-            installed: :data:`~jamsdk.runtime.backends.LONG_RUNNING_ORDER`).
         precision: ``fp32``, ``fp16``, ``int8`` (the export's Q/DQ graphs at every batch size; a size
             the folder has no graphs of this precision for is not used) or ``auto``: INT8 where the
-            folder's INT8 graphs passed the export's held-out gate on the chosen runtime, else FP32
-            (:func:`~jamsdk.runtime.backends.auto_precision`; the chosen one is :attr:`precision`).
+            folder's INT8 graphs passed the export's held-out gate on the backend (with ``backend="auto"``
+            OpenVINO first), else FP32 (:func:`~jamsdk.runtime.backends.resolve_long_running`; the
+            chosen one is :attr:`precision`).
         max_batch: the largest number of streams per stage call (default: the largest exported).
         stats_window: samples kept per key for :meth:`stats`.
         openvino_hint: on OpenVINO, ``latency`` (default: the B rows of a call as one batched tensor,
@@ -102,11 +101,9 @@ class StreamBatch:
         self.manifest: Manifest = load_manifest(model_dir, verify_hashes=verify_hashes)
         warn_if_demo(self.manifest.model_dir)  # once per process, as the Animator does
         self.mode = self.manifest.check_mode(mode)
-        self.kind = resolve_backend(self.manifest, backend, "fp32" if precision == "auto" else precision,
-                                    long_running=True)
+        self.kind, precision = resolve_long_running(self.manifest, backend, precision)
         #: the precision the streams run in (``auto`` resolved)
-        self.precision = auto_precision(self.manifest, self.kind) if precision == "auto" else precision
-        precision = self.precision
+        self.precision = precision
         self.image_size = self.manifest.image_size
         self.use_bg_motion = bool(use_bg_motion) and self.manifest.has_bg_motion
         unused = ({"avd"} if mode != "avd" else set()) | ({"bg_motion"} if not self.use_bg_motion else set())

@@ -27,7 +27,7 @@ class RowAnimator:
 
     Args:
         bundle: the model folder (:class:`~jamsdk.scale.bundle.ModelBundle`), written on this node on first use.
-        backend, precision, threads: as for :class:`~jamsdk.runtime.batch.StreamBatch`.
+        backend, precision, threads, max_batch: as for :class:`~jamsdk.runtime.batch.StreamBatch`.
         cache_size: encoded pictures kept (least recently used dropped first).
         max_pixels: the pixel limit of the pictures and frames it reads (the driver's, passed along
             because an actor on another node does not inherit the driver's environment); None: this
@@ -35,7 +35,7 @@ class RowAnimator:
     """
 
     def __init__(self, bundle: Any, backend: str = "auto", precision: str = "fp32", threads: int | None = None,
-                 cache_size: int = 64, max_pixels: int | None = None):
+                 cache_size: int = 64, max_pixels: int | None = None, max_batch: int | None = None):
         import ray
 
         if max_pixels is not None:
@@ -44,6 +44,7 @@ class RowAnimator:
             set_max_pixels(max_pixels)
 
         self.bundle, self.backend, self.precision, self.threads = bundle, backend, precision, threads
+        self.max_batch = max_batch
         self.cache_size = cache_size
         self._batches: dict[str, Any] = {}
         self._sources: OrderedDict[str, Any] = OrderedDict()
@@ -105,7 +106,8 @@ class RowAnimator:
             from jamsdk.runtime.batch import StreamBatch
 
             self._batches[mode] = StreamBatch(self.bundle.folder(), backend=self.backend, mode=mode,
-                                              precision=self.precision, threads=self.threads)
+                                              precision=self.precision, threads=self.threads,
+                                              max_batch=self.max_batch)
         return self._batches[mode]
 
     def _source(self, sb: Any, key: str, data: bytes, row: dict, scratch: Path, names: dict) -> tuple[Any, bool]:

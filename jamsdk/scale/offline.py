@@ -127,7 +127,7 @@ def _read(path: str, what: str) -> bytes:
 def run_job(jobs: str | os.PathLike[str], out_dir: str | os.PathLike[str], model_dir: str | os.PathLike[str], *,
             ray_address: str | None = None, actors: int = 1, gpus_per_actor: float = 0.0,
             cpus_per_actor: float = 1.0, backend: str = "auto", precision: str = "fp32", threads: int | None = None,
-            log: Callable[[str], None] | None = None) -> JobSummary:
+            log: Callable[[str], None] | None = None, max_batch: int | None = None) -> JobSummary:
     """Animate every row of ``jobs`` into ``out_dir`` on Ray (local unless ``ray_address`` or ``RAY_ADDRESS``).
 
     Args:
@@ -141,6 +141,7 @@ def run_job(jobs: str | os.PathLike[str], out_dir: str | os.PathLike[str], model
         cpus_per_actor: CPUs each actor reserves.
         backend, precision, threads: as for :class:`~jamsdk.runtime.batch.StreamBatch`.
         log: progress lines (None: quiet).
+        max_batch: the most frames of a clip per stage call (default: the largest size the folder has).
 
     Returns:
         The :class:`JobSummary`; failed rows carry their error in ``results``, every row run names its node.
@@ -184,7 +185,7 @@ def run_job(jobs: str | os.PathLike[str], out_dir: str | os.PathLike[str], model
         start = time.perf_counter()
         _ActorPool(conn.ray, todo, out_root, summary, say, bundle=bundle, actors=actors,
                    options={"num_cpus": cpus_per_actor, "num_gpus": gpus_per_actor or None},
-                   kwargs={"backend": backend, "precision": precision, "threads": threads,
+                   kwargs={"backend": backend, "precision": precision, "threads": threads, "max_batch": max_batch,
                            # the driver's limit: actors on other nodes do not inherit its environment
                            "max_pixels": max_pixels()}).run()
         summary.seconds = time.perf_counter() - start

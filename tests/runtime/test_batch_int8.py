@@ -12,7 +12,7 @@ import pytest
 from jamsdk import Animator
 from jamsdk.errors import ManifestError
 from jamsdk.manifest import load_manifest
-from jamsdk.runtime.backends import LONG_RUNNING_ORDER, auto_precision, resolve_backend
+from jamsdk.runtime.backends import auto_precision, resolve_long_running
 from jamsdk.runtime.batch import StreamBatch
 
 pytest.importorskip("onnxruntime")
@@ -98,15 +98,29 @@ def test_stream_batch_auto_runs_int8_where_it_passed(tiny_batched_int8, tiny_bat
         assert sb.precision == "fp32" and sb.batch_sizes == (1, 2, 4)
 
 
-def test_long_running_auto_prefers_openvino(tiny_batched, monkeypatch):
-    m = load_manifest(tiny_batched)
-    assert LONG_RUNNING_ORDER.index("openvino") < LONG_RUNNING_ORDER.index("onnxruntime")
-    want = "openvino" if OPENVINO else "onnxruntime"
-    assert resolve_backend(m, "auto", "fp32", long_running=True) == want
-    assert resolve_backend(m, "auto", "fp32") == "onnxruntime"  # one stream in FP32: ONNX Runtime first
+def test_long_running_auto_takes_int8_on_openvino_first(tiny_batched_int8, tiny_batched, monkeypatch):
+    int8, fp32 = load_manifest(tiny_batched_int8), load_manifest(tiny_batched)
+    best = "openvino" if OPENVINO else "onnxruntime"
+    assert resolve_long_running(int8) == (best, "int8")
+    # a folder without INT8: FP32 on FP32's order (ONNX Runtime first: no compile, same speed)
+    assert resolve_long_running(fp32) == ("onnxruntime", "fp32")
+    # explicit choices are kept; auto precision on a named backend asks that backend's judge
+    assert resolve_long_running(int8, "auto", "fp32") == ("onnxruntime", "fp32")
+    assert resolve_long_running(int8, "onnxruntime", "auto") == ("onnxruntime", "int8")
+    assert resolve_long_running(int8, "auto", "int8") == (best, "int8")
     real = importlib.util.find_spec
     monkeypatch.setattr(importlib.util, "find_spec", lambda name: None if name == "openvino" else real(name))
-    assert resolve_backend(m, "auto", "fp32", long_running=True) == "onnxruntime"
+    assert resolve_long_running(int8) == ("onnxruntime", "int8")  # where openvino is not installed
+
+
+def test_long_running_auto_falls_back_to_fp32_where_int8_failed(tiny_batched_int8, tmp_path):
+    def failed(data):
+        data["export"]["int8"]["cpu"]["psnr_db_end_to_end"]["held_out"] = 20.0
+        if "openvino" in data["export"]["int8"]:
+            data["export"]["int8"]["openvino"]["held_out_ok"] = False
+
+    m = load_manifest(_copy(tiny_batched_int8, tmp_path, failed))
+    assert resolve_long_running(m) == ("onnxruntime", "fp32")
 
 
 @pytest.mark.skipif(not OPENVINO, reason="openvino is not installed")

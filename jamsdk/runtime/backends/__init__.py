@@ -36,17 +36,11 @@ AUTO_ORDERS: dict[str, tuple[str, ...]] = {
 }
 #: the FP32 order (kept for callers that do not choose a precision)
 AUTO_ORDER: tuple[str, ...] = AUTO_ORDERS["fp32"]
-#: ``auto`` for the long-running paths (:class:`~jamsdk.runtime.batch.StreamBatch`: ``jamsdk batch``,
-#: ``jamsdk serve``), every precision: OpenVINO before ONNX Runtime. Its compile (seconds per graph,
-#: once; then cached per user) is nothing against a job or a service, and on an AVX-512 VNNI CPU it
-#: was the fastest measured there: INT8 at about half ONNX Runtime INT8's time, FP32 within a few
-#: per cent of ONNX Runtime FP32 (docs: the CPU throughput page has the numbers).
-LONG_RUNNING_ORDER: tuple[str, ...] = ("tensorrt", "openvino", "onnxruntime")
 
 
-def auto_order(precision: str = "fp32", long_running: bool = False) -> tuple[str, ...]:
-    """The backends ``backend="auto"`` tries for ``precision``, in order (``long_running``: for StreamBatch)."""
-    return LONG_RUNNING_ORDER if long_running else AUTO_ORDERS.get(precision, AUTO_ORDER)
+def auto_order(precision: str = "fp32") -> tuple[str, ...]:
+    """The backends ``backend="auto"`` tries for ``precision``, in order."""
+    return AUTO_ORDERS.get(precision, AUTO_ORDER)
 
 
 def auto_precision(manifest: "Manifest", kind: str) -> str:
@@ -73,29 +67,48 @@ def auto_precision(manifest: "Manifest", kind: str) -> str:
     return "int8" if ok is True else "fp32"
 
 
-def resolve_backend(manifest: "Manifest", backend: str = "auto", precision: str = "fp32",
-                    long_running: bool = False) -> str:
+def resolve_long_running(manifest: "Manifest", backend: str = "auto", precision: str = "auto") -> tuple[str, str]:
+    """``(backend kind, precision)`` for the long-running paths (StreamBatch: ``jamsdk batch``, ``jamsdk serve``).
+
+    An explicit precision resolves the backend as :func:`resolve_backend` does; ``precision="auto"``
+    takes INT8 where :func:`auto_precision` says the export passed it on that backend, and with
+    ``backend="auto"`` too the INT8 order is tried first (TensorRT, OpenVINO, ONNX Runtime): OpenVINO's
+    one-time compile (cached per user) is nothing against a job or a service, and on an AVX-512 VNNI
+    CPU its INT8 ran at about half ONNX Runtime INT8's time. A folder without INT8 that passed runs
+    FP32 with FP32's order (ONNX Runtime first: in FP32 the two runtimes measured within a few per
+    cent, and ONNX Runtime compiles nothing).
+    """
+    if precision != "auto":
+        return resolve_backend(manifest, backend, precision), precision
+    if backend != "auto":
+        kind = resolve_backend(manifest, backend, "fp32")
+        return kind, auto_precision(manifest, kind)
+    kind = resolve_backend(manifest, "auto", "int8")
+    if auto_precision(manifest, kind) == "int8":
+        return kind, "int8"
+    return resolve_backend(manifest, "auto", "fp32"), "fp32"
+
+
+def resolve_backend(manifest: "Manifest", backend: str = "auto", precision: str = "fp32") -> str:
     """The backend kind to use: ``backend`` itself, or for ``"auto"`` the first usable of :func:`auto_order`.
 
     ``auto`` takes TensorRT when the folder has engines, a GPU answers (probed first, without
-    touching TensorRT) and tensorrt imports; otherwise, for ``precision="int8"`` or a
-    ``long_running`` caller OpenVINO when it is installed, else ONNX Runtime on the ONNX graphs (FP32
-    and FP16 for one stream: ONNX Runtime first). A backend named explicitly is first checked against
-    the machine (EngineError naming what is missing and the backends that can run here), before
-    anything about the model folder.
+    touching TensorRT) and tensorrt imports; otherwise, for ``precision="int8"`` OpenVINO when it is
+    installed, else ONNX Runtime on the ONNX graphs (FP32 and FP16: ONNX Runtime first). A backend
+    named explicitly is first checked against the machine (EngineError naming what is missing and
+    the backends that can run here), before anything about the model folder.
     """
     if backend != "auto":
         if backend not in BACKENDS:
             raise InputError(f"backend: expected 'auto' or one of {sorted(BACKENDS)}, got {backend!r}")
         problem = BACKENDS[backend].machine_problem()
         if problem:
-            here = [kind for kind in auto_order(precision, long_running)
-                    if kind != backend and not BACKENDS[kind].machine_problem()]
+            here = [kind for kind in auto_order(precision) if kind != backend and not BACKENDS[kind].machine_problem()]
             hint = f"; backend {here[0]!r} (or 'auto') runs here" if here else ""
             raise EngineError(f"backend {backend!r} cannot run on this machine: {problem}{hint}")
         return backend
     reasons = []
-    for kind in auto_order(precision, long_running):
+    for kind in auto_order(precision):
         why = BACKENDS[kind].usable(manifest)
         if not why:
             return kind
@@ -103,5 +116,5 @@ def resolve_backend(manifest: "Manifest", backend: str = "auto", precision: str 
     raise EngineError("no backend can run this model here: " + "; ".join(reasons))
 
 
-__all__ = ["AUTO_ORDER", "AUTO_ORDERS", "BACKENDS", "LONG_RUNNING_ORDER", "Backend", "OnnxRuntimeBackend",
-           "OpenVINOBackend", "TensorRTBackend", "auto_order", "auto_precision", "check_feeds", "resolve_backend"]
+__all__ = ["AUTO_ORDER", "AUTO_ORDERS", "BACKENDS", "Backend", "OnnxRuntimeBackend", "OpenVINOBackend",
+           "TensorRTBackend", "auto_order", "auto_precision", "check_feeds", "resolve_backend", "resolve_long_running"]
