@@ -198,9 +198,9 @@ def export_checkpoint(checkpoint: str | os.PathLike[str], out_dir: str | os.Path
                 save_model(fp32, tmp / graph_file(name, "fp32"))
                 files["fp32"] = file_ref(tmp, graph_file(name, "fp32"))
                 line += f" fp32 {len(fp32.graph.node)} nodes {t1 - t0:.1f}s"
-                if done:
-                    rewrites[name] = done
-                    line += f" ({len(done)} conv(s) as space-to-depth)"
+                for kind, names in done.items():
+                    rewrites.setdefault(kind, {})[name] = names
+                    line += f" ({len(names)} conv(s) {kind.replace('_convs', '').replace('_', '-')})"
             if "fp16" in precisions:
                 half = to_mixed_fp16(proto, name)
                 check_graph(half, stage, cfg.align_corners, opset, f"{name} (fp16)")
@@ -224,7 +224,7 @@ def export_checkpoint(checkpoint: str | os.PathLike[str], out_dir: str | os.Path
             "trained_image_size": trained_cfg.image_size,
             "exported_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "avd": avd_reason,
-            "fp32_rewrites": {"space_to_depth_convs": rewrites} if rewrite_fp32 else None,
+            "fp32_rewrites": ({"space_to_depth_convs": {}, "strided_convs": {}} | rewrites) if rewrite_fp32 else None,
             "fp16": {"body_scopes": {k: list(v) for k, v in FP16_BODIES.items() if k in stages},
                      "fp32_islands": FP32_ISLANDS} if "fp16" in precisions else None,
             "int8": int8_info,

@@ -16,9 +16,17 @@ channels fill most of a 16-lane block, at 1.3× the MACs. Measured on its own (j
 2 threads, AVX-512 VNNI CPU): ~0.5–0.6× ONNX Runtime's time and ~0.6–0.7× OpenVINO's; the whole
 generator ~0.9× on both (``benchmarks/fp32_rewrite.py``; export/README.md).
 
-Only the generator's graph is rewritten (:data:`STAGES`), and in it only convolutions that fit exactly: 2-D, one group, stride and dilation 1, an odd
-square kernel ≥ 5 with "same" padding, at most :data:`MAX_OUT_CHANNELS` outputs, and even input
-sizes that the graph states.
+Only the generator's and dense motion's graphs are rewritten (:data:`STAGES`), and in them only
+convolutions that fit exactly: 2-D, one group, stride and dilation 1, an odd square kernel ≥ 5
+with "same" padding, at most :data:`MAX_OUT_CHANNELS` outputs, and even input sizes that the
+graph states.
+
+**A convolution whose output is only subsampled is computed only where it is kept**
+(:func:`subsampled_convs_to_strided`). The anti-alias downsampling of the region predictor and of
+dense motion (``AntiAliasInterpolation2d``: a 13×13 Gaussian blur at full resolution, then every
+4th row and column) computed 16 outputs for each one kept: 17 % of the region predictor's time and
+9 % of dense motion's INT8 time on OpenVINO. ``Conv(stride 1) → Slice(steps s, from 0 to the end)``
+becomes ``Conv(stride s)``: each kept output is the same sum of the same products, in the same order.
 
 **FP32 readers of a quantized tensor read the tensor itself** (:func:`float_readers_skip_qdq`, for
 ONNX Runtime's U8S8 CPU graphs). ONNX Runtime's quantizer puts one QuantizeLinear/DequantizeLinear
@@ -44,10 +52,11 @@ if TYPE_CHECKING:
 
 #: convolutions with at most this many output channels are worth rewriting (a 16-lane block)
 MAX_OUT_CHANNELS = 4
-#: stages whose FP32 graph is rewritten: the generator (its final conv runs at full resolution;
-#: ~0.9x the stage's time). Dense motion's 1-channel occlusion head fits too, but at a quarter
-#: resolution ONNX Runtime gained nothing measurable there (0.97x, 1.05x; export/README.md).
-STAGES = ("generator",)
+#: stages whose narrow convolutions are rewritten: the generator (its final conv runs at full
+#: resolution; ~0.9x the stage's time) and dense motion (its 1-channel occlusion head: 0.89x and
+#: 0.94x the stage on OpenVINO, where INT8 dense motion keeps that head in FP32; ONNX Runtime FP32
+#: 0.97x and 1.05x, i.e. no change; export/README.md)
+STAGES = ("generator", "dense_motion")
 BLOCK = 2
 #: attribute-free elementwise activations moved before the DepthToSpace (where runtimes fuse them)
 ACTIVATIONS = ("Sigmoid", "Relu", "Tanh")
@@ -211,15 +220,87 @@ def float_readers_skip_qdq(proto: "onnx.ModelProto") -> tuple["onnx.ModelProto",
     return model, count
 
 
+def _constant_ints(name: str, inits: dict, producer: dict) -> list[int] | None:
+    """The values of a constant int tensor (an initializer or a Constant node's), else None."""
+    from onnx import helper, numpy_helper
+
+    if name in inits:
+        return [int(v) for v in numpy_helper.to_array(inits[name]).ravel()]
+    node = producer.get(name)
+    if node is not None and node.op_type == "Constant":
+        value = next((helper.get_attribute_value(a) for a in node.attribute if a.name == "value"), None)
+        if value is not None:
+            return [int(v) for v in numpy_helper.to_array(value).ravel()]
+    return None
+
+
+def subsampled_convs_to_strided(proto: "onnx.ModelProto") -> tuple["onnx.ModelProto", list[str]]:
+    """``(rewritten copy, names of the Conv nodes made strided)``: ``Conv → Slice(::s, ::s)`` as ``Conv(stride s)``.
+
+    Only where it is exact: a 2-D Conv with strides and dilations 1 (no ``auto_pad``) whose only
+    reader is a Slice of its spatial axes (2, 3 or -2, -1) starting at 0, running to the end and
+    stepping by the same ``s`` ≥ 1 on both; the Slice goes, its output is the Conv's.
+    """
+    onnx = require("onnx")
+    from onnx import helper
+
+    model = onnx.ModelProto()
+    model.CopyFrom(proto)
+    nodes = model.graph.node
+    inits = {t.name: t for t in model.graph.initializer}
+    producer = {out: n for n in nodes for out in n.output}
+    readers: dict[str, list] = {}
+    for n in nodes:
+        for name in n.input:
+            readers.setdefault(name, []).append(n)
+    outputs = {o.name for o in model.graph.output}
+    dropped, done = set(), []
+    for conv in nodes:
+        if conv.op_type != "Conv" or conv.output[0] in outputs or len(readers.get(conv.output[0], [])) != 1:
+            continue
+        sl = readers[conv.output[0]][0]
+        at = _attrs(conv)
+        if sl.op_type != "Slice" or len(sl.input) < 5 or at.get("auto_pad", b"NOTSET") not in (b"NOTSET", "NOTSET") \
+                or any(v != 1 for v in at.get("strides", [1, 1])) or any(v != 1 for v in at.get("dilations", [1, 1])) \
+                or len(at.get("kernel_shape", [])) != 2:
+            continue
+        starts, ends, axes, steps = (_constant_ints(name, inits, producer) for name in sl.input[1:5])
+        if None in (starts, ends, axes, steps) or sorted(a % 4 for a in axes) != [2, 3] or starts != [0, 0] \
+                or min(ends) < 2**31 - 1 or len(set(steps)) != 1 or steps[0] < 1:
+            continue
+        kept = [a for a in conv.attribute if a.name != "strides"]
+        del conv.attribute[:]
+        conv.attribute.extend(kept + [helper.make_attribute("strides", [steps[0], steps[0]])])
+        conv.output[0] = sl.output[0]
+        dropped.add(id(sl))
+        done.append(conv.name)
+    keep = [n for n in nodes if id(n) not in dropped]
+    del model.graph.node[:]
+    model.graph.node.extend(keep)
+    used = {name for n in keep for name in n.input}
+    unused = [t for t in model.graph.initializer if t.name not in used]  # the Slices' starts, ends, axes, steps
+    for t in unused:
+        model.graph.initializer.remove(t)
+    return model, done
+
+
 def fp32_form(proto: "onnx.ModelProto", stage: Any, align_corners: bool, opset: int, label: str,
-              enabled: bool = True) -> tuple["onnx.ModelProto", list[str]]:
-    """The FP32 graph jamsdk writes for ``proto`` (stage ``stage``): rewritten when ``enabled`` and
-    the stage is one of :data:`STAGES`, and then checked again."""
-    if not enabled or stage.name not in STAGES:
-        return proto, []
+              enabled: bool = True) -> tuple["onnx.ModelProto", dict[str, list[str]]]:
+    """The FP32 graph jamsdk writes for ``proto`` (stage ``stage``) and what was rewritten (kind → Conv
+    names): when ``enabled``, subsampled convolutions made strided (every stage) and, in the stages of
+    :data:`STAGES`, narrow ones in their space-to-depth form; a rewritten graph is checked again."""
+    if not enabled:
+        return proto, {}
     from jamsdk.export.checks import check_graph
 
-    rewritten, done = narrow_convs_to_space_to_depth(proto)
+    done: dict[str, list[str]] = {}
+    rewritten, strided = subsampled_convs_to_strided(proto)
+    if strided:
+        done["strided_convs"] = strided
+    if stage.name in STAGES:
+        rewritten, narrow = narrow_convs_to_space_to_depth(rewritten)
+        if narrow:
+            done["space_to_depth_convs"] = narrow
     if done:
         check_graph(rewritten, stage, align_corners, opset, label)
     return rewritten, done

@@ -74,14 +74,61 @@ def test_exported_fp32_generator_is_rewritten_and_verified(exported):
     """The ``exported`` folders were written with --verify: their FP32 graphs matched PyTorch at 1e-4."""
     m = load_manifest(exported.out)
     info = m.data["export"]
-    assert info["fp32_rewrites"]["space_to_depth_convs"] == {"generator": ["/final/Conv"]}
-    ops = {n.op_type for n in onnx.load(m.stage_file("dense_motion", "fp32")).graph.node}
-    assert "SpaceToDepth" not in ops  # its occlusion head fits, but the rewrite did not pay there
+    assert info["fp32_rewrites"]["space_to_depth_convs"] == {"generator": ["/final/Conv"],
+                                                             "dense_motion": ["/dense_motion/occlusion/Conv"]}
+    # the anti-alias blurs of the region predictor and dense motion are computed only where kept
+    assert info["fp32_rewrites"]["strided_convs"] == {"region_predictor": ["/region_predictor/down/Conv"],
+                                                      "dense_motion": ["/dense_motion/down/Conv"]}
+    for stage in ("region_predictor", "dense_motion"):
+        down = [n for n in onnx.load(m.stage_file(stage, "fp32")).graph.node if n.name == f"/{stage}/down/Conv"][0]
+        assert [a.ints for a in down.attribute if a.name == "strides"] == [[4, 4]]
     assert info["verify"] is not None
     ops = {n.op_type for n in onnx.load(m.stage_file("generator", "fp32")).graph.node}
     assert {"SpaceToDepth", "DepthToSpace"} <= ops
     ops16 = {n.op_type for n in onnx.load(m.stage_file("generator", "fp16")).graph.node}
     assert "SpaceToDepth" not in ops16  # the FP16 graph (TensorRT's) keeps the convolution as exported
+
+
+# -- a convolution whose output is only subsampled: computed where kept (stride) --------------------
+
+def _blur_graph(starts=(0, 0), steps=(4, 4), axes=(2, 3), ends=(2**63 - 1, 2**63 - 1), second_reader=False):
+    w = np.full((3, 1, 5, 5), 1 / 25, np.float32)
+    f = lambda name, v: numpy_helper.from_array(np.asarray(v, np.int64), name)  # noqa: E731
+    inits = [numpy_helper.from_array(w, "W"), f("st", starts), f("en", ends), f("ax", axes), f("sp", steps)]
+    nodes = [helper.make_node("Conv", ["x", "W"], ["c"], name="/down/Conv", group=3, kernel_shape=[5, 5],
+                              pads=[2, 2, 2, 2]),
+             helper.make_node("Slice", ["c", "st", "en", "ax", "sp"], ["y"], name="/Slice")]
+    outputs = [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)]
+    if second_reader:
+        nodes.append(helper.make_node("Relu", ["c"], ["r"], name="/relu"))
+        outputs.append(helper.make_tensor_value_info("r", TensorProto.FLOAT, None))
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 18, 18])],
+                          outputs, inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_subsampled_conv_becomes_strided_and_keeps_the_math():
+    from jamsdk.export.rewrite import subsampled_convs_to_strided
+
+    model = _blur_graph()
+    new, done = subsampled_convs_to_strided(model)
+    assert done == ["/down/Conv"] and [n.op_type for n in new.graph.node] == ["Conv"]
+    assert [t.name for t in new.graph.initializer] == ["W"]  # the Slice's constants went with it
+    x = RNG.random((1, 3, 18, 18), np.float32)
+    want = run(model, x)
+    assert want.shape == (1, 3, 5, 5)  # ceil(18 / 4): the strided conv gives the same count
+    np.testing.assert_array_equal(run(new, x), want)  # the same sums in the same order
+    assert [n.op_type for n in model.graph.node] == ["Conv", "Slice"]  # the input is untouched
+
+
+@pytest.mark.parametrize("change", [dict(starts=(1, 0)), dict(steps=(4, 2)), dict(axes=(1, 2)),
+                                    dict(ends=(16, 2**63 - 1)), dict(second_reader=True)])
+def test_subsampling_that_is_not_a_stride_is_left_alone(change):
+    """A slice from row 1, different steps, a channel axis, a cropped end, or the full output read elsewhere."""
+    from jamsdk.export.rewrite import subsampled_convs_to_strided
+
+    new, done = subsampled_convs_to_strided(_blur_graph(**change))
+    assert done == [] and "Slice" in {n.op_type for n in new.graph.node}
 
 
 # -- FP32 readers of a quantized tensor read the tensor (ONNX Runtime's U8S8 CPU graphs) -------------
