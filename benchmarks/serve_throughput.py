@@ -20,7 +20,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import socket
 import statistics
 import sys
 import threading
@@ -30,6 +29,7 @@ from pathlib import Path
 from typing import Any
 
 from _report import require_at_least, run_and_report  # benchmarks/ is sys.path[0]
+from serve_load import free_port
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -53,12 +53,6 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     if len(args.variants) < 2 or any(len(v) != 2 for v in args.variants):
         p.error("--variants: expected two or more BACKEND:PRECISION pairs such as onnxruntime:fp32,auto:auto")
     return args
-
-
-def free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 def get_json(url: str) -> dict:

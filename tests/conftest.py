@@ -121,6 +121,23 @@ def tiny_batched_int8(tmp_path_factory):
     return work / "model"
 
 
+@pytest.fixture()
+def edited_copy(tmp_path):
+    """``edited_copy(folder, edit)``: a copy of model folder ``folder`` whose manifest data went through ``edit``."""
+    import json
+    import shutil
+
+    def make(folder, edit, name="model"):
+        copy = tmp_path / name
+        shutil.copytree(folder, copy)
+        data = json.loads((copy / "manifest.json").read_text())
+        edit(data)
+        (copy / "manifest.json").write_text(json.dumps(data))
+        return copy
+
+    return make
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _model_cache(tmp_path_factory):
     """Models shipped to Ray nodes (jamsdk.scale.bundle) go to a folder of this test session, not the

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import json
 import shutil
 
 import numpy as np
@@ -140,16 +139,7 @@ def test_stacked_feeds_use_every_row_once_and_fill_the_last_group():
     assert stacked_feeds([], 4) == []
 
 
-def _edited_copy(folder, tmp_path, edit):
-    copy = tmp_path / "model"
-    shutil.copytree(folder, copy)
-    data = json.loads((copy / "manifest.json").read_text())
-    edit(data)
-    (copy / "manifest.json").write_text(json.dumps(data))
-    return copy
-
-
-def test_manifest_int8_folder_without_batched_int8_still_loads(tiny_batched_int8, tmp_path):
+def test_manifest_int8_folder_without_batched_int8_still_loads(tiny_batched_int8, edited_copy):
     """INT8 folders exported before batched INT8 existed list fp32 only per batched size."""
     def drop(data):
         for per_size in data["batched"]["stages"].values():
@@ -157,14 +147,14 @@ def test_manifest_int8_folder_without_batched_int8_still_loads(tiny_batched_int8
                 for key in ("int8", "int8_cpu", "int8_openvino"):
                     files.pop(key, None)
 
-    m = load_manifest(_edited_copy(tiny_batched_int8, tmp_path, drop))
+    m = load_manifest(edited_copy(tiny_batched_int8, drop))
     assert "int8" not in m.batched["generator"][4]
     with pytest.raises(ManifestError, match="no int8 graph of stage 'generator' for batch 4"):
         m.stage_file("generator", "int8", 4)
 
 
 @pytest.mark.parametrize("key, says", [("int8_cpu", "without 'int8'"), ("int8_gpu", "and optionally")])
-def test_manifest_refuses_odd_batched_int8_keys(tiny_batched_int8, tmp_path, key, says):
+def test_manifest_refuses_odd_batched_int8_keys(tiny_batched_int8, edited_copy, key, says):
     def edit(data):
         files = data["batched"]["stages"]["generator"]["2"]
         if key == "int8_cpu":
@@ -174,16 +164,16 @@ def test_manifest_refuses_odd_batched_int8_keys(tiny_batched_int8, tmp_path, key
             files[key] = files["fp32"]
 
     with pytest.raises(ManifestError, match=says):
-        load_manifest(_edited_copy(tiny_batched_int8, tmp_path, edit))
+        load_manifest(edited_copy(tiny_batched_int8, edit))
 
 
-def test_fp32_folder_may_not_list_batched_int8(tiny_batched, tmp_path):
+def test_fp32_folder_may_not_list_batched_int8(tiny_batched, edited_copy):
     def edit(data):
         files = data["batched"]["stages"]["generator"]["2"]
         files["int8"] = files["fp32"]
 
     with pytest.raises(ManifestError, match=r"expected files for \['fp32'\], got"):
-        load_manifest(_edited_copy(tiny_batched, tmp_path, edit))
+        load_manifest(edited_copy(tiny_batched, edit))
 
 
 def test_runtimes_open_their_own_batched_int8_files(tiny_batched_int8):

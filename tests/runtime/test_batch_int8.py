@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import json
-import shutil
 
 import numpy as np
 import pytest
@@ -21,15 +19,6 @@ OPENVINO = importlib.util.find_spec("openvino") is not None
 RNG = np.random.default_rng(21)
 PICTURES = [RNG.integers(0, 256, (64, 64, 3), dtype=np.uint8) for _ in range(5)]
 FRAMES = [[RNG.integers(0, 256, (64, 64, 3), dtype=np.uint8) for _ in range(2)] for _ in range(5)]
-
-
-def _copy(folder, tmp_path, edit):
-    copy = tmp_path / "model"
-    shutil.copytree(folder, copy)
-    data = json.loads((copy / "manifest.json").read_text())
-    edit(data)
-    (copy / "manifest.json").write_text(json.dumps(data))
-    return copy
 
 
 def test_five_int8_streams_match_five_int8_animators(tiny_batched_int8):
@@ -58,7 +47,7 @@ def test_int8_on_a_folder_without_int8_graphs_names_the_export(tiny_batched):
         StreamBatch(tiny_batched, backend="onnxruntime", precision="int8", threads=1)
 
 
-def test_sizes_without_int8_graphs_are_not_used(tiny_batched_int8, tmp_path):
+def test_sizes_without_int8_graphs_are_not_used(tiny_batched_int8, edited_copy):
     """An INT8 folder exported before batched INT8: INT8 runs at batch 1 only, never FP32 at the other sizes."""
     def drop(data):
         for per_size in data["batched"]["stages"].values():
@@ -66,14 +55,14 @@ def test_sizes_without_int8_graphs_are_not_used(tiny_batched_int8, tmp_path):
                 for key in ("int8", "int8_cpu", "int8_openvino"):
                     files.pop(key, None)
 
-    old = _copy(tiny_batched_int8, tmp_path, drop)
+    old = edited_copy(tiny_batched_int8, drop)
     with StreamBatch(old, backend="onnxruntime", precision="int8", threads=1) as sb:
         assert sb.batch_sizes == (1,)
     with StreamBatch(old, backend="onnxruntime", precision="fp32", threads=1) as sb:
         assert sb.batch_sizes == (1, 2, 4)  # the neighbour: FP32 still has every size
 
 
-def test_auto_precision_is_int8_only_where_the_export_judged_it(tiny_batched_int8, tiny_batched, tmp_path):
+def test_auto_precision_is_int8_only_where_the_export_judged_it(tiny_batched_int8, tiny_batched, edited_copy):
     m = load_manifest(tiny_batched_int8)
     assert auto_precision(m, "onnxruntime") == "int8"
     assert auto_precision(m, "tensorrt") == "fp32"  # engines as built
@@ -84,10 +73,10 @@ def test_auto_precision_is_int8_only_where_the_export_judged_it(tiny_batched_int
         if "openvino" in data["export"]["int8"]:
             data["export"]["int8"]["openvino"]["held_out_ok"] = False
 
-    failed = load_manifest(_copy(tiny_batched_int8, tmp_path, below))
+    failed = load_manifest(edited_copy(tiny_batched_int8, below))
     assert auto_precision(failed, "onnxruntime") == auto_precision(failed, "openvino") == "fp32"
-    at_gate = load_manifest(_copy(tiny_batched_int8, tmp_path / "b", lambda d: d["export"]["int8"]["cpu"][
-        "psnr_db_end_to_end"].__setitem__("held_out", d["export"]["int8"]["min_psnr_db"])))
+    at_gate = load_manifest(edited_copy(tiny_batched_int8, lambda d: d["export"]["int8"]["cpu"][
+        "psnr_db_end_to_end"].__setitem__("held_out", d["export"]["int8"]["min_psnr_db"]), "at-gate"))
     assert auto_precision(at_gate, "onnxruntime") == "int8"  # ≥ the gate, as the export's own rule
 
 
@@ -113,13 +102,13 @@ def test_long_running_auto_takes_int8_on_openvino_first(tiny_batched_int8, tiny_
     assert resolve_long_running(int8) == ("onnxruntime", "int8")  # where openvino is not installed
 
 
-def test_long_running_auto_falls_back_to_fp32_where_int8_failed(tiny_batched_int8, tmp_path):
+def test_long_running_auto_falls_back_to_fp32_where_int8_failed(tiny_batched_int8, edited_copy):
     def failed(data):
         data["export"]["int8"]["cpu"]["psnr_db_end_to_end"]["held_out"] = 20.0
         if "openvino" in data["export"]["int8"]:
             data["export"]["int8"]["openvino"]["held_out_ok"] = False
 
-    m = load_manifest(_copy(tiny_batched_int8, tmp_path, failed))
+    m = load_manifest(edited_copy(tiny_batched_int8, failed))
     assert resolve_long_running(m) == ("onnxruntime", "fp32")
 
 
