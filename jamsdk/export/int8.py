@@ -21,14 +21,16 @@ calibration); this module chooses what to quantize and judges the result.
   sparse motions, every GridSample and its grid, the occlusion blends. Per stage,
   :data:`FP32_CONVS` keeps some convolutions in FP32 too: always the dense-motion mask and
   occlusion heads (their softmax/sigmoid decide the flow) and the region predictor's heatmap head (a
-  softmax at temperature 0.1 multiplies its error by 10); if that is not enough, for dense motion
-  also its hourglass decoder, which feeds those heads (on jam-256 with trained-like weights, dense
-  motion went from 25.9 to 36.4 dB end to end with its decoder in FP32; its encoder, attention
-  convs or input blur in FP32 changed nothing), for the region predictor its input side: the
-  anti-alias blur of the frame and the first encoder block, then the second too (on jam-256, each
-  of the region predictor's convolutions alone in INT8: the blur 16.3 dB, the first encoder block
-  17.7 dB, the second 44.7 dB, every other one ≥ 50 dB; its decoder in FP32 with those two in INT8
-  stayed at 16.2 dB). ``generator_encoder`` runs once per
+  softmax at temperature 0.1 multiplies its error by 10), and the input side of both: the
+  anti-alias blur of the picture and the hourglass's first encoder block (on jam-256 with
+  trained-like weights, each of the region predictor's convolutions alone in INT8: the blur 16.3 dB
+  end to end, the first encoder block 17.7 dB, the second 44.7 dB, every other one ≥ 50 dB; dense
+  motion's blur alone 36.7 dB, its first encoder block 40.7 dB, and the whole stage 35.4 dB with
+  its heads in FP32, 45.8 dB with the input side too). If that is not enough, also the region
+  predictor's second encoder block, and dense motion's hourglass decoder, which feeds its heads (on
+  jam-256 dense motion went from 25.9 to 36.4 dB with its decoder in FP32 before its input side was
+  kept FP32). The blurs cost nothing in FP32: they run strided (:mod:`jamsdk.export.rewrite`).
+  ``generator_encoder`` runs once per
   source, ``avd`` is a small MLP of region geometry and ``bg_motion`` is off while animating: no
   time to gain, so they stay FP32.
 * **The CPU's graphs**: after the gates, :mod:`jamsdk.export.int8_cpu` times FP32, S8S8 and U8S8
@@ -74,12 +76,13 @@ CANDIDATES = ("generator", "dense_motion", "region_predictor")
 #: Conv node-name prefixes kept in FP32 inside a quantized stage, as alternatives the gates try in
 #: order until one passes (see the module docstring)
 _DM_HEADS = ("/dense_motion/mask/", "/dense_motion/occlusion/")
+_DM_INPUT = ("/dense_motion/down/", "/dense_motion/hourglass/encoder/down_blocks.0/")
 _RP_HEAD = ("/region_predictor/regions/",)
 _RP_INPUT = ("/region_predictor/down/", "/region_predictor/predictor/encoder/down_blocks.0/")
 _RP_ENC1 = ("/region_predictor/predictor/encoder/down_blocks.1/",)
 FP32_CONVS: dict[str, tuple[tuple[str, ...], ...]] = {
     "generator": ((),),
-    "dense_motion": (_DM_HEADS, _DM_HEADS + ("/dense_motion/hourglass/decoder/",)),
+    "dense_motion": (_DM_HEADS + _DM_INPUT, _DM_HEADS + _DM_INPUT + ("/dense_motion/hourglass/decoder/",)),
     "region_predictor": (_RP_HEAD, _RP_HEAD + _RP_INPUT, _RP_HEAD + _RP_INPUT + _RP_ENC1),
 }
 VARIANTS = ("s8s8", "u8s8")
