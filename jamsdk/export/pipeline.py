@@ -224,7 +224,8 @@ def export_checkpoint(checkpoint: str | os.PathLike[str], out_dir: str | os.Path
             "trained_image_size": trained_cfg.image_size,
             "exported_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "avd": avd_reason,
-            "fp32_rewrites": ({"space_to_depth_convs": {}, "strided_convs": {}} | rewrites) if rewrite_fp32 else None,
+            "fp32_rewrites": ({"space_to_depth_convs": {}, "strided_convs": {}, "subpixel_convs": {}} | rewrites)
+            if rewrite_fp32 else None,
             "fp16": {"body_scopes": {k: list(v) for k, v in FP16_BODIES.items() if k in stages},
                      "fp32_islands": FP32_ISLANDS} if "fp16" in precisions else None,
             "int8": int8_info,

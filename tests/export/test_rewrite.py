@@ -82,6 +82,13 @@ def test_exported_fp32_generator_is_rewritten_and_verified(exported):
     for stage in ("region_predictor", "dense_motion"):
         down = [n for n in onnx.load(m.stage_file(stage, "fp32")).graph.node if n.name == f"/{stage}/down/Conv"][0]
         assert [a.ints for a in down.attribute if a.name == "strides"] == [[4, 4]]
+    # every up block (nearest ×2, 3×3 conv) of the hourglasses and the generator runs on its input
+    subpixel = info["fp32_rewrites"]["subpixel_convs"]
+    assert sorted(subpixel) == ["dense_motion", "generator", "region_predictor"]
+    for stage, names in subpixel.items():
+        graph = onnx.load(m.stage_file(stage, "fp32")).graph
+        assert names and all("up_blocks" in n for n in names)
+        assert not any(n.op_type == "Resize" and "up_blocks" in n.name for n in graph.node)
     assert info["verify"] is not None
     ops = {n.op_type for n in onnx.load(m.stage_file("generator", "fp32")).graph.node}
     assert {"SpaceToDepth", "DepthToSpace"} <= ops
@@ -129,6 +136,61 @@ def test_subsampling_that_is_not_a_stride_is_left_alone(change):
 
     new, done = subsampled_convs_to_strided(_blur_graph(**change))
     assert done == [] and "Slice" in {n.op_type for n in new.graph.node}
+
+
+# -- a 3×3 convolution of a nearest-upsampled input: 4 phase convolutions on the input ----------------
+
+def _upconv_graph(mode="nearest", nearest_mode="floor", scales=(1, 1, 2, 2), kernel=3, pads=1, group=1,
+                  second_reader=False, bias=True, scales_as_constant=False, cin=4, cout=6, size=5):
+    w = RNG.standard_normal((cout, cin // group, kernel, kernel)).astype(np.float32)
+    inits = [numpy_helper.from_array(w, "W")] + ([numpy_helper.from_array(RNG.standard_normal(cout).astype(np.float32),
+                                                                          "B")] if bias else [])
+    scale_node = []
+    if scales_as_constant:
+        scale_node = [helper.make_node("Constant", [], ["sc"], name="/Constant",
+                                       value=numpy_helper.from_array(np.asarray(scales, np.float32)))]
+    else:
+        inits.append(numpy_helper.from_array(np.asarray(scales, np.float32), "sc"))
+    nodes = scale_node + [
+        helper.make_node("Resize", ["x", "", "sc"], ["u"], name="/up/Resize", mode=mode,
+                         coordinate_transformation_mode="asymmetric", nearest_mode=nearest_mode),
+        helper.make_node("Conv", ["u", "W"] + (["B"] if bias else []), ["y"], name="/up/conv/Conv",
+                         kernel_shape=[kernel, kernel], pads=[pads] * 4, group=group)]
+    outputs = [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)]
+    if second_reader:
+        nodes.append(helper.make_node("Relu", ["u"], ["r"], name="/relu"))
+        outputs.append(helper.make_tensor_value_info("r", TensorProto.FLOAT, None))
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, cin, size, size + 2])],
+                          outputs, inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+@pytest.mark.parametrize("bias, constant", [(True, False), (False, True)])
+def test_upsampled_conv_runs_on_the_input_with_the_same_math(bias, constant):
+    from jamsdk.export.rewrite import upsampled_convs_to_subpixel
+
+    model = _upconv_graph(bias=bias, scales_as_constant=constant)
+    new, done = upsampled_convs_to_subpixel(model)
+    assert done == ["/up/conv/Conv"]
+    ops = [n.op_type for n in new.graph.node]
+    assert ops == ["Conv"] * 4 + ["Concat", "DepthToSpace"]  # no Resize, and its scales are gone too
+    assert {t.name for t in new.graph.initializer} == {f"{w}/phase{a}{b}" for w in ["W"] + (["B"] if bias else [])
+                                                       for a in "01" for b in "01"}
+    x = RNG.standard_normal((2, 4, 5, 7)).astype(np.float32)
+    want = run(model, x)
+    assert want.shape == (2, 6, 10, 14)
+    np.testing.assert_allclose(run(new, x), want, rtol=0, atol=2e-5)  # weights summed first: last bits only
+
+
+@pytest.mark.parametrize("change", [dict(mode="linear"), dict(nearest_mode="round_prefer_ceil"),
+                                    dict(scales=(1, 1, 3, 3)), dict(scales=(1, 1, 2, 1)), dict(kernel=5, pads=2),
+                                    dict(pads=0), dict(group=2), dict(second_reader=True)])
+def test_upsampling_that_is_not_a_repeat_or_a_conv_that_does_not_fit_is_left_alone(change):
+    """Bilinear or ceil-rounded upsampling, other scales, other kernels/pads/groups, the upsampled tensor read elsewhere."""
+    from jamsdk.export.rewrite import upsampled_convs_to_subpixel
+
+    new, done = upsampled_convs_to_subpixel(_upconv_graph(**change))
+    assert done == [] and "Resize" in {n.op_type for n in new.graph.node}
 
 
 # -- FP32 readers of a quantized tensor read the tensor (ONNX Runtime's U8S8 CPU graphs) -------------
