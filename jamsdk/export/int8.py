@@ -255,7 +255,7 @@ class _EndToEnd:
         return self._memo[key][1]
 
 
-def quantize_model(fp32_files: Mapping[str, "str | os.PathLike[str]"], clip: "CalibrationClip",
+def quantize_model(fp32_files: Mapping[str, "str | os.PathLike[str] | onnx.ModelProto"], clip: "CalibrationClip",
                    min_psnr: float = DEFAULT_MIN_PSNR, variant: str = "s8s8",
                    candidates: Sequence[str] = CANDIDATES, threads: int | None = None,
                    log: Callable[[str], None] = print, fp32_convs: Mapping[str, Sequence[str]] | None = None,
@@ -343,7 +343,9 @@ def _choose_cpu_graphs(fp32_files, accepted, record, judge: _EndToEnd, report: I
         forms = {"s8s8": accepted[name]} if name in accepted else {}
         forms["u8s8"] = quantize_stage(fp32_files[name], name, record[name], "u8s8",
                                        report.stages[name]["fp32_convs"])
-        fp32 = onnx.load(os.fspath(fp32_files[name]))
+        fp32 = fp32_files[name]
+        if not hasattr(fp32, "SerializeToString"):  # a file (or, for the sub-pixel stages, a proto already)
+            fp32 = onnx.load(os.fspath(fp32))
         c = choose(fp32, forms, lambda proto, name=name: judge({**chosen, name: proto}), record[name],
                    report.min_psnr, threads, timer or time_graphs)
         report.cpu[name] = c

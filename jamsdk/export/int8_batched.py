@@ -68,9 +68,10 @@ def _judge(files: Mapping[str, Any], report: "Int8Report", batch: int, threads: 
 
 def add_batched_int8(section: dict[str, Any], out_dir: Path, stages: Mapping[str, "Stage"], report: "Int8Report",
                      align_corners: bool, opset: int, threads: int | None,
-                     log: Callable[[str], None]) -> dict[str, Any]:
+                     log: Callable[[str], None], bases: Mapping[Any, Any] | None = None) -> dict[str, Any]:
     """Write the batched INT8 graphs into ``out_dir`` and their entries into ``section`` (the manifest's
-    ``batched``); returns the judge's record for ``export.int8.batched``."""
+    ``batched``); returns the judge's record for ``export.int8.batched``. ``bases``: ``(stage, B) →`` the
+    FP32 graph to quantize where it is not the written one (as at batch 1)."""
     from jamsdk.export.batched import batched_file
     from jamsdk.export.checks import check_graph
     from jamsdk.export.int8 import quantize_stage
@@ -89,8 +90,9 @@ def add_batched_int8(section: dict[str, Any], out_dir: Path, stages: Mapping[str
             b = int(key)
             big = batched(stages[name], b)
             feeds = stacked_feeds(report.feeds.get(name, []), b)
+            base = (bases or {}).get((name, b), out_dir / files["fp32"]["file"])
             if name in accepted:
-                proto = quantize_stage(out_dir / files["fp32"]["file"], name, feeds, "s8s8", islands)
+                proto = quantize_stage(base, name, feeds, "s8s8", islands)
                 check_graph(proto, big, align_corners, opset, f"{name} b{b} (int8)")
                 save_model(proto, out_dir / batched_file(name, b, "int8"))
                 files["int8"] = ref(batched_file(name, b, "int8"))
@@ -98,7 +100,7 @@ def add_batched_int8(section: dict[str, Any], out_dir: Path, stages: Mapping[str
                 files["int8"] = dict(files["fp32"])
             if report.cpu:
                 if cpu_form == "u8s8":
-                    proto = quantize_stage(out_dir / files["fp32"]["file"], name, feeds, "u8s8", islands)
+                    proto = quantize_stage(base, name, feeds, "u8s8", islands)
                     check_graph(proto, big, align_corners, opset, f"{name} b{b} (int8-u8s8)", qdq_rules=False)
                     save_model(proto, out_dir / batched_file(name, b, "int8-u8s8"))
                     files["int8_cpu"] = ref(batched_file(name, b, "int8-u8s8"))
@@ -122,7 +124,7 @@ def _judge_sizes(section: dict[str, Any], out_dir: Path, report: "Int8Report", t
     record: dict[str, Any] = {"rule": f"each size's chain of batched INT8 graphs ≥ --min-psnr {report.min_psnr:g} dB "
                                       "end to end against FP32 on the held-out frames, per runtime; else that "
                                       "size runs its FP32 graphs there", "sizes": {}}
-    encoder = os.fspath(report.fp32_files["generator_encoder"])  # per source: never batched or quantized
+    encoder = report.fp32_files["generator_encoder"]  # per source: never batched or quantized
     for size in section["sizes"]:
         record["sizes"][str(size)] = {}
         for runtime, key in runtimes.items():

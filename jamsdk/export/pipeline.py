@@ -27,7 +27,7 @@ from jamsdk.config import ModelConfig, size_problems
 from jamsdk.errors import EngineError, InputError
 from jamsdk.export.checks import check_graph
 from jamsdk.export.fp16 import FP16_BODIES, precision_summary, to_mixed_fp16
-from jamsdk.export.rewrite import fp32_form
+from jamsdk.export.rewrite import SUBPIXEL_INT8, fp32_form
 from jamsdk.export.samples import random_feeds
 from jamsdk.export.torch2onnx import DEFAULT_OPSET, SUPPORTED_OPSETS, export_stage, save_model
 from jamsdk.manifest import load_manifest
@@ -186,6 +186,7 @@ def export_checkpoint(checkpoint: str | os.PathLike[str], out_dir: str | os.Path
     try:
         gen = torch.Generator().manual_seed(seed)
         entries, rewrites = {}, {}
+        int8_bases: dict[Any, Any] = {}  # stage (or (stage, B)) → the FP32 graph INT8 is quantized from
         for name, stage in stages.items():
             t0 = time.perf_counter()
             feeds = random_feeds(stage, gen)
@@ -195,6 +196,9 @@ def export_checkpoint(checkpoint: str | os.PathLike[str], out_dir: str | os.Path
             files, line = {}, f"  {name:18s}"
             if "fp32" in precisions:
                 fp32, done = fp32_form(proto, stage, cfg.align_corners, opset, f"{name} (fp32)", rewrite_fp32)
+                if clip is not None and "subpixel_convs" in done and not SUBPIXEL_INT8:  # INT8's base
+                    int8_bases[name], _ = fp32_form(proto, stage, cfg.align_corners, opset, f"{name} (fp32)",
+                                                    rewrite_fp32, subpixel=False)
                 save_model(fp32, tmp / graph_file(name, "fp32"))
                 files["fp32"] = file_ref(tmp, graph_file(name, "fp32"))
                 line += f" fp32 {len(fp32.graph.node)} nodes {t1 - t0:.1f}s"
@@ -214,7 +218,7 @@ def export_checkpoint(checkpoint: str | os.PathLike[str], out_dir: str | os.Path
         int8_info = int8_report = None
         if clip is not None:
             int8_info, int8_report = _export_int8(tmp, stages, entries, clip, cfg.align_corners, opset, min_psnr,
-                                                  threads, log, cpu_speed_gate)
+                                                  threads, log, cpu_speed_gate, int8_bases)
 
         info = {
             "exporter": "torch.onnx.export (TorchScript, dynamo=False) + onnxsim",
@@ -235,12 +239,12 @@ def export_checkpoint(checkpoint: str | os.PathLike[str], out_dir: str | os.Path
         from jamsdk.runtime.helpers import write_helper_graphs
 
         extra = {"batched": export_batched(model, stages, batch_sizes, precisions, tmp, opset, gen, log,
-                                           rewrite_fp32)}
+                                           rewrite_fp32, int8_bases if clip is not None else None)}
         if extra["batched"] and int8_report is not None:  # the batched Q/DQ graphs, calibrated as batch 1's
             from jamsdk.export.int8_batched import add_batched_int8
 
             int8_info["batched"] = add_batched_int8(extra["batched"], tmp, stages, int8_report, cfg.align_corners,
-                                                    opset, threads, log)
+                                                    opset, threads, log, int8_bases)
         manifest = new_manifest(cfg, size, opset, entries, precisions, export=info,
                                 helpers=write_helper_graphs(tmp, size, cfg.num_regions),
                                 **{k: v for k, v in extra.items() if v})
@@ -268,7 +272,7 @@ def export_checkpoint(checkpoint: str | os.PathLike[str], out_dir: str | os.Path
 
 def _export_int8(tmp: Path, stages, entries: dict, clip, align_corners: bool, opset: int,
                  min_psnr: float | None, threads: int | None, log: Callable[[str], None],
-                 cpu_speed_gate: bool = True) -> tuple[dict[str, Any], Any]:
+                 cpu_speed_gate: bool = True, bases: dict | None = None) -> tuple[dict[str, Any], Any]:
     """Quantize and gate the stages (jamsdk.export.int8); write ``<stage>.int8.onnx`` for accepted ones.
 
     A stage left un-quantized (by the gates, or not a candidate) records its FP32 graph as its
@@ -276,12 +280,13 @@ def _export_int8(tmp: Path, stages, entries: dict, clip, align_corners: bool, op
     With ``cpu_speed_gate`` every stage also gets an ``int8_cpu`` file (ONNX Runtime's CPU graph:
     its ``int8`` file, its FP32 file, or ``<stage>.int8-u8s8.onnx``; jamsdk.export.int8_cpu) and,
     where openvino is installed, an ``int8_openvino`` file (jamsdk.export.int8_openvino). Returns the
-    manifest's ``export.int8`` and the report (the batched INT8 graphs are made from it).
+    manifest's ``export.int8`` and the report (the batched INT8 graphs are made from it). ``bases``:
+    stage → the FP32 graph to quantize where it is not the written one (jamsdk.export.rewrite.SUBPIXEL_INT8).
     """
     from jamsdk.export.int8 import DEFAULT_MIN_PSNR, quantize_model
 
     chain = ("region_predictor", "generator_encoder", "dense_motion", "generator")
-    fp32 = {name: tmp / graph_file(name, "fp32") for name in chain}
+    fp32 = {name: (bases or {}).get(name, tmp / graph_file(name, "fp32")) for name in chain}
     accepted, report = quantize_model(fp32, clip, DEFAULT_MIN_PSNR if min_psnr is None else min_psnr,
                                       threads=threads, log=log, cpu=cpu_speed_gate)
     for name, stage in stages.items():

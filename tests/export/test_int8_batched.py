@@ -184,3 +184,17 @@ def test_runtimes_open_their_own_batched_int8_files(tiny_batched_int8):
         assert m.stage_file(name, "int8", 4) == m.model_dir / files["int8"].file
         if "int8_openvino" in files:
             assert m.stage_file(name, "int8", 4, openvino=True) == m.model_dir / files["int8_openvino"].file
+
+
+def test_int8_graphs_are_quantized_from_the_fp32_form_before_the_subpixel_rewrite(tiny_batched_int8):
+    """OpenVINO ran quantized sub-pixel hourglasses far from FP32 (jamsdk.export.rewrite.SUBPIXEL_INT8):
+    the FP32 graphs have the sub-pixel up blocks, the INT8 ones (batch 1 and batched) the Resize + 3×3 form."""
+    m = load_manifest(tiny_batched_int8)
+    assert "dense_motion" in m.data["export"]["fp32_rewrites"]["subpixel_convs"]
+    info = _int8_export(tiny_batched_int8)
+    for name in info["quantized"]:
+        fp32 = onnx.load(str(m.stage_file(name, "fp32"))).graph.node
+        assert any("/phase00" in n.name for n in fp32)
+        for b in (1, 2, 4):
+            int8 = onnx.load(str(m.stage_file(name, "int8", b))).graph.node
+            assert not any("/phase" in n.name for n in int8) and any(n.op_type == "Resize" for n in int8), (name, b)
