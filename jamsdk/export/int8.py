@@ -260,7 +260,7 @@ def quantize_model(fp32_files: Mapping[str, "str | os.PathLike[str] | onnx.Model
                    candidates: Sequence[str] = CANDIDATES, threads: int | None = None,
                    log: Callable[[str], None] = print, fp32_convs: Mapping[str, Sequence[str]] | None = None,
                    cpu: bool = True, timer: "Timer | None" = None, openvino: bool | None = None,
-                   ) -> tuple[dict[str, "onnx.ModelProto"], Int8Report]:
+                   fp32_timed: Mapping[str, Any] | None = None) -> tuple[dict[str, "onnx.ModelProto"], Int8Report]:
     """Calibrate, quantize and gate the stages of one model; ``({stage: int8 proto}, report)``.
 
     Only accepted stages get a proto; the others keep their FP32 graph (``report.fallback``
@@ -268,7 +268,9 @@ def quantize_model(fp32_files: Mapping[str, "str | os.PathLike[str] | onnx.Model
     also choose each candidate's ONNX Runtime CPU graph by speed (``report.cpu``, ``report.cpu_graphs``;
     :mod:`jamsdk.export.int8_cpu`), timed by ``timer`` (default: :func:`~jamsdk.export.int8_cpu.time_graphs`),
     and, where openvino is installed (``openvino`` None) or when asked (True), judge and time the
-    accepted graphs on OpenVINO (``report.openvino``; :mod:`jamsdk.export.int8_openvino`).
+    accepted graphs on OpenVINO (``report.openvino``; :mod:`jamsdk.export.int8_openvino`). The speed
+    gates time INT8 against ``fp32_timed`` (stage → the FP32 graph that runs when the stage runs FP32,
+    where it is not the one quantized; default ``fp32_files``).
     """
     from jamsdk.export.calibration import StageChain
 
@@ -313,13 +315,15 @@ def quantize_model(fp32_files: Mapping[str, "str | os.PathLike[str] | onnx.Model
         report.stages[name] = {"int8": ok, **attempts[-1], "reason": reason, "attempts": attempts}
         if not ok:
             log(f"  int8: {name:18s} left FP32: {reason}")
+    timed = {**fp32_files, **(fp32_timed or {})}
     if cpu:
-        _choose_cpu_graphs(fp32_files, accepted, record, judge, report, candidates, threads, log, timer)
+        _choose_cpu_graphs(fp32_files, accepted, record, judge, report, candidates, threads, log, timer, timed)
     from jamsdk.export import int8_openvino
 
     if openvino or (openvino is None and cpu and int8_openvino.available()):
         report.openvino_graphs, report.openvino = int8_openvino.choose_openvino_graphs(
-            fp32_files, accepted, record, clip, (ref_cal, ref_held), report.min_psnr, candidates, threads, log)
+            fp32_files, accepted, record, clip, (ref_cal, ref_held), report.min_psnr, candidates, threads, log,
+            timed)
     report.psnr_calibration, report.psnr_held_out = judge(accepted), judge(accepted, held_out=True)
     report.seconds = time.perf_counter() - start
     note = "" if report.psnr_held_out >= min_psnr else f" — BELOW --min-psnr {min_psnr:g} dB on held-out frames"
@@ -330,7 +334,7 @@ def quantize_model(fp32_files: Mapping[str, "str | os.PathLike[str] | onnx.Model
 
 def _choose_cpu_graphs(fp32_files, accepted, record, judge: _EndToEnd, report: Int8Report,
                        candidates: Sequence[str], threads: int | None, log: Callable[[str], None],
-                       timer: "Timer | None") -> None:
+                       timer: "Timer | None", fp32_timed: Mapping[str, Any]) -> None:
     """Per candidate, ONNX Runtime's CPU graph: the fastest of FP32/S8S8/U8S8 that passes (int8_cpu)."""
     from jamsdk.export.int8_cpu import choose, time_graphs
 
@@ -343,8 +347,8 @@ def _choose_cpu_graphs(fp32_files, accepted, record, judge: _EndToEnd, report: I
         forms = {"s8s8": accepted[name]} if name in accepted else {}
         forms["u8s8"] = quantize_stage(fp32_files[name], name, record[name], "u8s8",
                                        report.stages[name]["fp32_convs"])
-        fp32 = fp32_files[name]
-        if not hasattr(fp32, "SerializeToString"):  # a file (or, for the sub-pixel stages, a proto already)
+        fp32 = fp32_timed[name]  # the FP32 graph the stage runs when it stays FP32
+        if not hasattr(fp32, "SerializeToString"):
             fp32 = onnx.load(os.fspath(fp32))
         c = choose(fp32, forms, lambda proto, name=name: judge({**chosen, name: proto}), record[name],
                    report.min_psnr, threads, timer or time_graphs)

@@ -94,11 +94,13 @@ def time_openvino(paths: Mapping[str, str], feeds: Sequence[Mapping[str, np.ndar
 def choose_openvino_graphs(fp32_files: Mapping[str, Any], accepted: Mapping[str, "onnx.ModelProto"],
                            record: Mapping[str, list], clip: Any, refs: tuple[np.ndarray, np.ndarray],
                            min_psnr: float, candidates: Sequence[str], threads: int | None,
-                           log: Callable[[str], None] = print) -> tuple[dict[str, str], dict[str, Any]]:
+                           log: Callable[[str], None] = print, fp32_timed: Mapping[str, Any] | None = None,
+                           ) -> tuple[dict[str, str], dict[str, Any]]:
     """Per accepted stage, OpenVINO's INT8 choice: ``({stage: "int8" | "fp32"}, summary for the manifest)``.
 
     ``refs`` are the FP32 chain's predictions on the calibration and held-out frames (the gates'
-    reference); ``record`` the stages' recorded inputs (timing feeds).
+    reference); ``record`` the stages' recorded inputs (timing feeds); ``fp32_timed`` the FP32 graphs
+    INT8 is timed against (default ``fp32_files``).
     """
     from jamsdk.export.int8_cpu import SPEED_MARGIN, speed_verdict, timed_with_retry
     from jamsdk.runtime.backends.openvino import import_openvino
@@ -129,7 +131,7 @@ def choose_openvino_graphs(fp32_files: Mapping[str, Any], accepted: Mapping[str,
             if name not in accepted:
                 continue
             db = judge({**chosen, name: accepted[name]})
-            paths = {"fp32": files.path(fp32_files[name]), "int8": files.path(accepted[name])}
+            paths = {"fp32": files.path((fp32_timed or fp32_files)[name]), "int8": files.path(accepted[name])}
             times = timed_with_retry(lambda paths=paths, name=name: time_openvino(paths, record[name], threads),
                                      ["int8"])
             seconds = {k: float(np.median(v)) for k, v in times.items()}

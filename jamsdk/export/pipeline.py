@@ -286,9 +286,10 @@ def _export_int8(tmp: Path, stages, entries: dict, clip, align_corners: bool, op
     from jamsdk.export.int8 import DEFAULT_MIN_PSNR, quantize_model
 
     chain = ("region_predictor", "generator_encoder", "dense_motion", "generator")
-    fp32 = {name: (bases or {}).get(name, tmp / graph_file(name, "fp32")) for name in chain}
+    written = {name: tmp / graph_file(name, "fp32") for name in chain}
+    fp32 = {name: (bases or {}).get(name, written[name]) for name in chain}
     accepted, report = quantize_model(fp32, clip, DEFAULT_MIN_PSNR if min_psnr is None else min_psnr,
-                                      threads=threads, log=log, cpu=cpu_speed_gate)
+                                      threads=threads, log=log, cpu=cpu_speed_gate, fp32_timed=written)
     for name, stage in stages.items():
         files = entries[name]["files"]
         if name in accepted:

@@ -191,3 +191,23 @@ def test_manifest_refuses_unknown_file_keys(int8_dir, tmp_path, key):
     (copy / "manifest.json").write_text(json.dumps(data))
     with pytest.raises(jamsdk.errors.InputError, match="unknown precision"):
         load_manifest(copy)
+
+
+def test_the_gate_times_int8_against_the_fp32_graph_that_runs(int8_dir, clip_dir):
+    """INT8 is quantized from one FP32 form (before the sub-pixel rewrite) but, where it stays FP32, the
+    stage runs the written one: the speed gate must time INT8 against that (fp32_timed)."""
+    out, _ = int8_dir
+    m = load_manifest(out)
+    clip = load_calibration(clip_dir, m.image_size, FRAMES)
+    files = {n: m.stage_file(n, "fp32") for n in CHAIN}
+    runs = onnx.load(str(files["generator"]))
+    runs.doc_string = "the graph that runs"
+    seen = []
+
+    def timer(graphs, feeds, threads):
+        seen.append(graphs["fp32"].doc_string)
+        return {form: [1.0 if form == "fp32" else 0.5] * 3 for form in graphs}
+
+    quantize_model(files, clip, min_psnr=20.0, candidates=("generator",), log=lambda _l: None, timer=timer,
+                   openvino=False, fp32_timed={"generator": runs})
+    assert seen == ["the graph that runs"]
