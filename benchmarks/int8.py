@@ -238,7 +238,7 @@ def render(result: dict[str, Any]) -> str:
                   "The export's speed gate (median ms per call of each form that passed, × FP32):", "",
                   "| stage | fp32 | s8s8 | u8s8 | chosen |", "|---|---:|---:|---:|---|"]
         for s, c in cpu["stages"].items():
-            cells = " | ".join(f"{c['ms'][f]:.1f} ({c['over_fp32'][f]:.2f}×)" if f in c["ms"] else
+            cells = " | ".join(f"{c['ms'][f]:.1f} ({c['over_fp32'].get(f, 1.0):.2f}×)" if f in c["ms"] else
                                ("—" if f not in c["rejected"] else "gate: " + c["rejected"][f].split(" (")[0])
                                for f in ("fp32", "s8s8", "u8s8"))
             lines.append(f"| {s} | {cells} | {c['graph']} |")

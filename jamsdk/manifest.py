@@ -27,7 +27,8 @@ Schema, format version 1::
                          "batched_b1": {"<stage>": {"file": "<stage>.b1.engine", ...}}},  # see below
       "helpers": {"preprocess" | "postprocess" | "relative": {"file", "sha256", "inputs", "outputs"}},
       "batched": {"sizes": [2, 4, 8],            # optional: graphs for B streams per call
-                  "stages": {"<stage>": {"<B>": {"fp32": {"file": "<stage>.b<B>.onnx", ...}, ...}}}}
+                  "stages": {"<stage>": {"<B>": {"fp32": {"file": "<stage>.b<B>.onnx", ...},
+                                                 "int8": {"file": "<stage>.b<B>.int8.onnx", ...}, ...}}}}
     }
 
 Any file entry of an ONNX graph that keeps tensors in other files (ONNX external data) also lists
@@ -45,7 +46,10 @@ on the size of the chunk it landed in.
 
 ``batched`` (optional, ``jamsdk export --batch-sizes``) lists the per-frame stages' graphs for B
 independent streams per call, exported side by side at fixed B (see :mod:`jamsdk.runtime.batch`);
-their tensors are the stage's with the leading dimension B.
+their tensors are the stage's with the leading dimension B. Every size has a file for each of
+``precisions`` but ``int8``; INT8 folders exported since batched INT8 exists
+(:mod:`jamsdk.export.int8_batched`) also list ``int8`` and, as at batch 1, ``int8_cpu`` and
+``int8_openvino`` (older INT8 folders have none: their batched sizes run FP32 or FP16 only).
 
 Graph inputs and outputs are float32 in every precision (the FP16 graphs cast inside, the INT8
 graphs quantize inside). A stage that INT8 export left un-quantized (its quality gate, or a stage
@@ -171,7 +175,8 @@ class Manifest:
         if choice and precision == "int8" and batch == 1 and choice in entry.files:
             return self.model_dir / entry.files[choice].file
         if batch != 1:
-            ref = self.batched.get(name, {}).get(batch, {}).get(precision)
+            files = self.batched.get(name, {}).get(batch, {})
+            ref = files.get(choice) if choice and precision == "int8" and choice in files else files.get(precision)
             if ref is None:
                 raise ManifestError(f"{self.model_dir}: no {precision} graph of stage {name!r} for batch {batch} "
                                     f"(batch sizes: {list(self.batch_sizes)}); export with --batch-sizes")
@@ -399,9 +404,9 @@ def parse_manifest(model_dir: str | os.PathLike[str], data: Any, verify_hashes: 
         stages[name] = StageEntry(name, per, MappingProxyType(files), inputs, outputs)
 
     engines = _engines(data.get("engines"), stages, bad)
-    # Batched graphs are exported in FP32/FP16 only (jamsdk.export.batched); INT8 is per stream.
+    # Batched INT8 graphs came later than the batched FP32/FP16 ones: optional in INT8 folders.
     batched = _batched(data.get("batched"), stages, [p for p in precisions if p != "int8"], model_dir,
-                       verify_hashes, bad)
+                       verify_hashes, bad, int8="int8" in precisions)
     return Manifest(model_dir, data, model, size, num_regions, opset, align_corners, tuple(modes),
                     tuple(precisions), MappingProxyType(stages), engines, batched)
 
@@ -412,9 +417,16 @@ def _batch_key(raw: Any, key: str, bad) -> int:
     return int(raw)
 
 
+#: batched files an INT8 folder may list besides its other precisions' (all or none of the first)
+BATCHED_INT8_KEYS = ("int8", "int8_cpu", "int8_openvino")
+
+
 def _batched(raw: Any, stages: Mapping[str, StageEntry], precisions: Sequence[str], model_dir: Path,
-             verify_hashes: bool, bad) -> Mapping[str, Mapping[int, Mapping[str, FileRef]]]:
-    """The optional ``batched`` section: every per-frame stage at every listed size and precision."""
+             verify_hashes: bool, bad, int8: bool = False) -> Mapping[str, Mapping[int, Mapping[str, FileRef]]]:
+    """The optional ``batched`` section: every per-frame stage at every listed size and precision.
+
+    ``precisions`` must all be there; with ``int8`` (an INT8 folder) also, optionally, the INT8 keys.
+    """
     if raw is None:
         return MappingProxyType({})
     if not isinstance(raw, Mapping) or not isinstance(raw.get("sizes"), list) or not isinstance(
@@ -432,10 +444,15 @@ def _batched(raw: Any, stages: Mapping[str, StageEntry], precisions: Sequence[st
         out[name] = {}
         for b in sizes:
             files = per_size[str(b)]
-            if not isinstance(files, Mapping) or sorted(files) != sorted(precisions):
-                raise bad(f"batched.stages.{name}.{b}", f"expected files for {list(precisions)}, got {files!r}")
+            optional = set(BATCHED_INT8_KEYS) if int8 else set()
+            if not isinstance(files, Mapping) or not set(precisions) <= set(files) \
+                    or set(files) - set(precisions) - optional:
+                raise bad(f"batched.stages.{name}.{b}", f"expected files for {list(precisions)}"
+                          + (f" (and optionally {list(BATCHED_INT8_KEYS)})" if int8 else "") + f", got {files!r}")
+            if set(files) & optional and "int8" not in files:
+                raise bad(f"batched.stages.{name}.{b}", f"lists {sorted(set(files) & optional)} without 'int8'")
             refs = {}
-            for prec in precisions:
+            for prec in files:
                 key = f"batched.stages.{name}.{b}.{prec}"
                 refs[prec] = parse_file_ref(files[prec], key, bad)
                 check_file(model_dir, refs[prec], key, verify_hashes)

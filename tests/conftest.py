@@ -168,6 +168,52 @@ def tiny_batched(tmp_path_factory):
     return work / "model"
 
 
+@pytest.fixture(scope="session")
+def tiny_batched_int8(tmp_path_factory):
+    """A trained-like tiny-jam folder exported with ``--precision int8`` (calibrated on 4 frames of the
+    bundled example clip) and batched graphs for 2 and 4 streams per call: batched INT8 included."""
+    torch = pytest.importorskip("torch")
+    pytest.importorskip("onnxruntime")
+    from jamsdk.config import CONFIG_DIR, load_model_config
+    from jamsdk.export.pipeline import export_checkpoint
+    from jamsdk.export.samples import trained_like
+    from jamsdk.model.checkpoint import save_checkpoint
+    from jamsdk.model.jam import build_model
+
+    torch.manual_seed(5)
+    model = trained_like(build_model(load_model_config("tiny-jam")).eval())
+    work = tmp_path_factory.mktemp("tiny-batched-int8")
+    save_checkpoint(work / "tiny.pt", model, model.cfg)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    lines: list[str] = []
+    try:
+        export_checkpoint(work / "tiny.pt", work / "model", precision="int8", batch_sizes=(2, 4), threads=1,
+                          calibration=CONFIG_DIR.parent / "assets" / "example_driving.mp4", calibration_frames=4,
+                          log=lines.append)
+    finally:
+        torch.set_num_threads(threads)
+    (work / "export.log").write_text("\n".join(lines) + "\n")
+    return work / "model"
+
+
+@pytest.fixture()
+def edited_copy(tmp_path):
+    """``edited_copy(folder, edit)``: a copy of model folder ``folder`` whose manifest data went through ``edit``."""
+    import json
+    import shutil
+
+    def make(folder, edit, name="model"):
+        copy = tmp_path / name
+        shutil.copytree(folder, copy)
+        data = json.loads((copy / "manifest.json").read_text())
+        edit(data)
+        (copy / "manifest.json").write_text(json.dumps(data))
+        return copy
+
+    return make
+
+
 @pytest.fixture(scope="session", autouse=True)
 def _model_cache(tmp_path_factory):
     """Models shipped to Ray nodes (jamsdk.scale.bundle) go to a folder of this test session, not the

@@ -241,8 +241,6 @@ def test_top_level_argparse_error_is_one_line(capsys):
 
 
 @pytest.mark.parametrize("argv, says", [
-    (["batch", "--jobs", "j.csv", "--out-dir", "o", "--precision", "int8"], "--precision int8: several streams"),
-    (["serve", "--precision", "int8"], "--precision int8: several streams"),
     (["eval", "--checkpoint", "c.pt", "--data", "d", "--backend", "onnxruntime"], "--backend applies to"),
     (["eval", "--checkpoint", "c.pt", "--data", "d", "--mode", "avd"], "--mode applies to --animation"),
     (["eval", "--animation", "d", "--checkpoint", "c.pt", "--backend", "tensorrt"], "--backend applies to"),
@@ -282,3 +280,12 @@ def test_quiet_commands_keep_jamsdk_warnings_and_drop_the_libraries():
         warnings.warn("a library's own complaint", UserWarning)
         warnings.warn("data/x: skipping clip7: unreadable", DataWarning)
     assert shown == ["data/x: skipping clip7: unreadable"]
+
+
+@pytest.mark.parametrize("command", [["batch", "--jobs", "j.csv", "--out-dir", "o"], ["serve"]])
+def test_stream_batch_commands_take_every_precision(command):
+    """batch and serve run StreamBatch, which takes INT8 at every batch size (it used to refuse int8)."""
+    parser = build_parser()
+    for value in ("auto", "fp32", "fp16", "int8"):
+        assert parser.parse_args(command + ["--precision", value]).precision == value
+    assert parser.parse_args(command).precision == "auto"

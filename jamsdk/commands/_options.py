@@ -4,7 +4,7 @@
 and ``--precision`` wherever a model runs (the same choices and default everywhere), ``--mode`` wherever
 motion is transferred, ``--threads N`` wherever ONNX Runtime runs, ``--json OUT`` for a machine-readable
 report, ``--max-pixels N`` wherever pictures are read, ``--token``/``--unauthenticated`` on servers. A
-command where a shared option cannot apply says so in one line (:func:`restrict`).
+command where a shared option cannot apply says so in one line.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ import argparse
 import json
 import os
 from pathlib import Path
-from typing import Any, Iterable
+from typing import Any
 
 #: ``--backend`` on every command; ``auto`` takes the first backend that can run the model here. Spelt
 #: out rather than read from the backend registry so that parsing a command line imports no numpy
@@ -24,9 +24,10 @@ BACKENDS: tuple[str, ...] = ("auto", "tensorrt", "onnxruntime", "openvino")
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "fp16", "int8")
 #: ``--mode`` on every command that transfers motion
 MODES: tuple[str, ...] = ("relative", "standard", "avd")
-#: the precisions of jamsdk batch and jamsdk serve, whose streams share stage calls (StreamBatch)
-STREAM_BATCH_PRECISIONS: tuple[str, ...] = ("auto", "fp32", "fp16")
-STREAM_BATCH_WHY = "several streams share each stage call here, and INT8 graphs are exported for one stream at a time"
+#: ``--precision`` of jamsdk batch and jamsdk serve (StreamBatch: long-running, every batch size one precision)
+STREAM_BATCH_PRECISION_HELP = ("which ONNX graphs run in the {where}, at every batch size: auto = int8 where the "
+                               "folder has INT8 graphs that passed the export's held-out gate on that runtime "
+                               "(jamsdk export --precision int8), else fp32; TensorRT runs its engines as built")
 
 
 class Repeatable(argparse.Action):
@@ -47,11 +48,13 @@ class Repeatable(argparse.Action):
         setattr(namespace, self.dest, list(given))
 
 
-def add_backend(p: argparse.ArgumentParser, where: str = "") -> None:
-    """``--backend auto|tensorrt|onnxruntime`` (default auto)."""
+def add_backend(p: argparse.ArgumentParser, where: str = "", long_running: bool = False) -> None:
+    """``--backend auto|tensorrt|onnxruntime|openvino`` (default auto; ``long_running``: batch and serve's order)."""
+    then = ("else with --precision auto OpenVINO INT8 where it is installed and the folder's INT8 graphs passed the "
+            "export's gate on it; else ONNX Runtime, for int8 OpenVINO first" if long_running
+            else "else ONNX Runtime; for int8 OpenVINO before ONNX Runtime where it is installed")
     p.add_argument("--backend", choices=BACKENDS, default="auto",
-                   help=f"inference backend{where} (default auto: TensorRT where engines and a GPU are there, "
-                        "else ONNX Runtime; for int8 OpenVINO before ONNX Runtime where it is installed)")
+                   help=f"inference backend{where} (default auto: TensorRT where engines and a GPU are there, {then})")
 
 
 def add_precision(p: argparse.ArgumentParser, what: str = "", repeatable: bool = False) -> None:
@@ -83,18 +86,6 @@ def run_precision(value: str) -> str:
 def given(args: argparse.Namespace, option: str) -> bool:
     """Whether ``--option`` was on the command line (not just its default)."""
     return option in getattr(args, "_given", ())
-
-
-def restrict(args: argparse.Namespace, option: str, allowed: Iterable[Any], why: str) -> None:
-    """InputError (one line) when ``--option``'s value is not one this command can honour."""
-    from jamsdk.errors import InputError
-
-    value = getattr(args, option.lstrip("-").replace("-", "_"))
-    values = value if isinstance(value, list) else [value]
-    allowed = tuple(allowed)
-    bad = [v for v in values if v not in allowed]
-    if bad:
-        raise InputError(f"{option} {bad[0]}: {why} (this command takes {'|'.join(map(str, allowed))})")
 
 
 def positive_int(text: str) -> int:

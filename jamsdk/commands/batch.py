@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import argparse
 
-from jamsdk.commands._options import STREAM_BATCH_PRECISIONS, STREAM_BATCH_WHY, add_backend, add_json, \
-    add_max_pixels, add_model, add_precision, add_threads, restrict, run_precision
+from jamsdk.commands._options import STREAM_BATCH_PRECISION_HELP, add_backend, add_json, add_max_pixels, add_model, \
+    add_precision, add_threads
 
 OPERANDS = "--jobs JOBS --out-dir DIR (and optionally --model DIR)"
 QUIET = True  # the libraries' own output is hidden unless --verbose (jamsdk._quiet)
@@ -37,9 +37,8 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
                    help="GPUs each actor reserves (default 0: CPU)")
     p.add_argument("--cpus-per-actor", type=float, default=1.0, metavar="C",
                    help="CPUs each actor reserves (default 1)")
-    add_backend(p, " in the actors")
-    add_precision(p, "which ONNX graphs ONNX Runtime runs in the actors: auto = fp32 (int8 is for one stream: "
-                     "jamsdk animate); TensorRT runs its engines as built")
+    add_backend(p, " in the actors", long_running=True)
+    add_precision(p, STREAM_BATCH_PRECISION_HELP.format(where="actors"))
     add_threads(p)
     add_max_pixels(p)
     add_json(p, "the summary and every row's result")
@@ -60,13 +59,12 @@ def run(args: argparse.Namespace) -> int:
     from jamsdk.scale._ray import require_ray, resolve_model
     from jamsdk.scale.offline import print_summary, run_job
 
-    restrict(args, "--precision", STREAM_BATCH_PRECISIONS, STREAM_BATCH_WHY)
     require_ray()  # before any work: says which extra to install
     model = resolve_model(args.model)
     _stop_on_sigterm()
     summary = run_job(args.jobs, args.out_dir, model, ray_address=args.ray, actors=args.actors,
                       gpus_per_actor=args.gpus_per_actor, cpus_per_actor=args.cpus_per_actor, backend=args.backend,
-                      precision=run_precision(args.precision), threads=args.threads, overwrite=args.overwrite,
+                      precision=args.precision, threads=args.threads, overwrite=args.overwrite,
                       allow_short=args.allow_short_video,
                       log=None if args.no_progress else (lambda line: print(line, file=sys.stderr, flush=True)))
     print_summary(summary)

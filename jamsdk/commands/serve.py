@@ -12,8 +12,8 @@ from __future__ import annotations
 
 import argparse
 
-from jamsdk.commands._options import STREAM_BATCH_PRECISIONS, STREAM_BATCH_WHY, add_access, add_backend, \
-    add_max_pixels, add_mode, add_model, add_precision, add_threads, restrict, run_precision
+from jamsdk.commands._options import STREAM_BATCH_PRECISION_HELP, add_access, add_backend, add_max_pixels, \
+    add_mode, add_model, add_precision, add_threads
 
 OPERANDS = "only options, such as --model DIR --port P"
 QUIET = True  # the libraries' own output is hidden unless --verbose (jamsdk._quiet)
@@ -31,9 +31,8 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
                         "Client) or auto; default: $RAY_ADDRESS, else a local Ray. Replicas spread over the nodes; "
                         "streams enter through the head node's --host/--port")
     add_mode(p)
-    add_backend(p, " in the replicas")
-    add_precision(p, "which ONNX graphs ONNX Runtime runs in the replicas: auto = fp32 (int8 is for one stream: "
-                     "jamsdk live); TensorRT runs its engines as built")
+    add_backend(p, " in the replicas", long_running=True)
+    add_precision(p, STREAM_BATCH_PRECISION_HELP.format(where="replicas"))
     add_threads(p)
     add_max_pixels(p)
     add_access(p)
@@ -89,7 +88,6 @@ def run(args: argparse.Namespace) -> int:
     from jamsdk.scale._ray import require_ray, resolve_model
     from jamsdk.scale.connect import connect, disconnect, resolve_address
 
-    restrict(args, "--precision", STREAM_BATCH_PRECISIONS, STREAM_BATCH_WHY)
     # Beyond loopback without a token: refused before Ray starts.
     access = access_from_args(args, "serve", args.allow_origin)
     require_ray("ray.serve")
@@ -123,7 +121,7 @@ def run(args: argparse.Namespace) -> int:
     try:
         spread = service.replicas_per_node(conn.nodes, args.replicas, 1.0, args.gpus_per_replica)
         application = service.build_app(str(model), replicas=args.replicas, limits=limits, backend=args.backend,
-                                        mode=args.mode, precision=run_precision(args.precision), threads=args.threads,
+                                        mode=args.mode, precision=args.precision, threads=args.threads,
                                         gpus_per_replica=args.gpus_per_replica, max_replicas_per_node=spread,
                                         ray_client=str(conn.address or "").startswith("ray://"), access=access)
         start(application, host=args.host, port=args.port)  # its failures as one line with the cause

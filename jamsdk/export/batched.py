@@ -20,7 +20,7 @@ import torch
 from jamsdk.errors import InputError
 from jamsdk.export.checks import check_graph
 from jamsdk.export.fp16 import to_mixed_fp16
-from jamsdk.export.rewrite import fp32_form
+from jamsdk.export.rewrite import SUBPIXEL_INT8, fp32_form
 from jamsdk.export.samples import random_feeds
 from jamsdk.export.torch2onnx import export_stage, save_model
 from jamsdk.model_files import file_ref
@@ -62,10 +62,13 @@ def batched_feeds(stage: Stage, batch: int, gen: torch.Generator) -> list[torch.
 
 def export_batched(model: Any, stages: Mapping[str, Stage], sizes: Sequence[int], precisions: Sequence[str],
                    out_dir: Path, opset: int, gen: torch.Generator,
-                   log: Callable[[str], None], rewrite_fp32: bool = True) -> dict[str, Any] | None:
+                   log: Callable[[str], None], rewrite_fp32: bool = True,
+                   int8_bases: dict | None = None) -> dict[str, Any] | None:
     """Export every per-frame stage at every size into ``out_dir``; the manifest's ``batched`` section.
 
     ``rewrite_fp32``: FP32 graphs in the forms of :mod:`jamsdk.export.rewrite`, as the batch-1 ones.
+    ``int8_bases`` (INT8 exports): filled with ``(stage, B) →`` the FP32 graph to quantize where it is
+    not the written one (:data:`jamsdk.export.rewrite.SUBPIXEL_INT8`).
     """
     sizes = check_batch_sizes(sizes)
     if not sizes:
@@ -82,7 +85,10 @@ def export_batched(model: Any, stages: Mapping[str, Stage], sizes: Sequence[int]
             check_graph(proto, big, align, opset, f"{name} b{b} (fp32)")
             files = {}
             if "fp32" in precisions:
-                fp32, _ = fp32_form(proto, big, align, opset, f"{name} b{b} (fp32)", rewrite_fp32)
+                fp32, done = fp32_form(proto, big, align, opset, f"{name} b{b} (fp32)", rewrite_fp32)
+                if int8_bases is not None and "subpixel_convs" in done and not SUBPIXEL_INT8:
+                    int8_bases[(name, b)], _ = fp32_form(proto, big, align, opset, f"{name} b{b} (fp32)",
+                                                         rewrite_fp32, subpixel=False)
                 save_model(fp32, out_dir / batched_file(name, b, "fp32"))
                 files["fp32"] = file_ref(out_dir, batched_file(name, b, "fp32"))
             if "fp16" in precisions:

@@ -149,3 +149,28 @@ class StageChain:
             motion = self.run("dense_motion", feeds, record)
             out.append(self.run("generator", {"source": source, **feats, **motion}, record)["prediction"])
         return np.concatenate(out)
+
+    def animate_batched(self, source: np.ndarray, driving: np.ndarray, batch: int) -> np.ndarray:
+        """:meth:`animate` with ``batch`` driving frames per call of the per-frame stages.
+
+        The chain's per-frame graphs take ``batch`` rows (``export --batch-sizes``), its
+        ``generator_encoder`` one; the source's rows are repeated, and a last call with fewer frames
+        is filled up with its last frame (those rows are dropped).
+        """
+        rows = lambda a: np.repeat(a, batch, axis=0)  # noqa: E731
+        src_image = rows(source)
+        src = self.run("region_predictor", {"image": src_image})
+        feats = {k: rows(v) for k, v in self.run("generator_encoder", {"source": source}).items()}
+        identity = rows(np.eye(3, dtype=np.float32)[None])
+        out = []
+        for t in range(0, driving.shape[0], batch):
+            chunk = driving[t:t + batch]
+            n = chunk.shape[0]
+            if n < batch:
+                chunk = np.concatenate([chunk, np.repeat(chunk[-1:], batch - n, axis=0)])
+            drv = self.run("region_predictor", {"image": chunk})
+            feeds = {"source": src_image, **{f"source_{k}": v for k, v in src.items()},
+                     **{f"driving_{k}": v for k, v in drv.items()}, "bg_params": identity}
+            motion = self.run("dense_motion", feeds)
+            out.append(self.run("generator", {"source": src_image, **feats, **motion})["prediction"][:n])
+        return np.concatenate(out)

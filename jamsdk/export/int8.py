@@ -11,18 +11,26 @@ calibration); this module chooses what to quantize and judges the result.
   :func:`jamsdk.export.checks.qdq_problems` checks every graph against these rules.
   ``u8s8`` is ONNX Runtime's x86 form: asymmetric UINT8 activations, INT32 biases and 7-bit
   weights (``reduce_range``: ONNX Runtime's advice for x86 CPUs without VNNI, whose ``VPMADDUBSW``
-  saturates on full-range weights). Not TensorRT's; :mod:`jamsdk.export.int8_cpu` may choose it
-  for ONNX Runtime on the CPU (docs/export.md has the numbers and the decision).
+  saturates on full-range weights), and FP32 readers of a quantized tensor reading the tensor
+  itself (:func:`jamsdk.export.rewrite.float_readers_skip_qdq`: ONNX Runtime then fuses every
+  quantized convolution). Not TensorRT's; :mod:`jamsdk.export.int8_cpu` may choose it for ONNX
+  Runtime on the CPU (docs/export.md has the numbers and the decision).
 * **What is quantized**: only ``Conv`` nodes (their activation input, weights and output) of the
   per-frame convolutional stages, :data:`CANDIDATES`. Everything else stays FP32 as in the FP32
   graph: the region statistics and the closed-form 2×2 solver, softmaxes, Gaussian heatmaps,
   sparse motions, every GridSample and its grid, the occlusion blends. Per stage,
   :data:`FP32_CONVS` keeps some convolutions in FP32 too: always the dense-motion mask and
   occlusion heads (their softmax/sigmoid decide the flow) and the region predictor's heatmap head (a
-  softmax at temperature 0.1 multiplies its error by 10); if that is not enough, also the stage's
-  hourglass decoder, which feeds those heads (on jam-256 with trained-like weights, dense motion
-  went from 25.9 to 36.4 dB end to end with its decoder in FP32; its encoder, attention convs or
-  input blur in FP32 changed nothing). ``generator_encoder`` runs once per
+  softmax at temperature 0.1 multiplies its error by 10), and the input side of both: the
+  anti-alias blur of the picture and the hourglass's first encoder block (on jam-256 with
+  trained-like weights, each of the region predictor's convolutions alone in INT8: the blur 16.3 dB
+  end to end, the first encoder block 17.7 dB, the second 44.7 dB, every other one ≥ 50 dB; dense
+  motion's blur alone 36.7 dB, its first encoder block 40.7 dB, and the whole stage 35.4 dB with
+  its heads in FP32, 45.8 dB with the input side too). If that is not enough, also the region
+  predictor's second encoder block, and dense motion's hourglass decoder, which feeds its heads (on
+  jam-256 dense motion went from 25.9 to 36.4 dB with its decoder in FP32 before its input side was
+  kept FP32). The blurs cost nothing in FP32: they run strided (:mod:`jamsdk.export.rewrite`).
+  ``generator_encoder`` runs once per
   source, ``avd`` is a small MLP of region geometry and ``bg_motion`` is off while animating: no
   time to gain, so they stay FP32.
 * **The CPU's graphs**: after the gates, :mod:`jamsdk.export.int8_cpu` times FP32, S8S8 and U8S8
@@ -68,11 +76,14 @@ CANDIDATES = ("generator", "dense_motion", "region_predictor")
 #: Conv node-name prefixes kept in FP32 inside a quantized stage, as alternatives the gates try in
 #: order until one passes (see the module docstring)
 _DM_HEADS = ("/dense_motion/mask/", "/dense_motion/occlusion/")
+_DM_INPUT = ("/dense_motion/down/", "/dense_motion/hourglass/encoder/down_blocks.0/")
+_RP_HEAD = ("/region_predictor/regions/",)
+_RP_INPUT = ("/region_predictor/down/", "/region_predictor/predictor/encoder/down_blocks.0/")
+_RP_ENC1 = ("/region_predictor/predictor/encoder/down_blocks.1/",)
 FP32_CONVS: dict[str, tuple[tuple[str, ...], ...]] = {
     "generator": ((),),
-    "dense_motion": (_DM_HEADS, _DM_HEADS + ("/dense_motion/hourglass/decoder/",)),
-    "region_predictor": (("/region_predictor/regions/",),
-                         ("/region_predictor/regions/", "/region_predictor/predictor/decoder/")),
+    "dense_motion": (_DM_HEADS + _DM_INPUT, _DM_HEADS + _DM_INPUT + ("/dense_motion/hourglass/decoder/",)),
+    "region_predictor": (_RP_HEAD, _RP_HEAD + _RP_INPUT, _RP_HEAD + _RP_INPUT + _RP_ENC1),
 }
 VARIANTS = ("s8s8", "u8s8")
 
@@ -139,6 +150,10 @@ def quantize_stage(fp32: "str | os.PathLike[str] | onnx.ModelProto", stage: str,
             logging.disable(quiet)
         out = onnx.load(os.fspath(dst))
     _drop_unused_domains(out)
+    if not symmetric:
+        from jamsdk.export.rewrite import float_readers_skip_qdq
+
+        out, _ = float_readers_skip_qdq(out)
     return out
 
 
@@ -176,6 +191,12 @@ class Int8Report:
     #: OpenVINO (when installed): stage → "int8" | "fp32", and the numbers (jamsdk.export.int8_openvino)
     openvino_graphs: dict[str, str] = field(default_factory=dict)
     openvino: dict[str, Any] = field(default_factory=dict)
+    #: what the batched INT8 graphs are made and judged with (jamsdk.export.int8_batched): each stage's
+    #: recorded calibration inputs, the clip, and the FP32 chain's held-out predictions; not in the summary
+    feeds: dict[str, list] = field(default_factory=dict, repr=False)
+    fp32_files: dict[str, Any] = field(default_factory=dict, repr=False)
+    calibration_clip: Any = field(default=None, repr=False)
+    reference_held_out: Any = field(default=None, repr=False)
 
     @property
     def quantized(self) -> list[str]:
@@ -229,8 +250,8 @@ class Int8Report:
         from jamsdk.runtime.sysinfo import cpu_model
 
         return {"runtime": "onnxruntime CPUExecutionProvider", "cpu": cpu_model(), "threads": self.cpu_threads,
-                "rule": f"per stage the fastest of fp32/s8s8/u8s8 passing --min-psnr; INT8 only at ≤ {SPEED_MARGIN:g}× "
-                        "FP32's time", "graphs": {s: c.form for s, c in self.cpu.items()},
+                "rule": f"per stage the fastest of fp32/s8s8/u8s8 passing --min-psnr; INT8 only when the median of its "
+                        f"per-round time ratios to FP32 is ≤ {SPEED_MARGIN:g}", "graphs": {s: c.form for s, c in self.cpu.items()},
                 "stages": {s: c.summary() for s, c in self.cpu.items()},
                 "psnr_db_end_to_end": {k: db_json(v) for k, v in self.cpu_psnr.items()}}
 
@@ -262,12 +283,12 @@ class _EndToEnd:
         return self._memo[key][1]
 
 
-def quantize_model(fp32_files: Mapping[str, "str | os.PathLike[str]"], clip: "CalibrationClip",
+def quantize_model(fp32_files: Mapping[str, "str | os.PathLike[str] | onnx.ModelProto"], clip: "CalibrationClip",
                    min_psnr: float = DEFAULT_MIN_PSNR, variant: str = "s8s8",
                    candidates: Sequence[str] = CANDIDATES, threads: int | None = None,
                    log: Callable[[str], None] = print, fp32_convs: Mapping[str, Sequence[str]] | None = None,
                    cpu: bool = True, timer: "Timer | None" = None, openvino: bool | None = None,
-                   ) -> tuple[dict[str, "onnx.ModelProto"], Int8Report]:
+                   fp32_timed: Mapping[str, Any] | None = None) -> tuple[dict[str, "onnx.ModelProto"], Int8Report]:
     """Calibrate, quantize and gate the stages of one model; ``({stage: int8 proto}, report)``.
 
     Only accepted stages get a proto; the others keep their FP32 graph (``report.fallback``
@@ -275,7 +296,9 @@ def quantize_model(fp32_files: Mapping[str, "str | os.PathLike[str]"], clip: "Ca
     also choose each candidate's ONNX Runtime CPU graph by speed (``report.cpu``, ``report.cpu_graphs``;
     :mod:`jamsdk.export.int8_cpu`), timed by ``timer`` (default: :func:`~jamsdk.export.int8_cpu.time_graphs`),
     and, where openvino is installed (``openvino`` None) or when asked (True), judge and time the
-    accepted graphs on OpenVINO (``report.openvino``; :mod:`jamsdk.export.int8_openvino`).
+    accepted graphs on OpenVINO (``report.openvino``; :mod:`jamsdk.export.int8_openvino`). The speed
+    gates time INT8 against ``fp32_timed`` (stage → the FP32 graph that runs when the stage runs FP32,
+    where it is not the one quantized; default ``fp32_files``).
     """
     from jamsdk.export.calibration import StageChain
 
@@ -289,6 +312,8 @@ def quantize_model(fp32_files: Mapping[str, "str | os.PathLike[str]"], clip: "Ca
     report = Int8Report(float(min_psnr), variant,
                         {"clip": os.path.basename(clip.path), "source": clip.source_from,
                          "calibration_frames": len(clip.calibration), "held_out_frames": len(clip.held_out)})
+    report.feeds, report.fp32_files = record, dict(fp32_files)
+    report.calibration_clip, report.reference_held_out = clip, ref_held
     judge = _EndToEnd(fp32_files, clip, ref_cal, ref_held, threads)
     log(f"  int8: calibrating on {len(clip.calibration)} frames of {os.path.basename(clip.path)} "
         f"(source: {clip.source_from}); {len(clip.held_out)} frames held out; gate: end to end ≥ {min_psnr:g} dB")
@@ -318,13 +343,15 @@ def quantize_model(fp32_files: Mapping[str, "str | os.PathLike[str]"], clip: "Ca
         report.stages[name] = {"int8": ok, **attempts[-1], "reason": reason, "attempts": attempts}
         if not ok:
             log(f"  int8: {name:18s} left FP32: {reason}")
+    timed = {**fp32_files, **(fp32_timed or {})}
     if cpu:
-        _choose_cpu_graphs(fp32_files, accepted, record, judge, report, candidates, threads, log, timer)
+        _choose_cpu_graphs(fp32_files, accepted, record, judge, report, candidates, threads, log, timer, timed)
     from jamsdk.export import int8_openvino
 
     if openvino or (openvino is None and cpu and int8_openvino.available()):
         report.openvino_graphs, report.openvino = int8_openvino.choose_openvino_graphs(
-            fp32_files, accepted, record, clip, (ref_cal, ref_held), report.min_psnr, candidates, threads, log)
+            fp32_files, accepted, record, clip, (ref_cal, ref_held), report.min_psnr, candidates, threads, log,
+            timed)
     report.psnr_calibration, report.psnr_held_out = judge(accepted), judge(accepted, held_out=True)
     report.seconds = time.perf_counter() - start
     for line in report.summary_lines():
@@ -334,7 +361,7 @@ def quantize_model(fp32_files: Mapping[str, "str | os.PathLike[str]"], clip: "Ca
 
 def _choose_cpu_graphs(fp32_files, accepted, record, judge: _EndToEnd, report: Int8Report,
                        candidates: Sequence[str], threads: int | None, log: Callable[[str], None],
-                       timer: "Timer | None") -> None:
+                       timer: "Timer | None", fp32_timed: Mapping[str, Any]) -> None:
     """Per candidate, ONNX Runtime's CPU graph: the fastest of FP32/S8S8/U8S8 that passes (int8_cpu)."""
     from jamsdk.export.int8_cpu import choose, time_graphs
 
@@ -347,7 +374,9 @@ def _choose_cpu_graphs(fp32_files, accepted, record, judge: _EndToEnd, report: I
         forms = {"s8s8": accepted[name]} if name in accepted else {}
         forms["u8s8"] = quantize_stage(fp32_files[name], name, record[name], "u8s8",
                                        report.stages[name]["fp32_convs"])
-        fp32 = onnx.load(os.fspath(fp32_files[name]))
+        fp32 = fp32_timed[name]  # the FP32 graph the stage runs when it stays FP32
+        if not hasattr(fp32, "SerializeToString"):
+            fp32 = onnx.load(os.fspath(fp32))
         c = choose(fp32, forms, lambda proto, name=name: judge({**chosen, name: proto}), record[name],
                    report.min_psnr, threads, timer or time_graphs)
         report.cpu[name] = c
@@ -355,7 +384,7 @@ def _choose_cpu_graphs(fp32_files, accepted, record, judge: _EndToEnd, report: I
             chosen[name] = forms[c.form]
             if c.form != "s8s8":
                 report.cpu_graphs[name] = forms[c.form]
-        times = ", ".join(f"{f} {v * 1e3:.1f} ms" for f, v in c.seconds.items())
-        log(f"  int8: {name:18s} on this CPU (ONNX Runtime): {times or 'only FP32 passes'} → {c.form}"
-            + (f" ({c.seconds[c.form] / c.seconds['fp32']:.2f}× FP32)" if c.form != "fp32" else ""))
+        times = ", ".join(f"{f} {v * 1e3:.1f} ms" + (f" ({c.verdicts[f].text()})" if f in c.verdicts else "")
+                          for f, v in c.seconds.items())
+        log(f"  int8: {name:18s} on this CPU (ONNX Runtime): {times or 'only FP32 passes'} → {c.form}")
     report.cpu_psnr = {"calibration": judge(chosen), "held_out": judge(chosen, held_out=True)}

@@ -27,7 +27,7 @@ from jamsdk.config import ModelConfig, size_problems
 from jamsdk.errors import EngineError, InputError
 from jamsdk.export.checks import check_graph
 from jamsdk.export.fp16 import FP16_BODIES, precision_summary, to_mixed_fp16
-from jamsdk.export.rewrite import fp32_form
+from jamsdk.export.rewrite import SUBPIXEL_INT8, fp32_form
 from jamsdk.export.samples import random_feeds
 from jamsdk.export.torch2onnx import DEFAULT_OPSET, SUPPORTED_OPSETS, export_stage, save_model
 from jamsdk.manifest import load_manifest
@@ -186,6 +186,7 @@ def export_checkpoint(checkpoint: str | os.PathLike[str], out_dir: str | os.Path
     try:
         gen = torch.Generator().manual_seed(seed)
         entries, rewrites = {}, {}
+        int8_bases: dict[Any, Any] = {}  # stage (or (stage, B)) → the FP32 graph INT8 is quantized from
         for name, stage in stages.items():
             t0 = time.perf_counter()
             feeds = random_feeds(stage, gen)
@@ -195,12 +196,15 @@ def export_checkpoint(checkpoint: str | os.PathLike[str], out_dir: str | os.Path
             files, line = {}, f"  {name:18s}"
             if "fp32" in precisions:
                 fp32, done = fp32_form(proto, stage, cfg.align_corners, opset, f"{name} (fp32)", rewrite_fp32)
+                if clip is not None and "subpixel_convs" in done and not SUBPIXEL_INT8:  # INT8's base
+                    int8_bases[name], _ = fp32_form(proto, stage, cfg.align_corners, opset, f"{name} (fp32)",
+                                                    rewrite_fp32, subpixel=False)
                 save_model(fp32, tmp / graph_file(name, "fp32"))
                 files["fp32"] = file_ref(tmp, graph_file(name, "fp32"))
                 line += f" fp32 {len(fp32.graph.node)} nodes {t1 - t0:.1f}s"
-                if done:
-                    rewrites[name] = done
-                    line += f" ({len(done)} conv(s) as space-to-depth)"
+                for kind, names in done.items():
+                    rewrites.setdefault(kind, {})[name] = names
+                    line += f" ({len(names)} conv(s) {kind.replace('_convs', '').replace('_', '-')})"
             if "fp16" in precisions:
                 half = to_mixed_fp16(proto, name)
                 check_graph(half, stage, cfg.align_corners, opset, f"{name} (fp16)")
@@ -211,10 +215,10 @@ def export_checkpoint(checkpoint: str | os.PathLike[str], out_dir: str | os.Path
                          f"{time.perf_counter() - t1:.1f}s")
             entries[name] = stage_to_dict(stage, files)
             log(line)
-        int8_info = None
+        int8_info = int8_report = None
         if clip is not None:
-            int8_info = _export_int8(tmp, stages, entries, clip, cfg.align_corners, opset, min_psnr, threads, log,
-                                     cpu_speed_gate)
+            int8_info, int8_report = _export_int8(tmp, stages, entries, clip, cfg.align_corners, opset, min_psnr,
+                                                  threads, log, cpu_speed_gate, int8_bases)
 
         info = {
             "exporter": "torch.onnx.export (TorchScript, dynamo=False) + onnxsim",
@@ -224,7 +228,8 @@ def export_checkpoint(checkpoint: str | os.PathLike[str], out_dir: str | os.Path
             "trained_image_size": trained_cfg.image_size,
             "exported_at": datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds"),
             "avd": avd_reason,
-            "fp32_rewrites": {"space_to_depth_convs": rewrites} if rewrite_fp32 else None,
+            "fp32_rewrites": ({"space_to_depth_convs": {}, "strided_convs": {}, "subpixel_convs": {}} | rewrites)
+            if rewrite_fp32 else None,
             "fp16": {"body_scopes": {k: list(v) for k, v in FP16_BODIES.items() if k in stages},
                      "fp32_islands": FP32_ISLANDS} if "fp16" in precisions else None,
             "int8": int8_info,
@@ -234,7 +239,12 @@ def export_checkpoint(checkpoint: str | os.PathLike[str], out_dir: str | os.Path
         from jamsdk.runtime.helpers import write_helper_graphs
 
         extra = {"batched": export_batched(model, stages, batch_sizes, precisions, tmp, opset, gen, log,
-                                           rewrite_fp32)}
+                                           rewrite_fp32, int8_bases if clip is not None else None)}
+        if extra["batched"] and int8_report is not None:  # the batched Q/DQ graphs, calibrated as batch 1's
+            from jamsdk.export.int8_batched import add_batched_int8
+
+            int8_info["batched"] = add_batched_int8(extra["batched"], tmp, stages, int8_report, cfg.align_corners,
+                                                    opset, threads, log, int8_bases)
         manifest = new_manifest(cfg, size, opset, entries, precisions, export=info,
                                 helpers=write_helper_graphs(tmp, size, cfg.num_regions),
                                 **{k: v for k, v in extra.items() if v})
@@ -262,21 +272,24 @@ def export_checkpoint(checkpoint: str | os.PathLike[str], out_dir: str | os.Path
 
 def _export_int8(tmp: Path, stages, entries: dict, clip, align_corners: bool, opset: int,
                  min_psnr: float | None, threads: int | None, log: Callable[[str], None],
-                 cpu_speed_gate: bool = True) -> dict[str, Any]:
+                 cpu_speed_gate: bool = True, bases: dict | None = None) -> tuple[dict[str, Any], Any]:
     """Quantize and gate the stages (jamsdk.export.int8); write ``<stage>.int8.onnx`` for accepted ones.
 
     A stage left un-quantized (by the gates, or not a candidate) records its FP32 graph as its
     ``int8`` file, so an INT8 folder always runs; the manifest's ``export.int8`` says which is which.
     With ``cpu_speed_gate`` every stage also gets an ``int8_cpu`` file (ONNX Runtime's CPU graph:
     its ``int8`` file, its FP32 file, or ``<stage>.int8-u8s8.onnx``; jamsdk.export.int8_cpu) and,
-    where openvino is installed, an ``int8_openvino`` file (jamsdk.export.int8_openvino).
+    where openvino is installed, an ``int8_openvino`` file (jamsdk.export.int8_openvino). Returns the
+    manifest's ``export.int8`` and the report (the batched INT8 graphs are made from it). ``bases``:
+    stage → the FP32 graph to quantize where it is not the written one (jamsdk.export.rewrite.SUBPIXEL_INT8).
     """
     from jamsdk.export.int8 import DEFAULT_MIN_PSNR, quantize_model
 
     chain = ("region_predictor", "generator_encoder", "dense_motion", "generator")
-    fp32 = {name: tmp / graph_file(name, "fp32") for name in chain}
+    written = {name: tmp / graph_file(name, "fp32") for name in chain}
+    fp32 = {name: (bases or {}).get(name, written[name]) for name in chain}
     accepted, report = quantize_model(fp32, clip, DEFAULT_MIN_PSNR if min_psnr is None else min_psnr,
-                                      threads=threads, log=log, cpu=cpu_speed_gate)
+                                      threads=threads, log=log, cpu=cpu_speed_gate, fp32_timed=written)
     for name, stage in stages.items():
         files = entries[name]["files"]
         if name in accepted:
@@ -296,7 +309,7 @@ def _export_int8(tmp: Path, stages, entries: dict, clip, align_corners: bool, op
             files["int8_cpu"] = file_ref(tmp, graph_file(name, "int8-u8s8"))
         else:
             files["int8_cpu"] = dict(files["int8" if form == "s8s8" else "fp32"])
-    return report.summary()
+    return report.summary(), report
 
 
 def _versions() -> dict[str, str]:

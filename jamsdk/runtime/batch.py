@@ -42,7 +42,7 @@ from jamsdk.errors import InputError
 from jamsdk.manifest import Manifest, load_manifest
 from jamsdk.pixels import center_crop_resize, resize_square
 from jamsdk.runtime import regions
-from jamsdk.runtime.backends import BACKENDS, Backend, check_feeds, resolve_backend
+from jamsdk.runtime.backends import BACKENDS, Backend, check_feeds, resolve_long_running
 from jamsdk.runtime.frames import check_frame, check_model_tensor, check_output_size, output_side, to_image, \
     to_model_input
 from jamsdk.runtime.plan import Pipeline, slot_specs, stage_plan
@@ -51,6 +51,10 @@ from jamsdk.runtime.stream_state import Params, SourceState, StreamState
 
 class MixedPrecisionWarning(UserWarning):
     """Engines whose batched and batch-1 precisions differ: streams run one by one (see :class:`StreamBatch`)."""
+
+
+#: ``precision=`` values StreamBatch takes (``auto``: see :class:`StreamBatch`)
+PRECISIONS = ("auto", "fp32", "fp16", "int8")
 
 
 def split_sizes(n: int, sizes: Sequence[int]) -> list[int]:
@@ -68,10 +72,18 @@ class StreamBatch:
 
     Args:
         model_dir: an exported model folder (with ``--batch-sizes`` for a speed-up), or ``"demo"``.
-        backend, mode, precision, providers, threads, cuda_graph, bgr, output_size, use_bg_motion, verify_hashes:
+        backend, mode, providers, threads, cuda_graph, bgr, output_size, use_bg_motion, verify_hashes:
             as for :class:`~jamsdk.runtime.animator.Animator`; one mode for all streams.
+        precision: ``fp32``, ``fp16``, ``int8`` (the export's Q/DQ graphs at every batch size; a size
+            the folder has no graphs of this precision for is not used) or ``auto``: INT8 where the
+            folder's INT8 graphs passed the export's held-out gate on the backend (with ``backend="auto"``
+            OpenVINO first), else FP32 (:func:`~jamsdk.runtime.backends.resolve_long_running`; the
+            chosen one is :attr:`precision`).
         max_batch: the largest number of streams per stage call (default: the largest exported).
         stats_window: samples kept per key for :meth:`stats`.
+        openvino_hint: on OpenVINO, ``latency`` (default: the B rows of a call as one batched tensor,
+            every core on each layer) or ``throughput`` (the batch-1 graph, the rows as parallel
+            requests on OpenVINO's streams; :mod:`jamsdk.runtime.backends.openvino`).
 
     Every stage runs in one precision at every batch size (:attr:`precision`): on TensorRT the
     manifest's ``engines.batched_precision``, with the batch-1 engines of that precision where the
@@ -86,10 +98,10 @@ class StreamBatch:
                  precision: str = "fp32", providers: str | Sequence[str] | None = None, threads: int | None = None,
                  cuda_graph: bool = False, bgr: bool = False, output_size: str | int = "model",
                  use_bg_motion: bool = False, verify_hashes: bool = True, max_batch: int | None = None,
-                 stats_window: int = 10_000):
+                 stats_window: int = 10_000, openvino_hint: str = "latency"):
         self._backends: dict[tuple[str, int], Backend] = {}
-        if precision not in ("fp32", "fp16"):
-            raise InputError(f"precision: expected 'fp32' or 'fp16', got {precision!r}")
+        if precision not in PRECISIONS:
+            raise InputError(f"precision: expected one of {PRECISIONS}, got {precision!r}")
         if max_batch is not None and (isinstance(max_batch, bool) or not isinstance(max_batch, int) or max_batch < 1):
             raise InputError(f"max_batch: expected a whole number ≥ 1, got {max_batch!r}")
         self.output_size = check_output_size(output_size)
@@ -99,7 +111,9 @@ class StreamBatch:
         self.manifest: Manifest = load_manifest(model_dir, verify_hashes=verify_hashes)
         warn_if_demo(self.manifest.model_dir)  # once per process, as the Animator does
         self.mode = self.manifest.check_mode(mode)
-        self.kind = resolve_backend(self.manifest, backend, precision)
+        self.kind, precision = resolve_long_running(self.manifest, backend, precision)
+        #: the precision the streams run in (``auto`` resolved)
+        self.precision = precision
         self.image_size = self.manifest.image_size
         self.use_bg_motion = bool(use_bg_motion) and self.manifest.has_bg_motion
         unused = ({"avd"} if mode != "avd" else set()) | ({"bg_motion"} if not self.use_bg_motion else set())
@@ -107,9 +121,7 @@ class StreamBatch:
         per_frame = [n for n in self._needed if self.manifest.stage(n).per == "frame"]
         self.batch_sizes = tuple(b for b in self._available_sizes(per_frame) if max_batch is None or b <= max_batch)
         options = {"precision": precision, "providers": providers, "threads": threads, "cuda_graph": cuda_graph,
-                   "verify_hashes": verify_hashes}
-        #: the precision every stage of this StreamBatch runs in, at every batch size
-        self.precision = precision
+                   "verify_hashes": verify_hashes, "openvino_hint": openvino_hint}
         if self.kind == "tensorrt":
             self.precision, options["batched_set"] = self._engine_set()
         cls = BACKENDS[self.kind]
@@ -303,7 +315,7 @@ class StreamBatch:
         self.close()
 
     def __repr__(self) -> str:
-        return (f"<StreamBatch {self.manifest.model_dir} backend={self.kind} mode={self.mode} "
+        return (f"<StreamBatch {self.manifest.model_dir} backend={self.kind} precision={self.precision} mode={self.mode} "
                 f"sizes={list(self.batch_sizes)} streams={len(self._streams)}>")
 
     # -- internals -------------------------------------------------------------------------------
@@ -316,8 +328,8 @@ class StreamBatch:
             if self.kind == "tensorrt":
                 engines = self.manifest.engines
                 ok = engines is not None and all(b in engines.batched.get(n, {}) for n in per_frame)
-            else:
-                ok = all(b in self.manifest.batched.get(n, {}) for n in per_frame)
+            else:  # one precision at every size: a size without this precision's graphs is not used
+                ok = all(self.precision in self.manifest.batched.get(n, {}).get(b, {}) for n in per_frame)
             if ok:
                 sizes.append(b)
         return sizes

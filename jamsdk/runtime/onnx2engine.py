@@ -17,10 +17,12 @@ Precision paths (DEPLOY_FACTS §0, §4):
   and FP32 elsewhere, with no precision flags (implicit INT8 calibration is deprecated, and
   TensorRT 11 has no INT8 flag). Strongly typed only. Stages the export left un-quantized build
   from their FP32 graph (the manifest's ``int8`` file). Batched graphs (``export --batch-sizes``)
-  have no INT8 form: their engines are built from the batched FP16 graphs where exported, else
-  the FP32 ones, and ``engines.batched_precision`` records which. Where that differs from the
-  stages' precision, every stage also gets a batch-1 engine in it (``engines.batched_b1``): a
-  StreamBatch runs one precision at every batch size. Written to the TensorRT 10 API and
+  of an INT8 export have their own Q/DQ form (:mod:`jamsdk.export.int8_batched`): the batched
+  engines are built from those, so every batch size is INT8; folders exported before that have
+  none, and their batched engines are built from the batched FP16 graphs where exported, else the
+  FP32 ones. ``engines.batched_precision`` records which. Where that differs from the stages'
+  precision, every stage also gets a batch-1 engine in it (``engines.batched_b1``): a StreamBatch
+  runs one precision at every batch size. Written to the TensorRT 10 API and
   checked against stand-ins only: no TensorRT could run where it was written.
 
 TensorRT 8.6 (the oldest jamsdk runs on; it has no strongly typed networks) builds ``fp16`` and
@@ -304,13 +306,15 @@ def _batched_jobs(manifest: Any, names: Sequence[str], precision: str, graph_pre
                   log: Log) -> tuple[str, list[tuple[str, int, Path, str, str]]]:
     """``(precision, [(stage, B, graph, precision, typing), …])`` of the batched engines to build.
 
-    The batched export writes FP32 and FP16 graphs only (INT8 calibration is per stream), so an
-    INT8 build makes its batched engines from the batched FP16 graphs where they exist, else the
-    FP32 ones, and says so. Every graph is resolved before anything is built: a missing one is an
-    error up front, never after the batch-1 engines were written without a manifest.
+    An INT8 build makes its batched engines from the batched Q/DQ graphs when every batched stage
+    and size has one; an INT8 folder exported before batched INT8 has none, and then the batched
+    FP16 graphs are built where they exist, else the FP32 ones, and the log says so. Every graph is
+    resolved before anything is built: a missing one is an error up front, never after the batch-1
+    engines were written without a manifest.
     """
     batch_precision, batch_typing = precision, typing
-    if graph_precision == "int8":
+    batched_int8 = all("int8" in files for n in names for files in manifest.batched.get(n, {}).values())
+    if graph_precision == "int8" and not batched_int8:
         sizes = {b for n in names for b in manifest.batched.get(n, {})}
         have = {p for n in names for b in manifest.batched.get(n, {}) for p in manifest.batched[n][b]}
         batch_precision = "fp16" if "fp16" in have else "fp32"

@@ -28,7 +28,7 @@ class RowAnimator:
 
     Args:
         bundle: the model folder (:class:`~jamsdk.scale.bundle.ModelBundle`), written on this node on first use.
-        backend, precision, threads: as for :class:`~jamsdk.runtime.batch.StreamBatch`.
+        backend, precision, threads, max_batch: as for :class:`~jamsdk.runtime.batch.StreamBatch`.
         cache_size: encoded pictures kept (least recently used dropped first).
         max_pixels: the pixel limit of the pictures and frames it reads (the driver's, passed along
             because an actor on another node does not inherit the driver's environment); None: this
@@ -38,7 +38,8 @@ class RowAnimator:
     """
 
     def __init__(self, bundle: Any, backend: str = "auto", precision: str = "fp32", threads: int | None = None,
-                 cache_size: int = 64, max_pixels: int | None = None, allow_short: bool = False):
+                 cache_size: int = 64, max_pixels: int | None = None, allow_short: bool = False,
+                 max_batch: int | None = None):
         import ray
 
         if max_pixels is not None:
@@ -48,6 +49,7 @@ class RowAnimator:
 
         self.bundle, self.backend, self.precision, self.threads = bundle, backend, precision, threads
         self.cache_size, self.allow_short = cache_size, allow_short
+        self.max_batch = max_batch
         self._batches: dict[str, Any] = {}
         self._sources: OrderedDict[str, Any] = OrderedDict()
         self.encoded = 0
@@ -89,6 +91,7 @@ class RowAnimator:
                 result["frames"] = write_video(out, sb.animate_clip(state, iter_frames(
                     str(clip), allow_short=self.allow_short)), fps=float(info.fps or DEFAULT_FPS))
             result["note"] = "; ".join(str(w.message) for w in said if issubclass(w.category, ShortVideoWarning))
+            result["runtime"] = f"{sb.backend} {sb.precision}"  # what auto chose on this node
             result["video"] = out.read_bytes()
         except Exception as exc:  # noqa: BLE001 - a row's failure is data for the report, not a crash
             kind = "" if isinstance(exc, JamError) else f"{type(exc).__name__}: "
@@ -109,7 +112,8 @@ class RowAnimator:
             from jamsdk.runtime.batch import StreamBatch
 
             self._batches[mode] = StreamBatch(self.bundle.folder(), backend=self.backend, mode=mode,
-                                              precision=self.precision, threads=self.threads)
+                                              precision=self.precision, threads=self.threads,
+                                              max_batch=self.max_batch)
         return self._batches[mode]
 
     def _source(self, sb: Any, key: str, data: bytes, row: dict, scratch: Path, names: dict) -> tuple[Any, bool]:

@@ -60,6 +60,11 @@ class JobSummary:
     cleaned: list[str] = field(default_factory=list)                 # stale temporary files removed
 
     @property
+    def runtimes(self) -> list[str]:
+        """The backend and precision the rows ran on (``auto`` resolves per node), e.g. ``["openvino int8"]``."""
+        return sorted({r["runtime"] for r in self.results if r.get("runtime")})
+
+    @property
     def frames_per_s(self) -> float:
         return self.frames / self.seconds if self.seconds > 0 else 0.0
 
@@ -70,7 +75,8 @@ class JobSummary:
     def to_dict(self) -> dict[str, Any]:
         return {"rows": self.rows, "done": self.done, "skipped": self.skipped, "failed": self.failed,
                 "frames": self.frames, "seconds": round(self.seconds, 3), "frames_per_s": round(self.frames_per_s, 3),
-                "rows_per_s": round(self.rows_per_s, 4), "actors": self.actors, "nodes": self.nodes,
+                "rows_per_s": round(self.rows_per_s, 4), "actors": self.actors, "runtimes": self.runtimes,
+                "nodes": self.nodes,
                 "cleaned": self.cleaned, "results": self.results}
 
 
@@ -139,7 +145,7 @@ def run_job(jobs: str | os.PathLike[str], out_dir: str | os.PathLike[str], model
             ray_address: str | None = None, actors: int = 1, gpus_per_actor: float = 0.0,
             cpus_per_actor: float = 1.0, backend: str = "auto", precision: str = "fp32", threads: int | None = None,
             overwrite: bool = False, log: Callable[[str], None] | None = None,
-            allow_short: bool = False) -> JobSummary:
+            allow_short: bool = False, max_batch: int | None = None) -> JobSummary:
     """Animate every row of ``jobs`` into ``out_dir`` on Ray (local unless ``ray_address`` or ``RAY_ADDRESS``).
 
     Args:
@@ -157,6 +163,7 @@ def run_job(jobs: str | os.PathLike[str], out_dir: str | os.PathLike[str], model
         log: progress lines (None: quiet).
         allow_short: a driving video that stops decoding before its declared frame count is animated as
             far as it goes instead of failing its row (:func:`jamsdk.video.iter_frames`).
+        max_batch: the most frames of a clip per stage call (default: the largest size the folder has).
 
     Returns:
         The :class:`JobSummary`; failed rows carry their error in ``results``, every row run names its node.
@@ -200,7 +207,7 @@ def run_job(jobs: str | os.PathLike[str], out_dir: str | os.PathLike[str], model
         start = time.perf_counter()
         _ActorPool(conn.ray, todo, out_root, summary, say, bundle=bundle, actors=actors,
                    options={"num_cpus": cpus_per_actor, "num_gpus": gpus_per_actor or None},
-                   kwargs={"backend": backend, "precision": precision, "threads": threads,
+                   kwargs={"backend": backend, "precision": precision, "threads": threads, "max_batch": max_batch,
                            # the driver's limit: actors on other nodes do not inherit its environment
                            "max_pixels": max_pixels(), "allow_short": allow_short}).run()
         summary.seconds = time.perf_counter() - start
@@ -385,8 +392,8 @@ def print_summary(summary: JobSummary, file: Any = sys.stdout) -> None:
     """The job's last lines: counts, frames/s, nodes, and every failed row with its error."""
     print(f"{summary.rows} rows: {summary.done} done, {summary.skipped} skipped (output existed), "
           f"{summary.failed} failed; {summary.frames} frames in {summary.seconds:.1f} s "
-          f"({summary.frames_per_s:.1f} frames/s, {summary.actors} actor(s) on {len(summary.nodes)} node(s))",
-          file=file)
+          f"({summary.frames_per_s:.1f} frames/s, {summary.actors} actor(s) on {len(summary.nodes)} node(s)"
+          + (f"; {', '.join(summary.runtimes)}" if summary.runtimes else "") + ")", file=file)
     for r in summary.results:
         if r["status"] == "failed":
             print(f"  failed: {r['error']}", file=file)

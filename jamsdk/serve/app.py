@@ -133,7 +133,7 @@ class AnimationService:
                 # This request came through Serve's proxy too: the guard's header says whether it runs there.
                 "proxy_guard": _GUARD_HEADER.decode() in request.headers,
                 "batch_sizes": list(self._sb.batch_sizes),
-                "backend": self._sb.backend, "limits": asdict(self.limits)}
+                "backend": self._sb.backend, "precision": self._sb.precision, "limits": asdict(self.limits)}
 
     @api.websocket(ROUTE)
     async def stream(self, ws: WebSocket) -> None:

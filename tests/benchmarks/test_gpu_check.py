@@ -195,7 +195,8 @@ def test_engine_part_logic_on_the_standins(tiny_all, tmp_path, monkeypatch):
         assert anim["h2d_bytes_per_frame"] == anim["d2h_bytes_per_frame"] == s * s * 3 and anim["syncs_per_frame"] == 1
         assert sb["h2d_bytes_per_chunk"] == sb["d2h_bytes_per_chunk"] == 4 * s * s * 3 and sb["syncs_per_chunk"] == 1
         assert anim["scratch_bytes"] == max(anim["activation_bytes"].values())  # one scratch, the largest engine's
-        assert sb["precision"] == folder["build"]["batched_precision"] == "fp16"  # one precision per StreamBatch
+        # one precision per StreamBatch: an INT8 export with --batch-sizes has batched Q/DQ graphs (#32)
+        assert sb["precision"] == folder["build"]["batched_precision"] == precision
 
 
 

@@ -111,4 +111,4 @@ def test_time_openvino_times_every_graph(int8_dir):
     feed = {s.name: np.zeros(s.shape, np.float32) for s in e.inputs}
     path = str(m.stage_file("generator", "fp32"))
     t = time_openvino({"a": path, "b": path}, [feed], rounds=2, calls=1)
-    assert set(t) == {"a", "b"} and all(v > 0 for v in t.values())
+    assert set(t) == {"a", "b"} and all(len(v) == 2 and min(v) > 0 for v in t.values())

@@ -74,11 +74,201 @@ def test_exported_fp32_generator_is_rewritten_and_verified(exported):
     """The ``exported`` folders were written with --verify: their FP32 graphs matched PyTorch at 1e-4."""
     m = load_manifest(exported.out)
     info = m.data["export"]
-    assert info["fp32_rewrites"]["space_to_depth_convs"] == {"generator": ["/final/Conv"]}
-    ops = {n.op_type for n in onnx.load(m.stage_file("dense_motion", "fp32")).graph.node}
-    assert "SpaceToDepth" not in ops  # its occlusion head fits, but the rewrite did not pay there
+    assert info["fp32_rewrites"]["space_to_depth_convs"] == {"generator": ["/final/Conv"],
+                                                             "dense_motion": ["/dense_motion/occlusion/Conv"]}
+    # the anti-alias blurs of the region predictor and dense motion are computed only where kept
+    assert info["fp32_rewrites"]["strided_convs"] == {"region_predictor": ["/region_predictor/down/Conv"],
+                                                      "dense_motion": ["/dense_motion/down/Conv"]}
+    for stage in ("region_predictor", "dense_motion"):
+        down = [n for n in onnx.load(m.stage_file(stage, "fp32")).graph.node if n.name == f"/{stage}/down/Conv"][0]
+        assert [a.ints for a in down.attribute if a.name == "strides"] == [[4, 4]]
+    # every up block (nearest ×2, 3×3 conv) of the hourglasses and the generator runs on its input
+    subpixel = info["fp32_rewrites"]["subpixel_convs"]
+    assert sorted(subpixel) == ["dense_motion", "generator", "region_predictor"]
+    for stage, names in subpixel.items():
+        graph = onnx.load(m.stage_file(stage, "fp32")).graph
+        assert names and all("up_blocks" in n for n in names)
+        assert not any(n.op_type == "Resize" and "up_blocks" in n.name for n in graph.node)
     assert info["verify"] is not None
     ops = {n.op_type for n in onnx.load(m.stage_file("generator", "fp32")).graph.node}
     assert {"SpaceToDepth", "DepthToSpace"} <= ops
     ops16 = {n.op_type for n in onnx.load(m.stage_file("generator", "fp16")).graph.node}
     assert "SpaceToDepth" not in ops16  # the FP16 graph (TensorRT's) keeps the convolution as exported
+
+
+# -- a convolution whose output is only subsampled: computed where kept (stride) --------------------
+
+def _blur_graph(starts=(0, 0), steps=(4, 4), axes=(2, 3), ends=(2**63 - 1, 2**63 - 1), second_reader=False):
+    w = np.full((3, 1, 5, 5), 1 / 25, np.float32)
+    f = lambda name, v: numpy_helper.from_array(np.asarray(v, np.int64), name)  # noqa: E731
+    inits = [numpy_helper.from_array(w, "W"), f("st", starts), f("en", ends), f("ax", axes), f("sp", steps)]
+    nodes = [helper.make_node("Conv", ["x", "W"], ["c"], name="/down/Conv", group=3, kernel_shape=[5, 5],
+                              pads=[2, 2, 2, 2]),
+             helper.make_node("Slice", ["c", "st", "en", "ax", "sp"], ["y"], name="/Slice")]
+    outputs = [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)]
+    if second_reader:
+        nodes.append(helper.make_node("Relu", ["c"], ["r"], name="/relu"))
+        outputs.append(helper.make_tensor_value_info("r", TensorProto.FLOAT, None))
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 3, 18, 18])],
+                          outputs, inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_subsampled_conv_becomes_strided_and_keeps_the_math():
+    from jamsdk.export.rewrite import subsampled_convs_to_strided
+
+    model = _blur_graph()
+    new, done = subsampled_convs_to_strided(model)
+    assert done == ["/down/Conv"] and [n.op_type for n in new.graph.node] == ["Conv"]
+    assert [t.name for t in new.graph.initializer] == ["W"]  # the Slice's constants went with it
+    x = RNG.random((1, 3, 18, 18), np.float32)
+    want = run(model, x)
+    assert want.shape == (1, 3, 5, 5)  # ceil(18 / 4): the strided conv gives the same count
+    np.testing.assert_array_equal(run(new, x), want)  # the same sums in the same order
+    assert [n.op_type for n in model.graph.node] == ["Conv", "Slice"]  # the input is untouched
+
+
+@pytest.mark.parametrize("change", [dict(starts=(1, 0)), dict(steps=(4, 2)), dict(axes=(1, 2)),
+                                    dict(ends=(16, 2**63 - 1)), dict(second_reader=True)])
+def test_subsampling_that_is_not_a_stride_is_left_alone(change):
+    """A slice from row 1, different steps, a channel axis, a cropped end, or the full output read elsewhere."""
+    from jamsdk.export.rewrite import subsampled_convs_to_strided
+
+    new, done = subsampled_convs_to_strided(_blur_graph(**change))
+    assert done == [] and "Slice" in {n.op_type for n in new.graph.node}
+
+
+# -- a 3×3 convolution of a nearest-upsampled input: 4 phase convolutions on the input ----------------
+
+def _upconv_graph(mode="nearest", nearest_mode="floor", scales=(1, 1, 2, 2), kernel=3, pads=1, group=1,
+                  second_reader=False, bias=True, scales_as_constant=False, cin=4, cout=6, size=5):
+    w = RNG.standard_normal((cout, cin // group, kernel, kernel)).astype(np.float32)
+    inits = [numpy_helper.from_array(w, "W")] + ([numpy_helper.from_array(RNG.standard_normal(cout).astype(np.float32),
+                                                                          "B")] if bias else [])
+    scale_node = []
+    if scales_as_constant:
+        scale_node = [helper.make_node("Constant", [], ["sc"], name="/Constant",
+                                       value=numpy_helper.from_array(np.asarray(scales, np.float32)))]
+    else:
+        inits.append(numpy_helper.from_array(np.asarray(scales, np.float32), "sc"))
+    nodes = scale_node + [
+        helper.make_node("Resize", ["x", "", "sc"], ["u"], name="/up/Resize", mode=mode,
+                         coordinate_transformation_mode="asymmetric", nearest_mode=nearest_mode),
+        helper.make_node("Conv", ["u", "W"] + (["B"] if bias else []), ["y"], name="/up/conv/Conv",
+                         kernel_shape=[kernel, kernel], pads=[pads] * 4, group=group)]
+    outputs = [helper.make_tensor_value_info("y", TensorProto.FLOAT, None)]
+    if second_reader:
+        nodes.append(helper.make_node("Relu", ["u"], ["r"], name="/relu"))
+        outputs.append(helper.make_tensor_value_info("r", TensorProto.FLOAT, None))
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, cin, size, size + 2])],
+                          outputs, inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+@pytest.mark.parametrize("bias, constant", [(True, False), (False, True)])
+def test_upsampled_conv_runs_on_the_input_with_the_same_math(bias, constant):
+    from jamsdk.export.rewrite import upsampled_convs_to_subpixel
+
+    model = _upconv_graph(bias=bias, scales_as_constant=constant)
+    new, done = upsampled_convs_to_subpixel(model)
+    assert done == ["/up/conv/Conv"]
+    ops = [n.op_type for n in new.graph.node]
+    assert ops == ["Conv"] * 4 + ["Concat", "DepthToSpace"]  # no Resize, and its scales are gone too
+    assert {t.name for t in new.graph.initializer} == {f"{w}/phase{a}{b}" for w in ["W"] + (["B"] if bias else [])
+                                                       for a in "01" for b in "01"}
+    x = RNG.standard_normal((2, 4, 5, 7)).astype(np.float32)
+    want = run(model, x)
+    assert want.shape == (2, 6, 10, 14)
+    np.testing.assert_allclose(run(new, x), want, rtol=0, atol=2e-5)  # weights summed first: last bits only
+
+
+@pytest.mark.parametrize("change", [dict(mode="linear"), dict(nearest_mode="round_prefer_ceil"),
+                                    dict(scales=(1, 1, 3, 3)), dict(scales=(1, 1, 2, 1)), dict(kernel=5, pads=2),
+                                    dict(pads=0), dict(group=2), dict(second_reader=True)])
+def test_upsampling_that_is_not_a_repeat_or_a_conv_that_does_not_fit_is_left_alone(change):
+    """Bilinear or ceil-rounded upsampling, other scales, other kernels/pads/groups, the upsampled tensor read elsewhere."""
+    from jamsdk.export.rewrite import upsampled_convs_to_subpixel
+
+    new, done = upsampled_convs_to_subpixel(_upconv_graph(**change))
+    assert done == [] and "Resize" in {n.op_type for n in new.graph.node}
+
+
+# -- FP32 readers of a quantized tensor read the tensor (ONNX Runtime's U8S8 CPU graphs) -------------
+
+def _qdq_graph():
+    """x → Q/DQ → quantized Conv; the same DQ also read by an FP32 Concat; the Conv's output Q/DQ read by
+    Relu and by a second quantized Conv."""
+    f = lambda name, v: numpy_helper.from_array(np.asarray(v), name)  # noqa: E731
+    w = RNG.integers(-100, 100, (4, 2, 1, 1)).astype(np.int8)
+    inits = [f("s", np.float32(0.02)), f("z", np.uint8(128)), f("wq", w), f("ws", np.float32(0.01)),
+             f("wz", np.int8(0)), f("s2", np.float32(0.05))]
+    nodes = [helper.make_node("QuantizeLinear", ["x", "s", "z"], ["xq"], name="xq"),
+             helper.make_node("DequantizeLinear", ["xq", "s", "z"], ["xd"], name="xd"),
+             helper.make_node("DequantizeLinear", ["wq", "ws", "wz"], ["wd"], name="wd"),
+             helper.make_node("Conv", ["xd", "wd"], ["c"], name="/conv/Conv"),
+             helper.make_node("QuantizeLinear", ["c", "s2", "z"], ["cq"], name="cq"),
+             helper.make_node("DequantizeLinear", ["cq", "s2", "z"], ["cd"], name="cd"),
+             helper.make_node("Relu", ["cd"], ["r"], name="/relu"),
+             helper.make_node("DequantizeLinear", ["wq2", "ws", "wz"], ["wd2"], name="wd2"),
+             helper.make_node("Conv", ["cd", "wd2"], ["c2"], name="/conv2/Conv"),
+             helper.make_node("Concat", ["r", "xd", "c2"], ["y"], name="/concat", axis=1)]
+    inits.append(f("wq2", RNG.integers(-100, 100, (2, 4, 1, 1)).astype(np.int8)))
+    g = helper.make_graph(nodes, "g", [helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 2, 4, 4])],
+                          [helper.make_tensor_value_info("y", TensorProto.FLOAT, [1, 8, 4, 4])], inits)
+    return helper.make_model(g, opset_imports=[helper.make_opsetid("", 17)])
+
+
+def test_float_readers_of_a_quantized_tensor_read_the_tensor():
+    from jamsdk.export.rewrite import float_readers_skip_qdq
+
+    model = _qdq_graph()
+    new, count = float_readers_skip_qdq(model)
+    nodes = {n.name: n for n in new.graph.node}
+    assert count == 1 and list(nodes["/concat"].input) == ["r", "x", "c2"]  # the FP32 reader takes the FP32 tensor
+    assert list(nodes["/conv/Conv"].input)[0] == "xd"  # the quantized conv still reads the pair
+    # the neighbour: a quantized conv's output pair read by an FP32 Relu and a quantized conv stays
+    assert list(nodes["/relu"].input) == ["cd"] and list(nodes["/conv2/Conv"].input)[0] == "cd"
+    assert [n.input for n in model.graph.node if n.name == "/concat"][0] == ["r", "xd", "c2"]  # input untouched
+    x = RNG.random((1, 2, 4, 4), np.float32)
+    got, before = run(new, x), run(model, x)
+    np.testing.assert_array_equal(got[:, 4:6], x)  # exact: no rounding on the FP32 path
+    assert np.abs(before[:, 4:6] - x).max() > 1e-3  # (before: the rounded copy)
+    np.testing.assert_array_equal(got[:, :4], before[:, :4])  # the quantized paths as before
+    np.testing.assert_array_equal(got[:, 6:], before[:, 6:])
+
+
+def test_cpu_u8s8_graphs_read_fp32_where_no_quantized_conv_reads(int8_dir):
+    """In the U8S8 graphs no FP32 op reads a rounded copy of a tensor that is not a quantized conv's
+    output, and ONNX Runtime still fuses every quantized convolution into a QLinearConv."""
+    import os
+    import tempfile
+
+    from jamsdk.config import CONFIG_DIR
+    from jamsdk.export.calibration import StageChain, load_calibration
+    from jamsdk.export.int8 import conv_counts, quantize_stage
+
+    out, _ = int8_dir
+    m = load_manifest(out)
+    clip = load_calibration(CONFIG_DIR.parent / "assets" / "example_driving.mp4", m.image_size, 2)
+    files = {n: m.stage_file(n) for n in ("region_predictor", "generator_encoder", "dense_motion", "generator")}
+    record: dict = {}
+    StageChain(files, 1).animate(clip.source, clip.calibration, record)
+    for stage in ("region_predictor", "dense_motion", "generator"):
+        proto = quantize_stage(files[stage], stage, record[stage], "u8s8")
+        nodes = proto.graph.node
+        producer = {o: n for n in nodes for o in n.output}
+        dequantized = {n.output[0] for n in nodes if n.op_type == "DequantizeLinear"}
+        conv_out = {n.output[0] for n in nodes if n.op_type == "Conv" and n.input[1] in dequantized}
+        rounded_inputs = {n.output[0] for n in nodes if n.op_type == "DequantizeLinear"
+                          and producer.get(n.input[0]) is not None and producer[n.input[0]].op_type == "QuantizeLinear"
+                          and producer[n.input[0]].input[0] not in conv_out}
+        fp32_readers = [n.name for n in nodes for name in n.input if name in rounded_inputs
+                        and not (n.op_type == "Conv" and n.input[1] in dequantized)]
+        assert fp32_readers == [], (stage, fp32_readers[:3])
+        quantized, _ = conv_counts(proto)
+        opts = ort.SessionOptions()
+        with tempfile.TemporaryDirectory() as tmp:
+            opts.optimized_model_filepath = os.path.join(tmp, "opt.onnx")
+            ort.InferenceSession(proto.SerializeToString(), opts, providers=["CPUExecutionProvider"])
+            fused = sum(n.op_type == "QLinearConv" for n in onnx.load(opts.optimized_model_filepath).graph.node)
+        assert quantized > 3 and fused == quantized, (stage, fused, quantized)

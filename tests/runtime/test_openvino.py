@@ -281,3 +281,39 @@ def test_this_test_process_never_loaded_openvino_telemetry(tiny_jam):
     with jamsdk.Animator(model_dir, backend="openvino", mode="standard"):
         pass
     assert "openvino" in sys.modules and "openvino_telemetry" not in sys.modules
+
+
+def test_throughput_mode_runs_rows_as_requests_with_the_same_frames(tiny_batched_int8):
+    """openvino_hint="throughput": a size-4 call runs the batch-1 graph as 4 requests; the frames are
+    those of the batched graph (the same quantized maths, row by row)."""
+    pictures = [RNG.integers(0, 256, (64, 64, 3), dtype=np.uint8) for _ in range(5)]
+    out = {}
+    for hint in ("latency", "throughput"):
+        with StreamBatch(tiny_batched_int8, backend="openvino", precision="int8", mode="standard", threads=1,
+                         openvino_hint=hint) as sb:
+            big = sb._backends[("generator", 4)]
+            m = sb.manifest
+            if hint == "throughput":
+                assert big.rows == 4 and big.path == m.stage_file("generator", "int8", 1, openvino=True)
+                compiled = big._queue[0].get_compiled_model()
+                assert str(compiled.get_property("PERFORMANCE_HINT")) == "THROUGHPUT"
+                assert sb._backends[("generator", 1)].rows == 1  # a one-row call is one plain request
+            else:
+                assert big.rows == 1 and big.path == m.stage_file("generator", "int8", 4, openvino=True)
+            ids = [sb.add_stream(p) for p in pictures]
+            out[hint] = [sb.run({sid: FRAMES[t] for sid in ids}) for t in range(2)]
+    for t in range(2):
+        for sid, frame in out["latency"][t].items():
+            assert np.abs(out["throughput"][t][sid].astype(int) - frame.astype(int)).max() <= 2
+    first = list(out["throughput"][0].values())
+    assert np.abs(first[0].astype(int) - first[1].astype(int)).max() > 2  # rows differ: order matters
+
+
+def test_unknown_hint_is_refused(tiny_batched):
+    from jamsdk.manifest import load_manifest
+    from jamsdk.runtime.backends.base import manifest_stage
+
+    m = load_manifest(tiny_batched)
+    stage, _ = manifest_stage(m, "generator", {"batch": 2})
+    with pytest.raises(InputError, match=r"openvino hint: expected one of \('latency', 'throughput'\), got 'fast'"):
+        ovb.OpenVINOBackend(stage, m.stage_file("generator"), hint="fast")

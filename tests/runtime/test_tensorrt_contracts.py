@@ -178,6 +178,27 @@ def test_int8_build_with_batched_graphs(fake_builder, tiny_batched, tmp_path):
     assert any("batched engines (b2, b4): fp32" in line for line in lines)
 
 
+def test_int8_build_uses_the_batched_int8_graphs(fake_builder, tiny_batched_int8, tmp_path):
+    """An INT8 export with batched Q/DQ graphs: every batch size's engine is INT8, built from them."""
+    import shutil
+
+    from jamsdk.manifest import load_manifest
+    from jamsdk.runtime.onnx2engine import build_engines
+
+    folder = tmp_path / "model"
+    shutil.copytree(tiny_batched_int8, folder)
+    lines = []
+    build_engines(folder, precision="int8", timing_cache=tmp_path / "t.cache", log=lines.append)
+    man = load_manifest(folder)
+    built = [c[0] for c in fake_builder.builds]
+    for b in (2, 4):
+        assert man.stage_file("generator", "int8", b).name in built  # the batched Q/DQ graph
+        assert f"generator.b{b}.onnx" not in built
+    assert json.loads((folder / "manifest.json").read_text())["engines"]["batched_precision"] == "int8"
+    assert man.engines.batched_b1 == {}  # one precision already: no extra batch-1 engines
+    assert not any("batched export has no INT8" in line for line in lines)
+
+
 # the GPU self-check (benchmarks/gpu_check_pipeline.py): device strings, TF32 off, graph launches ---
 
 @pytest.fixture()

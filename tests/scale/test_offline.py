@@ -59,6 +59,7 @@ def test_job_with_two_actors_then_resume(job, tiny_batched, ray_local):
     # each actor encodes each picture at most once; every other row reuses the cached encoding
     assert sum(not r["source_cached"] for r in done) <= 2 * 3
     assert any(line.startswith("[") and "row 1:" in line for line in lines)
+    assert summary.runtimes == ["onnxruntime fp32"] and summary.to_dict()["runtimes"] == summary.runtimes
 
     # re-run: finished rows are skipped, only the failed ones are tried again
     again = run_job(job / "jobs.jsonl", out_dir, tiny_batched, actors=2, threads=1, backend="onnxruntime")
@@ -71,6 +72,24 @@ def test_job_with_two_actors_then_resume(job, tiny_batched, ray_local):
     assert (redo.done, redo.skipped, redo.failed) == (ROWS - 2, 0, 2)
     assert read_frames(out_dir / "out" / "row1.mp4").shape == (4, 64, 64, 3)
     assert not list(out_dir.rglob(".*tmp*"))
+
+
+def test_default_job_runs_int8_where_the_export_passed_it(job, tiny_batched_int8, ray_local):
+    """`jamsdk batch` with its defaults (backend and precision auto) on an INT8 folder: INT8, OpenVINO first."""
+    import importlib.util
+    import io
+
+    from jamsdk.scale.offline import print_summary, run_job
+
+    rows = job / "two.jsonl"
+    rows.write_text("".join(json.dumps({"source": f"pic{i}.png", "driving": "clip0.mp4", "out": f"int8/{i}.mp4"}) + "\n"
+                            for i in range(2)))
+    summary = run_job(rows, job / "outs-int8", tiny_batched_int8, actors=1, threads=1, precision="auto")
+    backend = "openvino" if importlib.util.find_spec("openvino") else "onnxruntime"
+    assert summary.done == 2 and summary.runtimes == [f"{backend} int8"]
+    text = io.StringIO()
+    print_summary(summary, file=text)
+    assert f"; {backend} int8)" in text.getvalue()
 
 
 def test_cli_errors_before_any_work(tmp_path, capsys):

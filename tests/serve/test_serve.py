@@ -55,6 +55,7 @@ def test_concurrent_streams_equal_animator_and_bad_frame_is_local(service, tiny_
     from jamsdk.serve.client import StreamClient
 
     before = health(service)
+    assert (before["backend"], before["precision"]) == ("onnxruntime", "fp32")  # what the replica runs
     results, errors = {}, {}
     barrier = threading.Barrier(STREAMS, timeout=60)
 
