@@ -200,11 +200,18 @@ class ReconstructionObjective(nn.Module):
         # (rank, world) under DDP: the sampler gives rank r the global batch's items r, r + world, …
         self.shard = (0, 1)
 
-    def forward(self, source: torch.Tensor, driving: torch.Tensor) -> dict[str, torch.Tensor]:
+    def forward(self, source: torch.Tensor, driving: torch.Tensor,
+                animation: dict[str, torch.Tensor] | None = None) -> dict[str, torch.Tensor]:
         lw = self.cfg.loss
-        out = self.model(source, driving)
+        if animation is None:
+            out = self.model(source, driving)
+        else:
+            out, animated = self._with_animation_pairs(source, driving, animation)
         pred = out["prediction"].float()
         losses = {"perceptual": self.perceptual(pred, driving)}
+        if animation is not None:
+            # The same kind of loss as the self-supervised pairs', against the rendered truth.
+            losses["animation"] = self.cfg.animation_pairs.weight * self.perceptual(animated, animation["truth"])
         if self.pixel_weight:
             losses["pixel"] = self.pixel_weight * (pred - driving).abs().mean()
         if lw.equivariance_shift or lw.equivariance_affine:
@@ -219,6 +226,35 @@ class ReconstructionObjective(nn.Module):
             if lw.equivariance_affine:
                 losses["equivariance_affine"] = lw.equivariance_affine * errs["affine"]
         return losses
+
+    def _with_animation_pairs(self, source: torch.Tensor, driving: torch.Tensor,
+                              animation: dict[str, torch.Tensor]) -> tuple[dict[str, torch.Tensor], torch.Tensor]:
+        """The reconstruction forward plus relative-mode animation of the training animation pairs
+        (:mod:`jamsdk.train.animation_pairs`), in one batch through each network so BatchNorm sees both.
+
+        Returns the reconstruction outputs (as ``JamModel.forward``) and the animated pictures.
+        """
+        from jamsdk.model.jam import movement_scale_torch
+
+        model = self.model
+        for name in ("source", "driving"):
+            model.check_image(animation[name], f"animation pairs {name}")
+        n, m = source.shape[0], animation["source"].shape[0]
+        images = torch.cat([source, driving, animation["source"], animation["driving_initial"], animation["driving"]])
+        regions = model.region_predictor(images)
+        cut = [n, n, m, m, m]
+        src, drv, a_src, a_initial, a_drv = [dict(zip(regions, vals)) for vals in
+                                             zip(*(regions[k].split(cut) for k in regions))]
+        # The run-time rule (convex hulls of the centres), constant per pair: no gradient through it.
+        scale = movement_scale_torch(a_src["shift"].detach(), a_initial["shift"].detach())
+        moved = model.transfer_params(a_src, a_drv, a_initial, "relative", scale)
+        keys = ("shift", "covar", "affine")
+        both_src = {k: torch.cat([src[k], a_src[k]]) for k in keys}
+        both_drv = {k: torch.cat([drv[k], moved[k]]) for k in keys}
+        out = model.animate_frame(torch.cat([source, animation["source"]]), both_src, both_drv)
+        pred = out["prediction"]
+        out = {**{k: v[:n] for k, v in out.items()}, "source_regions": src, "driving_regions": drv}
+        return out, pred[n:].float()
 
 
 class AvdObjective(nn.Module):

@@ -191,16 +191,23 @@ class PartTruth:
         # What a group that did not move scores (NaN where the source does not show it: one figure size).
         self.still = np.nan_to_num(np.linalg.norm(src - self.centroids, axis=-1), nan=self.groups.figure_size)
 
-    def error(self, output: np.ndarray) -> dict[str, float]:
-        """``{"px": mean error in pixels, "frac": the same / figure size, "lost": share of the (frame,
-        group) scores where the output had lost the group}``; per frame over the groups visible in the
-        truth, then over frames."""
+    def frame_errors(self, output: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+        """Per-frame part error in pixels (T,) (NaN where no group is visible in the truth) and the
+        (T, G) mask of the scores where the output had lost the group."""
         cents, counts = group_centroids(output, self.background, self.groups)
         if cents.shape != self.centroids.shape:
             raise InputError(f"output: expected {len(self.centroids)} frames like the truth, got {len(cents)}")
         lost = self.visible & (counts < np.maximum(LOST_SHARE * self.counts, 1))
         err = np.where(lost, self.still, np.linalg.norm(cents - self.centroids, axis=-1))
-        px = float(np.mean([e[v].mean() for e, v in zip(err, self.visible) if v.any()]))
+        per_frame = np.array([e[v].mean() if v.any() else np.nan for e, v in zip(err, self.visible)])
+        return per_frame, lost
+
+    def error(self, output: np.ndarray) -> dict[str, float]:
+        """``{"px": mean error in pixels, "frac": the same / figure size, "lost": share of the (frame,
+        group) scores where the output had lost the group}``; per frame over the groups visible in the
+        truth, then over frames."""
+        per_frame, lost = self.frame_errors(output)
+        px = float(np.nanmean(per_frame))
         return {"px": px, "frac": px / self.groups.figure_size,
                 "lost": float(lost.sum() / self.visible.sum())}
 

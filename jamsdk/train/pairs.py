@@ -68,34 +68,62 @@ def relative_pose(a0: Pose, b0: Pose, b: Pose, size_ratio: float) -> Pose:
                 rot=a0.rot + (b.rot - b0.rot), scale=a0.scale * (b.scale / b0.scale))
 
 
-def render_pair(rng: np.random.Generator, frames: int, size: int) -> dict[str, np.ndarray]:
-    """One pair: ``source`` (S, S, 3), ``driving``, ``relative``, ``standard`` (T, S, S, 3), uint8 RGB,
-    with the truth of the motion metric: ``background`` (S, S, 3), A's background, and the part labels
-    ``source_labels`` (S, S), ``relative_labels`` and ``standard_labels`` (T, S, S), uint8."""
+@dataclass(frozen=True)
+class PairScene:
+    """The two figures of a pair and where their motions start: A (the source) and B (the driver)."""
+
+    fig_a: Figure
+    bg_a: np.ndarray
+    fig_b: Figure
+    bg_b: np.ndarray
+    t_a: float
+    t_b: float
+
+    @property
+    def ratio(self) -> float:
+        """A's on-screen size over B's at their first frames: the relative truth's movement scale."""
+        return self.fig_a.size_at(self.fig_a.pose(self.t_a)) / self.fig_b.size_at(self.fig_b.pose(self.t_b))
+
+    def relative_pose_at(self, i: float) -> Pose:
+        """The relative truth's pose ``i`` frames into B's clip."""
+        return relative_pose(self.fig_a.pose(self.t_a), self.fig_b.pose(self.t_b), self.fig_b.pose(self.t_b + i),
+                             self.ratio)
+
+
+def pair_scene(rng: np.random.Generator, size: int) -> PairScene:
+    """Draw a pair's figures, backgrounds and start times from ``rng`` (the held-out pairs and the
+    training animation pairs of :mod:`jamsdk.train.animation_pairs` both start here)."""
     fig_b = Figure(rng, size)
     bg_b = background(rng, size, fig_b.bg_hue)
     fig_a = Figure(rng, size, like=fig_b)
     bg_a = background(rng, size, fig_a.bg_hue)
     t_b, t_a = rng.uniform(0, 200), rng.uniform(0, 200)
+    return PairScene(fig_a, bg_a, fig_b, bg_b, t_a, t_b)
 
-    def draw(fig: Figure, bg: np.ndarray, pose: Pose) -> tuple[np.ndarray, np.ndarray]:
-        canvas = Canvas(bg, labels=True)  # the labels are drawn apart: the picture is the same
-        fig.draw_pose(canvas, pose)
-        return canvas.image, canvas.labels
 
-    a0, b0 = fig_a.pose(t_a), fig_b.pose(t_b)
-    ratio = fig_a.size_at(a0) / fig_b.size_at(b0)
-    out = {"background": bg_a}
-    out["source"], out["source_labels"] = draw(fig_a, bg_a, a0)
+def draw_figure(fig: Figure, bg: np.ndarray, pose: Pose) -> tuple[np.ndarray, np.ndarray]:
+    """``fig`` in ``pose`` over ``bg``: the (S, S, 3) uint8 picture and its (S, S) part labels."""
+    canvas = Canvas(bg, labels=True)  # the labels are drawn apart: the picture is the same
+    fig.draw_pose(canvas, pose)
+    return canvas.image, canvas.labels
+
+
+def render_pair(rng: np.random.Generator, frames: int, size: int) -> dict[str, np.ndarray]:
+    """One pair: ``source`` (S, S, 3), ``driving``, ``relative``, ``standard`` (T, S, S, 3), uint8 RGB,
+    with the truth of the motion metric: ``background`` (S, S, 3), A's background, and the part labels
+    ``source_labels`` (S, S), ``relative_labels`` and ``standard_labels`` (T, S, S), uint8."""
+    sc = pair_scene(rng, size)
+    out = {"background": sc.bg_a}
+    out["source"], out["source_labels"] = draw_figure(sc.fig_a, sc.bg_a, sc.fig_a.pose(sc.t_a))
     for key in ("driving", *GT_MODES):
         out[key] = np.empty((frames, size, size, 3), np.uint8)
     for key in GT_MODES:
         out[f"{key}_labels"] = np.empty((frames, size, size), np.uint8)
     for i in range(frames):
-        b = fig_b.pose(t_b + i)
-        out["driving"][i] = draw(fig_b, bg_b, b)[0]
-        out["relative"][i], out["relative_labels"][i] = draw(fig_a, bg_a, relative_pose(a0, b0, b, ratio))
-        out["standard"][i], out["standard_labels"][i] = draw(fig_a, bg_a, b)
+        b = sc.fig_b.pose(sc.t_b + i)
+        out["driving"][i] = draw_figure(sc.fig_b, sc.bg_b, b)[0]
+        out["relative"][i], out["relative_labels"][i] = draw_figure(sc.fig_a, sc.bg_a, sc.relative_pose_at(i))
+        out["standard"][i], out["standard_labels"][i] = draw_figure(sc.fig_a, sc.bg_a, b)
     return out
 
 

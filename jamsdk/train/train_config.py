@@ -62,6 +62,19 @@ class EquivarianceConfig:
 
 
 @dataclass(frozen=True)
+class AnimationPairsConfig:
+    """Supervised cross-identity relative-mode pairs added to each stage-1 step
+    (:mod:`jamsdk.train.animation_pairs`; synthetic figures only, a departure from MRAA's recipe)."""
+
+    # Pairs per step (0: off, MRAA's self-supervised recipe alone).
+    batch: int = 0
+    # Weight of their reconstruction loss (same kind as the self-supervised pairs').
+    weight: float = 1.0
+    # The driving frame is up to this many frames after the driver's first.
+    max_offset: int = 31
+
+
+@dataclass(frozen=True)
 class AvdTrainConfig:
     """Stage 2: only the AVD network trains, from a stage-1 checkpoint."""
 
@@ -105,6 +118,7 @@ class TrainConfig:
     seed: int = 0
     # Mixed precision (torch.autocast + GradScaler); only ever used on CUDA.
     amp: bool = True
+    animation_pairs: AnimationPairsConfig = field(default_factory=AnimationPairsConfig)
     avd: AvdTrainConfig = field(default_factory=AvdTrainConfig)
 
     def __post_init__(self) -> None:
@@ -151,6 +165,9 @@ def _check(cfg: TrainConfig) -> None:
         bad("num_workers", f"expected ≥ 0, got {cfg.num_workers}")
     if cfg.frame_shape is not None and (len(cfg.frame_shape) not in (2, 3) or min(cfg.frame_shape) < 1):
         bad("frame_shape", f"expected [H, W] (or [H, W, 3]) or null, got {list(cfg.frame_shape)}")
+    ap = cfg.animation_pairs
+    if ap.batch < 0 or ap.max_offset < 0 or ap.weight < 0:
+        bad("animation_pairs", f"batch, weight and max_offset must be ≥ 0, got {ap.batch}, {ap.weight}, {ap.max_offset}")
     if not 0 <= cfg.avd.random_scale < 1:
         bad("avd.random_scale", f"expected a value in [0, 1), got {cfg.avd.random_scale}")
     if cfg.avd.lambda_shift < 0 or cfg.avd.lambda_affine < 0:

@@ -171,6 +171,9 @@ class Trainer:
         # The same on every process: each draws the global batch's warps and keeps its rows.
         self.transform_gen = torch.Generator().manual_seed(train_cfg.seed)
 
+        if stage == 1 and train_cfg.animation_pairs.batch and model_cfg.bg_motion.bg_type != "zero":
+            raise ConfigError(f"train.animation_pairs needs model.bg_motion.bg_type: zero, got "
+                              f"{model_cfg.bg_motion.bg_type!r} (the pairs' truth has no background motion)")
         self.model = build_model(model_cfg)
         self.init_meta: dict[str, Any] = {}
         if init is not None:
@@ -207,6 +210,7 @@ class Trainer:
         if self.resumed:
             self._restore(resume_data)
         self.last_losses: dict[str, float] = {}
+        self._animation_pairs: Any = None
 
     # -- setup ------------------------------------------------------------------------------
 
@@ -405,13 +409,33 @@ class Trainer:
 
     # -- the loop -------------------------------------------------------------------------------
 
-    def train_step(self, source: torch.Tensor, driving: torch.Tensor) -> dict[str, float]:
-        """One optimizer step on a batch; returns the (weighted) losses and their ``total``."""
+    def animation_batch(self) -> dict[str, torch.Tensor] | None:
+        """This step's training animation pairs (stage 1 with ``train.animation_pairs.batch``), else None.
+
+        A function of the step number, so a resumed run gets the same pairs.
+        """
+        ap = self.cfg.animation_pairs
+        if self.stage != 1 or not ap.batch:
+            return None
+        if self._animation_pairs is None:
+            from jamsdk.train.animation_pairs import AnimationPairs
+
+            self._animation_pairs = AnimationPairs(self.model_cfg.image_size, self.cfg.seed, ap.max_offset)
+        if ap.batch % self.dist.world:
+            raise ConfigError(f"train.animation_pairs.batch {ap.batch} is not divisible by the {self.dist.world} "
+                              "processes")
+        arrays = self._animation_pairs.batch(self.step, ap.batch, slice(self.dist.rank, None, self.dist.world))
+        return {k: torch.from_numpy(v).to(self.device) for k, v in arrays.items() if k != "offset"}
+
+    def train_step(self, source: torch.Tensor, driving: torch.Tensor,
+                   animation: dict[str, torch.Tensor] | None = None) -> dict[str, float]:
+        """One optimizer step on a batch (and, when given, the step's training animation pairs);
+        returns the (weighted) losses and their ``total``."""
         self._set_modes()
         source = source.to(self.device, non_blocking=True)
         driving = driving.to(self.device, non_blocking=True)
         with torch.autocast(device_type=self.device.type, dtype=torch.float16, enabled=self.amp):
-            losses = self.wrapped(source, driving)
+            losses = self.wrapped(source, driving) if animation is None else self.wrapped(source, driving, animation)
         total = sum(losses.values())
         values = {k: float(v.detach()) for k, v in losses.items()}
         values["total"] = float(total.detach())
@@ -465,7 +489,7 @@ class Trainer:
                     self.dataset.set_epoch(self.epoch)
                     self.sampler.set_position(self.epoch, self.batch_in_epoch * self.local_batch)
                     for batch in self.loader:
-                        values = self.train_step(batch["source"], batch["driving"])
+                        values = self.train_step(batch["source"], batch["driving"], self.animation_batch())
                         self.last_losses = values
                         self.batch_in_epoch += 1
                         if self.batch_in_epoch >= self.steps_per_epoch:

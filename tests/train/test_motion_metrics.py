@@ -102,3 +102,19 @@ def test_flow_error_inputs():
     truth = _truth(PAIRS[0], "relative")
     with pytest.raises(InputError, match="frames like the truth"):
         truth.error(clip[:2])
+
+
+def test_frame_errors_are_the_per_frame_parts_of_the_error():
+    """Per-frame errors (the relative diagnostics' curves) average to the error, start at 0 for the still
+    picture in relative mode (frame 0 is the source) and say which frame a shift was made in."""
+    p = PAIRS[2]
+    truth = _truth(p, "relative")
+    still = np.broadcast_to(p["source"], p["relative"].shape)
+    per_frame, lost = truth.frame_errors(still)
+    assert per_frame.shape == (8,) and lost.shape == truth.visible.shape
+    assert np.nanmean(per_frame) == pytest.approx(truth.error(still)["px"])
+    assert per_frame[0] < 0.3 < per_frame[-1]
+    late = p["relative"].copy()
+    late[5] = _shift(p["relative"][5:6], 4, 0)[0]
+    errs = truth.frame_errors(late)[0]
+    assert errs[5] == pytest.approx(4, abs=0.6) and np.all(np.delete(errs, 5) < 0.3)
