@@ -41,7 +41,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--variants", default="onnxruntime:fp32",
                    help="BACKEND:PRECISION contenders, comma-separated; auto:auto = jamsdk batch's defaults "
                         "(default onnxruntime:fp32)")
-    p.add_argument("--sizes", default="4", help="frames per stage call (max_batch), comma-separated (default 4)")
+    p.add_argument("--sizes", default="4",
+                   help="frames per stage call (max_batch), comma-separated; auto = each actor's timed choice, "
+                        "jamsdk batch's default (default 4)")
     p.add_argument("--threads", type=int, default=2, help="ONNX Runtime / OpenVINO threads in the actor (default 2)")
     p.add_argument("--repeats", type=int, default=1, help="passes over all contenders (default 1)")
     p.add_argument("--json", metavar="OUT")
@@ -51,7 +53,11 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     args.variants = [tuple(v.split(":", 1)) for v in args.variants.split(",") if v]
     if any(len(v) != 2 for v in args.variants):
         p.error("--variants: expected BACKEND:PRECISION pairs such as openvino:int8")
-    args.sizes = sorted({int(s) for s in args.sizes.split(",") if s})
+    given = {s.strip() for s in args.sizes.split(",") if s.strip()}
+    try:
+        args.sizes = sorted(int(s) for s in given - {"auto"}) + (["auto"] if "auto" in given else [])
+    except ValueError:
+        p.error(f"--sizes: expected whole numbers or auto, got {args.sizes!r}")
     return args
 
 
@@ -82,6 +88,10 @@ def make_job(work: Path, rows: int, frames: int, model: str | None) -> tuple[Pat
     return folder, work / "jobs.jsonl"
 
 
+def _max_batch(b: int | str) -> int | None:
+    return None if b == "auto" else b  # run_job's default: StreamBatch(max_batch="auto") in each actor
+
+
 def run(args: argparse.Namespace) -> dict:
     from jamsdk.scale.connect import connect
     from jamsdk.scale.offline import run_job
@@ -97,7 +107,7 @@ def run(args: argparse.Namespace) -> dict:
         try:
             for n, (backend, precision) in enumerate(args.variants):  # warm-up: cold imports, OpenVINO's cache
                 run_job(jobs, work / f"warmup{n}", model, actors=1, threads=args.threads, backend=backend,
-                        precision=precision, max_batch=args.sizes[0], cpus_per_actor=2)
+                        precision=precision, max_batch=_max_batch(args.sizes[0]), cpus_per_actor=2)
             order = []
             for r in range(args.repeats):
                 order += keys if r % 2 == 0 else keys[::-1]
@@ -105,7 +115,7 @@ def run(args: argparse.Namespace) -> dict:
                 (backend, precision), b = key
                 t0 = time.perf_counter()
                 summary = run_job(jobs, work / f"out{k}", model, actors=1, threads=args.threads, backend=backend,
-                                  precision=precision, max_batch=b, cpus_per_actor=2)
+                                  precision=precision, max_batch=_max_batch(b), cpus_per_actor=2)
                 wall = time.perf_counter() - t0
                 if summary.failed:
                     raise SystemExit(f"{label[key]}: {summary.failed} rows failed: {summary.results}")
@@ -118,7 +128,9 @@ def run(args: argparse.Namespace) -> dict:
         finally:
             ray.shutdown()
     table = []
-    today = label[keys[-1]] if len(args.variants) == 1 else label[(args.variants[0], args.sizes[-1])]
+    # today's default before #32: the first variant at the largest size
+    fixed = [b for b in args.sizes if b != "auto"] or args.sizes
+    today = label[(args.variants[0], fixed[-1])]
     today_fps = statistics.median(r["frames_per_s"] for r in runs if r["key"] == today)
     for key in keys:
         mine = [r for r in runs if r["key"] == label[key]]

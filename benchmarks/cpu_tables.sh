@@ -3,6 +3,7 @@
 # command, on a quiet machine (each script interleaves its rows; absolute times are only worth
 # reading at low load; the load average is written beside every table):
 #   bash benchmarks/cpu_tables.sh OUT_DIR            # ~75 min on 2 idle cores
+# the proof first (compare, batch, batch_job, serve, the per-op profile), then the rest;
 # writes OUT_DIR/{compare,cpu_backends,fp32_rewrite,int8,batch,batch_job,serve,ov_profile}.{json,md}
 # (+ compare.png), OUT_DIR/loadavg.txt, and the jam-256 folders they share (OUT_DIR/jam256: this
 # jamsdk, INT8 + batched 4 and 8; OUT_DIR/jam256-before: the same weights exported by jamsdk at
@@ -26,13 +27,6 @@ fi
 python benchmarks/compare.py --rounds 8 --model "$jam256" --json "$out/compare.json" \
   --markdown "$out/compare.md" --png "$out/compare.png"
 note "after compare.py"
-python benchmarks/cpu_backends.py --model "$jam256" --rounds 8 --pinning --json "$out/cpu_backends.json" \
-  --markdown "$out/cpu_backends.md"
-note "after cpu_backends.py"
-python benchmarks/fp32_rewrite.py --rounds 16 --json "$out/fp32_rewrite.json" --markdown "$out/fp32_rewrite.md"
-note "after fp32_rewrite.py"
-python benchmarks/int8.py --rounds 6 --frames 4 --json "$out/int8.json" --markdown "$out/int8.md"
-note "after int8.py"
 python benchmarks/batch.py --model "$jam256" --sizes 1,4,8 --rounds 5 --steps 4 \
   --variants onnxruntime:fp32,openvino:fp32,openvino:int8,openvino-throughput:int8 \
   --json "$out/batch.json" --markdown "$out/batch.md"
@@ -70,3 +64,11 @@ fi
 python benchmarks/ov_profile.py --model "$jam256" --before "$before" --runs 8 \
   --json "$out/ov_profile.json" --markdown "$out/ov_profile.md"
 note "after ov_profile.py"
+# the tables behind the single-stream rows (backends, rewrites, INT8 per stage) come last
+python benchmarks/cpu_backends.py --model "$jam256" --rounds 8 --pinning --json "$out/cpu_backends.json" \
+  --markdown "$out/cpu_backends.md"
+note "after cpu_backends.py"
+python benchmarks/fp32_rewrite.py --rounds 16 --json "$out/fp32_rewrite.json" --markdown "$out/fp32_rewrite.md"
+note "after fp32_rewrite.py"
+python benchmarks/int8.py --rounds 6 --frames 4 --json "$out/int8.json" --markdown "$out/int8.md"
+note "after int8.py"

@@ -79,7 +79,11 @@ class StreamBatch:
             folder's INT8 graphs passed the export's held-out gate on the backend (with ``backend="auto"``
             OpenVINO first), else FP32 (:func:`~jamsdk.runtime.backends.resolve_long_running`; the
             chosen one is :attr:`precision`).
-        max_batch: the largest number of streams per stage call (default: the largest exported).
+        max_batch: the largest number of streams per stage call (default: the largest exported), or
+            ``"auto"``: the sizes up to the one with the least time per frame on this machine, timed
+            once when the StreamBatch opens (:meth:`tune_max_batch`; a few seconds on a CPU). Long
+            jobs and services use it: on a 2-core CPU one frame per call is the fastest (batched
+            tensors of 256² activations leave the caches), on a GPU the largest size usually is.
         stats_window: samples kept per key for :meth:`stats`.
         openvino_hint: on OpenVINO, ``latency`` (default: the B rows of a call as one batched tensor,
             every core on each layer) or ``throughput`` (the batch-1 graph, the rows as parallel
@@ -97,13 +101,16 @@ class StreamBatch:
     def __init__(self, model_dir: str | os.PathLike[str], backend: str = "auto", mode: str = "relative", *,
                  precision: str = "fp32", providers: str | Sequence[str] | None = None, threads: int | None = None,
                  cuda_graph: bool = False, bgr: bool = False, output_size: str | int = "model",
-                 use_bg_motion: bool = False, verify_hashes: bool = True, max_batch: int | None = None,
+                 use_bg_motion: bool = False, verify_hashes: bool = True, max_batch: int | str | None = None,
                  stats_window: int = 10_000, openvino_hint: str = "latency"):
         self._backends: dict[tuple[str, int], Backend] = {}
         if precision not in PRECISIONS:
             raise InputError(f"precision: expected one of {PRECISIONS}, got {precision!r}")
-        if max_batch is not None and (isinstance(max_batch, bool) or not isinstance(max_batch, int) or max_batch < 1):
-            raise InputError(f"max_batch: expected a whole number ≥ 1, got {max_batch!r}")
+        tune = max_batch == "auto"
+        if tune:
+            max_batch = None
+        elif max_batch is not None and (isinstance(max_batch, bool) or not isinstance(max_batch, int) or max_batch < 1):
+            raise InputError(f"max_batch: expected a whole number ≥ 1 or 'auto', got {max_batch!r}")
         self.output_size = check_output_size(output_size)
         self.bgr = bool(bgr)
         if model_dir == DEMO_SPEC:
@@ -157,6 +164,15 @@ class StreamBatch:
         self._ids = itertools.count()
         self._stats = LatencyStats(stats_window)
         self._identity_bg = np.eye(3, dtype=np.float32)[None]
+        #: seconds per frame at each batch size, as :meth:`tune_max_batch` timed them (``max_batch="auto"``)
+        self.tuning: dict[int, float] = {}
+        if tune:
+            try:
+                self.tune_max_batch()
+            except BaseException:
+                self.close()
+                raise
+            self._stats = LatencyStats(stats_window)  # the timing runs are not the caller's frames
 
     # -- streams ---------------------------------------------------------------------------------
 
@@ -279,6 +295,44 @@ class StreamBatch:
                 chunk, sides = [], []
         if chunk:
             yield from (to_image(p, s, self.bgr) for p, s in zip(self._advance([(st, x) for x in chunk]), sides))
+
+    def tune_max_batch(self, rounds: int = 3) -> dict[int, float]:
+        """Keep the batch sizes up to the one with the least time per frame, timed here and now.
+
+        Each round runs one call at every size, in turn (so a busy moment hits every size alike),
+        on streams of a fixed synthetic picture that are removed afterwards; the first call of each
+        size is a warm-up. The verdict is the median per size. Costs ``(rounds + 1) × sum(sizes)``
+        frames. Returns (and keeps in :attr:`tuning`) batch size → seconds per frame.
+        """
+        import time
+
+        sizes = self.batch_sizes
+        if len(sizes) == 1:
+            self.tuning = {}
+            return {}
+        rng = np.random.default_rng(0)
+        s = self.image_size
+        ramp = np.linspace(0.0, 1.0, s, dtype=np.float32)
+        picture = (0.5 * ramp[None, :, None] + 0.3 * ramp[:, None, None]
+                   + 0.2 * rng.random((s, s, 3), dtype=np.float32))[None].transpose(0, 3, 1, 2)
+        source = self.encode_tensor(np.ascontiguousarray(picture))
+        frames = [np.ascontiguousarray(np.roll(picture, i, axis=3)) for i in range(max(sizes))]
+        times: dict[int, list[float]] = {b: [] for b in sizes}
+        ids = [self.add_stream(source) for _ in range(max(sizes))]
+        try:
+            for r in range(rounds + 1):
+                for b in sizes:
+                    start = time.perf_counter()
+                    self.run_tensors({sid: frames[i] for i, sid in enumerate(ids[:b])})
+                    if r:  # round 0 warms every size up
+                        times[b].append((time.perf_counter() - start) / b)
+        finally:
+            for sid in ids:
+                self.remove_stream(sid)
+        self.tuning = {b: float(np.median(t)) for b, t in times.items()}
+        best = min(self.tuning, key=self.tuning.__getitem__)
+        self.batch_sizes = tuple(b for b in sizes if b <= best)
+        return dict(self.tuning)
 
     def stats(self) -> dict[str, dict[str, float]]:
         """Latency in ms per key: ``batch`` (one :meth:`run`), ``source``, and ``<stage>@b<B>`` per call.

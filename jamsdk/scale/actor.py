@@ -91,7 +91,8 @@ class RowAnimator:
                 result["frames"] = write_video(out, sb.animate_clip(state, iter_frames(
                     str(clip), allow_short=self.allow_short)), fps=float(info.fps or DEFAULT_FPS))
             result["note"] = "; ".join(str(w.message) for w in said if issubclass(w.category, ShortVideoWarning))
-            result["runtime"] = f"{sb.backend} {sb.precision}"  # what auto chose on this node
+            # what auto chose on this node: runtime, precision, most frames per stage call
+            result["runtime"] = f"{sb.backend} {sb.precision} b{sb.max_batch}"
             result["video"] = out.read_bytes()
         except Exception as exc:  # noqa: BLE001 - a row's failure is data for the report, not a crash
             kind = "" if isinstance(exc, JamError) else f"{type(exc).__name__}: "
@@ -113,7 +114,7 @@ class RowAnimator:
 
             self._batches[mode] = StreamBatch(self.bundle.folder(), backend=self.backend, mode=mode,
                                               precision=self.precision, threads=self.threads,
-                                              max_batch=self.max_batch)
+                                              max_batch="auto" if self.max_batch is None else self.max_batch)
         return self._batches[mode]
 
     def _source(self, sb: Any, key: str, data: bytes, row: dict, scratch: Path, names: dict) -> tuple[Any, bool]:

@@ -163,7 +163,8 @@ def run_job(jobs: str | os.PathLike[str], out_dir: str | os.PathLike[str], model
         log: progress lines (None: quiet).
         allow_short: a driving video that stops decoding before its declared frame count is animated as
             far as it goes instead of failing its row (:func:`jamsdk.video.iter_frames`).
-        max_batch: the most frames of a clip per stage call (default: the largest size the folder has).
+        max_batch: the most frames of a clip per stage call (default: each actor keeps the sizes up to
+            the fastest per frame on its node, timed when it opens the model: ``StreamBatch(max_batch="auto")``).
 
     Returns:
         The :class:`JobSummary`; failed rows carry their error in ``results``, every row run names its node.

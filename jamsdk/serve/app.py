@@ -100,7 +100,10 @@ class AnimationService:
         self.limits = Limits(**limits)
         self.access = Access(**{**(access or {}), "origins": tuple((access or {}).get("origins", ()))})
         model_dir = model if isinstance(model, str) else model.folder()
-        self._sb = StreamBatch(model_dir, backend=backend, mode=mode, precision=precision, threads=threads)
+        # max_batch auto: the sizes up to the fastest per frame on this node (on a 2-core CPU that is one
+        # frame per call; benchmarks/batch.py), timed once as the replica starts
+        self._sb = StreamBatch(model_dir, backend=backend, mode=mode, precision=precision, threads=threads,
+                               max_batch="auto")
         self._node = ray.get_runtime_context().get_node_id()
         self._replica = serve.get_replica_context().replica_id.unique_id
         self._lock = asyncio.Lock()  # the StreamBatch runs one call at a time, in a worker thread
@@ -133,7 +136,7 @@ class AnimationService:
                 # This request came through Serve's proxy too: the guard's header says whether it runs there.
                 "proxy_guard": _GUARD_HEADER.decode() in request.headers,
                 "batch_sizes": list(self._sb.batch_sizes),
-                "backend": self._sb.backend, "precision": self._sb.precision, "limits": asdict(self.limits)}
+                "backend": self._sb.backend, "precision": self._sb.precision, "max_batch": self._sb.max_batch, "limits": asdict(self.limits)}
 
     @api.websocket(ROUTE)
     async def stream(self, ws: WebSocket) -> None:

@@ -142,3 +142,59 @@ def test_manifest_batched_section(tiny_batched, tmp_path):
     (copy / "manifest.json").write_text(json.dumps(data))
     with pytest.raises(ManifestError, match=r"batched\.stages\.dense_motion: expected sizes \[2, 4\]"):
         load_manifest(copy)
+
+
+# -- max_batch="auto": the sizes up to the fastest per frame, timed when the StreamBatch opens --------
+
+class _Clock:
+    """A stand-in for time.perf_counter whose calls cost what ``cost[b]`` says per frame at size b."""
+
+    def __init__(self, cost):
+        self.now, self.cost = 0.0, cost
+
+    def __call__(self):
+        return self.now
+
+
+@pytest.mark.parametrize("cost, kept", [({1: 1.0, 2: 0.4, 4: 0.7}, (1, 2)),  # 2 is fastest per frame
+                                        ({1: 0.5, 2: 0.6, 4: 0.9}, (1,)),    # batching only costs (2 CPU cores)
+                                        ({1: 1.0, 2: 0.6, 4: 0.3}, (1, 2, 4))])  # a GPU: the largest wins
+def test_auto_max_batch_keeps_the_sizes_up_to_the_fastest_per_frame(tiny_batched, monkeypatch, cost, kept):
+    import time
+
+    clock = _Clock(cost)
+    real = StreamBatch.run_tensors
+    calls = []
+
+    def timed(self, driving):
+        calls.append(len(driving))
+        clock.now += cost[len(driving)] * len(driving)
+        return real(self, driving)
+
+    monkeypatch.setattr(time, "perf_counter", clock)
+    monkeypatch.setattr(StreamBatch, "run_tensors", timed)
+    with StreamBatch(tiny_batched, backend="onnxruntime", threads=1, max_batch="auto") as sb:
+        assert sb.batch_sizes == kept and sb.max_batch == kept[-1]
+        assert sb.tuning == pytest.approx(cost)  # seconds per frame, per size
+        assert calls == [1, 2, 4] * 4  # a warm-up round, then 3 rounds, every size in turn
+        assert sb.streams == () and "batch" not in sb.stats()  # its timing streams and runs are gone
+
+
+def test_auto_max_batch_changes_no_result(tiny_batched):
+    want = [animator_frames(tiny_batched, "relative", PICTURES[i], FRAMES[i]) for i in range(3)]
+    with StreamBatch(tiny_batched, backend="onnxruntime", threads=1, max_batch="auto") as sb:
+        assert set(sb.tuning) == {1, 2, 4} and all(t > 0 for t in sb.tuning.values())
+        assert sb.batch_sizes == tuple(b for b in (1, 2, 4) if b <= min(sb.tuning, key=sb.tuning.get))
+        ids = [sb.add_stream(PICTURES[i]) for i in range(3)]
+        got = [[], [], []]
+        for t in range(3):
+            out = sb.run({sid: FRAMES[i][t] for i, sid in enumerate(ids)})
+            for i, sid in enumerate(ids):
+                got[i].append(out[sid])
+    for i in range(3):
+        assert max(max_diff(a, b) for a, b in zip(got[i], want[i])) <= 1
+
+
+def test_max_batch_refuses_other_words(tiny_batched):
+    with pytest.raises(InputError, match="whole number ≥ 1 or 'auto', got 'fast'"):
+        StreamBatch(tiny_batched, backend="onnxruntime", max_batch="fast")
