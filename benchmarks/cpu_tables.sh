@@ -31,11 +31,11 @@ python benchmarks/batch.py --model "$jam256" --sizes 1,4,8 --rounds 5 --steps 4 
   --variants onnxruntime:fp32,openvino:fp32,openvino:int8,openvino-throughput:int8 \
   --json "$out/batch.json" --markdown "$out/batch.md"
 note "after batch.py"
-python benchmarks/batch_job.py --model "$jam256" --sizes 1,4,8 --rows 2 --frames 80 \
-  --variants onnxruntime:fp32,openvino:fp32,openvino:int8,auto:auto --json "$out/batch_job.json" \
+python benchmarks/batch_job.py --model "$jam256" --sizes 1,8,auto --rows 2 --frames 80 --repeats 2 \
+  --variants onnxruntime:fp32,openvino:int8,auto:auto --json "$out/batch_job.json" \
   --markdown "$out/batch_job.md"
 note "after batch_job.py"
-python benchmarks/serve_throughput.py --model "$jam256" --variants onnxruntime:fp32,auto:auto --streams 4 \
+python benchmarks/serve_throughput.py --model "$jam256" --variants onnxruntime:fp32:all,auto:auto:all,auto:auto:auto --streams 4 \
   --seconds 30 --rounds 4 --json "$out/serve.json" --markdown "$out/serve.md"
 note "after serve_throughput.py"
 # "before": the same trained-like jam-256 exported by jamsdk at 15b1c3a (its own code, this venv)

@@ -1,6 +1,6 @@
 """``jamsdk serve``: aggregate frames/s of N streams per backend and precision, one run, interleaved.
 
-One local Ray; every ``BACKEND:PRECISION`` of ``--variants`` is deployed at once as its own Serve
+One local Ray; every ``BACKEND:PRECISION[:MAX_BATCH]`` of ``--variants`` is deployed at once as its own Serve
 application (one replica each, on ``127.0.0.1`` under its own route prefix), so the contenders
 share the machine's state; only the one being measured gets frames. ``auto:auto`` is ``jamsdk
 serve``'s defaults (backend and precision auto; the replica's ``/health`` says what they resolved
@@ -11,7 +11,7 @@ latency. ``--rounds`` rounds of one phase per contender, the order reversed ever
 reported per round and as the median, with the ratio to the first contender taken within each
 round. The CPU, its flags and the load average are printed with the table.
 
-    python benchmarks/serve_throughput.py --model DIR --variants onnxruntime:fp32,auto:auto --streams 4 \\
+    python benchmarks/serve_throughput.py --model DIR --variants onnxruntime:fp32:all,auto:auto:auto --streams 4 \\
         --seconds 30 --rounds 4 --threads 2 --json serve.json --markdown serve.md
 """
 
@@ -37,8 +37,10 @@ ROOT = Path(__file__).resolve().parents[1]
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--model", default="demo", help="model folder or 'demo' (default)")
-    p.add_argument("--variants", default="onnxruntime:fp32,auto:auto",
-                   help="BACKEND:PRECISION contenders, the first is the reference (default onnxruntime:fp32,auto:auto)")
+    p.add_argument("--variants", default="onnxruntime:fp32:all,auto:auto:auto",
+                   help="BACKEND:PRECISION[:MAX_BATCH] contenders, the first is the reference; MAX_BATCH is N, auto "
+                        "(timed as the replica starts: jamsdk serve's default) or all (every exported size: the "
+                        "default before the timing); default onnxruntime:fp32:all,auto:auto:auto")
     p.add_argument("--streams", type=int, default=4, help="streams per phase (default 4)")
     p.add_argument("--seconds", type=float, default=30.0, help="length of a phase (default 30)")
     p.add_argument("--rounds", type=int, default=4, help="rounds of one phase per contender (default 4)")
@@ -49,9 +51,13 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     require_at_least(p, args, 1, "streams", "rounds", "threads")
     if args.seconds <= 0:
         p.error(f"--seconds: expected > 0, got {args.seconds}")
-    args.variants = [tuple(v.split(":", 1)) for v in args.variants.split(",") if v]
-    if len(args.variants) < 2 or any(len(v) != 2 for v in args.variants):
-        p.error("--variants: expected two or more BACKEND:PRECISION pairs such as onnxruntime:fp32,auto:auto")
+    variants = [v.split(":") for v in args.variants.split(",") if v]
+    if len(variants) < 2 or any(len(v) not in (2, 3) for v in variants):
+        p.error("--variants: expected two or more BACKEND:PRECISION[:MAX_BATCH] such as onnxruntime:fp32:all,auto:auto:auto")
+    args.variants = [(v[0], v[1], v[2] if len(v) == 3 else "auto") for v in variants]
+    for v in args.variants:
+        if not (v[2] in ("auto", "all") or v[2].isdigit() and int(v[2]) >= 1):
+            p.error(f"--variants: MAX_BATCH is N, auto or all, got {v[2]!r}")
     return args
 
 
@@ -115,15 +121,16 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     picture = read_image(ROOT / "jamsdk" / "assets" / "example_source.png")
     sources = [encode_png(picture[:, ::-1].copy() if i % 2 else picture) for i in range(args.streams)]
     frames = [encode_png(f) for f in read_frames(ROOT / "jamsdk" / "assets" / "example_driving.mp4", max_frames=40)]
-    names = [f"{b}:{p}" for b, p in args.variants]
+    names = [f"{b}:{p}:{m}" for b, p, m in args.variants]
     ray.init(num_cpus=len(args.variants), include_dashboard=False, logging_level="ERROR", log_to_driver=False)
     port = free_port()
     address = f"127.0.0.1:{port}"
     try:
         serve.start(proxy_location="HeadOnly", http_options={"host": "127.0.0.1", "port": port})
-        for i, (backend, precision) in enumerate(args.variants):
+        for i, (backend, precision, most) in enumerate(args.variants):
+            max_batch = None if most == "all" else most if most == "auto" else int(most)
             serve.run(app.build_app(str(model), limits=Limits(), backend=backend, precision=precision,
-                                    threads=args.threads), name=f"v{i}", route_prefix=f"/v{i}")
+                                    threads=args.threads, max_batch=max_batch), name=f"v{i}", route_prefix=f"/v{i}")
         ran_on = {}
         for i, name in enumerate(names):
             h = get_json(f"http://{address}/v{i}/health")

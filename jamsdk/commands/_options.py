@@ -88,6 +88,19 @@ def given(args: argparse.Namespace, option: str) -> bool:
     return option in getattr(args, "_given", ())
 
 
+def add_max_batch(p: argparse.ArgumentParser, where: str) -> None:
+    """``--max-batch N|auto`` (default auto) for the long-running paths (batch, serve)."""
+    p.add_argument("--max-batch", type=max_batch_value, default="auto", metavar="N|auto",
+                   help=f"most frames per stage call {where}: auto (default) times every batch size the folder "
+                        "has when the model opens and keeps the sizes up to the fastest per frame on that node "
+                        "(on a 2-core CPU: 1); N caps it at N")
+
+
+def max_batch_value(text: str) -> int | str:
+    """argparse type: ``auto`` or an integer ≥ 1."""
+    return "auto" if text == "auto" else positive_int(text)
+
+
 def positive_int(text: str) -> int:
     """argparse type: an integer ≥ 1."""
     try:

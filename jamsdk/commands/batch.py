@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 
 from jamsdk.commands._options import STREAM_BATCH_PRECISION_HELP, add_backend, add_json, add_max_pixels, add_model, \
-    add_precision, add_threads
+    add_max_batch, add_precision, add_threads
 
 OPERANDS = "--jobs JOBS --out-dir DIR (and optionally --model DIR)"
 QUIET = True  # the libraries' own output is hidden unless --verbose (jamsdk._quiet)
@@ -39,6 +39,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
                    help="CPUs each actor reserves (default 1)")
     add_backend(p, " in the actors", long_running=True)
     add_precision(p, STREAM_BATCH_PRECISION_HELP.format(where="actors"))
+    add_max_batch(p, "in each actor")
     add_threads(p)
     add_max_pixels(p)
     add_json(p, "the summary and every row's result")
@@ -66,6 +67,7 @@ def run(args: argparse.Namespace) -> int:
                       gpus_per_actor=args.gpus_per_actor, cpus_per_actor=args.cpus_per_actor, backend=args.backend,
                       precision=args.precision, threads=args.threads, overwrite=args.overwrite,
                       allow_short=args.allow_short_video,
+                      max_batch=None if args.max_batch == "auto" else args.max_batch,
                       log=None if args.no_progress else (lambda line: print(line, file=sys.stderr, flush=True)))
     print_summary(summary)
     if args.json:

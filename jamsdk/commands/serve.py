@@ -13,7 +13,7 @@ from __future__ import annotations
 import argparse
 
 from jamsdk.commands._options import STREAM_BATCH_PRECISION_HELP, add_access, add_backend, add_max_pixels, \
-    add_mode, add_model, add_precision, add_threads
+    add_max_batch, add_mode, add_model, add_precision, add_threads
 
 OPERANDS = "only options, such as --model DIR --port P"
 QUIET = True  # the libraries' own output is hidden unless --verbose (jamsdk._quiet)
@@ -33,6 +33,7 @@ def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentP
     add_mode(p)
     add_backend(p, " in the replicas", long_running=True)
     add_precision(p, STREAM_BATCH_PRECISION_HELP.format(where="replicas"))
+    add_max_batch(p, "in each replica")
     add_threads(p)
     add_max_pixels(p)
     add_access(p)
@@ -122,7 +123,7 @@ def run(args: argparse.Namespace) -> int:
         spread = service.replicas_per_node(conn.nodes, args.replicas, 1.0, args.gpus_per_replica)
         application = service.build_app(str(model), replicas=args.replicas, limits=limits, backend=args.backend,
                                         mode=args.mode, precision=args.precision, threads=args.threads,
-                                        gpus_per_replica=args.gpus_per_replica, max_replicas_per_node=spread,
+                                        max_batch=args.max_batch, gpus_per_replica=args.gpus_per_replica, max_replicas_per_node=spread,
                                         ray_client=str(conn.address or "").startswith("ray://"), access=access)
         start(application, host=args.host, port=args.port)  # its failures as one line with the cause
     except BaseException:

@@ -94,7 +94,7 @@ class AnimationService:
 
     def __init__(self, model: Any, limits: Dict[str, Any], backend: str = "auto", mode: str = "relative",
                  precision: str = "fp32", threads: Optional[int] = None, batch_wait_s: float = 0.005,
-                 access: Optional[Dict[str, Any]] = None):
+                 access: Optional[Dict[str, Any]] = None, max_batch: Any = "auto"):
         from jamsdk.runtime.batch import StreamBatch
 
         self.limits = Limits(**limits)
@@ -103,7 +103,7 @@ class AnimationService:
         # max_batch auto: the sizes up to the fastest per frame on this node (on a 2-core CPU that is one
         # frame per call; benchmarks/batch.py), timed once as the replica starts
         self._sb = StreamBatch(model_dir, backend=backend, mode=mode, precision=precision, threads=threads,
-                               max_batch="auto")
+                               max_batch=max_batch)
         self._node = ray.get_runtime_context().get_node_id()
         self._replica = serve.get_replica_context().replica_id.unique_id
         self._lock = asyncio.Lock()  # the StreamBatch runs one call at a time, in a worker thread
@@ -338,11 +338,13 @@ def build_app(model_dir: str, *, replicas: int = 1, limits: Optional[Limits] = N
               mode: str = "relative", precision: str = "fp32", threads: Optional[int] = None,
               cpus_per_replica: float = 1.0, gpus_per_replica: float = 0.0, batch_wait_s: float = 0.005,
               max_replicas_per_node: Optional[int] = None, ray_client: bool = False,
-              access: Optional[Access] = None) -> Any:
+              access: Optional[Access] = None, max_batch: Any = "auto") -> Any:
     """The bound Serve application (pass it to :func:`run`); needs a connected Ray (the model is shipped).
 
     Args:
         max_replicas_per_node: spread replicas over nodes (see :func:`replicas_per_node`); None: Serve's own spread.
+        max_batch: most frames per stage call in each replica: ``"auto"`` (timed as it starts,
+            :meth:`~jamsdk.runtime.batch.StreamBatch.tune_max_batch`) or a whole number.
         ray_client: connected through Ray Client (``ray://``): the model's bytes travel in the deployment's
             arguments, as a Ray Client object reference cannot.
         access: who may connect (default: loopback rules for 127.0.0.1); travels to the replicas as the
@@ -369,7 +371,7 @@ def build_app(model_dir: str, *, replicas: int = 1, limits: Optional[Limits] = N
     return AnimationService.options(num_replicas=replicas, max_ongoing_requests=limits.max_streams + 4,
                                     ray_actor_options=actor, **options).bind(
         ship(ray, model_dir, inline=ray_client), asdict(limits), backend=backend, mode=mode, precision=precision,
-        threads=threads, batch_wait_s=batch_wait_s, access=asdict(access))
+        threads=threads, batch_wait_s=batch_wait_s, access=asdict(access), max_batch=max_batch)
 
 
 def replicas_per_node(nodes: List[Any], replicas: int, cpus: float = 1.0, gpus: float = 0.0) -> Optional[int]:
