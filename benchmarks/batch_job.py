@@ -42,8 +42,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
                    help="BACKEND:PRECISION contenders, comma-separated; auto:auto = jamsdk batch's defaults "
                         "(default onnxruntime:fp32)")
     p.add_argument("--sizes", default="4",
-                   help="frames per stage call (max_batch), comma-separated; auto = each actor's timed choice, "
-                        "jamsdk batch's default (default 4)")
+                   help="frames per stage call (max_batch), comma-separated; auto (jamsdk batch's default: 1 on "
+                        "the CPU backends) and tune (timed in each actor) too (default 4)")
     p.add_argument("--threads", type=int, default=2, help="ONNX Runtime / OpenVINO threads in the actor (default 2)")
     p.add_argument("--repeats", type=int, default=1, help="passes over all contenders (default 1)")
     p.add_argument("--json", metavar="OUT")
@@ -55,9 +55,9 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error("--variants: expected BACKEND:PRECISION pairs such as openvino:int8")
     given = {s.strip() for s in args.sizes.split(",") if s.strip()}
     try:
-        args.sizes = sorted(int(s) for s in given - {"auto"}) + (["auto"] if "auto" in given else [])
+        args.sizes = sorted(int(s) for s in given - {"auto", "tune"}) + [w for w in ("auto", "tune") if w in given]
     except ValueError:
-        p.error(f"--sizes: expected whole numbers or auto, got {args.sizes!r}")
+        p.error(f"--sizes: expected whole numbers, auto or tune, got {args.sizes!r}")
     return args
 
 
@@ -88,8 +88,8 @@ def make_job(work: Path, rows: int, frames: int, model: str | None) -> tuple[Pat
     return folder, work / "jobs.jsonl"
 
 
-def _max_batch(b: int | str) -> int | None:
-    return None if b == "auto" else b  # run_job's default: StreamBatch(max_batch="auto") in each actor
+def _max_batch(b: int | str) -> int | str:
+    return b  # a size, or auto (jamsdk batch's default) / tune, as StreamBatch takes them
 
 
 def run(args: argparse.Namespace) -> dict:
@@ -129,7 +129,7 @@ def run(args: argparse.Namespace) -> dict:
             ray.shutdown()
     table = []
     # today's default before #32: the first variant at the largest size
-    fixed = [b for b in args.sizes if b != "auto"] or args.sizes
+    fixed = [b for b in args.sizes if isinstance(b, int)] or args.sizes
     today = label[(args.variants[0], fixed[-1])]
     today_fps = statistics.median(r["frames_per_s"] for r in runs if r["key"] == today)
     for key in keys:

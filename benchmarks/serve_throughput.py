@@ -39,8 +39,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p.add_argument("--model", default="demo", help="model folder or 'demo' (default)")
     p.add_argument("--variants", default="onnxruntime:fp32:all,auto:auto:auto",
                    help="BACKEND:PRECISION[:MAX_BATCH] contenders, the first is the reference; MAX_BATCH is N, auto "
-                        "(timed as the replica starts: jamsdk serve's default) or all (every exported size: the "
-                        "default before the timing); default onnxruntime:fp32:all,auto:auto:auto")
+                        "(jamsdk serve's default: 1 on the CPU backends), tune (timed as the replica starts) or all "
+                        "(every exported size: the default before); default onnxruntime:fp32:all,auto:auto:auto")
     p.add_argument("--streams", type=int, default=4, help="streams per phase (default 4)")
     p.add_argument("--seconds", type=float, default=30.0, help="length of a phase (default 30)")
     p.add_argument("--rounds", type=int, default=4, help="rounds of one phase per contender (default 4)")
@@ -56,8 +56,8 @@ def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
         p.error("--variants: expected two or more BACKEND:PRECISION[:MAX_BATCH] such as onnxruntime:fp32:all,auto:auto:auto")
     args.variants = [(v[0], v[1], v[2] if len(v) == 3 else "auto") for v in variants]
     for v in args.variants:
-        if not (v[2] in ("auto", "all") or v[2].isdigit() and int(v[2]) >= 1):
-            p.error(f"--variants: MAX_BATCH is N, auto or all, got {v[2]!r}")
+        if not (v[2] in ("auto", "tune", "all") or v[2].isdigit() and int(v[2]) >= 1):
+            p.error(f"--variants: MAX_BATCH is N, auto, tune or all, got {v[2]!r}")
     return args
 
 
@@ -128,7 +128,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     try:
         serve.start(proxy_location="HeadOnly", http_options={"host": "127.0.0.1", "port": port})
         for i, (backend, precision, most) in enumerate(args.variants):
-            max_batch = None if most == "all" else most if most == "auto" else int(most)
+            max_batch = None if most == "all" else most if most in ("auto", "tune") else int(most)
             serve.run(app.build_app(str(model), limits=Limits(), backend=backend, precision=precision,
                                     threads=args.threads, max_batch=max_batch), name=f"v{i}", route_prefix=f"/v{i}")
         ran_on = {}

@@ -90,15 +90,16 @@ def given(args: argparse.Namespace, option: str) -> bool:
 
 def add_max_batch(p: argparse.ArgumentParser, where: str) -> None:
     """``--max-batch N|auto`` (default auto) for the long-running paths (batch, serve)."""
-    p.add_argument("--max-batch", type=max_batch_value, default="auto", metavar="N|auto",
-                   help=f"most frames per stage call {where}: auto (default) times every batch size the folder "
-                        "has when the model opens and keeps the sizes up to the fastest per frame on that node "
-                        "(on a 2-core CPU: 1); N caps it at N")
+    p.add_argument("--max-batch", type=max_batch_value, default="auto", metavar="N|auto|tune",
+                   help=f"most frames per stage call {where}: auto (default) 1 on ONNX Runtime and OpenVINO "
+                        "(batched calls were slower per frame on a 2-core CPU) and the largest exported size on "
+                        "TensorRT; tune times every size when the model opens and keeps the sizes up to the "
+                        "fastest per frame (costs a few seconds); N caps it at N")
 
 
 def max_batch_value(text: str) -> int | str:
-    """argparse type: ``auto`` or an integer ≥ 1."""
-    return "auto" if text == "auto" else positive_int(text)
+    """argparse type: ``auto``, ``tune`` or an integer ≥ 1."""
+    return text if text in ("auto", "tune") else positive_int(text)
 
 
 def positive_int(text: str) -> int:

@@ -67,7 +67,7 @@ def run(args: argparse.Namespace) -> int:
                       gpus_per_actor=args.gpus_per_actor, cpus_per_actor=args.cpus_per_actor, backend=args.backend,
                       precision=args.precision, threads=args.threads, overwrite=args.overwrite,
                       allow_short=args.allow_short_video,
-                      max_batch=None if args.max_batch == "auto" else args.max_batch,
+                      max_batch=args.max_batch,
                       log=None if args.no_progress else (lambda line: print(line, file=sys.stderr, flush=True)))
     print_summary(summary)
     if args.json:

@@ -56,6 +56,14 @@ class MixedPrecisionWarning(UserWarning):
 #: ``precision=`` values StreamBatch takes (``auto``: see :class:`StreamBatch`)
 PRECISIONS = ("auto", "fp32", "fp16", "int8")
 
+#: ``max_batch="auto"`` on the CPU backends: one frame per stage call. On a 2-core AVX-512 VNNI
+#: CPU a batched call was slower per frame than single frames for every backend and precision
+#: (``benchmarks/batch.py`` and ``batch_job.py`` at B = 1, 4, 8: OpenVINO INT8 11.3 / 9.1 / 8.1
+#: frames/s; docs/performance.md): 256² activations of several frames leave the caches, and two
+#: cores are already busy with one frame. Not measured on more cores: time it there with
+#: ``max_batch="tune"`` or ``benchmarks/batch.py``. TensorRT keeps the largest size.
+CPU_MAX_BATCH = {"onnxruntime": 1, "openvino": 1}
+
 
 def split_sizes(n: int, sizes: Sequence[int]) -> list[int]:
     """Chunk sizes for ``n`` items from ``sizes`` (must include 1), largest first: 7, (1,2,4) → [4, 2, 1]."""
@@ -79,11 +87,10 @@ class StreamBatch:
             folder's INT8 graphs passed the export's held-out gate on the backend (with ``backend="auto"``
             OpenVINO first), else FP32 (:func:`~jamsdk.runtime.backends.resolve_long_running`; the
             chosen one is :attr:`precision`).
-        max_batch: the largest number of streams per stage call (default: the largest exported), or
-            ``"auto"``: the sizes up to the one with the least time per frame on this machine, timed
-            once when the StreamBatch opens (:meth:`tune_max_batch`; a few seconds on a CPU). Long
-            jobs and services use it: on a 2-core CPU one frame per call is the fastest (batched
-            tensors of 256² activations leave the caches), on a GPU the largest size usually is.
+        max_batch: the largest number of streams per stage call: a whole number; None (default) the
+            largest exported; ``"auto"`` (what ``jamsdk batch`` and ``serve`` use) 1 on the CPU
+            backends and the largest on TensorRT (:data:`CPU_MAX_BATCH`); or ``"tune"``: the sizes up
+            to the one with the least time per frame here and now (:meth:`tune_max_batch`).
         stats_window: samples kept per key for :meth:`stats`.
         openvino_hint: on OpenVINO, ``latency`` (default: the B rows of a call as one batched tensor,
             every core on each layer) or ``throughput`` (the batch-1 graph, the rows as parallel
@@ -106,11 +113,13 @@ class StreamBatch:
         self._backends: dict[tuple[str, int], Backend] = {}
         if precision not in PRECISIONS:
             raise InputError(f"precision: expected one of {PRECISIONS}, got {precision!r}")
-        tune = max_batch == "auto"
-        if tune:
-            max_batch = None
+        tune = max_batch == "tune"
+        if max_batch in ("auto", "tune"):
+            rule, max_batch = max_batch, None
         elif max_batch is not None and (isinstance(max_batch, bool) or not isinstance(max_batch, int) or max_batch < 1):
-            raise InputError(f"max_batch: expected a whole number ≥ 1 or 'auto', got {max_batch!r}")
+            raise InputError(f"max_batch: expected a whole number ≥ 1, 'auto' or 'tune', got {max_batch!r}")
+        else:
+            rule = None
         self.output_size = check_output_size(output_size)
         self.bgr = bool(bgr)
         if model_dir == DEMO_SPEC:
@@ -126,6 +135,8 @@ class StreamBatch:
         unused = ({"avd"} if mode != "avd" else set()) | ({"bg_motion"} if not self.use_bg_motion else set())
         self._needed = [n for n in self.manifest.stages if n not in unused]
         per_frame = [n for n in self._needed if self.manifest.stage(n).per == "frame"]
+        if rule == "auto" and self.kind in CPU_MAX_BATCH:
+            max_batch = CPU_MAX_BATCH[self.kind]
         self.batch_sizes = tuple(b for b in self._available_sizes(per_frame) if max_batch is None or b <= max_batch)
         options = {"precision": precision, "providers": providers, "threads": threads, "cuda_graph": cuda_graph,
                    "verify_hashes": verify_hashes, "openvino_hint": openvino_hint}
@@ -164,7 +175,7 @@ class StreamBatch:
         self._ids = itertools.count()
         self._stats = LatencyStats(stats_window)
         self._identity_bg = np.eye(3, dtype=np.float32)[None]
-        #: seconds per frame at each batch size, as :meth:`tune_max_batch` timed them (``max_batch="auto"``)
+        #: seconds per frame at each batch size, as :meth:`tune_max_batch` timed them (``max_batch="tune"``)
         self.tuning: dict[int, float] = {}
         if tune:
             try:

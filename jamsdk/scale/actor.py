@@ -39,7 +39,7 @@ class RowAnimator:
 
     def __init__(self, bundle: Any, backend: str = "auto", precision: str = "fp32", threads: int | None = None,
                  cache_size: int = 64, max_pixels: int | None = None, allow_short: bool = False,
-                 max_batch: int | None = None):
+                 max_batch: int | str | None = "auto"):
         import ray
 
         if max_pixels is not None:
@@ -114,7 +114,7 @@ class RowAnimator:
 
             self._batches[mode] = StreamBatch(self.bundle.folder(), backend=self.backend, mode=mode,
                                               precision=self.precision, threads=self.threads,
-                                              max_batch="auto" if self.max_batch is None else self.max_batch)
+                                              max_batch=self.max_batch)
         return self._batches[mode]
 
     def _source(self, sb: Any, key: str, data: bytes, row: dict, scratch: Path, names: dict) -> tuple[Any, bool]:

@@ -145,7 +145,7 @@ def run_job(jobs: str | os.PathLike[str], out_dir: str | os.PathLike[str], model
             ray_address: str | None = None, actors: int = 1, gpus_per_actor: float = 0.0,
             cpus_per_actor: float = 1.0, backend: str = "auto", precision: str = "fp32", threads: int | None = None,
             overwrite: bool = False, log: Callable[[str], None] | None = None,
-            allow_short: bool = False, max_batch: int | None = None) -> JobSummary:
+            allow_short: bool = False, max_batch: int | str | None = "auto") -> JobSummary:
     """Animate every row of ``jobs`` into ``out_dir`` on Ray (local unless ``ray_address`` or ``RAY_ADDRESS``).
 
     Args:
@@ -163,8 +163,9 @@ def run_job(jobs: str | os.PathLike[str], out_dir: str | os.PathLike[str], model
         log: progress lines (None: quiet).
         allow_short: a driving video that stops decoding before its declared frame count is animated as
             far as it goes instead of failing its row (:func:`jamsdk.video.iter_frames`).
-        max_batch: the most frames of a clip per stage call (default: each actor keeps the sizes up to
-            the fastest per frame on its node, timed when it opens the model: ``StreamBatch(max_batch="auto")``).
+        max_batch: the most frames of a clip per stage call, as ``StreamBatch(max_batch=...)`` takes it
+            (default ``"auto"``: 1 on the CPU backends, the largest exported size on TensorRT; None: the
+            largest everywhere).
 
     Returns:
         The :class:`JobSummary`; failed rows carry their error in ``results``, every row run names its node.

@@ -100,8 +100,8 @@ class AnimationService:
         self.limits = Limits(**limits)
         self.access = Access(**{**(access or {}), "origins": tuple((access or {}).get("origins", ()))})
         model_dir = model if isinstance(model, str) else model.folder()
-        # max_batch auto: the sizes up to the fastest per frame on this node (on a 2-core CPU that is one
-        # frame per call; benchmarks/batch.py), timed once as the replica starts
+        # max_batch auto: one frame per call on the CPU backends (batched calls were slower per frame on
+        # 2 cores; benchmarks/batch.py), the largest size on TensorRT
         self._sb = StreamBatch(model_dir, backend=backend, mode=mode, precision=precision, threads=threads,
                                max_batch=max_batch)
         self._node = ray.get_runtime_context().get_node_id()
@@ -343,8 +343,8 @@ def build_app(model_dir: str, *, replicas: int = 1, limits: Optional[Limits] = N
 
     Args:
         max_replicas_per_node: spread replicas over nodes (see :func:`replicas_per_node`); None: Serve's own spread.
-        max_batch: most frames per stage call in each replica: ``"auto"`` (timed as it starts,
-            :meth:`~jamsdk.runtime.batch.StreamBatch.tune_max_batch`) or a whole number.
+        max_batch: most frames per stage call in each replica, as ``StreamBatch(max_batch=...)`` takes
+            it (default ``"auto"``).
         ray_client: connected through Ray Client (``ray://``): the model's bytes travel in the deployment's
             arguments, as a Ray Client object reference cannot.
         access: who may connect (default: loopback rules for 127.0.0.1); travels to the replicas as the

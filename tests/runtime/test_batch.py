@@ -144,7 +144,14 @@ def test_manifest_batched_section(tiny_batched, tmp_path):
         load_manifest(copy)
 
 
-# -- max_batch="auto": the sizes up to the fastest per frame, timed when the StreamBatch opens --------
+# -- max_batch="auto" (one frame per call on the CPU backends) and "tune" (timed as it opens) ----------
+
+def test_auto_max_batch_is_one_frame_per_call_on_the_cpu_backends(tiny_batched):
+    with StreamBatch(tiny_batched, backend="onnxruntime", threads=1, max_batch="auto") as sb:
+        assert sb.batch_sizes == (1,) and sb.tuning == {}
+    with StreamBatch(tiny_batched, backend="onnxruntime", threads=1) as sb:  # None: every exported size
+        assert sb.batch_sizes == (1, 2, 4)
+
 
 class _Clock:
     """A stand-in for time.perf_counter whose calls cost what ``cost[b]`` says per frame at size b."""
@@ -159,7 +166,7 @@ class _Clock:
 @pytest.mark.parametrize("cost, kept", [({1: 1.0, 2: 0.4, 4: 0.7}, (1, 2)),  # 2 is fastest per frame
                                         ({1: 0.5, 2: 0.6, 4: 0.9}, (1,)),    # batching only costs (2 CPU cores)
                                         ({1: 1.0, 2: 0.6, 4: 0.3}, (1, 2, 4))])  # a GPU: the largest wins
-def test_auto_max_batch_keeps_the_sizes_up_to_the_fastest_per_frame(tiny_batched, monkeypatch, cost, kept):
+def test_tuned_max_batch_keeps_the_sizes_up_to_the_fastest_per_frame(tiny_batched, monkeypatch, cost, kept):
     import time
 
     clock = _Clock(cost)
@@ -173,16 +180,16 @@ def test_auto_max_batch_keeps_the_sizes_up_to_the_fastest_per_frame(tiny_batched
 
     monkeypatch.setattr(time, "perf_counter", clock)
     monkeypatch.setattr(StreamBatch, "run_tensors", timed)
-    with StreamBatch(tiny_batched, backend="onnxruntime", threads=1, max_batch="auto") as sb:
+    with StreamBatch(tiny_batched, backend="onnxruntime", threads=1, max_batch="tune") as sb:
         assert sb.batch_sizes == kept and sb.max_batch == kept[-1]
         assert sb.tuning == pytest.approx(cost)  # seconds per frame, per size
         assert calls == [1, 2, 4] * 4  # a warm-up round, then 3 rounds, every size in turn
         assert sb.streams == () and "batch" not in sb.stats()  # its timing streams and runs are gone
 
 
-def test_auto_max_batch_changes_no_result(tiny_batched):
+def test_tuned_max_batch_changes_no_result(tiny_batched):
     want = [animator_frames(tiny_batched, "relative", PICTURES[i], FRAMES[i]) for i in range(3)]
-    with StreamBatch(tiny_batched, backend="onnxruntime", threads=1, max_batch="auto") as sb:
+    with StreamBatch(tiny_batched, backend="onnxruntime", threads=1, max_batch="tune") as sb:
         assert set(sb.tuning) == {1, 2, 4} and all(t > 0 for t in sb.tuning.values())
         assert sb.batch_sizes == tuple(b for b in (1, 2, 4) if b <= min(sb.tuning, key=sb.tuning.get))
         ids = [sb.add_stream(PICTURES[i]) for i in range(3)]
@@ -196,5 +203,5 @@ def test_auto_max_batch_changes_no_result(tiny_batched):
 
 
 def test_max_batch_refuses_other_words(tiny_batched):
-    with pytest.raises(InputError, match="whole number ≥ 1 or 'auto', got 'fast'"):
+    with pytest.raises(InputError, match="whole number ≥ 1, 'auto' or 'tune', got 'fast'"):
         StreamBatch(tiny_batched, backend="onnxruntime", max_batch="fast")
