@@ -86,7 +86,7 @@ def export_batched(model: Any, stages: Mapping[str, Stage], sizes: Sequence[int]
             files = {}
             if "fp32" in precisions:
                 fp32, done = fp32_form(proto, big, align, opset, f"{name} b{b} (fp32)", rewrite_fp32)
-                if int8_bases is not None and "subpixel_convs" in done and not SUBPIXEL_INT8:
+                if int8_bases is not None and "subpixel_convs" in done and name not in SUBPIXEL_INT8:
                     int8_bases[(name, b)], _ = fp32_form(proto, big, align, opset, f"{name} b{b} (fp32)",
                                                          rewrite_fp32, subpixel=False)
                 save_model(fp32, out_dir / batched_file(name, b, "fp32"))

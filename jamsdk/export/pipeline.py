@@ -196,7 +196,7 @@ def export_checkpoint(checkpoint: str | os.PathLike[str], out_dir: str | os.Path
             files, line = {}, f"  {name:18s}"
             if "fp32" in precisions:
                 fp32, done = fp32_form(proto, stage, cfg.align_corners, opset, f"{name} (fp32)", rewrite_fp32)
-                if clip is not None and "subpixel_convs" in done and not SUBPIXEL_INT8:  # INT8's base
+                if clip is not None and "subpixel_convs" in done and name not in SUBPIXEL_INT8:  # INT8's base
                     int8_bases[name], _ = fp32_form(proto, stage, cfg.align_corners, opset, f"{name} (fp32)",
                                                     rewrite_fp32, subpixel=False)
                 save_model(fp32, tmp / graph_file(name, "fp32"))
