@@ -9,6 +9,7 @@ paths must exist too.
 
 from __future__ import annotations
 
+import ast
 import html
 import re
 from pathlib import Path
@@ -70,3 +71,22 @@ def test_paths_on_the_page_exist():
                if not (REPO / "jamsdk" / p).is_file() and not (REPO / p).is_file()]
     assert not missing, f"docs/architecture.md names files that do not exist: {missing}"
     assert "docs/architecture.md" in (REPO / "README.md").read_text(encoding="utf-8")
+
+
+def backslash_imports(root: Path) -> list[str]:
+    """``file:line`` of every import statement under ``root`` continued with a backslash."""
+    found = []
+    for path in sorted(root.rglob("*.py")):
+        source = path.read_text(encoding="utf-8")
+        for node in ast.walk(ast.parse(source)):
+            if isinstance(node, (ast.Import, ast.ImportFrom)) and "\\\n" in ast.get_source_segment(source, node):
+                found.append(f"{path.relative_to(root)}:{node.lineno}")
+    return found
+
+
+def test_imports_are_parenthesised_not_backslash_continued(tmp_path):
+    (tmp_path / "ok.py").write_text("from os import (\n    path, sep,\n)\nx = 1 + \\\n    2\n")
+    (tmp_path / "bad.py").write_text("import os\nif os:\n    from os import path, \\\n        sep\n")
+    assert backslash_imports(tmp_path) == ["bad.py:3"]  # the finder sees one, and not a continued expression
+    found = [f"{d}/{hit}" for d in ("jamsdk", "benchmarks", "tests") for hit in backslash_imports(REPO / d)]
+    assert not found, f"continue these imports in parentheses, not with a backslash: {found}"

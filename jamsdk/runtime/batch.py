@@ -43,8 +43,9 @@ from jamsdk.manifest import Manifest, load_manifest
 from jamsdk.pixels import center_crop_resize, resize_square
 from jamsdk.runtime import regions
 from jamsdk.runtime.backends import BACKENDS, Backend, check_feeds, resolve_long_running
-from jamsdk.runtime.frames import check_frame, check_model_tensor, check_output_size, output_side, to_image, \
-    to_model_input
+from jamsdk.runtime.frames import (
+    check_frame, check_model_tensor, check_output_size, output_side, to_image, to_model_input,
+)
 from jamsdk.runtime.plan import Pipeline, slot_specs, stage_plan
 from jamsdk.runtime.stats import LatencyStats
 from jamsdk.runtime.stream_state import Params, SourceState, StreamState
