@@ -30,8 +30,8 @@ class BackendRow:
         package: the one import whose version ``jamsdk info`` and benchmark reports print.
         distributions: the distribution names to ask package metadata for ``package``'s version
             (GPU and Jetson builds rename them); empty: the import name itself.
-        auto_rank: per precision, its place in ``backend="auto"``'s order (lowest first); the
-            precisions it is missing from it is never picked for automatically.
+        auto_rank: per precision, its place in ``backend="auto"``'s order (lowest first); for a
+            precision it has no place in, ``auto`` never picks it (naming it still works).
         graph: which files of the model folder it runs: ``"onnx"`` (the stage graphs) or
             ``"engine"`` (the engines ``jamsdk build`` made).
         int8_graph: for INT8, the manifest's file key of the graph it prefers where the export wrote

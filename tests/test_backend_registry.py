@@ -158,3 +158,17 @@ def test_a_new_backend_is_one_module_plus_one_row(tmp_path):
     assert out["machine"] == "0.1" and "fakert_lib 0.1, " in out["machine_line"][0]
     assert out["info"] and out["info"][0].split() == ["fakert_lib", "0.1"]
     assert out["kinds"] == ["onnxruntime", "fakert"] and out["animator_equal"] is True
+
+
+def test_the_generic_doctor_check_of_a_missing_package_names_the_row_s_extra():
+    from jamsdk._lazy import install_command
+    from jamsdk.runtime import doctor
+    from jamsdk.runtime.cudaenv import FAIL, SKIP
+
+    row = registry.BackendRow(name="fakert", module="m", cls="C", extra="fakert", packages=("fakert_absent_lib",),
+                              package="fakert_absent_lib")
+    for asked, status in (("auto", SKIP), ("fakert", FAIL)):  # missing is a failure only when it is asked for
+        facts = doctor._Facts(backend=asked)
+        [result] = doctor.check_package(facts, row)
+        assert (result.status, result.message) == (status, "fakert_absent_lib: not installed")
+        assert result.fix == install_command("fakert") and "fakert" not in facts.imports
