@@ -102,8 +102,8 @@ def load_sides(args: argparse.Namespace) -> dict[str, Side]:
     diff = first_difference(loaded["jam"][1].to_dict(), loaded["mraa"][1].to_dict(), "train")
     if diff:
         where, jam, mraa = diff
-        raise ConfigError(f"the two configs train differently ({where}: {jam!r} vs {mraa!r}); an ablation needs one recipe: align "
-                          "their train: sections or pass --train-config FILE to use its train: for both")
+        raise ConfigError(f"the two configs train differently ({where}: {jam!r} vs {mraa!r}); an ablation needs one "
+                          "recipe: align their train: sections or pass --train-config FILE to use its train: for both")
     sizes = {k: m.image_size for k, (m, _) in loaded.items()}
     size = args.size
     if size is None and sizes["jam"] != sizes["mraa"]:

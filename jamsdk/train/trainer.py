@@ -106,7 +106,10 @@ class StopSignals:
 
 def _config_mismatch(config: ModelConfig, checkpoint: ModelConfig) -> str | None:
     found = first_difference(config.to_dict(), checkpoint.to_dict(), "model")
-    return None if found is None else f"{found[0]}: {found[2]!r} in the checkpoint, {found[1]!r} in the config"
+    if found is None:
+        return None
+    where, ours, theirs = found
+    return f"{where}: {theirs!r} in the checkpoint, {ours!r} in the config"
 
 
 # ---------------------------------------------------------------------------------------------
