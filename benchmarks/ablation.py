@@ -146,9 +146,10 @@ def _timed_steps(trainer: Trainer, record: Callable[[float, float, dict[str, flo
     """
     inner = trainer.train_step
 
-    def train_step(source: torch.Tensor, driving: torch.Tensor) -> dict[str, float]:
+    def train_step(source: torch.Tensor, driving: torch.Tensor,
+                   animation: dict[str, torch.Tensor] | None = None) -> dict[str, float]:
         t0, c0 = time.perf_counter(), time.process_time()
-        values = inner(source, driving)
+        values = inner(source, driving, animation)
         sync()
         record(time.perf_counter() - t0, time.process_time() - c0, values)
         return values
