@@ -52,7 +52,7 @@ import torch
 
 from _cost import MacCounter, calibration_gmacs, count_params, machine_info
 from _report import require_at_least, run_and_report
-from jamsdk.config import ModelConfig, model_config_from_dict, size_problems
+from jamsdk.config import ModelConfig, first_difference, model_config_from_dict, size_problems
 from jamsdk.errors import ConfigError, InputError, JamError
 from jamsdk.model.jam import build_model
 from jamsdk.train.train_config import TrainConfig, load_run_config, replace
@@ -93,26 +93,17 @@ class Side:
 # Configs
 
 
-def _first_difference(a: Any, b: Any, path: str) -> str | None:
-    if isinstance(a, dict) and isinstance(b, dict):
-        for k in sorted(set(a) | set(b)):
-            d = _first_difference(a.get(k), b.get(k), f"{path}.{k}")
-            if d:
-                return d
-        return None
-    return None if a == b else f"{path}: {a!r} vs {b!r}"
-
-
 def load_sides(args: argparse.Namespace) -> dict[str, Side]:
     """Both configs with the command-line overrides applied; the same recipe on both sides or an error."""
     loaded = {key: load_run_config(getattr(args, f"config_{key}")) for key in SIDES}
     if args.train_config is not None:
         shared = load_run_config(args.train_config)[1]
         loaded = {k: (m, shared) for k, (m, _) in loaded.items()}
-    diff = _first_difference(loaded["jam"][1].to_dict(), loaded["mraa"][1].to_dict(), "train")
+    diff = first_difference(loaded["jam"][1].to_dict(), loaded["mraa"][1].to_dict(), "train")
     if diff:
-        raise ConfigError(f"the two configs train differently ({diff}); an ablation needs one recipe: align "
-                          "their train: sections or pass --train-config FILE to use its train: for both")
+        where, jam, mraa = diff
+        raise ConfigError(f"the two configs train differently ({where}: {jam!r} vs {mraa!r}); an ablation needs one "
+                          "recipe: align their train: sections or pass --train-config FILE to use its train: for both")
     sizes = {k: m.image_size for k, (m, _) in loaded.items()}
     size = args.size
     if size is None and sizes["jam"] != sizes["mraa"]:

@@ -69,7 +69,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         inputs = [{k: np.ascontiguousarray(v) for k, v in f.items()} for f in feeds[stage][:args.calls]]
         requests, files = {}, {}
         for key, folder in folders.items():
-            path = load_manifest(folder).stage_file(stage, args.precision, openvino=True)
+            path = load_manifest(folder).stage_file(stage, args.precision, prefer="int8_openvino")
             files[key] = path.name
             requests[key] = compile_profiled(path, args.threads)
             for f in inputs:  # warm-up: first calls pay for memory and kernel set-up

@@ -49,8 +49,9 @@ from pathlib import Path
 
 import numpy as np
 
-from _load import black_png, cpu_line, cpu_seconds, gradient_png, listening_pid, loadavg, niceness, percentile, \
-    rss_bytes  # noqa: E402
+from _load import (  # noqa: E402
+    black_png, cpu_line, cpu_seconds, gradient_png, listening_pid, loadavg, niceness, percentile, rss_bytes,
+)
 from _report import require_at_least, run_and_report
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -17,9 +17,11 @@ from types import ModuleType
 from typing import Any, Iterable
 from urllib.parse import unquote, urlparse
 
+from jamsdk.backend_registry import ROWS
 from jamsdk.errors import MissingDependencyError
 
 # Which extra provides which import (top-level name), for the error message; as pyproject.toml says.
+# The backends' extras come from their rows (jamsdk.backend_registry).
 _EXTRA_OF = {
     "torch": "train",
     "yaml": "train",
@@ -27,10 +29,7 @@ _EXTRA_OF = {
     "onnx": "export",
     "onnxsim": "export",
     "onnxscript": "export",
-    "onnxruntime": "onnxruntime",
-    "tensorrt": "tensorrt",
-    "cuda": "tensorrt",
-    "openvino": "openvino",
+    **{package: row.extra for row in ROWS for package in row.packages},
     "imageio": "video",
     "pyvirtualcam": "vcam",
     "ray": "ray",
@@ -43,9 +42,7 @@ _EXTRA_OF = {
 _PACKAGES_OF = {
     "train": {"torch", "yaml", "tqdm", "imageio"},
     "export": {"torch", "yaml", "tqdm", "imageio", "onnx", "onnxsim", "onnxscript", "onnxruntime"},
-    "onnxruntime": {"onnxruntime"},
-    "tensorrt": {"tensorrt", "cuda"},
-    "openvino": {"openvino"},
+    **{row.extra: set(row.packages) for row in ROWS},
     "video": {"imageio"},
     "vcam": {"pyvirtualcam"},
     "ray": {"onnxruntime", "ray", "fastapi", "starlette", "uvicorn", "websockets"},

@@ -204,6 +204,22 @@ def _to_plain(obj: Any) -> Any:
     return obj
 
 
+def first_difference(a: Any, b: Any, path: str) -> tuple[str, Any, Any] | None:
+    """The first dotted key (in sorted order) where two config dicts differ, with both values.
+
+    Nested dicts are walked; a key missing on one side compares as ``None``. ``None`` when the two
+    are equal. Callers word the message: the trainer names which side is the checkpoint, the
+    ablation which side is which config.
+    """
+    if isinstance(a, dict) and isinstance(b, dict):
+        for k in sorted(set(a) | set(b)):
+            found = first_difference(a.get(k), b.get(k), f"{path}.{k}")
+            if found:
+                return found
+        return None
+    return None if a == b else (path, a, b)
+
+
 def _type_name(tp: Any) -> str:
     origin = typing.get_origin(tp)
     if origin is tuple:

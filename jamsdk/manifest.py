@@ -84,7 +84,8 @@ FORMAT = "jamsdk.model"
 FORMAT_VERSION = 1
 PRECISIONS = ("fp32", "fp16", "int8")
 #: graph files a stage may list besides its precisions: ONNX Runtime CPU's and OpenVINO's INT8 choices
-FILE_KEYS = PRECISIONS + ("int8_cpu", "int8_openvino")
+INT8_VARIANTS = ("int8_cpu", "int8_openvino")
+FILE_KEYS = PRECISIONS + INT8_VARIANTS
 MODES = ("standard", "relative", "avd")
 PIXEL: Mapping[str, Any] = MappingProxyType(
     {"layout": "NCHW", "channels": "RGB", "range": [0.0, 1.0], "dtype": "float32"})
@@ -162,16 +163,19 @@ class Manifest:
                 f"{self.model_dir}: no stage {name!r} in the manifest (it has: {', '.join(self.stages)})"
             ) from None
 
-    def stage_file(self, name: str, precision: str = "fp32", batch: int = 1, cpu: bool = False,
-                   openvino: bool = False) -> Path:
+    def stage_file(self, name: str, precision: str = "fp32", batch: int = 1, prefer: str | None = None) -> Path:
         """Path of stage ``name``'s ONNX graph in ``precision`` (``fp32``, ``fp16``, ``int8``) for ``batch`` streams.
 
-        ``cpu=True``: for ONNX Runtime's CPU provider, whose ``int8`` graph is the stage's ``int8_cpu``
-        file when the export chose one by speed; ``openvino=True``: OpenVINO's, ``int8_openvino``
-        when the export judged the INT8 graphs on OpenVINO too (else the ``int8`` file).
+        ``prefer``: for ``int8``, the file key a backend runs where the export wrote one (its
+        registry row's ``int8_graph``: ``int8_cpu`` for ONNX Runtime's CPU provider, the graph the
+        export chose by speed; ``int8_openvino`` for OpenVINO, when the export judged the INT8 graphs
+        on OpenVINO too); else the ``int8`` file. The manifest knows graphs by precision and batch
+        size, the backend picks.
         """
         entry = self.stage(name)
-        choice = "int8_cpu" if cpu else "int8_openvino" if openvino else None
+        if prefer is not None and prefer not in INT8_VARIANTS:
+            raise InputError(f"stage_file: prefer must be None or one of {INT8_VARIANTS}, got {prefer!r}")
+        choice = prefer
         if choice and precision == "int8" and batch == 1 and choice in entry.files:
             return self.model_dir / entry.files[choice].file
         if batch != 1:

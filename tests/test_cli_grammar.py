@@ -202,7 +202,7 @@ def test_shared_choices_are_the_runtime_s():
     from jamsdk.manifest import MODES as MANIFEST_MODES
     from jamsdk.runtime.backends import BACKENDS as RUNTIME_BACKENDS
 
-    assert set(BACKENDS) == {"auto", *RUNTIME_BACKENDS}  # a new backend is one word in _options.BACKENDS
+    assert set(BACKENDS) == {"auto", *RUNTIME_BACKENDS}  # both read jamsdk.backend_registry's rows
     assert set(MODES) == set(MANIFEST_MODES)
     per = _options_by_name()
     for option in ("--backend", "--precision"):

@@ -2,7 +2,7 @@
 
 import pytest
 
-from jamsdk.config import CONFIG_DIR, ModelConfig, load_model_config, model_config_from_dict
+from jamsdk.config import CONFIG_DIR, ModelConfig, first_difference, load_model_config, model_config_from_dict
 from jamsdk.errors import ConfigError
 
 
@@ -61,3 +61,14 @@ def test_supported_sizes():
     cfg = load_model_config("jam-256")
     sizes = cfg.supported_sizes(512)
     assert sizes == [128, 256, 384, 512]
+
+
+def test_first_difference_names_the_first_differing_key_with_both_values():
+    a = {"g": {"dilations": [1, 2], "ch": 8}, "k": 10}
+    assert first_difference(a, a, "model") is None
+    # nested, sorted order: g.ch comes before g.dilations and k
+    assert first_difference(a, {"g": {"dilations": [1, 3], "ch": 4}, "k": 9}, "model") == ("model.g.ch", 8, 4)
+    # a key on one side only compares as None
+    assert first_difference({"x": 1}, {}, "train") == ("train.x", 1, None)
+    # a dict against a leaf is a difference at that key, not a walk into it
+    assert first_difference({"x": {"y": 1}}, {"x": 1}, "m") == ("m.x", {"y": 1}, 1)

@@ -15,10 +15,12 @@ import os
 from pathlib import Path
 from typing import Any
 
-#: ``--backend`` on every command; ``auto`` takes the first backend that can run the model here. Spelt
-#: out rather than read from the backend registry so that parsing a command line imports no numpy
-#: (``jamsdk doctor`` must run where numpy is broken); tests/test_cli_grammar.py holds it to the registry.
-BACKENDS: tuple[str, ...] = ("auto", "tensorrt", "onnxruntime", "openvino")
+from jamsdk.backend_registry import NAMES
+
+#: ``--backend`` on every command; ``auto`` takes the first backend that can run the model here. Read
+#: from the rows of :mod:`jamsdk.backend_registry`, which imports no numpy (``jamsdk doctor`` must parse
+#: its command line where numpy is broken).
+BACKENDS: tuple[str, ...] = ("auto", *NAMES)
 #: ``--precision`` on every command; ``auto`` is each backend's own: FP32 graphs on ONNX Runtime,
 #: FP16 engines when ``jamsdk build`` makes them (a TensorRT run uses its engines as built)
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "fp16", "int8")

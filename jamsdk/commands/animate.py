@@ -10,8 +10,10 @@ from __future__ import annotations
 
 import argparse
 
-from jamsdk.commands._options import add_backend, add_json, add_max_pixels, add_mode, add_model, add_precision, \
-    add_threads, model_dir, run_precision, write_json
+from jamsdk.commands._options import (
+    add_backend, add_json, add_max_pixels, add_mode, add_model, add_precision, add_threads, model_dir,
+    run_precision, write_json,
+)
 
 OPERANDS = "--source IMG --driving VIDEO|CAMERA --out OUT (and optionally --model DIR)"
 QUIET = True  # the libraries' own output is hidden unless --verbose (jamsdk._quiet)

@@ -10,8 +10,9 @@ from __future__ import annotations
 
 import argparse
 
-from jamsdk.commands._options import add_backend, add_json, add_mode, add_model, add_precision, add_threads, \
-    model_dir, run_precision
+from jamsdk.commands._options import (
+    add_backend, add_json, add_mode, add_model, add_precision, add_threads, model_dir, run_precision,
+)
 from jamsdk.errors import InputError
 
 OPERANDS = "--model DIR"

@@ -6,6 +6,7 @@ import argparse
 import importlib.util
 
 from jamsdk._version import describe
+from jamsdk.backend_registry import ROWS
 from jamsdk.config import CONFIG_DIR
 
 OPERANDS = ""
@@ -29,7 +30,8 @@ def run(args: argparse.Namespace) -> int:
     print("shipped configs: " + ", ".join(sorted(p.stem for p in CONFIG_DIR.glob("*.yaml"))))
     from jamsdk.runtime.sysinfo import cpu_flags, package_version
 
-    for mod in ("torch", "onnx", "onnxruntime", "openvino", "tensorrt", "cuda.bindings"):
+    backends = sorted(row.package for row in ROWS)
+    for mod in ("torch", "onnx", *backends, "cuda.bindings"):
         found = importlib.util.find_spec(mod.split(".")[0]) is not None
         version = package_version(mod) if found else None
         print(f"{mod:14s} {(version or 'installed') if found else 'not installed'}")

@@ -18,8 +18,9 @@ QUIET = True  # the libraries' own output is hidden unless --verbose (jamsdk._qu
 
 
 def add_parser(sub: argparse._SubParsersAction, name: str) -> argparse.ArgumentParser:
-    from jamsdk.commands._options import add_access, add_backend, add_max_pixels, add_mode, add_model, add_precision, \
-        add_threads
+    from jamsdk.commands._options import (
+        add_access, add_backend, add_max_pixels, add_mode, add_model, add_precision, add_threads,
+    )
     from jamsdk.commands.animate import add_view_options
 
     p = sub.add_parser(name, help="animate live from a camera or looped video, shown in a browser",

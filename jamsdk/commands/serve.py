@@ -12,8 +12,10 @@ from __future__ import annotations
 
 import argparse
 
-from jamsdk.commands._options import STREAM_BATCH_PRECISION_HELP, add_access, add_backend, add_max_pixels, \
-    add_max_batch, add_mode, add_model, add_precision, add_threads
+from jamsdk.commands._options import (
+    STREAM_BATCH_PRECISION_HELP, add_access, add_backend, add_max_batch, add_max_pixels, add_mode, add_model,
+    add_precision, add_threads,
+)
 
 OPERANDS = "only options, such as --model DIR --port P"
 QUIET = True  # the libraries' own output is hidden unless --verbose (jamsdk._quiet)

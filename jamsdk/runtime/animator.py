@@ -36,8 +36,9 @@ from jamsdk.manifest import Manifest, load_manifest
 from jamsdk.pixels import center_crop_resize, resize_square
 from jamsdk.runtime import frame_plans, regions
 from jamsdk.runtime.backends import BACKENDS, Backend, resolve_backend
-from jamsdk.runtime.frames import check_frame, check_model_tensor, check_output_size, output_side, to_image, \
-    to_model_input
+from jamsdk.runtime.frames import (
+    check_frame, check_model_tensor, check_output_size, output_side, to_image, to_model_input,
+)
 from jamsdk.runtime.plan import Pipeline, Plan, slot_specs
 from jamsdk.runtime.reference import best_reference
 from jamsdk.runtime.smoothing import RegionSmoother

@@ -37,14 +37,16 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
+from jamsdk.backend_registry import ROWS
 from jamsdk.bundled import DEMO_SPEC, resolve_model, warn_if_demo
 from jamsdk.errors import InputError
 from jamsdk.manifest import Manifest, load_manifest
 from jamsdk.pixels import center_crop_resize, resize_square
 from jamsdk.runtime import regions
 from jamsdk.runtime.backends import BACKENDS, Backend, check_feeds, resolve_long_running
-from jamsdk.runtime.frames import check_frame, check_model_tensor, check_output_size, output_side, to_image, \
-    to_model_input
+from jamsdk.runtime.frames import (
+    check_frame, check_model_tensor, check_output_size, output_side, to_image, to_model_input,
+)
 from jamsdk.runtime.plan import Pipeline, slot_specs, stage_plan
 from jamsdk.runtime.stats import LatencyStats
 from jamsdk.runtime.stream_state import Params, SourceState, StreamState
@@ -56,13 +58,14 @@ class MixedPrecisionWarning(UserWarning):
 #: ``precision=`` values StreamBatch takes (``auto``: see :class:`StreamBatch`)
 PRECISIONS = ("auto", "fp32", "fp16", "int8")
 
-#: ``max_batch="auto"`` on the CPU backends: one frame per stage call. On a 2-core AVX-512 VNNI
-#: CPU a batched call was slower per frame than single frames for every backend and precision
-#: (``benchmarks/batch.py`` and ``batch_job.py`` at B = 1, 4, 8: OpenVINO INT8 11.3 / 9.1 / 8.1
-#: frames/s; docs/performance.md): 256² activations of several frames leave the caches, and two
-#: cores are already busy with one frame. Not measured on more cores: time it there with
-#: ``max_batch="tune"`` or ``benchmarks/batch.py``. TensorRT keeps the largest size.
-CPU_MAX_BATCH = {"onnxruntime": 1, "openvino": 1}
+#: ``max_batch="auto"``: per backend, its registry row's ``auto_max_batch`` (the CPU backends: one
+#: frame per stage call). On a 2-core AVX-512 VNNI CPU a batched call was slower per frame than
+#: single frames for every backend and precision (``benchmarks/batch.py`` and ``batch_job.py`` at
+#: B = 1, 4, 8: OpenVINO INT8 11.3 / 9.1 / 8.1 frames/s; docs/performance.md): 256² activations of
+#: several frames leave the caches, and two cores are already busy with one frame. Not measured on
+#: more cores: time it there with ``max_batch="tune"`` or ``benchmarks/batch.py``. TensorRT keeps
+#: the largest size.
+CPU_MAX_BATCH = {row.name: row.auto_max_batch for row in ROWS if row.auto_max_batch is not None}
 
 
 def split_sizes(n: int, sizes: Sequence[int]) -> list[int]:

@@ -22,6 +22,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, Callable, Mapping
 
 from jamsdk._lazy import install_command
+from jamsdk.backend_registry import BY_NAME, NAMES, ROWS, BackendRow
 from jamsdk.runtime import _query, cudaenv, jetson, sysinfo
 from jamsdk.runtime.cudaenv import FAIL, OK, SKIP, WARN
 
@@ -29,7 +30,7 @@ INFO = "info"
 #: status → symbol in the report (ASCII fallbacks where the terminal cannot print these)
 SYMBOLS = {OK: "✅", FAIL: "❌", WARN: "⚠️", SKIP: "➖", INFO: "ℹ️"}
 ASCII = {OK: "[ok]", FAIL: "[FAIL]", WARN: "[warn]", SKIP: "[--]", INFO: "[info]"}
-BACKENDS = ("auto", "tensorrt", "onnxruntime", "openvino")
+BACKENDS = ("auto", *NAMES)
 TRT_JETSON = "(Jetson: sudo apt install python3-libnvinfer, in a venv made with --system-site-packages)"
 
 
@@ -56,8 +57,7 @@ class _Facts:
 
     backend: str = "auto"
     root: str = "/"
-    ort_ok: bool = False
-    ov_ok: bool = False
+    imports: dict[str, bool] = field(default_factory=dict)  # backend name → its package imports and works
     binding_ok: bool = False
     gpu: dict[str, Any] = field(default_factory=dict)
     tensorrt_version: str | None = None
@@ -116,7 +116,7 @@ def check_onnxruntime(facts: _Facts) -> list[Result]:
     except Exception as exc:
         return [Result("python", "onnxruntime", FAIL, f"onnxruntime does not import: {exc}",
                        install_command("onnxruntime", "--force-reinstall"))]
-    facts.ort_ok = True
+    facts.imports["onnxruntime"] = True
     return [Result("python", "onnxruntime", OK, f"onnxruntime {ort.__version__} (providers: {', '.join(providers)})",
                    data={"version": ort.__version__, "providers": providers})]
 
@@ -135,7 +135,7 @@ def check_openvino(facts: _Facts) -> list[Result]:
     except Exception as exc:
         return [Result("python", "openvino", FAIL, f"openvino does not load its CPU plugin: {exc}",
                        install_command("openvino", "--force-reinstall"))]
-    facts.ov_ok = True
+    facts.imports["openvino"] = True
     version = sysinfo.package_version("openvino")
     flags = sysinfo.cpu_flags()
     vnni = any(f in flags for f in ("avx512_vnni", "avx_vnni", "amx_int8"))
@@ -144,6 +144,36 @@ def check_openvino(facts: _Facts) -> list[Result]:
     short = (version or "?").split("-")[0]  # the build tag after the dash is in the data
     return [Result("python", "openvino", OK, f"openvino {short} (CPU: {name}; {', '.join(caps)}; {note})",
                    data={"version": version, "capabilities": caps, "cpu_flags": flags})]
+
+
+def check_package(facts: _Facts, row: BackendRow) -> list[Result]:
+    """A backend without checks of its own: its package imports, and which version."""
+    if importlib.util.find_spec(row.package) is None:
+        return [Result("python", row.package, _optional(facts, row.name), f"{row.package}: not installed",
+                       install_command(row.extra))]
+    try:
+        with contextlib.redirect_stderr(io.StringIO()):  # as check_onnxruntime: the line says why
+            importlib.import_module(row.package)
+    except Exception as exc:
+        return [Result("python", row.package, FAIL, f"{row.package} does not import: {exc}",
+                       install_command(row.extra, "--force-reinstall"))]
+    facts.imports[row.name] = True
+    version = sysinfo.package_version(row.package)
+    return [Result("python", row.package, OK, f"{row.package} {version or '(version unknown)'}",
+                   data={"version": version})]
+
+
+def backend_checks(facts: _Facts) -> list[tuple[str, Callable[[], list[Result]]]]:
+    """Each backend's checks (its row's ``doctor``, else :func:`check_package`): CPU backends first,
+    then those that need a GPU, each in registry order."""
+    steps: list[tuple[str, Callable[[], list[Result]]]] = []
+    for row in sorted(ROWS, key=lambda r: r.needs_gpu):
+        if not row.doctor:
+            steps.append((f"check_{row.name}", lambda row=row: check_package(facts, row)))
+        for name in row.doctor:
+            check = globals()[name]
+            steps.append((name, lambda check=check: check(facts)))
+    return steps
 
 
 # -- CUDA, GPU, TensorRT ----------------------------------------------------------------------------
@@ -373,8 +403,8 @@ class Report:
 
 def _can_run(facts: _Facts, kind: str, with_model: bool) -> str:
     """Why ``kind`` cannot run ("" when it can)."""
-    if kind in ("onnxruntime", "openvino"):
-        if not (facts.ort_ok if kind == "onnxruntime" else facts.ov_ok):
+    if not BY_NAME[kind].needs_gpu:
+        if not facts.imports.get(kind):
             return f"{kind} does not import"
         return "" if facts.graphs_ok or not with_model else "the model folder is not usable"
     if not facts.gpu:
@@ -395,9 +425,9 @@ def run_checks(model_dir: str | os.PathLike[str] | None = None, backend: str = "
         raise InputError(f"backend: expected one of {', '.join(BACKENDS)}, got {backend!r}")
     facts = _Facts(backend=backend, root=root)
     facts.jetson = jetson.jetson_info(root, run) if jetson.is_jetson(root) else None
-    checks: list[Callable[[_Facts], list[Result]]] = [check_python, check_numpy_opencv, check_onnxruntime,
-                                                      check_openvino, check_cuda, check_tensorrt]
+    checks: list[Callable[[_Facts], list[Result]]] = [check_python, check_numpy_opencv]
     steps: list[tuple[str, Callable[[], list[Result]]]] = [(c.__name__, lambda c=c: c(facts)) for c in checks]
+    steps += backend_checks(facts)
     steps.append(("check_jetson", lambda: check_jetson(facts, run)))
     if model_dir is not None:
         steps.append(("check_model", lambda: check_model(facts, model_dir)))
@@ -449,5 +479,6 @@ def format_report(report: Report, ascii_only: bool = False) -> str:
     return "\n".join(lines)
 
 
-__all__ = ["BACKENDS", "Report", "Result", "check_cuda", "check_jetson", "check_model", "check_numpy_opencv",
-           "check_onnxruntime", "check_openvino", "check_python", "check_tensorrt", "format_report", "run_checks"]
+__all__ = ["BACKENDS", "Report", "Result", "backend_checks", "check_cuda", "check_jetson", "check_model",
+           "check_numpy_opencv", "check_onnxruntime", "check_openvino", "check_package", "check_python",
+           "check_tensorrt", "format_report", "run_checks"]

@@ -19,15 +19,18 @@ import sys
 from typing import Any
 
 
+from jamsdk.backend_registry import ROWS
 from jamsdk.runtime._query import Runner, read_text, run_command
 from jamsdk.runtime.jetson import describe_jetson, is_jetson, jetson_info
 
-# Distribution names to ask package metadata, per import name (Jetson and GPU builds rename them).
+# Distribution names to ask package metadata, per import name (Jetson and GPU builds rename them);
+# the backends' from their rows.
 _DISTRIBUTIONS = {
-    "onnxruntime": ("onnxruntime", "onnxruntime-gpu", "onnxruntime-directml", "onnxruntime-openvino"),
-    "tensorrt": ("tensorrt", "tensorrt-cu12", "tensorrt-cu13", "tensorrt-cu12-bindings", "tensorrt-cu13-bindings"),
+    **{row.package: row.distributions for row in ROWS if row.distributions},
     "cuda.bindings": ("cuda-bindings", "cuda-python"),
 }
+#: the backends' packages whose versions a report shows, by name
+_BACKEND_PACKAGES = tuple(sorted(row.package for row in ROWS))
 
 
 def cpu_model(cpuinfo: str | None = None) -> str:
@@ -104,9 +107,7 @@ def machine_info(run: Runner = run_command, probe_gpu: bool = True) -> dict[str,
         "numpy": package_version("numpy"),  # read, not imported: doctor reports a broken numpy
         "opencv": cv2.__version__,
         "cpu_flags": cpu_flags(),
-        "onnxruntime": package_version("onnxruntime"),
-        "openvino": package_version("openvino"),
-        "tensorrt": package_version("tensorrt"),
+        **{package: package_version(package) for package in _BACKEND_PACKAGES},
         "cuda_python": package_version("cuda.bindings"),
         "gpu": gpu() if probe_gpu else None,
         "nvidia_driver": None,
@@ -129,9 +130,8 @@ def describe_machine(info: dict[str, Any]) -> list[str]:
     else:
         why = str(gpu_info.get("why") or "not probed")
         lines.append(f"GPU: none ({why if len(why) <= 80 else why[:77] + '...'})")
-    lines.append(f"onnxruntime {info.get('onnxruntime') or '-'}, openvino {info.get('openvino') or '-'}, "
-                 f"tensorrt {info.get('tensorrt') or '-'}, "
-                 f"cuda-python {info.get('cuda_python') or '-'}, numpy {info['numpy']}, opencv {info['opencv']}")
+    lines.append("".join(f"{package} {info.get(package) or '-'}, " for package in _BACKEND_PACKAGES)
+                 + f"cuda-python {info.get('cuda_python') or '-'}, numpy {info['numpy']}, opencv {info['opencv']}")
     jet = info.get("jetson")
     if jet:
         lines.append(describe_jetson(jet))

@@ -39,10 +39,13 @@ from ray import serve
 from jamsdk.access import Access
 from jamsdk.errors import InputError
 from jamsdk.serve.inbox import Closed as _Closed, Inbox as _Inbox
-from jamsdk.serve.policy import DecodeBudget as _DecodeBudget, Debts as _Debts, PenaltyBox as _PenaltyBox, \
-    StreamPolicy as _StreamPolicy, refusal_text as _refusal_text
-from jamsdk.serve.proxy_guard import HEADER as _GUARD_HEADER, close_reason as _close_reason, \
-    penalty_reason as _penalty_reason
+from jamsdk.serve.policy import (
+    DecodeBudget as _DecodeBudget, Debts as _Debts, PenaltyBox as _PenaltyBox, StreamPolicy as _StreamPolicy,
+    refusal_text as _refusal_text,
+)
+from jamsdk.serve.proxy_guard import (
+    HEADER as _GUARD_HEADER, close_reason as _close_reason, penalty_reason as _penalty_reason,
+)
 from jamsdk.serve.protocol import CLOSE_CODES, ROUTE, Limits, decode_image, encode_png, message
 from jamsdk.serve.streams import ReplicaStreams as _ReplicaStreams
 

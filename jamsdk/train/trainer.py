@@ -41,7 +41,7 @@ from typing import Any, Callable
 import numpy as np
 import torch
 
-from jamsdk.config import ModelConfig
+from jamsdk.config import ModelConfig, first_difference
 from jamsdk.errors import CheckpointError, ConfigError, InputError, JamError
 from jamsdk.model.checkpoint import config_of, load_state_strict, read_checkpoint, save_checkpoint
 from jamsdk.model.jam import build_model
@@ -104,14 +104,12 @@ class StopSignals:
         self.received = signal.Signals(signum).name
 
 
-def _first_difference(a: Any, b: Any, path: str = "model") -> str | None:
-    if isinstance(a, dict) and isinstance(b, dict):
-        for k in sorted(set(a) | set(b)):
-            d = _first_difference(a.get(k), b.get(k), f"{path}.{k}")
-            if d:
-                return d
+def _config_mismatch(config: ModelConfig, checkpoint: ModelConfig) -> str | None:
+    found = first_difference(config.to_dict(), checkpoint.to_dict(), "model")
+    if found is None:
         return None
-    return None if a == b else f"{path}: {b!r} in the checkpoint, {a!r} in the config"
+    where, ours, theirs = found
+    return f"{where}: {theirs!r} in the checkpoint, {ours!r} in the config"
 
 
 # ---------------------------------------------------------------------------------------------
@@ -245,7 +243,7 @@ class Trainer:
         if state.get("stage") != self.stage:
             raise InputError(f"--resume: {self.ckpt_path} is a stage-{state.get('stage')} run, "
                              f"but stage {self.stage} was asked for")
-        diff = _first_difference(self.model_cfg.to_dict(), config_of(data, str(self.ckpt_path)).to_dict())
+        diff = _config_mismatch(self.model_cfg, config_of(data, str(self.ckpt_path)))
         if diff:
             raise ConfigError(f"--resume: the config's model differs from the checkpoint's ({diff})")
         return data
@@ -253,7 +251,7 @@ class Trainer:
     def _load_init(self, init: str | os.PathLike[str]) -> None:
         data = read_checkpoint(init)
         ckpt_cfg = config_of(data, f"checkpoint {init}")
-        diff = _first_difference(self.model_cfg.to_dict(), ckpt_cfg.to_dict())
+        diff = _config_mismatch(self.model_cfg, ckpt_cfg)
         if diff:
             raise ConfigError(f"--init {init}: the config's model differs from the checkpoint's ({diff})")
         load_state_strict(self.model, data["model"], f"checkpoint {init}")

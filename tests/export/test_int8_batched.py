@@ -180,10 +180,10 @@ def test_runtimes_open_their_own_batched_int8_files(tiny_batched_int8):
     m = load_manifest(tiny_batched_int8)
     for name in m.batched:
         files = m.batched[name][4]
-        assert m.stage_file(name, "int8", 4, cpu=True) == m.model_dir / files["int8_cpu"].file
+        assert m.stage_file(name, "int8", 4, prefer="int8_cpu") == m.model_dir / files["int8_cpu"].file
         assert m.stage_file(name, "int8", 4) == m.model_dir / files["int8"].file
         if "int8_openvino" in files:
-            assert m.stage_file(name, "int8", 4, openvino=True) == m.model_dir / files["int8_openvino"].file
+            assert m.stage_file(name, "int8", 4, prefer="int8_openvino") == m.model_dir / files["int8_openvino"].file
 
 
 def test_only_the_generators_int8_graphs_are_quantized_from_the_subpixel_form(tiny_batched_int8):

@@ -121,7 +121,7 @@ def test_int8_folder_records_the_cpu_choice_and_the_animator_runs_it(int8_dir):
         form = cpu["graphs"].get(name, "fp32")
         want = {"fp32": m.stage_file(name, "fp32"), "s8s8": m.stage_file(name, "int8"),
                 "u8s8": out / f"{name}.int8-u8s8.onnx"}[form]
-        assert m.stage_file(name, "int8", cpu=True) == want
+        assert m.stage_file(name, "int8", prefer="int8_cpu") == want
         if name in cpu["stages"]:
             rec = cpu["stages"][name]
             assert rec["graph"] == form and rec["ms"]["fp32"] > 0
@@ -139,9 +139,9 @@ def test_int8_folder_records_the_cpu_choice_and_the_animator_runs_it(int8_dir):
 
     for name in CANDIDATES:
         b = OnnxRuntimeBackend.from_manifest(m, name, {"precision": "int8"})
-        assert b.path == m.stage_file(name, "int8", cpu=True)
+        assert b.path == m.stage_file(name, "int8", prefer="int8_cpu")
         b = OnnxRuntimeBackend.from_manifest(m, name, {"precision": "int8", "providers": ["CPUExecutionProvider"]})
-        assert b.path == m.stage_file(name, "int8", cpu=True)
+        assert b.path == m.stage_file(name, "int8", prefer="int8_cpu")
     with jamsdk.Animator(out, backend="onnxruntime", precision="int8") as anim:
         assert anim is not None
 
@@ -174,7 +174,7 @@ def test_no_cpu_speed_gate_writes_no_cpu_graphs(tiny_checkpoint, clip_dir, tmp_p
     m = load_manifest(out)
     assert "cpu" not in m.data["export"]["int8"]
     assert all("int8_cpu" not in m.stage(n).files for n in m.stages)
-    assert all(m.stage_file(n, "int8", cpu=True) == m.stage_file(n, "int8") for n in m.stages)
+    assert all(m.stage_file(n, "int8", prefer="int8_cpu") == m.stage_file(n, "int8") for n in m.stages)
     assert not list(out.glob("*.int8-u8s8.onnx"))
 
 

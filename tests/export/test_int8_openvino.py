@@ -46,12 +46,12 @@ def test_manifest_records_openvino_and_the_animator_runs_its_graphs(int8_dir):
             assert rec["rejected"]
     for name in m.stages:
         want = m.stage_file(name, "int8" if ov["graphs"].get(name) == "int8" else "fp32")
-        assert m.stage_file(name, "int8", openvino=True) == want
+        assert m.stage_file(name, "int8", prefer="int8_openvino") == want
     assert isinstance(ov["psnr_db_end_to_end"]["held_out"], (float, str)) and "held_out_ok" in ov
     assert any("on OpenVINO, end to end vs FP32" in line for line in lines)
     with jamsdk.Animator(out, backend="openvino", precision="int8") as anim:
         for name, b in anim._backends.items():
-            assert b.path == m.stage_file(name, "int8", openvino=True)
+            assert b.path == m.stage_file(name, "int8", prefer="int8_openvino")
 
 
 def test_openvino_runs_the_int8_graphs_as_onnxruntime_does(int8_dir, tmp_path):

@@ -47,7 +47,7 @@ def test_int8_on_the_cpu_provider_opens_each_sizes_cpu_graphs(tiny_batched_int8)
     with StreamBatch(tiny_batched_int8, backend="onnxruntime", precision="int8", threads=1) as sb:
         for name in ("region_predictor", "dense_motion", "generator"):
             for b in (1, 2, 4):
-                assert sb._backends[(name, b)].path == sb.manifest.stage_file(name, "int8", b, cpu=True)
+                assert sb._backends[(name, b)].path == sb.manifest.stage_file(name, "int8", b, prefer="int8_cpu")
 
 
 def test_int8_on_a_folder_without_int8_graphs_names_the_export(tiny_batched):
@@ -126,7 +126,7 @@ def test_int8_streams_on_openvino_open_openvinos_graphs(tiny_batched_int8):
         assert sb.backend == "openvino" and sb.precision == "int8"
         m = sb.manifest
         for b in (1, 2, 4):
-            assert sb._backends[("generator", b)].path == m.stage_file("generator", "int8", b, openvino=True)
+            assert sb._backends[("generator", b)].path == m.stage_file("generator", "int8", b, prefer="int8_openvino")
         ids = [sb.add_stream(p) for p in PICTURES]
         out = sb.run({sid: FRAMES[i][0] for i, sid in enumerate(ids)})
     assert all(o.shape == (64, 64, 3) and o.dtype == np.uint8 for o in out.values())

@@ -294,12 +294,12 @@ def test_throughput_mode_runs_rows_as_requests_with_the_same_frames(tiny_batched
             big = sb._backends[("generator", 4)]
             m = sb.manifest
             if hint == "throughput":
-                assert big.rows == 4 and big.path == m.stage_file("generator", "int8", 1, openvino=True)
+                assert big.rows == 4 and big.path == m.stage_file("generator", "int8", 1, prefer="int8_openvino")
                 compiled = big._queue[0].get_compiled_model()
                 assert str(compiled.get_property("PERFORMANCE_HINT")) == "THROUGHPUT"
                 assert sb._backends[("generator", 1)].rows == 1  # a one-row call is one plain request
             else:
-                assert big.rows == 1 and big.path == m.stage_file("generator", "int8", 4, openvino=True)
+                assert big.rows == 1 and big.path == m.stage_file("generator", "int8", 4, prefer="int8_openvino")
             ids = [sb.add_stream(p) for p in pictures]
             out[hint] = [sb.run({sid: FRAMES[t] for sid in ids}) for t in range(2)]
     for t in range(2):

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from cuda_standin import ALIGN, DataType, ExecutionContextAllocationStrategy, FakeCuda, fake_tensorrt, install, \
-    make_engine_dir
+from cuda_standin import (
+    ALIGN, DataType, ExecutionContextAllocationStrategy, FakeCuda, fake_tensorrt, install, make_engine_dir,
+)
 from rt_samples import driving_frames, source_image
 from test_tensorrt_plumbing import fake_builder, fake_gpu  # noqa: F401  (fixtures)
 

@@ -283,3 +283,17 @@ def test_sigkill_at_a_random_moment_leaves_a_loadable_checkpoint(data, tmp_path)
     tr = make(data, out, resume=True, steps=step + 1, checkpoint_every=1, log_every=1)
     assert tr.run().step == step + 1
     assert not [p for p in out.iterdir() if p.name.startswith(".checkpoint.pt.tmp-")]
+
+
+def test_init_from_a_checkpoint_of_another_model_names_the_key_and_both_sides(data, tmp_path):
+    from jamsdk.model.checkpoint import save_checkpoint
+    from jamsdk.model.jam import build_model
+
+    model_cfg, _ = configs()
+    rp = model_cfg.region_predictor
+    other = dataclasses.replace(model_cfg, region_predictor=dataclasses.replace(rp, temperature=rp.temperature * 2))
+    save_checkpoint(tmp_path / "other.pt", build_model(other), other)
+    want = (rf"--init .*model\.region_predictor\.temperature: {rp.temperature * 2!r} in the checkpoint, "
+            rf"{rp.temperature!r} in the config")
+    with pytest.raises(ConfigError, match=want):
+        make(data, tmp_path / "run", init=tmp_path / "other.pt")

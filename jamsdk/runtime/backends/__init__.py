@@ -1,41 +1,48 @@
 """Inference backends behind one interface (:class:`~jamsdk.runtime.backends.base.Backend`).
 
 Backends are looked up in :data:`BACKENDS` by kind, and ``backend="auto"`` walks
-:data:`AUTO_ORDER` asking each class whether it can run the model here; adding a backend is an
-entry in each, not another branch in the Animator. Importing this package imports neither
-onnxruntime, openvino nor tensorrt (each backend imports its library when opened).
+:data:`AUTO_ORDERS` asking each class whether it can run the model here. Both are built from the
+rows of :mod:`jamsdk.backend_registry`: adding a backend is its module here plus one row there, not
+another branch in the Animator. Importing this package imports neither onnxruntime, openvino nor
+tensorrt (each backend imports its library when opened).
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+import importlib
+from typing import TYPE_CHECKING, Any
 
+from jamsdk.backend_registry import BY_NAME, ROWS, auto_orders
 from jamsdk.errors import EngineError, InputError
 from jamsdk.runtime.backends.base import Backend, check_feeds
-from jamsdk.runtime.backends.onnxruntime import OnnxRuntimeBackend
-from jamsdk.runtime.backends.openvino import OpenVINOBackend
-from jamsdk.runtime.backends.tensorrt import TensorRTBackend
 
 if TYPE_CHECKING:
     from jamsdk.manifest import Manifest
 
-#: kind → backend class; the class's ``artifact`` says which file of a stage it loads
-BACKENDS: dict[str, type[Backend]] = {
-    TensorRTBackend.kind: TensorRTBackend,
-    OnnxRuntimeBackend.kind: OnnxRuntimeBackend,
-    OpenVINOBackend.kind: OpenVINOBackend,
-}
-#: ``backend="auto"`` takes the first of these that can run the model here, per precision. OpenVINO
-#: comes before ONNX Runtime for INT8 only: on the same Q/DQ graphs it ran jam-256 at ~0.6x ONNX
-#: Runtime's INT8 time on an AVX-512 VNNI CPU, while in FP32 the two were within noise and OpenVINO's
-#: first open compiles for seconds (docs/performance.md has the numbers).
-AUTO_ORDERS: dict[str, tuple[str, ...]] = {
-    "fp32": ("tensorrt", "onnxruntime", "openvino"),
-    "fp16": ("tensorrt", "onnxruntime", "openvino"),
-    "int8": ("tensorrt", "openvino", "onnxruntime"),
-}
+
+def _load(module: str, cls: str) -> type[Backend]:
+    backend = getattr(importlib.import_module(module), cls)
+    if not (isinstance(backend, type) and issubclass(backend, Backend)):
+        raise TypeError(f"jamsdk.backend_registry: {module}.{cls} is not a Backend subclass")
+    return backend
+
+
+#: kind → backend class (one per row of :mod:`jamsdk.backend_registry`, in its order); the class's
+#: ``artifact`` says which file of a stage it loads
+BACKENDS: dict[str, type[Backend]] = {row.name: _load(row.module, row.cls) for row in ROWS}
+#: ``backend="auto"`` takes the first of these that can run the model here, per precision (the
+#: rows' ``auto_rank``; why OpenVINO comes before ONNX Runtime for INT8 only: the registry's comment)
+AUTO_ORDERS: dict[str, tuple[str, ...]] = auto_orders()
 #: the FP32 order (kept for callers that do not choose a precision)
 AUTO_ORDER: tuple[str, ...] = AUTO_ORDERS["fp32"]
+
+
+def __getattr__(name: str) -> Any:
+    """The backend classes by their class names (``from jamsdk.runtime.backends import TensorRTBackend``)."""
+    for row in ROWS:
+        if row.cls == name:
+            return BACKENDS[row.name]
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def auto_order(precision: str = "fp32") -> tuple[str, ...]:
@@ -52,11 +59,12 @@ def auto_precision(manifest: "Manifest", kind: str) -> str:
     the S8S8 graphs' on ONNX Runtime); FP32 otherwise, and always on TensorRT (it runs its engines
     as built).
     """
-    if kind == "tensorrt" or "int8" not in manifest.precisions:
+    judge = BY_NAME[kind].int8_judge
+    if judge is None or "int8" not in manifest.precisions:
         return "fp32"
     info = ((manifest.data.get("export") or {}).get("int8")) or {}
     min_psnr = info.get("min_psnr_db")
-    judged = info.get("openvino") if kind == "openvino" else info.get("cpu")
+    judged = info.get(judge)
     if judged and "held_out_ok" in judged:
         ok = judged["held_out_ok"]
     elif judged:

@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING, Any, Mapping, Sequence
 import numpy as np
 
 from jamsdk._lazy import not_installed, require
+from jamsdk.backend_registry import BY_NAME
 from jamsdk.errors import EngineError, InputError
 from jamsdk.runtime.backends.base import Backend, manifest_stage
 from jamsdk.stages import Stage
@@ -75,7 +76,8 @@ class OnnxRuntimeBackend(Backend):
         providers = options.get("providers")
         # INT8 on the CPU provider alone: the graph the export timed fastest on the CPU (int8_cpu).
         cpu_only = providers in (None, "cpu") or (not isinstance(providers, str) and list(providers) == list(CPU))
-        path = manifest.stage_file(name, options.get("precision") or "fp32", batch, cpu=cpu_only)
+        path = manifest.stage_file(name, options.get("precision") or "fp32", batch,
+                                   prefer=BY_NAME[cls.kind].int8_graph if cpu_only else None)
         return cls(stage, path, providers=providers, threads=options.get("threads"))
 
     def _open(self) -> None:

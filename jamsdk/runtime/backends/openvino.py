@@ -38,6 +38,7 @@ from typing import TYPE_CHECKING, Any, Mapping
 import numpy as np
 
 from jamsdk._lazy import not_installed, require
+from jamsdk.backend_registry import BY_NAME
 from jamsdk.errors import EngineError, InputError
 from jamsdk.runtime.backends.ov_cache import folder_for, record
 from jamsdk.runtime.backends.base import Backend, manifest_stage
@@ -152,7 +153,8 @@ class OpenVINOBackend(Backend):
         stage, batch = manifest_stage(manifest, name, options)
         hint = options.get("openvino_hint") or "latency"
         rows = hint == "throughput" and batch > 1
-        path = manifest.stage_file(name, options.get("precision") or "fp32", 1 if rows else batch, openvino=True)
+        path = manifest.stage_file(name, options.get("precision") or "fp32", 1 if rows else batch,
+                                   prefer=BY_NAME[cls.kind].int8_graph)
         return cls(stage, path, threads=options.get("threads"), pinning=cls.PINNING,
                    sha256=manifest.file_sha256(path), hint="throughput" if rows else "latency")
 
