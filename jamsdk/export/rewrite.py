@@ -262,6 +262,21 @@ def _replace_nodes(model: "onnx.ModelProto", nodes: list) -> None:
         model.graph.initializer.remove(t)
 
 
+def _indexed_copy(onnx: Any, proto: "onnx.ModelProto") -> tuple:
+    """``(copy, its nodes, initializers by name, producer of each tensor, readers of each tensor, graph
+    output names)``: what the rewrites below look a Conv's neighbours up in."""
+    model = onnx.ModelProto()
+    model.CopyFrom(proto)
+    nodes = model.graph.node
+    inits = {t.name: t for t in model.graph.initializer}
+    producer = {out: n for n in nodes for out in n.output}
+    readers: dict[str, list] = {}
+    for n in nodes:
+        for name in n.input:
+            readers.setdefault(name, []).append(n)
+    return model, nodes, inits, producer, readers, {o.name for o in model.graph.output}
+
+
 def subsampled_convs_to_strided(proto: "onnx.ModelProto") -> tuple["onnx.ModelProto", list[str]]:
     """``(rewritten copy, names of the Conv nodes made strided)``: ``Conv → Slice(::s, ::s)`` as ``Conv(stride s)``.
 
@@ -272,16 +287,7 @@ def subsampled_convs_to_strided(proto: "onnx.ModelProto") -> tuple["onnx.ModelPr
     onnx = require("onnx")
     from onnx import helper
 
-    model = onnx.ModelProto()
-    model.CopyFrom(proto)
-    nodes = model.graph.node
-    inits = {t.name: t for t in model.graph.initializer}
-    producer = {out: n for n in nodes for out in n.output}
-    readers: dict[str, list] = {}
-    for n in nodes:
-        for name in n.input:
-            readers.setdefault(name, []).append(n)
-    outputs = {o.name for o in model.graph.output}
+    model, nodes, inits, producer, readers, outputs = _indexed_copy(onnx, proto)
     dropped, done = set(), []
     for conv in nodes:
         if conv.op_type != "Conv" or conv.output[0] in outputs or len(readers.get(conv.output[0], [])) != 1:
@@ -356,16 +362,7 @@ def upsampled_convs_to_subpixel(proto: "onnx.ModelProto") -> tuple["onnx.ModelPr
     onnx = require("onnx")
     from onnx import helper, numpy_helper
 
-    model = onnx.ModelProto()
-    model.CopyFrom(proto)
-    nodes = model.graph.node
-    inits = {t.name: t for t in model.graph.initializer}
-    producer = {out: n for n in nodes for out in n.output}
-    readers: dict[str, list] = {}
-    for n in nodes:
-        for name in n.input:
-            readers.setdefault(name, []).append(n)
-    outputs = {o.name for o in model.graph.output}
+    model, nodes, inits, producer, readers, outputs = _indexed_copy(onnx, proto)
     replace: dict[int, list] = {}
     dropped: set[int] = set()
     done = []
