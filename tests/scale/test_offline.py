@@ -59,7 +59,7 @@ def test_job_with_two_actors_then_resume(job, tiny_batched, ray_local):
     # each actor encodes each picture at most once; every other row reuses the cached encoding
     assert sum(not r["source_cached"] for r in done) <= 2 * 3
     assert any(line.startswith("[") and "row 1:" in line for line in lines)
-    assert summary.runtimes == ["onnxruntime fp32"] and summary.to_dict()["runtimes"] == summary.runtimes
+    assert summary.runtimes == ["onnxruntime fp32 b1"] and summary.to_dict()["runtimes"] == summary.runtimes
 
     # re-run: finished rows are skipped, only the failed ones are tried again
     again = run_job(job / "jobs.jsonl", out_dir, tiny_batched, actors=2, threads=1, backend="onnxruntime")
@@ -86,10 +86,10 @@ def test_default_job_runs_int8_where_the_export_passed_it(job, tiny_batched_int8
                             for i in range(2)))
     summary = run_job(rows, job / "outs-int8", tiny_batched_int8, actors=1, threads=1, precision="auto")
     backend = "openvino" if importlib.util.find_spec("openvino") else "onnxruntime"
-    assert summary.done == 2 and summary.runtimes == [f"{backend} int8"]
+    assert summary.done == 2 and summary.runtimes == [f"{backend} int8 b1"]  # max_batch auto: 1 frame per call on a CPU
     text = io.StringIO()
     print_summary(summary, file=text)
-    assert f"; {backend} int8)" in text.getvalue()
+    assert f"; {backend} int8 b1)" in text.getvalue()
 
 
 def test_cli_errors_before_any_work(tmp_path, capsys):
