@@ -88,10 +88,6 @@ def make_job(work: Path, rows: int, frames: int, model: str | None) -> tuple[Pat
     return folder, work / "jobs.jsonl"
 
 
-def _max_batch(b: int | str) -> int | str:
-    return b  # a size, or auto (jamsdk batch's default) / tune, as StreamBatch takes them
-
-
 def run(args: argparse.Namespace) -> dict:
     from jamsdk.scale.connect import connect
     from jamsdk.scale.offline import run_job
@@ -107,7 +103,7 @@ def run(args: argparse.Namespace) -> dict:
         try:
             for n, (backend, precision) in enumerate(args.variants):  # warm-up: cold imports, OpenVINO's cache
                 run_job(jobs, work / f"warmup{n}", model, actors=1, threads=args.threads, backend=backend,
-                        precision=precision, max_batch=_max_batch(args.sizes[0]), cpus_per_actor=2)
+                        precision=precision, max_batch=args.sizes[0], cpus_per_actor=2)
             order = []
             for r in range(args.repeats):
                 order += keys if r % 2 == 0 else keys[::-1]
@@ -115,7 +111,7 @@ def run(args: argparse.Namespace) -> dict:
                 (backend, precision), b = key
                 t0 = time.perf_counter()
                 summary = run_job(jobs, work / f"out{k}", model, actors=1, threads=args.threads, backend=backend,
-                                  precision=precision, max_batch=_max_batch(b), cpus_per_actor=2)
+                                  precision=precision, max_batch=b, cpus_per_actor=2)
                 wall = time.perf_counter() - t0
                 if summary.failed:
                     raise SystemExit(f"{label[key]}: {summary.failed} rows failed: {summary.results}")

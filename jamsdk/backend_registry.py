@@ -76,7 +76,9 @@ ROWS: tuple[BackendRow, ...] = (
         graph="engine", doctor=("check_cuda", "check_tensorrt"), needs_gpu=True),
     # The CPU backends run one frame per stage call under max_batch="auto": on a 2-core AVX-512 VNNI
     # CPU a batched call was slower per frame than single frames for both, in every precision
-    # (benchmarks/batch.py; docs/performance.md "CPU throughput for many streams").
+    # (benchmarks/batch.py at B = 1, 4, 8: OpenVINO INT8 11.3 / 9.1 / 8.1 frames/s; docs/performance.md
+    # "CPU throughput for many streams"): 256² activations of several frames leave the caches, and two
+    # cores are already busy with one frame. Not measured on more cores (max_batch="tune" times it).
     # OpenVINO comes before ONNX Runtime for INT8 only: on the same Q/DQ graphs it ran jam-256 at
     # ~0.6x ONNX Runtime's INT8 time on an AVX-512 VNNI CPU, while in FP32 the two were within noise
     # and OpenVINO's first open compiles for seconds (docs/performance.md has the numbers).

@@ -37,7 +37,7 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 import numpy as np
 
-from jamsdk.backend_registry import ROWS
+from jamsdk.backend_registry import BY_NAME
 from jamsdk.bundled import DEMO_SPEC, resolve_model, warn_if_demo
 from jamsdk.errors import InputError
 from jamsdk.manifest import Manifest, load_manifest
@@ -58,14 +58,6 @@ class MixedPrecisionWarning(UserWarning):
 #: ``precision=`` values StreamBatch takes (``auto``: see :class:`StreamBatch`)
 PRECISIONS = ("auto", "fp32", "fp16", "int8")
 
-#: ``max_batch="auto"``: per backend, its registry row's ``auto_max_batch`` (the CPU backends: one
-#: frame per stage call). On a 2-core AVX-512 VNNI CPU a batched call was slower per frame than
-#: single frames for every backend and precision (``benchmarks/batch.py`` and ``batch_job.py`` at
-#: B = 1, 4, 8: OpenVINO INT8 11.3 / 9.1 / 8.1 frames/s; docs/performance.md): 256² activations of
-#: several frames leave the caches, and two cores are already busy with one frame. Not measured on
-#: more cores: time it there with ``max_batch="tune"`` or ``benchmarks/batch.py``. TensorRT keeps
-#: the largest size.
-CPU_MAX_BATCH = {row.name: row.auto_max_batch for row in ROWS if row.auto_max_batch is not None}
 
 
 def split_sizes(n: int, sizes: Sequence[int]) -> list[int]:
@@ -92,7 +84,8 @@ class StreamBatch:
             chosen one is :attr:`precision`).
         max_batch: the largest number of streams per stage call: a whole number; None (default) the
             largest exported; ``"auto"`` (what ``jamsdk batch`` and ``serve`` use) 1 on the CPU
-            backends and the largest on TensorRT (:data:`CPU_MAX_BATCH`); or ``"tune"``: the sizes up
+            backends and the largest on TensorRT (the backend's ``auto_max_batch`` in
+            :mod:`jamsdk.backend_registry`); or ``"tune"``: the sizes up
             to the one with the least time per frame here and now (:meth:`tune_max_batch`).
         stats_window: samples kept per key for :meth:`stats`.
         openvino_hint: on OpenVINO, ``latency`` (default: the B rows of a call as one batched tensor,
@@ -116,7 +109,6 @@ class StreamBatch:
         self._backends: dict[tuple[str, int], Backend] = {}
         if precision not in PRECISIONS:
             raise InputError(f"precision: expected one of {PRECISIONS}, got {precision!r}")
-        tune = max_batch == "tune"
         if max_batch in ("auto", "tune"):
             rule, max_batch = max_batch, None
         elif max_batch is not None and (isinstance(max_batch, bool) or not isinstance(max_batch, int) or max_batch < 1):
@@ -138,8 +130,8 @@ class StreamBatch:
         unused = ({"avd"} if mode != "avd" else set()) | ({"bg_motion"} if not self.use_bg_motion else set())
         self._needed = [n for n in self.manifest.stages if n not in unused]
         per_frame = [n for n in self._needed if self.manifest.stage(n).per == "frame"]
-        if rule == "auto" and self.kind in CPU_MAX_BATCH:
-            max_batch = CPU_MAX_BATCH[self.kind]
+        if rule == "auto":  # one frame per call on a CPU backend (why: the registry's comment)
+            max_batch = BY_NAME[self.kind].auto_max_batch
         self.batch_sizes = tuple(b for b in self._available_sizes(per_frame) if max_batch is None or b <= max_batch)
         options = {"precision": precision, "providers": providers, "threads": threads, "cuda_graph": cuda_graph,
                    "verify_hashes": verify_hashes, "openvino_hint": openvino_hint}
@@ -180,7 +172,7 @@ class StreamBatch:
         self._identity_bg = np.eye(3, dtype=np.float32)[None]
         #: seconds per frame at each batch size, as :meth:`tune_max_batch` timed them (``max_batch="tune"``)
         self.tuning: dict[int, float] = {}
-        if tune:
+        if rule == "tune":
             try:
                 self.tune_max_batch()
             except BaseException:
