@@ -289,3 +289,14 @@ def test_stream_batch_commands_take_every_precision(command):
     for value in ("auto", "fp32", "fp16", "int8"):
         assert parser.parse_args(command + ["--precision", value]).precision == value
     assert parser.parse_args(command).precision == "auto"
+
+
+def test_max_batch_takes_a_size_auto_or_tune_and_nothing_next_to_them():
+    import argparse
+
+    from jamsdk.commands._options import max_batch_value
+
+    assert [max_batch_value(t) for t in ("auto", "tune", "1", "8")] == ["auto", "tune", 1, 8]
+    for bad in ("0", "-1", "Auto", "tune ", "all", "1.5", ""):
+        with pytest.raises(argparse.ArgumentTypeError, match=f"expected an integer ≥ 1, auto or tune, got {bad!r}"):
+            max_batch_value(bad)

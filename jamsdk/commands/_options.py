@@ -101,7 +101,12 @@ def add_max_batch(p: argparse.ArgumentParser, where: str) -> None:
 
 def max_batch_value(text: str) -> int | str:
     """argparse type: ``auto``, ``tune`` or an integer ≥ 1."""
-    return text if text in ("auto", "tune") else positive_int(text)
+    if text in ("auto", "tune"):
+        return text
+    try:
+        return positive_int(text)
+    except argparse.ArgumentTypeError:
+        raise argparse.ArgumentTypeError(f"expected an integer ≥ 1, auto or tune, got {text!r}") from None
 
 
 def positive_int(text: str) -> int:

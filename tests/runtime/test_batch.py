@@ -202,6 +202,7 @@ def test_tuned_max_batch_changes_no_result(tiny_batched):
         assert max(max_diff(a, b) for a, b in zip(got[i], want[i])) <= 1
 
 
-def test_max_batch_refuses_other_words(tiny_batched):
-    with pytest.raises(InputError, match="whole number ≥ 1, 'auto' or 'tune', got 'fast'"):
-        StreamBatch(tiny_batched, backend="onnxruntime", max_batch="fast")
+@pytest.mark.parametrize("bad", ["fast", "Auto", "tune ", 0, True, 2.0])
+def test_max_batch_refuses_other_words(tiny_batched, bad):
+    with pytest.raises(InputError, match=f"whole number ≥ 1, 'auto' or 'tune', got {bad!r}"):
+        StreamBatch(tiny_batched, backend="onnxruntime", max_batch=bad)
